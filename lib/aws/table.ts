@@ -1,0 +1,54 @@
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+
+/**
+ * The single-table layout. This module and the gateways beside it are the only
+ * code that knows about pk/sk or raw attribute names.
+ *
+ *   connection     pk CONN#<serviceId>     sk EP#<endpointId>
+ *                  gsi1pk STATE#<state>    gsi1sk <createdAt>#<serviceId>#<endpointId>
+ *   policy version pk POLICY#<serviceId|default>  sk V#<version, zero-padded>
+ */
+export const BY_STATE_INDEX = 'byState';
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+export const keys = {
+  connection: (serviceId: string, endpointId: string) => ({ pk: `CONN#${serviceId}`, sk: `EP#${endpointId}` }),
+  connectionsOfService: (serviceId: string) => ({ pk: `CONN#${serviceId}` }),
+  byState: (state: string) => ({ gsi1pk: `STATE#${state}` }),
+  byStateSort: (createdAt: string, serviceId: string, endpointId: string) => ({
+    gsi1sk: `${createdAt}#${serviceId}#${endpointId}`,
+  }),
+  policyVersion: (policyId: string, version: number) => ({
+    pk: `POLICY#${policyId}`,
+    sk: `V#${String(version).padStart(10, '0')}`,
+  }),
+  policyVersions: (policyId: string) => ({ pk: `POLICY#${policyId}` }),
+};
+
+/** The table as CloudFormation declares it (serverless.yml), for creating it locally. */
+export function tableDefinition(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+      { AttributeName: 'gsi1pk', AttributeType: 'S' },
+      { AttributeName: 'gsi1sk', AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: BY_STATE_INDEX,
+        KeySchema: [
+          { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+          { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+  };
+}

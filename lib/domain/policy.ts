@@ -1,0 +1,197 @@
+import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
+import { ValidationError } from '../errors';
+
+/** The policy id that covers every endpoint service without a policy of its own. */
+export const DEFAULT_POLICY_ID = 'default';
+
+const accountId = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
+const label = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1');
+
+const allowEntrySchema = z.strictObject({
+  account: z.union([accountId, z.literal('*')], { error: "must be a 12-digit AWS account id or '*'" }),
+  label: label.optional(),
+  expiresAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2027-06-30T00:00:00Z' }).optional(),
+});
+
+const denyEntrySchema = z.strictObject({
+  account: accountId,
+  label: label.optional(),
+});
+
+export const policySchema = z.strictObject({
+  mode: z.enum(['auto', 'manual', 'observe'], { error: 'must be auto, manual or observe' }).default('auto'),
+  allow: z.array(allowEntrySchema).default([]),
+  deny: z.array(denyEntrySchema).default([]),
+  regions: z.array(region).min(1, 'must name at least one region, or be left out').optional(),
+  maxEndpointsPerAccount: z.int('must be a whole number').positive('must be at least 1').optional(),
+  onUnmatched: z.enum(['hold', 'reject'], { error: 'must be hold or reject' }).default('hold'),
+});
+
+export type Policy = z.infer<typeof policySchema>;
+export type AllowEntry = z.infer<typeof allowEntrySchema>;
+
+const policyIdSchema = z.union([z.literal(DEFAULT_POLICY_ID), z.string().regex(/^vpce-svc-[0-9a-f]{8,17}$/)], {
+  error: "must be an endpoint service id (vpce-svc-…) or 'default'",
+});
+
+/** Validates a policy document; the error names every offending field. */
+export function parsePolicy(document: unknown): Policy {
+  const parsed = policySchema.safeParse(document);
+  if (!parsed.success) throw new ValidationError(`invalid policy: ${describeIssues(parsed.error)}`, parsed.error.issues);
+  return parsed.data;
+}
+
+/** Reads a policy file: JSON or YAML, an object whose keys are service ids or 'default'. */
+export function parsePolicyFile(text: string): Map<string, Policy> {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text); // YAML is a superset of JSON
+  } catch (error) {
+    throw new ValidationError(`policy file is neither JSON nor YAML: ${(error as Error).message}`, undefined, { cause: error });
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ValidationError("policy file must be an object keyed by endpoint service id or 'default'");
+  }
+  const policies = new Map<string, Policy>();
+  for (const [policyId, document] of Object.entries(raw)) {
+    const id = policyIdSchema.safeParse(policyId);
+    if (!id.success) throw new ValidationError(`policy file key '${policyId}': ${id.error.issues[0]?.message}`);
+    try {
+      policies.set(policyId, parsePolicy(document));
+    } catch (error) {
+      if (error instanceof ValidationError) throw new ValidationError(`policy '${policyId}': ${error.message}`, error.details);
+      throw error;
+    }
+  }
+  return policies;
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.reduce<string>(
+        (text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)),
+        '',
+      );
+      if (issue.code === 'unrecognized_keys') {
+        const where = path ? ` in ${path}` : '';
+        return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}${where}`;
+      }
+      return `${path || '(document)'}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/** What a consumer's connection request looks like to the policy. */
+export interface ConnectionRequest {
+  accountId: string;
+  region: string;
+}
+
+export interface EvaluationContext {
+  now: Date;
+  /** The account's other endpoints on this service that are admitted (pending or available). */
+  admittedEndpointsOfAccount: number;
+}
+
+export type Outcome = 'accept' | 'reject' | 'hold';
+
+/** A decision and why: `rule` is machine-readable, `reason` is a sentence for humans. */
+export interface Evaluation {
+  outcome: Outcome;
+  /** false when the policy only observes or is manual: record, never call EC2. */
+  act: boolean;
+  rule: string;
+  reason: string;
+}
+
+/** Decides a connection request. With no policy, it holds: never auto-accept. */
+export function evaluatePolicy(
+  policy: Policy | undefined,
+  request: ConnectionRequest,
+  context: EvaluationContext,
+): Evaluation {
+  if (!policy) {
+    return {
+      outcome: 'hold',
+      act: false,
+      rule: 'no-policy',
+      reason: `no policy covers this service and there is no default policy, so account ${request.accountId} waits for an approver`,
+    };
+  }
+  const verdict = match(policy, request, context);
+  switch (policy.mode) {
+    case 'manual':
+      return {
+        outcome: 'hold',
+        act: false,
+        rule: 'mode:manual',
+        reason: `the policy is manual, so every request waits for an approver (auto would have said: ${verdict.reason})`,
+      };
+    case 'observe':
+      return { ...verdict, act: false, reason: `observe mode, nothing done: would ${verdict.outcome}; ${verdict.reason}` };
+    case 'auto':
+      return { ...verdict, act: verdict.outcome !== 'hold' };
+  }
+}
+
+function match(policy: Policy, request: ConnectionRequest, context: EvaluationContext): Omit<Evaluation, 'act'> {
+  const { accountId } = request;
+  const denied = policy.deny.find((entry) => entry.account === accountId);
+  if (denied) {
+    return {
+      outcome: 'reject',
+      rule: `deny:${denied.label ?? denied.account}`,
+      reason: `account ${accountId} matched deny entry '${denied.label ?? denied.account}'`,
+    };
+  }
+  if (policy.regions && !policy.regions.includes(request.region)) {
+    return unmatched(policy, `region ${request.region} is not one of the allowed regions (${policy.regions.join(', ')})`);
+  }
+  const candidates = policy.allow.filter((entry) => entry.account === accountId || entry.account === '*');
+  // An entry for the account itself says more than the wildcard, so it is preferred.
+  candidates.sort((a, b) => Number(b.account === accountId) - Number(a.account === accountId));
+  const live = candidates.find((entry) => !isExpired(entry, context.now));
+  if (!live) {
+    const expired = candidates[0];
+    return unmatched(
+      policy,
+      expired
+        ? `allow entry '${nameOf(expired)}' for account ${accountId} expired at ${expired.expiresAt}`
+        : `account ${accountId} is on neither the allow nor the deny list`,
+    );
+  }
+  const max = policy.maxEndpointsPerAccount;
+  if (max !== undefined && context.admittedEndpointsOfAccount >= max) {
+    return unmatched(
+      policy,
+      `account ${accountId} already has ${context.admittedEndpointsOfAccount} endpoint(s) admitted, the most allowed is ${max}`,
+    );
+  }
+  return {
+    outcome: 'accept',
+    rule: `allow:${nameOf(live)}`,
+    reason:
+      live.account === '*'
+        ? `account ${accountId} matched the allow entry for any account ('${nameOf(live)}')`
+        : `account ${accountId} matched allow entry '${nameOf(live)}'`,
+  };
+}
+
+function unmatched(policy: Policy, why: string): Omit<Evaluation, 'act'> {
+  return {
+    outcome: policy.onUnmatched === 'reject' ? 'reject' : 'hold',
+    rule: `onUnmatched:${policy.onUnmatched}`,
+    reason: `${why}; unmatched requests ${policy.onUnmatched === 'reject' ? 'are rejected' : 'wait for an approver'}`,
+  };
+}
+
+function nameOf(entry: AllowEntry): string {
+  return entry.label ?? entry.account;
+}
+
+function isExpired(entry: AllowEntry, now: Date): boolean {
+  return entry.expiresAt !== undefined && Date.parse(entry.expiresAt) <= now.getTime();
+}
