@@ -1,0 +1,58 @@
+'use strict';
+
+/**
+ * The one place that says how Lambda bundles are built.
+ *
+ * serverless-esbuild loads this file through `custom.esbuild.config` and calls the
+ * exported function; a benchmark or any other Node script can reuse the exact same
+ * esbuild settings with:
+ *
+ *   import esbuild from 'esbuild';
+ *   import config from './esbuild.config.cjs';
+ *   await esbuild.build({ ...config.esbuildOptions, entryPoints: [...], outdir: '...' });
+ *
+ * CommonJS because serverless-esbuild `require()`s it and the package is "type": "module".
+ */
+
+/** Options understood by esbuild itself. */
+const esbuildOptions = Object.freeze({
+  bundle: true,
+  // Everything goes into the bundle, the AWS SDK included: we test against the SDK
+  // version in package-lock.json, not whichever copy the Lambda runtime ships.
+  external: [],
+  platform: 'node',
+  target: 'node22',
+  format: 'esm',
+  // Prefer the ES module builds of dependencies: better tree shaking of the SDK.
+  mainFields: ['module', 'main'],
+  outExtension: { '.js': '.mjs' },
+  // CommonJS dependencies bundled into an ES module still call require() for Node
+  // built-ins; give them one.
+  banner: {
+    js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+  },
+  minify: true,
+  // Minifying would rename classes, and error names (ConflictError, ...) appear in logs.
+  keepNames: true,
+  // With NODE_OPTIONS=--enable-source-maps stack traces point at the TypeScript.
+  sourcemap: true,
+  // Mappings are enough for stack traces; embedding every source would only grow the zip.
+  sourcesContent: false,
+});
+
+/** Options that only serverless-esbuild reads (it strips them before calling esbuild). */
+const pluginOptions = Object.freeze({
+  outputFileExtension: '.mjs',
+  // Its default excludes the v2 'aws-sdk'; we exclude nothing (see `external`).
+  exclude: [],
+  packager: 'npm',
+});
+
+/** The settings serverless-esbuild uses, as `custom.esbuild.config` expects: a function. */
+function serverlessEsbuildConfig() {
+  return { ...esbuildOptions, ...pluginOptions };
+}
+
+module.exports = serverlessEsbuildConfig;
+module.exports.esbuildOptions = esbuildOptions;
+module.exports.pluginOptions = pluginOptions;
