@@ -1,0 +1,349 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { inflateRawSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BY_STATE_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
+
+// Packages the real serverless.yml (offline, without AWS credentials) and pins what the
+// deployed stack must guarantee: who may publish, what the handler may touch, where
+// failures go, and that the table is the one the code expects.
+
+const SERVICE_IDS = ['vpce-svc-0123456789abcdef0', 'vpce-svc-0fedcba9876543210'];
+const PACKAGE_TIMEOUT_MS = 120_000;
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const serverlessBin = join(repoRoot, 'node_modules', 'serverless', 'bin', 'serverless.js');
+
+interface CfnResource {
+  Type: string;
+  Properties: Record<string, unknown>;
+  DependsOn?: string | string[];
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+}
+interface Template {
+  Resources: Record<string, CfnResource>;
+  Outputs: Record<string, { Value: unknown }>;
+}
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Principal?: unknown;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+interface PolicyDocument {
+  Statement: Statement[];
+}
+
+const tempDirs: string[] = [];
+
+afterAll(async () => {
+  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** Runs `serverless package` into a fresh directory, with no AWS credentials in reach. */
+async function packageStack(serviceIds: string | undefined): Promise<string> {
+  const outDir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-package-'));
+  tempDirs.push(outDir);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  for (const name of ['AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) {
+    delete env[name];
+  }
+  const args = [serverlessBin, 'package', '--stage', 'test', '--package', outDir];
+  if (serviceIds !== undefined) args.push(`--param=serviceIds=${serviceIds}`);
+  try {
+    await promisify(execFile)(process.execPath, args, { cwd: repoRoot, env, maxBuffer: 16 * 1024 * 1024 });
+  } catch (error) {
+    // Only what serverless printed: the command line would echo the ids back.
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    throw new Error(`serverless package failed:\n${stdout}\n${stderr}`, { cause: error });
+  }
+  return outDir;
+}
+
+async function readTemplate(outDir: string): Promise<Template> {
+  return JSON.parse(await readFile(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+}
+
+/** The files of a .zip archive by name (stored or deflated entries, as serverless writes them). */
+function unzip(archive: Buffer): Map<string, Buffer> {
+  const endOfDirectory = archive.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (endOfDirectory < 0) throw new Error('not a zip archive');
+  const entryCount = archive.readUInt16LE(endOfDirectory + 10);
+  let entry = archive.readUInt32LE(endOfDirectory + 16);
+  const files = new Map<string, Buffer>();
+  for (let i = 0; i < entryCount; i += 1) {
+    const method = archive.readUInt16LE(entry + 10);
+    const compressedSize = archive.readUInt32LE(entry + 20);
+    const nameLength = archive.readUInt16LE(entry + 28);
+    const extraLength = archive.readUInt16LE(entry + 30);
+    const commentLength = archive.readUInt16LE(entry + 32);
+    const localHeader = archive.readUInt32LE(entry + 42);
+    const name = archive.toString('utf8', entry + 46, entry + 46 + nameLength);
+    const dataStart =
+      localHeader + 30 + archive.readUInt16LE(localHeader + 26) + archive.readUInt16LE(localHeader + 28);
+    const data = archive.subarray(dataStart, dataStart + compressedSize);
+    files.set(name, method === 8 ? inflateRawSync(data) : Buffer.from(data));
+    entry += 46 + nameLength + extraLength + commentLength;
+  }
+  return files;
+}
+
+const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+function resourcesOfType(template: Template, type: string): [string, CfnResource][] {
+  return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+}
+
+function resource(template: Template, logicalId: string): CfnResource {
+  const found = template.Resources[logicalId];
+  if (!found) throw new Error(`no resource ${logicalId} in the template`);
+  return found;
+}
+
+function roleStatements(template: Template, roleLogicalId: string): Statement[] {
+  const policies = resource(template, roleLogicalId).Properties.Policies as { PolicyDocument: PolicyDocument }[];
+  return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+}
+
+function allRoleStatements(template: Template): Statement[] {
+  return resourcesOfType(template, 'AWS::IAM::Role').flatMap(([logicalId]) => roleStatements(template, logicalId));
+}
+
+function statementsAllowing(template: Template, action: string): Statement[] {
+  return allRoleStatements(template).filter((statement) => asArray(statement.Action).includes(action));
+}
+
+/** `{ 'Fn::Sub': 'arn:...' }` or a plain string, as the ARN text it stands for. */
+function arnText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const sub = (value as { 'Fn::Sub'?: unknown })['Fn::Sub'];
+  if (typeof sub === 'string') return sub;
+  throw new Error(`not an ARN string or Fn::Sub: ${JSON.stringify(value)}`);
+}
+
+function functionResource(template: Template): CfnResource {
+  return resource(template, 'OnConnectionNotificationLambdaFunction');
+}
+
+describe('the packaged stack, with two managed endpoint services', () => {
+  let outDir: string;
+  let template: Template;
+
+  beforeAll(async () => {
+    outDir = await packageStack(SERVICE_IDS.join(','));
+    template = await readTemplate(outDir);
+  }, PACKAGE_TIMEOUT_MS);
+
+  it('creates one connection notification per managed service, for all four events, to the inbound topic', () => {
+    const notifications = resourcesOfType(template, 'AWS::EC2::VPCEndpointConnectionNotification');
+
+    expect(notifications.map(([, n]) => n.Properties.ServiceId).sort()).toEqual([...SERVICE_IDS].sort());
+    for (const [, notification] of notifications) {
+      expect([...(notification.Properties.ConnectionEvents as string[])].sort()).toEqual([
+        'Accept',
+        'Connect',
+        'Delete',
+        'Reject',
+      ]);
+      expect(notification.Properties.ConnectionNotificationArn).toEqual({ Ref: 'NotificationsTopic' });
+      expect(asArray(notification.DependsOn ?? [])).toContain('NotificationsTopicPolicy');
+    }
+  });
+
+  it('lets only vpce.amazonaws.com publish to the inbound topic, and only for this account', () => {
+    const [[, topicPolicy] = []] = resourcesOfType(template, 'AWS::SNS::TopicPolicy');
+    const statements = (topicPolicy?.Properties.PolicyDocument as PolicyDocument).Statement;
+
+    expect(topicPolicy?.Properties.Topics).toEqual([{ Ref: 'NotificationsTopic' }]);
+    expect(statements).toHaveLength(1);
+    for (const statement of statements) {
+      expect(statement.Effect).toBe('Allow');
+      expect(statement.Principal).toEqual({ Service: 'vpce.amazonaws.com' });
+      expect(asArray(statement.Action).map((a) => a.toLowerCase())).toEqual(['sns:publish']);
+      expect(statement.Condition?.StringEquals?.['aws:SourceAccount']).toEqual({ Ref: 'AWS::AccountId' });
+      expect(arnText(statement.Condition?.ArnLike?.['aws:SourceArn'])).toBe(
+        'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/*',
+      );
+    }
+  });
+
+  it('subscribes the handler to the inbound topic', () => {
+    const subscriptions = resourcesOfType(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties);
+
+    expect(subscriptions).toContainEqual(
+      expect.objectContaining({
+        TopicArn: { Ref: 'NotificationsTopic' },
+        Protocol: 'lambda',
+        Endpoint: { 'Fn::GetAtt': ['OnConnectionNotificationLambdaFunction', 'Arn'] },
+      }),
+    );
+  });
+
+  it('allows accepting and rejecting connections only on the managed endpoint services', () => {
+    for (const action of ['ec2:AcceptVpcEndpointConnections', 'ec2:RejectVpcEndpointConnections']) {
+      const resources = statementsAllowing(template, action).flatMap((s) => asArray(s.Resource).map(arnText));
+
+      expect(resources.sort()).toEqual(
+        SERVICE_IDS.map(
+          (id) => `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${id}`,
+        ).sort(),
+      );
+    }
+  });
+
+  it("grants Resource '*' only to EC2 Describe actions, which allow nothing narrower", () => {
+    const wildcardActions = allRoleStatements(template)
+      .filter((statement) => asArray(statement.Resource).includes('*'))
+      .flatMap((statement) => asArray(statement.Action));
+
+    expect(wildcardActions.sort()).toEqual([
+      'ec2:DescribeVpcEndpointConnections',
+      'ec2:DescribeVpcEndpointServiceConfigurations',
+    ]);
+  });
+
+  it('lets the handler publish to the outbound topic only, and send to its dead-letter queue', () => {
+    expect(statementsAllowing(template, 'sns:Publish').flatMap((s) => asArray(s.Resource))).toEqual([
+      { Ref: 'DecisionsTopic' },
+    ]);
+    expect(statementsAllowing(template, 'sqs:SendMessage').flatMap((s) => asArray(s.Resource))).toEqual([
+      { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] },
+    ]);
+  });
+
+  it('scopes table access to the state table and its indexes', () => {
+    const tableResources = statementsAllowing(template, 'dynamodb:Query').flatMap((s) => asArray(s.Resource));
+
+    expect(tableResources).toEqual([
+      { 'Fn::GetAtt': ['StateTable', 'Arn'] },
+      { 'Fn::Sub': '${StateTable.Arn}/index/*' },
+    ]);
+    expect(statementsAllowing(template, 'dynamodb:Scan')).toEqual([]);
+  });
+
+  it("lets the handler write logs only to its own log group", () => {
+    const logGroupName = resource(template, 'OnConnectionNotificationLogGroup').Properties.LogGroupName as string;
+    const logResources = statementsAllowing(template, 'logs:PutLogEvents').flatMap((s) => asArray(s.Resource).map(arnText));
+
+    expect(logResources).toEqual([
+      `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${logGroupName}:*`,
+    ]);
+  });
+
+  it('gives every function a role of its own instead of the shared provider role', () => {
+    const roles = resourcesOfType(template, 'AWS::Lambda::Function').map(([, fn]) => fn.Properties.Role);
+    const roleIds = roles.map((role) => (role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
+
+    expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
+    expect(new Set(roleIds).size).toBe(roleIds.length);
+    for (const roleId of roleIds) expect(resource(template, roleId).Type).toBe('AWS::IAM::Role');
+  });
+
+  it('declares the table exactly as lib/aws/table.ts describes it, and keeps it on stack deletion', () => {
+    const table = resource(template, 'StateTable');
+    const { TableName: _name, ...expected } = tableDefinition('unused');
+    const byName = (a: { AttributeName?: string }, b: { AttributeName?: string }) =>
+      String(a.AttributeName).localeCompare(String(b.AttributeName));
+
+    expect(table.Properties.BillingMode).toBe(expected.BillingMode);
+    expect(table.Properties.KeySchema).toEqual(expected.KeySchema);
+    expect(table.Properties.GlobalSecondaryIndexes).toEqual(expected.GlobalSecondaryIndexes);
+    expect((table.Properties.GlobalSecondaryIndexes as { IndexName: string }[])[0]?.IndexName).toBe(BY_STATE_INDEX);
+    expect([...(table.Properties.AttributeDefinitions as { AttributeName: string }[])].sort(byName)).toEqual(
+      [...(expected.AttributeDefinitions ?? [])].sort(byName),
+    );
+    expect(table.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(table.Properties.SSESpecification).toEqual({ SSEEnabled: true });
+    expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: TTL_ATTRIBUTE, Enabled: true });
+    expect(table.DeletionPolicy).toBe('Retain');
+    expect(table.UpdateReplacePolicy).toBe('Retain');
+  });
+
+  it('runs the handler on Node.js 22 on arm64, configured with the stack it belongs to', () => {
+    const fn = functionResource(template).Properties;
+    const variables = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
+
+    expect(fn.Runtime).toBe('nodejs22.x');
+    expect(fn.Architectures).toEqual(['arm64']);
+    expect(variables).toMatchObject({
+      TABLE_NAME: { Ref: 'StateTable' },
+      OUTBOUND_TOPIC_ARN: { Ref: 'DecisionsTopic' },
+      MANAGED_SERVICE_IDS: SERVICE_IDS.join(','),
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+    expect(variables.POWERTOOLS_LOG_LEVEL).toEqual(expect.any(String));
+    // A lease shorter than the timeout could be taken over from an invocation still running.
+    expect(Number(variables.DECISION_LEASE_SECONDS)).toBeGreaterThan(fn.Timeout as number);
+  });
+
+  it('retries a failed notification twice, then sends it to an encrypted dead-letter queue kept 14 days', () => {
+    const [[, invokeConfig] = []] = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig');
+    const queue = resource(template, 'DeadLetterQueue').Properties;
+
+    expect(invokeConfig?.Properties).toMatchObject({
+      FunctionName: { Ref: 'OnConnectionNotificationLambdaFunction' },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] } } },
+    });
+    expect(queue.SqsManagedSseEnabled).toBe(true);
+    expect(queue.MessageRetentionPeriod).toBe(14 * 24 * 60 * 60);
+  });
+
+  it('outputs the topic ARNs, the table name and the dead-letter queue URL', () => {
+    expect(template.Outputs).toMatchObject({
+      NotificationsTopicArn: { Value: { Ref: 'NotificationsTopic' } },
+      DecisionsTopicArn: { Value: { Ref: 'DecisionsTopic' } },
+      StateTableName: { Value: { Ref: 'StateTable' } },
+      DeadLetterQueueUrl: { Value: { Ref: 'DeadLetterQueue' } },
+    });
+  });
+
+  it('ships the handler as a minified ES module bundle with a require() shim and a source map', async () => {
+    const files = unzip(await readFile(join(outDir, 'onConnectionNotification.zip')));
+    const bundle = files.get('handlers/on-connection-notification.mjs')?.toString('utf8') ?? '';
+
+    expect(bundle.startsWith("import { createRequire } from 'module'; const require = createRequire(import.meta.url);")).toBe(true);
+    expect(bundle).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
+    expect(bundle).toContain('//# sourceMappingURL=on-connection-notification.mjs.map');
+    expect(files.has('handlers/on-connection-notification.mjs.map')).toBe(true);
+    // Nothing but the bundle: no node_modules, no TypeScript sources.
+    expect([...files.keys()].filter((name) => !name.startsWith('handlers/on-connection-notification.mjs'))).toEqual([]);
+  });
+});
+
+describe('the packaged stack, without managed endpoint services', () => {
+  it(
+    'packages with no connection notifications and lets the handler decide on any endpoint service of the account',
+    async () => {
+      const template = await readTemplate(await packageStack(undefined));
+
+      expect(resourcesOfType(template, 'AWS::EC2::VPCEndpointConnectionNotification')).toEqual([]);
+      expect(
+        statementsAllowing(template, 'ec2:AcceptVpcEndpointConnections').flatMap((s) => asArray(s.Resource).map(arnText)),
+      ).toEqual(['arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/*']);
+      expect(
+        (functionResource(template).Properties.Environment as { Variables: Record<string, unknown> }).Variables
+          .MANAGED_SERVICE_IDS,
+      ).toBe('');
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
+
+  it(
+    'refuses to package a service id that is not vpce-svc-…, naming it',
+    async () => {
+      await expect(packageStack('vpce-svc-0123456789abcdef0,svc-oops')).rejects.toThrow(/not vpce-svc-…: svc-oops/);
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
+});
