@@ -1,0 +1,95 @@
+import type { OutboundEvent } from './outbound-event';
+
+/** Endpoint connection states, spelled as the EC2 wire spells them. */
+export const CONNECTION_STATES = [
+  'pendingAcceptance',
+  'pending',
+  'available',
+  'deleting',
+  'deleted',
+  'rejected',
+  'failed',
+  'expired',
+  'partial',
+] as const;
+
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+const byLowerCase = new Map<string, ConnectionState>(CONNECTION_STATES.map((state) => [state.toLowerCase(), state]));
+
+/**
+ * The API reference spells states `PendingAcceptance`, the wire `pendingAcceptance`:
+ * compare case-insensitively and keep the wire spelling. Unknown states stay undefined.
+ */
+export function normalizeState(raw: string | undefined): ConnectionState | undefined {
+  return raw === undefined ? undefined : byLowerCase.get(raw.toLowerCase());
+}
+
+/** States in which the provider has admitted the consumer. */
+export function isAdmitted(state: ConnectionState): boolean {
+  return state === 'pending' || state === 'available';
+}
+
+/** A connection as EC2 reports it. */
+export interface ObservedConnection {
+  serviceId: string;
+  endpointId: string;
+  ownerAccountId: string;
+  /** The consumer's region (cross-region PrivateLink), or the service's own. */
+  region: string;
+  state: ConnectionState;
+  createdAt?: string;
+}
+
+export const SERVICE_ID = /^vpce-svc-[0-9a-f]{8,17}$/;
+export const ENDPOINT_ID = /^vpce-[0-9a-f]{8,17}$/;
+
+/** Who decided: a policy rule, or (through the API) an approver. */
+export interface Decision {
+  outcome: 'accept' | 'reject' | 'hold';
+  /** Whether EC2 was told to act; false for holds and for observe mode. */
+  acted: boolean;
+  rule: string;
+  reason: string;
+  decidedBy: string;
+  decidedAt: string;
+}
+
+/**
+ * The right to act on a connection, taken with a conditional write before EC2
+ * is called, so that concurrent deliveries of one notification make one call.
+ */
+export interface Claim {
+  outcome: 'accept' | 'reject';
+  rule: string;
+  reason: string;
+  decidedBy: string;
+  token: string;
+  leaseUntil: string;
+  status: 'acting' | 'failed';
+}
+
+export type HistoryEvent =
+  | { at: string; type: 'first-seen'; state: ConnectionState; source: string }
+  | { at: string; type: 'state-changed'; from: ConnectionState; to: ConnectionState; source: string }
+  | ({ at: string; type: 'decision' } & Omit<Decision, 'decidedAt'>)
+  | { at: string; type: 'action-failed'; outcome: 'accept' | 'reject'; code: string; message: string };
+
+/** What the table knows of one connection: its last known state, decision and history. */
+export interface ConnectionRecord {
+  serviceId: string;
+  endpointId: string;
+  ownerAccountId: string;
+  region: string;
+  state: ConnectionState;
+  decision?: Decision;
+  claim?: Claim;
+  /** Events recorded with this version but not yet published (a transactional outbox). */
+  outbox?: OutboundEvent[];
+  createdAt: string;
+  updatedAt: string;
+  /** Incremented on every write; writes are conditional on the version they read. */
+  version: number;
+  /** Append-only. */
+  history: HistoryEvent[];
+}

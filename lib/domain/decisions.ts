@@ -1,0 +1,171 @@
+import type { Claim, ConnectionRecord, ConnectionState, Decision, HistoryEvent, ObservedConnection } from './connection';
+import { isAdmitted } from './connection';
+import { eventFor, type OutboundEventType } from './outbound-event';
+import type { Evaluation } from './policy';
+
+/** Fresh values a plan needs, passed in so that planning stays pure. */
+export interface PlanContext {
+  now: Date;
+  newId: () => string;
+  leaseSeconds: number;
+  /** Where the observation came from, for the history: "notification:Connect", "sweep", ... */
+  source: string;
+}
+
+/**
+ * What to do about one connection: write `next` (conditional on the version the
+ * plan started from), then, for `act`, ask EC2 to carry out `claim`.
+ */
+export type Plan =
+  | { kind: 'unchanged' }
+  | { kind: 'record'; next: ConnectionRecord }
+  | { kind: 'act'; next: ConnectionRecord; claim: Claim };
+
+/**
+ * Brings a record in line with what EC2 reports and decides what to do next.
+ * `evaluation` is the policy's verdict, needed only while the connection is
+ * pendingAcceptance.
+ */
+export function planConnection(
+  record: ConnectionRecord | undefined,
+  observed: ObservedConnection,
+  evaluation: Evaluation | undefined,
+  context: PlanContext,
+): Plan {
+  const at = context.now.toISOString();
+  const history: HistoryEvent[] = [];
+  let next: ConnectionRecord = record
+    ? { ...record }
+    : {
+        serviceId: observed.serviceId,
+        endpointId: observed.endpointId,
+        ownerAccountId: observed.ownerAccountId,
+        region: observed.region,
+        state: observed.state,
+        createdAt: observed.createdAt ?? at,
+        updatedAt: at,
+        version: 0,
+        history: [],
+      };
+  if (!record) history.push({ at, type: 'first-seen', state: observed.state, source: context.source });
+  else if (record.state !== observed.state) {
+    history.push({ at, type: 'state-changed', from: record.state, to: observed.state, source: context.source });
+    next.state = observed.state;
+  }
+  const outbox = [...(next.outbox ?? [])];
+  const emit = (type: OutboundEventType, recordNow: ConnectionRecord) =>
+    outbox.push(eventFor(type, recordNow, { eventId: context.newId(), occurredAt: at }));
+
+  // An earlier invocation acted but did not live to record it: EC2 shows the result.
+  if (next.claim?.status === 'acting' && observed.state !== 'pendingAcceptance') {
+    const { claim } = next;
+    next.claim = undefined;
+    if (claimCarriedOut(claim, observed.state)) {
+      next = withDecision(next, decisionFrom(claim, at), history, at);
+      emit(claim.outcome === 'accept' ? 'accepted' : 'rejected', next);
+    }
+  }
+
+  if (observed.state === 'pendingAcceptance' && evaluation && !next.decision?.acted && !claimIsLive(next.claim, context.now)) {
+    if (evaluation.act && evaluation.outcome !== 'hold') {
+      const claim: Claim = {
+        outcome: evaluation.outcome,
+        rule: evaluation.rule,
+        reason: evaluation.reason,
+        decidedBy: 'policy',
+        token: context.newId(),
+        leaseUntil: new Date(context.now.getTime() + context.leaseSeconds * 1000).toISOString(),
+        status: 'acting',
+      };
+      return { kind: 'act', claim, next: finish({ ...next, claim }, history, outbox, at) };
+    }
+    const previous = next.decision;
+    const decision: Decision = {
+      outcome: evaluation.outcome,
+      acted: false,
+      rule: evaluation.rule,
+      reason: evaluation.reason,
+      decidedBy: 'policy',
+      decidedAt: at,
+    };
+    if (!previous || previous.rule !== decision.rule || previous.outcome !== decision.outcome) {
+      next = withDecision(next, decision, history, at);
+      // Approvers hear about a connection once, when it first needs them.
+      if (!previous) emit('approval-needed', next);
+    }
+  }
+
+  if (!history.length && outbox.length === (record?.outbox?.length ?? 0) && record?.claim === next.claim) {
+    return { kind: 'unchanged' };
+  }
+  return { kind: 'record', next: finish(next, history, outbox, at) };
+}
+
+/**
+ * The record after EC2 carried out a claim: the decision, the state EC2 moves
+ * the connection to, and the event announcing it.
+ */
+export function completeClaim(record: ConnectionRecord, claim: Claim, context: PlanContext): ConnectionRecord {
+  const at = context.now.toISOString();
+  const history: HistoryEvent[] = [];
+  const to: ConnectionState = claim.outcome === 'accept' ? 'pending' : 'rejected';
+  let next: ConnectionRecord = { ...record, claim: undefined };
+  next = withDecision(next, decisionFrom(claim, at), history, at);
+  if (record.state !== to) {
+    history.push({ at, type: 'state-changed', from: record.state, to, source: 'ec2-action' });
+    next.state = to;
+  }
+  const event = eventFor(claim.outcome === 'accept' ? 'accepted' : 'rejected', next, {
+    eventId: context.newId(),
+    occurredAt: at,
+  });
+  return finish(next, history, [...(record.outbox ?? []), event], at);
+}
+
+/** The record after EC2 refused or failed to act: the claim is released for a retry. */
+export function failClaim(
+  record: ConnectionRecord,
+  claim: Claim,
+  error: { code: string; message: string },
+  context: PlanContext,
+): ConnectionRecord {
+  const at = context.now.toISOString();
+  const next: ConnectionRecord = { ...record, claim: { ...claim, status: 'failed' } };
+  const history: HistoryEvent[] = [{ at, type: 'action-failed', outcome: claim.outcome, ...error }];
+  const event = eventFor('action-failed', next, { eventId: context.newId(), occurredAt: at, error });
+  return finish(next, history, [...(record.outbox ?? []), event], at);
+}
+
+/** The record once some of its outbox has been published. */
+export function withoutPublished(record: ConnectionRecord, publishedIds: ReadonlySet<string>, now: Date): ConnectionRecord {
+  const outbox = (record.outbox ?? []).filter((event) => !publishedIds.has(event.eventId));
+  return { ...record, outbox: outbox.length ? outbox : undefined, updatedAt: now.toISOString(), version: record.version + 1 };
+}
+
+function claimIsLive(claim: Claim | undefined, now: Date): boolean {
+  return claim?.status === 'acting' && Date.parse(claim.leaseUntil) > now.getTime();
+}
+
+function claimCarriedOut(claim: Claim, state: ConnectionState): boolean {
+  return claim.outcome === 'accept' ? isAdmitted(state) : state === 'rejected';
+}
+
+function decisionFrom(claim: Claim, at: string): Decision {
+  return { outcome: claim.outcome, acted: true, rule: claim.rule, reason: claim.reason, decidedBy: claim.decidedBy, decidedAt: at };
+}
+
+function withDecision(record: ConnectionRecord, decision: Decision, history: HistoryEvent[], at: string): ConnectionRecord {
+  const { decidedAt: _decidedAt, ...entry } = decision;
+  history.push({ at, type: 'decision', ...entry });
+  return { ...record, decision };
+}
+
+function finish(record: ConnectionRecord, history: HistoryEvent[], outbox: ConnectionRecord['outbox'] & object, at: string): ConnectionRecord {
+  return {
+    ...record,
+    history: [...record.history, ...history],
+    outbox: outbox.length ? outbox : undefined,
+    updatedAt: at,
+    version: record.version + 1,
+  };
+}

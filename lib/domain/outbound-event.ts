@@ -1,0 +1,43 @@
+import type { ConnectionRecord, Decision } from './connection';
+
+/** The event types on the outbound topic, also its `eventType` message attribute. */
+export type OutboundEventType = 'approval-needed' | 'accepted' | 'rejected' | 'action-failed';
+
+/** What subscribers receive. `eventId` is stable across redeliveries, for deduplication. */
+export interface OutboundEvent {
+  eventId: string;
+  eventType: OutboundEventType;
+  occurredAt: string;
+  serviceId: string;
+  endpointId: string;
+  ownerAccountId: string;
+  region: string;
+  state: string;
+  decision?: Omit<Decision, 'decidedAt'> & { decidedAt?: string };
+  /** For approval-needed: the API routes an approver calls. */
+  actions?: { accept: string; reject: string };
+  /** For action-failed: what EC2 said. */
+  error?: { code: string; message: string };
+}
+
+/** Builds an outbound event about a connection's current record. */
+export function eventFor(
+  eventType: OutboundEventType,
+  record: ConnectionRecord,
+  details: { eventId: string; occurredAt: string; error?: { code: string; message: string } },
+): OutboundEvent {
+  const path = `/services/${record.serviceId}/connections/${record.endpointId}`;
+  return {
+    eventId: details.eventId,
+    eventType,
+    occurredAt: details.occurredAt,
+    serviceId: record.serviceId,
+    endpointId: record.endpointId,
+    ownerAccountId: record.ownerAccountId,
+    region: record.region,
+    state: record.state,
+    decision: record.decision,
+    ...(eventType === 'approval-needed' ? { actions: { accept: `${path}/accept`, reject: `${path}/reject` } } : {}),
+    ...(details.error ? { error: details.error } : {}),
+  };
+}

@@ -1,0 +1,284 @@
+import { randomUUID } from 'node:crypto';
+import { isAdmitted, type Claim, type ConnectionRecord, type ObservedConnection } from './domain/connection';
+import { completeClaim, failClaim, planConnection, withoutPublished, type PlanContext } from './domain/decisions';
+import { parseNotification } from './domain/notification';
+import { evaluatePolicy, type Evaluation } from './domain/policy';
+import { actOnConnections, describeConnections, listEndpointServiceIds, type ActionFailure } from './aws/ec2-gateway';
+import { getConnection, getConnections, putConnection } from './aws/connection-store';
+import { resolvePolicy, type StoredPolicy } from './aws/policy-store';
+import { publishEvent } from './aws/event-publisher';
+import { ConflictError, RetryableActionError } from './errors';
+import { config } from './config';
+import { logger } from './logger';
+
+/** How often one connection's write is re-planned after losing a race. */
+const MAX_WRITE_ATTEMPTS = 5;
+
+export interface Outcome {
+  observed: number;
+  accepted: number;
+  rejected: number;
+  failed: number;
+}
+
+/**
+ * Handles one endpoint connection notification: finds what it points at, reads
+ * the truth from EC2, and decides every connection involved.
+ */
+export async function handleNotification(message: string): Promise<Outcome> {
+  const target = parseNotification(message);
+  const source = `notification:${target.eventType ?? 'unknown'}`;
+  let connections: ObservedConnection[];
+  if (target.endpointIds.length) {
+    const serviceId = target.serviceIds.length === 1 ? target.serviceIds[0] : undefined;
+    connections = await describeConnections({ serviceId, endpointIds: target.endpointIds });
+  } else {
+    let serviceIds = target.serviceIds;
+    if (!serviceIds.length) {
+      logger.warn('notification names no endpoint or service; sweeping every managed service', { rawMessage: message });
+      serviceIds = await managedServiceIds();
+    }
+    connections = await sweep(serviceIds);
+  }
+  return decideConnections(connections.filter(isManaged), source);
+}
+
+/** Reads the pendingAcceptance connections of services. */
+async function sweep(serviceIds: string[]): Promise<ObservedConnection[]> {
+  const connections: ObservedConnection[] = [];
+  for (const serviceId of serviceIds.filter((id) => isManaged({ serviceId: id }))) {
+    connections.push(...(await describeConnections({ serviceId, states: ['pendingAcceptance'] })));
+  }
+  return connections;
+}
+
+async function managedServiceIds(): Promise<string[]> {
+  const configured = config().MANAGED_SERVICE_IDS;
+  return configured.length ? configured : listEndpointServiceIds();
+}
+
+// With no list configured, every endpoint service of the account is managed
+// (DescribeVpcEndpointConnections only ever shows the account's own services).
+function isManaged(connection: { serviceId: string }): boolean {
+  const configured = config().MANAGED_SERVICE_IDS;
+  const managed = !configured.length || configured.includes(connection.serviceId);
+  if (!managed) logger.info('ignoring a connection of an unmanaged service', { serviceId: connection.serviceId });
+  return managed;
+}
+
+/**
+ * Records what EC2 reports for each connection, decides the pendingAcceptance
+ * ones by policy, acts on them in batches, and publishes the outcome. Throws
+ * RetryableActionError after recording if any action failed, so it is retried.
+ */
+export async function decideConnections(connections: ObservedConnection[], source: string): Promise<Outcome> {
+  const outcome: Outcome = { observed: connections.length, accepted: 0, rejected: 0, failed: 0 };
+  for (const [serviceId, ofService] of groupBy(connections, (c) => c.serviceId)) {
+    const service = await ServiceDecisions.start(serviceId, ofService, source);
+    const claims = await service.settleAll(ofService);
+    await service.act(claims, outcome);
+  }
+  if (outcome.failed) throw new RetryableActionError(`${outcome.failed} connection action(s) failed and will be retried`);
+  return outcome;
+}
+
+interface Claimed {
+  record: ConnectionRecord;
+  claim: Claim;
+}
+
+/** The decisions about one service's connections within one invocation. */
+class ServiceDecisions {
+  private readonly admittedByAccount = new Map<string, number>();
+
+  private constructor(
+    private readonly serviceId: string,
+    private readonly policy: StoredPolicy | undefined,
+    private readonly known: Map<string, ConnectionRecord>,
+    private readonly source: string,
+  ) {}
+
+  static async start(serviceId: string, connections: ObservedConnection[], source: string): Promise<ServiceDecisions> {
+    // Either read fails the invocation: no decision is made on an unreadable policy or table.
+    const policy = await resolvePolicy(serviceId);
+    const known = await getConnections(connections.map(({ endpointId }) => ({ serviceId, endpointId })));
+    return new ServiceDecisions(serviceId, policy, known, source);
+  }
+
+  /** Brings every record in line with EC2 and claims the connections to act on. */
+  async settleAll(connections: ObservedConnection[]): Promise<Claimed[]> {
+    const claims: Claimed[] = [];
+    for (const observed of connections) {
+      const claimed = await this.settle(observed);
+      if (claimed) claims.push(claimed);
+    }
+    return claims;
+  }
+
+  private async settle(observed: ObservedConnection): Promise<Claimed | undefined> {
+    let record = this.known.get(observed.endpointId);
+    for (let attempt = 1; ; attempt++) {
+      const evaluation = observed.state === 'pendingAcceptance' ? await this.evaluate(observed) : undefined;
+      const plan = planConnection(record, observed, evaluation, this.context());
+      if (plan.kind === 'unchanged') {
+        if (record) await flushOutbox(record, record);
+        return undefined;
+      }
+      try {
+        await putConnection(plan.next, record?.version);
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
+        record = await getConnection(observed.serviceId, observed.endpointId);
+        continue;
+      }
+      if (plan.kind === 'act') {
+        if (plan.claim.outcome === 'accept') this.countAdmitted(observed.ownerAccountId);
+        return { record: plan.next, claim: plan.claim };
+      }
+      await flushOutbox(plan.next, record);
+      return undefined;
+    }
+  }
+
+  private async evaluate(observed: ObservedConnection): Promise<Evaluation> {
+    const max = this.policy?.policy.maxEndpointsPerAccount;
+    const admitted = max === undefined ? 0 : await this.admittedEndpoints(observed.ownerAccountId);
+    return evaluatePolicy(
+      this.policy?.policy,
+      { accountId: observed.ownerAccountId, region: observed.region },
+      { now: new Date(), admittedEndpointsOfAccount: admitted },
+    );
+  }
+
+  private async admittedEndpoints(accountId: string): Promise<number> {
+    let count = this.admittedByAccount.get(accountId);
+    if (count === undefined) {
+      const ofAccount = await describeConnections({ serviceId: this.serviceId, ownerAccountId: accountId });
+      count = ofAccount.filter((connection) => isAdmitted(connection.state)).length;
+      this.admittedByAccount.set(accountId, count);
+    }
+    return count;
+  }
+
+  private countAdmitted(accountId: string): void {
+    const count = this.admittedByAccount.get(accountId);
+    if (count !== undefined) this.admittedByAccount.set(accountId, count + 1);
+  }
+
+  /** Calls EC2 for the claimed connections, one batch per outcome, and records the results. */
+  async act(claims: Claimed[], outcome: Outcome): Promise<void> {
+    for (const action of ['accept', 'reject'] as const) {
+      const batch = claims.filter(({ claim }) => claim.outcome === action);
+      if (!batch.length) continue;
+      let failures: Map<string, ActionFailure>;
+      try {
+        failures = await actOnConnections(action, this.serviceId, batch.map(({ record }) => record.endpointId));
+      } catch (error) {
+        const failure = describeError(error);
+        logger.error('EC2 refused a whole batch', { serviceId: this.serviceId, action, size: batch.length, error });
+        failures = new Map(batch.map(({ record }) => [record.endpointId, failure]));
+      }
+      await this.recordResults(batch, failures, outcome);
+    }
+  }
+
+  private async recordResults(batch: Claimed[], failures: Map<string, ActionFailure>, outcome: Outcome): Promise<void> {
+    const refused = batch.filter(({ record }) => failures.has(record.endpointId));
+    for (const { record, claim } of batch) {
+      if (failures.has(record.endpointId)) continue;
+      await this.finishClaim(record, claim, (current) => completeClaim(current, claim, this.context()));
+      outcome[claim.outcome === 'accept' ? 'accepted' : 'rejected']++;
+      logger.info(`connection ${claim.outcome}ed`, { serviceId: this.serviceId, endpointId: record.endpointId, rule: claim.rule });
+    }
+    if (!refused.length) return;
+    // Refused per item: an endpoint that is already decided is not an error, so
+    // read EC2 again and record what is true; anything still pending failed.
+    const now = await describeConnections({ serviceId: this.serviceId, endpointIds: refused.map(({ record }) => record.endpointId) });
+    const current = new Map(now.map((connection) => [connection.endpointId, connection]));
+    for (const { record, claim } of refused) {
+      const observed = current.get(record.endpointId);
+      const failure = failures.get(record.endpointId) ?? { code: 'Unknown', message: 'no reason given' };
+      if (observed && observed.state !== 'pendingAcceptance') {
+        logger.info('connection was decided elsewhere', { endpointId: record.endpointId, state: observed.state, code: failure.code });
+        await this.finishClaim(record, claim, (latest) => settledElsewhere(latest, claim, observed, this.context()));
+        continue;
+      }
+      outcome.failed++;
+      logger.error('could not act on a connection; it will be retried', { endpointId: record.endpointId, action: claim.outcome, ...failure });
+      await this.finishClaim(record, claim, (latest) => failClaim(latest, claim, failure, this.context()));
+    }
+  }
+
+  /** Writes the end of a claim, unless another invocation already did. */
+  private async finishClaim(
+    record: ConnectionRecord,
+    claim: Claim,
+    finish: (latest: ConnectionRecord) => ConnectionRecord,
+  ): Promise<void> {
+    let latest: ConnectionRecord | undefined = record;
+    for (let attempt = 1; latest?.claim?.token === claim.token; attempt++) {
+      const next = finish(latest);
+      try {
+        await putConnection(next, latest.version);
+        await flushOutbox(next, latest);
+        return;
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
+        latest = await getConnection(record.serviceId, record.endpointId);
+      }
+    }
+  }
+
+  private context(): PlanContext {
+    return { now: new Date(), newId: randomUUID, leaseSeconds: config().DECISION_LEASE_SECONDS, source: this.source };
+  }
+}
+
+function settledElsewhere(record: ConnectionRecord, claim: Claim, observed: ObservedConnection, context: PlanContext): ConnectionRecord {
+  const plan = planConnection({ ...record, claim: { ...claim, status: 'acting' } }, observed, undefined, {
+    ...context,
+    source: 'ec2-action',
+  });
+  return plan.kind === 'unchanged' ? { ...record, claim: undefined, version: record.version + 1 } : plan.next;
+}
+
+/**
+ * Publishes the outbox events that the write from `before` to `record` added,
+ * and any left behind for longer than a lease by an invocation that died, then
+ * removes them from the record. A crash in between publishes again later:
+ * subscribers may see an event twice (same eventId), never not at all.
+ */
+async function flushOutbox(record: ConnectionRecord, before: ConnectionRecord | undefined): Promise<void> {
+  const existing = new Set((before?.outbox ?? []).map((event) => event.eventId));
+  const abandonedBefore = Date.now() - config().DECISION_LEASE_SECONDS * 1000;
+  const events = (record.outbox ?? []).filter(
+    (event) => !existing.has(event.eventId) || Date.parse(event.occurredAt) < abandonedBefore,
+  );
+  if (!events.length) return;
+  for (const event of events) await publishEvent(event);
+  const published = new Set(events.map((event) => event.eventId));
+  let latest: ConnectionRecord | undefined = record;
+  for (let attempt = 1; latest?.outbox?.some((event) => published.has(event.eventId)); attempt++) {
+    try {
+      await putConnection(withoutPublished(latest, published, new Date()), latest.version);
+      return;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
+      latest = await getConnection(record.serviceId, record.endpointId);
+    }
+  }
+}
+
+function describeError(error: unknown): ActionFailure {
+  if (error instanceof Error) return { code: error.name, message: error.message };
+  return { code: 'Unknown', message: String(error) };
+}
+
+function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    groups.set(key, [...(groups.get(key) ?? []), item]);
+  }
+  return groups;
+}
