@@ -1,11 +1,29 @@
 import { defineConfig } from 'vitest/config';
 
+const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    env: {
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
+    projects: [
+      {
+        // In-process: pure logic, gateways and handlers against an embedded DynamoDB.
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts', 'test/gateway/**/*.test.ts', 'test/handler/**/*.test.ts'],
+          setupFiles: ['test/support/aws-env.ts'],
+          env,
+        },
+      },
+      {
+        // Out of process: the local stack and the packaged template, as a user runs them.
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts', 'test/stack/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          env,
+        },
+      },
+    ],
   },
 });
