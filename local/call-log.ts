@@ -1,0 +1,56 @@
+export interface CallCount {
+  received: number;
+  failed: number;
+}
+
+export interface CallsSnapshot {
+  byAction: Record<string, CallCount>;
+  byEndpoint: Record<string, Record<string, CallCount>>;
+}
+
+/**
+ * Every EC2 API call received, and how many of them an injected fault failed.
+ * A call counts once for each endpoint id it names.
+ */
+export class CallLog {
+  private byAction = new Map<string, CallCount>();
+  private byEndpoint = new Map<string, Map<string, CallCount>>();
+
+  /** Counts a call as received; returns a function that marks that same call failed. */
+  received(action: string, endpointIds: readonly string[]): () => void {
+    const counts = [countOf(this.byAction, action)];
+    for (const endpointId of new Set(endpointIds)) {
+      const actions = this.byEndpoint.get(endpointId) ?? new Map<string, CallCount>();
+      this.byEndpoint.set(endpointId, actions);
+      counts.push(countOf(actions, action));
+    }
+    for (const count of counts) count.received += 1;
+    return () => {
+      for (const count of counts) count.failed += 1;
+    };
+  }
+
+  snapshot(): CallsSnapshot {
+    return {
+      byAction: toRecord(this.byAction, (count) => ({ ...count })),
+      byEndpoint: toRecord(this.byEndpoint, (actions) => toRecord(actions, (count) => ({ ...count }))),
+    };
+  }
+
+  reset(): void {
+    this.byAction = new Map();
+    this.byEndpoint = new Map();
+  }
+}
+
+function countOf(counts: Map<string, CallCount>, action: string): CallCount {
+  const existing = counts.get(action);
+  if (existing) return existing;
+  const created = { received: 0, failed: 0 };
+  counts.set(action, created);
+  return created;
+}
+
+function toRecord<V, R>(map: ReadonlyMap<string, V>, convert: (value: V) => R): Record<string, R> {
+  return Object.fromEntries([...map.entries()].map(([key, value]) => [key, convert(value)]));
+}

@@ -1,0 +1,76 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { tableDefinition } from '../lib/aws/table';
+import { closeServer, listen } from './listen';
+
+const POLL_MS = 10;
+const TABLE_WAIT_MS = 10_000;
+
+export interface LocalDynamo {
+  /** The URL to hand the SDK as its DynamoDB endpoint. */
+  endpoint: string;
+  /** Deletes the table, if any, and creates it empty. */
+  resetTable(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts dynalite on an ephemeral loopback port and creates the table in it. */
+export async function startDynamo(tableName: string, credentials: { accessKeyId: string; secretAccessKey: string }): Promise<LocalDynamo> {
+  const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await listen(server, 0);
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
+  const resetTable = async () => {
+    await deleteTableIfExists(client, tableName);
+    await client.send(new CreateTableCommand(tableDefinition(tableName)));
+    await waitForTable(client, tableName, (status) => status === 'ACTIVE');
+  };
+  await resetTable();
+  return {
+    endpoint,
+    resetTable,
+    close: async () => {
+      client.destroy();
+      await closeServer(server);
+    },
+  };
+}
+
+async function deleteTableIfExists(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(new DeleteTableCommand({ TableName: tableName }));
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return;
+    throw error;
+  }
+  await waitForTable(client, tableName, (status) => status === undefined);
+}
+
+/** Polls DescribeTable until the status satisfies `done` (undefined: the table is gone). */
+async function waitForTable(client: DynamoDBClient, tableName: string, done: (status: string | undefined) => boolean): Promise<void> {
+  const deadline = Date.now() + TABLE_WAIT_MS;
+  for (;;) {
+    if (done(await tableStatus(client, tableName))) return;
+    if (Date.now() > deadline) throw new Error(`table ${tableName} did not reach the expected state within ${TABLE_WAIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
+  try {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return Table?.TableStatus ?? 'UNKNOWN';
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,195 @@
+import type { CallLog } from './call-log';
+import type { EndpointConnection, EndpointService, ItemFailure, PrivateLinkSimulator } from './ec2-simulator';
+import { Ec2ApiError } from './ec2-errors';
+import type { Faults } from './faults';
+import { QueryParams } from './form';
+import type { QueryResponse } from './http-io';
+import { requestId as newRequestId } from './ids';
+import { pageOf } from './paging';
+import { element, itemSet, textElement, textItemSet, xmlDocument } from './xml';
+
+/** The XML namespace of every EC2 response. */
+export const EC2_XML_NAMESPACE = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+
+const PROVIDER_ACCOUNT_ID = '000000000000';
+const REGION = 'us-east-1';
+
+export interface Ec2QueryDeps {
+  simulator: PrivateLinkSimulator;
+  faults: Faults;
+  calls: CallLog;
+}
+
+type ActionHandler = (params: QueryParams, simulator: PrivateLinkSimulator) => string[];
+
+const ACTIONS = new Map<string, ActionHandler>([
+  ['DescribeVpcEndpointConnections', describeConnections],
+  ['AcceptVpcEndpointConnections', (params, simulator) => actOnConnections(params, (id, ids) => simulator.accept(id, ids), simulator)],
+  ['RejectVpcEndpointConnections', (params, simulator) => actOnConnections(params, (id, ids) => simulator.reject(id, ids), simulator)],
+  ['DescribeVpcEndpointServiceConfigurations', describeServiceConfigurations],
+]);
+
+/**
+ * Answers one request in the EC2 Query protocol: a form-encoded POST in, XML out,
+ * errors as `<Response><Errors><Error>…` with the HTTP status EC2 would use.
+ */
+export function answerEc2Query(body: string, deps: Ec2QueryDeps): QueryResponse {
+  const params = QueryParams.parse(body);
+  const action = params.get('Action') ?? '';
+  const requestId = newRequestId();
+  const markFailed = deps.calls.received(action, endpointIdsNamed(params));
+  if (deps.faults.throttleEc2Call()) {
+    markFailed();
+    return errorResponse(new Ec2ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503), requestId);
+  }
+  try {
+    const run = ACTIONS.get(action);
+    if (!run) throw new Ec2ApiError('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
+    if (params.get('DryRun') === 'true') {
+      throw new Ec2ApiError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
+    }
+    const fields = run(params, deps.simulator);
+    const root = element(`${action}Response`, [textElement('requestId', requestId), ...fields], { xmlns: EC2_XML_NAMESPACE });
+    return { status: 200, xml: xmlDocument(root), requestId };
+  } catch (error) {
+    if (error instanceof Ec2ApiError) return errorResponse(error, requestId);
+    throw error;
+  }
+}
+
+/** The EC2 error document. */
+function errorResponse(error: Ec2ApiError, requestId: string): QueryResponse {
+  const root = element('Response', [
+    element('Errors', [element('Error', [textElement('Code', error.code), textElement('Message', error.message)])]),
+    textElement('RequestID', requestId),
+  ]);
+  return { status: error.status, xml: xmlDocument(root), requestId };
+}
+
+/** The endpoint ids a call names: VpcEndpointId.N and vpc-endpoint-id filter values. */
+function endpointIdsNamed(params: QueryParams): string[] {
+  const fromFilters = params
+    .structures('Filter')
+    .filter((filter) => filter.get('Name') === 'vpc-endpoint-id')
+    .flatMap((filter) => filter.list('Value'));
+  return [...params.list('VpcEndpointId'), ...fromFilters];
+}
+
+interface FilterField<T> {
+  read: (item: T) => string;
+  caseInsensitive?: boolean;
+}
+
+/** Applies Filter.N.Name / Filter.N.Value.M: filters AND together, values within one OR. */
+function applyFilters<T>(items: readonly T[], params: QueryParams, fields: Record<string, FilterField<T>>): T[] {
+  const predicates = params.structures('Filter').map((filter) => {
+    const name = filter.get('Name') ?? '';
+    const field = Object.hasOwn(fields, name) ? fields[name] : undefined;
+    if (!field) throw new Ec2ApiError('InvalidParameterValue', `The filter '${name}' is invalid`);
+    const normalize = (value: string) => (field.caseInsensitive ? value.toLowerCase() : value);
+    const wanted = new Set(filter.list('Value').map(normalize));
+    return (item: T) => wanted.has(normalize(field.read(item)));
+  });
+  return items.filter((item) => predicates.every((matches) => matches(item)));
+}
+
+const CONNECTION_FILTERS: Record<string, FilterField<EndpointConnection>> = {
+  'service-id': { read: (connection) => connection.serviceId },
+  'vpc-endpoint-id': { read: (connection) => connection.vpcEndpointId },
+  'vpc-endpoint-owner': { read: (connection) => connection.ownerAccountId },
+  'vpc-endpoint-state': { read: (connection) => connection.state, caseInsensitive: true },
+};
+
+function describeConnections(params: QueryParams, simulator: PrivateLinkSimulator): string[] {
+  const matching = applyFilters(simulator.listConnections(), params, CONNECTION_FILTERS);
+  const page = pageOf(matching, params.get('MaxResults'), params.get('NextToken'));
+  return [itemSet('vpcEndpointConnectionSet', page.items.map(connectionFields)), textElement('nextToken', page.nextToken)];
+}
+
+function connectionFields(connection: EndpointConnection): string[] {
+  return [
+    textElement('serviceId', connection.serviceId),
+    textElement('vpcEndpointId', connection.vpcEndpointId),
+    textElement('vpcEndpointOwner', connection.ownerAccountId),
+    textElement('vpcEndpointState', connection.state),
+    textElement('creationTimestamp', connection.createdAt),
+    textItemSet('networkLoadBalancerArnSet', [loadBalancerArn(connection.serviceId)]),
+    textElement('ipAddressType', 'ipv4'),
+    textElement('vpcEndpointConnectionId', connection.vpcEndpointConnectionId),
+    textElement('vpcEndpointRegion', connection.region),
+  ];
+}
+
+function actOnConnections(
+  params: QueryParams,
+  act: (serviceId: string, vpcEndpointIds: string[]) => ItemFailure[],
+  simulator: PrivateLinkSimulator,
+): string[] {
+  const serviceId = requireParameter(params, 'ServiceId');
+  const vpcEndpointIds = params.list('VpcEndpointId');
+  if (vpcEndpointIds.length === 0) throw missingParameter('VpcEndpointId');
+  if (!simulator.findService(serviceId)) throw serviceNotFound(serviceId);
+  const failures = act(serviceId, vpcEndpointIds);
+  return [
+    itemSet(
+      'unsuccessful',
+      failures.map((failure) => [
+        element('error', [textElement('code', failure.code), textElement('message', failure.message)]),
+        textElement('resourceId', failure.resourceId),
+      ]),
+    ),
+  ];
+}
+
+const SERVICE_FILTERS: Record<string, FilterField<EndpointService>> = {
+  'service-id': { read: (service) => service.serviceId },
+  'service-name': { read: (service) => serviceName(service.serviceId) },
+  'service-state': { read: () => 'Available', caseInsensitive: true },
+};
+
+function describeServiceConfigurations(params: QueryParams, simulator: PrivateLinkSimulator): string[] {
+  const ids = params.list('ServiceId');
+  const unknown = ids.find((serviceId) => !simulator.findService(serviceId));
+  if (unknown !== undefined) throw serviceNotFound(unknown);
+  const named = ids.length === 0 ? simulator.listServices() : simulator.listServices().filter((s) => ids.includes(s.serviceId));
+  const matching = applyFilters(named, params, SERVICE_FILTERS);
+  const page = pageOf(matching, params.get('MaxResults'), params.get('NextToken'));
+  return [itemSet('serviceConfigurationSet', page.items.map(serviceFields)), textElement('nextToken', page.nextToken)];
+}
+
+function serviceFields(service: EndpointService): string[] {
+  return [
+    itemSet('serviceType', [[textElement('serviceType', 'Interface')]]),
+    textElement('serviceId', service.serviceId),
+    textElement('serviceName', serviceName(service.serviceId)),
+    textElement('serviceState', 'Available'),
+    textItemSet('availabilityZoneSet', [`${REGION}a`, `${REGION}b`]),
+    textElement('acceptanceRequired', service.acceptanceRequired),
+    textElement('managesVpcEndpoints', false),
+    textItemSet('networkLoadBalancerArnSet', [loadBalancerArn(service.serviceId)]),
+    textItemSet('supportedIpAddressTypeSet', ['ipv4']),
+    textItemSet('baseEndpointDnsNameSet', [`${service.serviceId}.${REGION}.vpce.amazonaws.com`]),
+  ];
+}
+
+function serviceName(serviceId: string): string {
+  return `com.amazonaws.vpce.${REGION}.${serviceId}`;
+}
+
+function loadBalancerArn(serviceId: string): string {
+  return `arn:aws:elasticloadbalancing:${REGION}:${PROVIDER_ACCOUNT_ID}:loadbalancer/net/${serviceId}/${serviceId.slice(-16)}`;
+}
+
+function requireParameter(params: QueryParams, name: string): string {
+  const value = params.get(name);
+  if (value === undefined || value === '') throw missingParameter(name);
+  return value;
+}
+
+function missingParameter(name: string): Ec2ApiError {
+  return new Ec2ApiError('MissingParameter', `The request must contain the parameter ${name}`);
+}
+
+function serviceNotFound(serviceId: string): Ec2ApiError {
+  return new Ec2ApiError('InvalidVpcEndpointServiceId.NotFound', `The Vpc Endpoint Service Id '${serviceId}' does not exist`);
+}

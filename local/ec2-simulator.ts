@@ -1,0 +1,208 @@
+import { ConflictError, NotFoundError } from '../lib/errors';
+import { ec2Id } from './ids';
+
+/** The states of an endpoint connection, spelled as EC2 spells them. */
+export type EndpointState = 'pendingAcceptance' | 'pending' | 'available' | 'rejected' | 'deleted';
+
+export interface EndpointService {
+  serviceId: string;
+  acceptanceRequired: boolean;
+  createdAt: Date;
+}
+
+export interface EndpointConnection {
+  serviceId: string;
+  vpcEndpointId: string;
+  vpcEndpointConnectionId: string;
+  ownerAccountId: string;
+  region: string;
+  state: EndpointState;
+  createdAt: Date;
+}
+
+/** The body of an endpoint connection notification, as AWS publishes it to SNS. */
+export interface ConnectionNotification {
+  eventType: 'Connect' | 'Accept' | 'Reject' | 'Delete';
+  serviceId: string;
+  vpcEndpointId: string;
+  vpcEndpointOwner: string;
+  vpcEndpointState: EndpointState;
+  eventTime: string;
+}
+
+/** One endpoint that Accept or Reject could not act on. */
+export interface ItemFailure {
+  resourceId: string;
+  code: 'InvalidState' | 'InvalidVpcEndpointId.NotFound';
+  message: string;
+}
+
+export interface SimulatorOptions {
+  /** How long an accepted connection stays pending before it is available. */
+  acceptDelayMs: number;
+  /** Called for every state change, as AWS publishes to the notification topic. */
+  notify: (notification: ConnectionNotification) => void;
+}
+
+const ACCEPTABLE: ReadonlySet<EndpointState> = new Set(['pendingAcceptance']);
+const REJECTABLE: ReadonlySet<EndpointState> = new Set(['pendingAcceptance', 'pending', 'available']);
+
+/**
+ * The provider side of PrivateLink: endpoint services, the consumers' endpoint
+ * connections to them, and the state machine of the PrivateLink guide.
+ */
+export class PrivateLinkSimulator {
+  private services = new Map<string, EndpointService>();
+  private connections = new Map<string, EndpointConnection>();
+  private timers = new Set<NodeJS.Timeout>();
+  // Bumped on reset, so that a timer that fires late finds it belongs to the past.
+  private generation = 0;
+
+  constructor(private readonly options: SimulatorOptions) {}
+
+  /** Creates an endpoint service; `serviceId` may be fixed by the caller. */
+  createService(input: { serviceId?: string; acceptanceRequired: boolean }): EndpointService {
+    const serviceId = input.serviceId ?? ec2Id('vpce-svc-');
+    if (this.services.has(serviceId)) throw new ConflictError(`endpoint service ${serviceId} already exists`);
+    const service = { serviceId, acceptanceRequired: input.acceptanceRequired, createdAt: new Date() };
+    this.services.set(serviceId, service);
+    return { ...service };
+  }
+
+  findService(serviceId: string): EndpointService | undefined {
+    const service = this.services.get(serviceId);
+    return service && { ...service };
+  }
+
+  listServices(): EndpointService[] {
+    return [...this.services.values()].map((service) => ({ ...service }));
+  }
+
+  /** A consumer creates an interface endpoint to the service. */
+  createEndpoint(serviceId: string, consumer: { ownerAccountId: string; region: string }): EndpointConnection {
+    const service = this.requireService(serviceId);
+    const connection: EndpointConnection = {
+      serviceId,
+      vpcEndpointId: ec2Id('vpce-'),
+      vpcEndpointConnectionId: ec2Id('vpce-con-'),
+      ownerAccountId: consumer.ownerAccountId,
+      region: consumer.region,
+      state: service.acceptanceRequired ? 'pendingAcceptance' : 'pending',
+      createdAt: new Date(),
+    };
+    this.connections.set(connection.vpcEndpointId, connection);
+    if (connection.state === 'pending') this.scheduleAvailable(connection);
+    this.publish('Connect', connection);
+    return { ...connection };
+  }
+
+  /** The consumer deletes its endpoint; the connection stays, described as deleted. */
+  deleteEndpoint(serviceId: string, vpcEndpointId: string): EndpointConnection {
+    const connection = this.requireConnection(serviceId, vpcEndpointId);
+    if (connection.state === 'deleted') throw new ConflictError(`endpoint ${vpcEndpointId} is already deleted`);
+    connection.state = 'deleted';
+    this.publish('Delete', connection);
+    return { ...connection };
+  }
+
+  /** The connections of one service, oldest first. */
+  endpointsOf(serviceId: string): EndpointConnection[] {
+    this.requireService(serviceId);
+    return this.listConnections().filter((connection) => connection.serviceId === serviceId);
+  }
+
+  /** Every connection of every service, oldest first. */
+  listConnections(): EndpointConnection[] {
+    return [...this.connections.values()].map((connection) => ({ ...connection }));
+  }
+
+  /** AcceptVpcEndpointConnections: only a connection pending acceptance can be accepted. */
+  accept(serviceId: string, vpcEndpointIds: readonly string[]): ItemFailure[] {
+    return this.act(serviceId, vpcEndpointIds, ACCEPTABLE, (connection) => {
+      connection.state = 'pending';
+      this.scheduleAvailable(connection);
+      this.publish('Accept', connection);
+    });
+  }
+
+  /** RejectVpcEndpointConnections: allowed while pending acceptance, pending or available. */
+  reject(serviceId: string, vpcEndpointIds: readonly string[]): ItemFailure[] {
+    return this.act(serviceId, vpcEndpointIds, REJECTABLE, (connection) => {
+      connection.state = 'rejected';
+      this.publish('Reject', connection);
+    });
+  }
+
+  /** Forgets every service and connection and cancels pending transitions. */
+  reset(): void {
+    this.generation += 1;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.services.clear();
+    this.connections.clear();
+  }
+
+  private act(
+    serviceId: string,
+    vpcEndpointIds: readonly string[],
+    allowedFrom: ReadonlySet<EndpointState>,
+    transition: (connection: EndpointConnection) => void,
+  ): ItemFailure[] {
+    this.requireService(serviceId);
+    const failures: ItemFailure[] = [];
+    for (const vpcEndpointId of new Set(vpcEndpointIds)) {
+      const connection = this.connections.get(vpcEndpointId);
+      if (!connection || connection.serviceId !== serviceId) {
+        failures.push({
+          resourceId: vpcEndpointId,
+          code: 'InvalidVpcEndpointId.NotFound',
+          message: `The Vpc Endpoint Id '${vpcEndpointId}' does not exist`,
+        });
+      } else if (!allowedFrom.has(connection.state)) {
+        failures.push({
+          resourceId: vpcEndpointId,
+          code: 'InvalidState',
+          message: `Endpoint ${vpcEndpointId} is in state ${connection.state}`,
+        });
+      } else {
+        transition(connection);
+      }
+    }
+    return failures;
+  }
+
+  private scheduleAvailable(connection: EndpointConnection): void {
+    const generation = this.generation;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (generation === this.generation && connection.state === 'pending') connection.state = 'available';
+    }, this.options.acceptDelayMs);
+    this.timers.add(timer);
+  }
+
+  private publish(eventType: ConnectionNotification['eventType'], connection: EndpointConnection): void {
+    this.options.notify({
+      eventType,
+      serviceId: connection.serviceId,
+      vpcEndpointId: connection.vpcEndpointId,
+      vpcEndpointOwner: connection.ownerAccountId,
+      vpcEndpointState: connection.state,
+      eventTime: new Date().toISOString(),
+    });
+  }
+
+  private requireService(serviceId: string): EndpointService {
+    const service = this.services.get(serviceId);
+    if (!service) throw new NotFoundError(`endpoint service ${serviceId} does not exist`);
+    return service;
+  }
+
+  private requireConnection(serviceId: string, vpcEndpointId: string): EndpointConnection {
+    this.requireService(serviceId);
+    const connection = this.connections.get(vpcEndpointId);
+    if (!connection || connection.serviceId !== serviceId) {
+      throw new NotFoundError(`endpoint ${vpcEndpointId} of service ${serviceId} does not exist`);
+    }
+    return connection;
+  }
+}

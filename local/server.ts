@@ -1,0 +1,188 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
+import type { CallLog } from './call-log';
+import { answerEc2Query } from './ec2-query';
+import type { EndpointConnection, PrivateLinkSimulator } from './ec2-simulator';
+import { type Faults, faultSettingsSchema } from './faults';
+import { InvalidJsonError, parseJsonBody, readBody, sendJson, sendXml } from './http-io';
+import { requestId } from './ids';
+import { describeError, logLocal } from './log';
+import type { InboundSns } from './sns-inbound';
+import type { OutboundSns } from './sns-outbound';
+import { element, textElement, xmlDocument } from './xml';
+
+/** Everything the routes act on. */
+export interface ControlPlane {
+  simulator: PrivateLinkSimulator;
+  inbound: InboundSns;
+  outbound: OutboundSns;
+  faults: Faults;
+  calls: CallLog;
+  /** Back to an empty simulator and table, with the policies reloaded. */
+  reset(): Promise<void>;
+}
+
+/** Where the SDK clients are pointed: AWS_ENDPOINT_URL_EC2 and AWS_ENDPOINT_URL_SNS are base URL + these. */
+export const EC2_PATH = '/aws/ec2';
+export const SNS_PATH = '/aws/sns';
+
+interface JsonReply {
+  status: number;
+  body: unknown;
+}
+
+interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: RegExp;
+  handle: (pathParams: string[], body: string) => JsonReply | Promise<JsonReply>;
+}
+
+const createServiceBody = z.strictObject({
+  serviceId: z.string().regex(/^vpce-svc-[0-9a-f]{17}$/, 'must be vpce-svc- followed by 17 lowercase hex digits').optional(),
+  acceptanceRequired: z.boolean().default(true),
+});
+
+const createEndpointBody = z.strictObject({
+  ownerAccountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1').default('us-east-1'),
+});
+
+const notificationBody = z.strictObject({ message: z.string() });
+const emptyBody = z.strictObject({});
+
+function controlRoutes(plane: ControlPlane): Route[] {
+  const { simulator } = plane;
+  return [
+    { method: 'GET', path: /^\/local\/health$/, handle: () => ok({ status: 'ok' }) },
+    {
+      method: 'POST',
+      path: /^\/local\/services$/,
+      handle: (_, body) => {
+        const { serviceId } = simulator.createService(parseJsonBody(body, createServiceBody));
+        return { status: 201, body: { serviceId } };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/local\/services$/,
+      handle: () => ok({ services: simulator.listServices().map(({ serviceId, acceptanceRequired }) => ({ serviceId, acceptanceRequired })) }),
+    },
+    {
+      method: 'POST',
+      path: /^\/local\/services\/([^/]+)\/endpoints$/,
+      handle: ([serviceId = ''], body) => {
+        const { vpcEndpointId, state } = simulator.createEndpoint(serviceId, parseJsonBody(body, createEndpointBody));
+        return { status: 201, body: { vpcEndpointId, state } };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/local\/services\/([^/]+)\/endpoints$/,
+      handle: ([serviceId = '']) => ok({ endpoints: simulator.endpointsOf(serviceId).map(endpointView) }),
+    },
+    {
+      method: 'DELETE',
+      path: /^\/local\/services\/([^/]+)\/endpoints\/([^/]+)$/,
+      handle: ([serviceId = '', vpcEndpointId = '']) => ok(endpointView(simulator.deleteEndpoint(serviceId, vpcEndpointId))),
+    },
+    {
+      method: 'POST',
+      path: /^\/local\/notifications$/,
+      handle: (_, body) => ({ status: 202, body: { messageId: plane.inbound.publish(parseJsonBody(body, notificationBody).message) } }),
+    },
+    { method: 'GET', path: /^\/local\/outbox$/, handle: () => ok({ messages: plane.outbound.messages() }) },
+    { method: 'GET', path: /^\/local\/dlq$/, handle: () => ok({ messages: plane.inbound.deadLetters() }) },
+    { method: 'GET', path: /^\/local\/calls$/, handle: () => ok(plane.calls.snapshot()) },
+    { method: 'GET', path: /^\/local\/faults$/, handle: () => ok(plane.faults.current()) },
+    { method: 'POST', path: /^\/local\/faults$/, handle: (_, body) => ok(plane.faults.set(parseJsonBody(body, faultSettingsSchema))) },
+    {
+      method: 'POST',
+      path: /^\/local\/reset$/,
+      handle: async (_, body) => {
+        parseJsonBody(body, emptyBody);
+        await plane.reset();
+        return ok({ status: 'reset' });
+      },
+    },
+  ];
+}
+
+/** The one HTTP listener: control routes under /local, EC2 and SNS under /aws. */
+export function createRequestListener(plane: ControlPlane): RequestListener {
+  const routes = controlRoutes(plane);
+  return (request, response) => {
+    void handleRequest(plane, routes, request, response).catch((error: unknown) => {
+      logLocal('error', 'request failed after the response started', describeError(error));
+      response.destroy();
+    });
+  };
+}
+
+async function handleRequest(plane: ControlPlane, routes: Route[], request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/(.)\/+$/, '$1');
+  if (request.method === 'POST' && (path === EC2_PATH || path === SNS_PATH)) {
+    await answerAwsRequest(plane, path, request, response);
+    return;
+  }
+  try {
+    const reply = await route(routes, request.method ?? 'GET', path, request);
+    sendJson(response, reply.status, reply.body);
+  } catch (error) {
+    const { status, code, message } = errorReply(error);
+    sendJson(response, status, { error: { code, message } });
+  }
+}
+
+async function route(routes: Route[], method: string, path: string, request: IncomingMessage): Promise<JsonReply> {
+  for (const candidate of routes) {
+    const match = candidate.path.exec(path);
+    if (match && candidate.method === method) {
+      const pathParams = match.slice(1).map(decodePathSegment);
+      return candidate.handle(pathParams, await readBody(request));
+    }
+  }
+  throw new NotFoundError(`no route for ${method} ${path}`);
+}
+
+async function answerAwsRequest(plane: ControlPlane, path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  try {
+    const body = await readBody(request);
+    sendXml(response, path === EC2_PATH ? answerEc2Query(body, plane) : plane.outbound.answer(body));
+  } catch (error) {
+    logLocal('error', 'AWS API request failed', { path, ...describeError(error) });
+    const id = requestId();
+    const xml = element('Response', [
+      element('Errors', [element('Error', [textElement('Code', 'InternalError'), textElement('Message', 'An internal error has occurred')])]),
+      textElement('RequestID', id),
+    ]);
+    sendXml(response, { status: 500, xml: xmlDocument(xml), requestId: id });
+  }
+}
+
+/** The one place that maps errors to HTTP statuses; a 5xx says nothing about internals. */
+function errorReply(error: unknown): { status: number; code: string; message: string } {
+  if (error instanceof InvalidJsonError) return { status: 400, code: 'InvalidJson', message: error.message };
+  if (error instanceof ValidationError) return { status: 400, code: 'InvalidRequest', message: error.message };
+  if (error instanceof NotFoundError) return { status: 404, code: 'NotFound', message: error.message };
+  if (error instanceof ConflictError) return { status: 409, code: 'Conflict', message: error.message };
+  logLocal('error', 'control request failed', describeError(error));
+  return { status: 500, code: 'InternalError', message: 'the local stack failed to handle the request; see its stderr' };
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ValidationError(`path segment '${segment}' is not valid percent-encoding`);
+  }
+}
+
+function ok(body: unknown): JsonReply {
+  return { status: 200, body };
+}
+
+function endpointView(connection: EndpointConnection): { vpcEndpointId: string; ownerAccountId: string; region: string; state: string } {
+  const { vpcEndpointId, ownerAccountId, region, state } = connection;
+  return { vpcEndpointId, ownerAccountId, region, state };
+}

@@ -1,0 +1,187 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Context, SNSEventRecord } from 'aws-lambda';
+import type { Faults } from './faults';
+import { describeError, logLocal } from './log';
+
+const REGION = 'us-east-1';
+const ACCOUNT_ID = '000000000000';
+/** Lambda's asynchronous invocation: the first attempt and two retries. */
+const MAX_ATTEMPTS = 3;
+const FUNCTION_TIMEOUT_MS = 30_000;
+
+/**
+ * An SNS event as Lambda delivers it. Lambda sends `"Subject": null` when the
+ * publisher gave none, which the aws-lambda typings do not allow for.
+ */
+export interface LambdaSnsEvent {
+  Records: Array<Omit<SNSEventRecord, 'Sns'> & { Sns: Omit<SNSEventRecord['Sns'], 'Subject'> & { Subject: string | null } }>;
+}
+
+/** The shape of a Lambda handler that the local stack can invoke. */
+export type LambdaHandler = (event: LambdaSnsEvent, context: Context) => Promise<unknown>;
+
+/** A notification whose every delivery attempt failed. */
+export interface DeadLetter {
+  event: LambdaSnsEvent;
+  error: { errorType: string; errorMessage: string };
+  attempts: number;
+  failedAt: string;
+}
+
+export interface InboundSnsOptions {
+  topicArn: string;
+  functionName: string;
+  handler: LambdaHandler;
+  faults: Faults;
+  /** Delay before the first retry; it doubles before the next. */
+  retryDelayMs: number;
+}
+
+/**
+ * The notification topic and its Lambda subscription: each message becomes an SNS
+ * event, invoked asynchronously, retried twice on failure, then dead-lettered.
+ */
+export class InboundSns {
+  private readonly subscriptionArn: string;
+  private timers = new Set<NodeJS.Timeout>();
+  private inFlight = new Set<Promise<void>>();
+  private dead: DeadLetter[] = [];
+  // Bumped on reset, so that deliveries and retries scheduled before it do nothing.
+  private generation = 0;
+
+  constructor(private readonly options: InboundSnsOptions) {
+    this.subscriptionArn = `${options.topicArn}:${randomUUID()}`;
+  }
+
+  /** Publishes a message to the topic; returns its MessageId. */
+  publish(message: string): string {
+    const event = this.eventFor(message);
+    const copies = this.options.faults.deliveriesPerNotification();
+    for (let copy = 0; copy < copies; copy += 1) {
+      const awsRequestId = randomUUID();
+      this.schedule(this.options.faults.deliveryDelayMs(), () => this.invoke(event, awsRequestId, 1));
+    }
+    return event.Records[0]?.Sns.MessageId ?? '';
+  }
+
+  /** The notifications that failed every attempt, oldest first. */
+  deadLetters(): DeadLetter[] {
+    return [...this.dead];
+  }
+
+  /**
+   * Cancels every scheduled delivery and retry, waits (at most `timeoutMs`) for
+   * invocations already running, and forgets the dead letters.
+   */
+  async reset(timeoutMs: number): Promise<void> {
+    this.generation += 1;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    await settleWithin([...this.inFlight], timeoutMs);
+    this.dead = [];
+  }
+
+  private schedule(delayMs: number, run: () => void): void {
+    const generation = this.generation;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (generation === this.generation) run();
+    }, delayMs);
+    this.timers.add(timer);
+  }
+
+  private invoke(event: LambdaSnsEvent, awsRequestId: string, attempt: number): void {
+    const generation = this.generation;
+    const invocation = this.runHandler(event, awsRequestId).then(
+      () => undefined,
+      (error: unknown) => {
+        if (generation === this.generation) this.failed(event, awsRequestId, attempt, error);
+      },
+    );
+    this.inFlight.add(invocation);
+    void invocation.finally(() => this.inFlight.delete(invocation));
+  }
+
+  private async runHandler(event: LambdaSnsEvent, awsRequestId: string): Promise<void> {
+    const context = lambdaContext(this.options.functionName, awsRequestId);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Task timed out after ${FUNCTION_TIMEOUT_MS / 1000} seconds`)), FUNCTION_TIMEOUT_MS);
+    });
+    try {
+      // Each attempt gets its own copy, as each Lambda invocation deserializes its own event.
+      await Promise.race([this.options.handler(structuredClone(event), context), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private failed(event: LambdaSnsEvent, awsRequestId: string, attempt: number, error: unknown): void {
+    const messageId = event.Records[0]?.Sns.MessageId;
+    const problem = describeError(error);
+    logLocal('warn', 'handler invocation failed', { messageId, awsRequestId, attempt, ...problem });
+    if (attempt < MAX_ATTEMPTS) {
+      const delayMs = this.options.retryDelayMs * 2 ** (attempt - 1);
+      this.schedule(delayMs, () => this.invoke(event, awsRequestId, attempt + 1));
+      return;
+    }
+    logLocal('error', 'notification dead-lettered', { messageId, attempts: attempt });
+    this.dead.push({ event, error: problem, attempts: attempt, failedAt: new Date().toISOString() });
+  }
+
+  private eventFor(message: string): LambdaSnsEvent {
+    const { topicArn } = this.options;
+    return {
+      Records: [
+        {
+          EventSource: 'aws:sns',
+          EventVersion: '1.0',
+          EventSubscriptionArn: this.subscriptionArn,
+          Sns: {
+            Type: 'Notification',
+            MessageId: randomUUID(),
+            TopicArn: topicArn,
+            Subject: null,
+            Message: message,
+            Timestamp: new Date().toISOString(),
+            SignatureVersion: '1',
+            Signature: randomBytes(256).toString('base64'),
+            SigningCertUrl: `https://sns.${REGION}.amazonaws.com/SimpleNotificationService-local.pem`,
+            UnsubscribeUrl: `https://sns.${REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=${this.subscriptionArn}`,
+            MessageAttributes: {},
+          },
+        },
+      ],
+    };
+  }
+}
+
+/** A Lambda context for one invocation. */
+function lambdaContext(functionName: string, awsRequestId: string): Context {
+  const deadline = Date.now() + FUNCTION_TIMEOUT_MS;
+  const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: `${day}/[$LATEST]${randomBytes(16).toString('hex')}`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    // The callback-style completions are deprecated and unused by async handlers.
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+async function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  await Promise.race([Promise.allSettled(promises), timeout]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,186 @@
+import { QueryParams } from './form';
+import { requestId as newRequestId } from './ids';
+import type { QueryResponse } from './http-io';
+import { element, textElement, xmlDocument } from './xml';
+
+/** The XML namespace of every SNS response. */
+export const SNS_XML_NAMESPACE = 'http://sns.amazonaws.com/doc/2010-03-31/';
+
+const MAX_BATCH_ENTRIES = 10;
+
+export interface MessageAttribute {
+  DataType: string;
+  StringValue?: string;
+  BinaryValue?: string;
+}
+
+/** One message published to a local topic. */
+export interface PublishedMessage {
+  messageId: string;
+  topicArn: string;
+  /** The message parsed as JSON, or the raw string if it is not JSON. */
+  message: unknown;
+  subject?: string;
+  messageAttributes: Record<string, MessageAttribute>;
+  publishedAt: string;
+}
+
+/** An error SNS answers a whole request with. */
+class SnsApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+    readonly type: 'Sender' | 'Receiver' = 'Sender',
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The topics the handler publishes to, speaking the SNS Query protocol
+ * (Publish and PublishBatch), keeping every message in publish order.
+ */
+export class OutboundSns {
+  private published: PublishedMessage[] = [];
+
+  constructor(private readonly topicArns: ReadonlySet<string>) {}
+
+  /** Answers one form-encoded SNS request. */
+  answer(body: string): QueryResponse {
+    const params = QueryParams.parse(body);
+    const action = params.get('Action') ?? '';
+    const requestId = newRequestId();
+    try {
+      const result = this.run(action, params);
+      const root = element(
+        `${action}Response`,
+        [element(`${action}Result`, result), element('ResponseMetadata', [textElement('RequestId', requestId)])],
+        { xmlns: SNS_XML_NAMESPACE },
+      );
+      return { status: 200, xml: xmlDocument(root), requestId };
+    } catch (error) {
+      if (error instanceof SnsApiError) return errorResponse(error, requestId);
+      throw error;
+    }
+  }
+
+  /** Everything published since the last reset, in order. */
+  messages(): PublishedMessage[] {
+    return this.published.map((message) => ({ ...message }));
+  }
+
+  clear(): void {
+    this.published = [];
+  }
+
+  private run(action: string, params: QueryParams): string[] {
+    switch (action) {
+      case 'Publish':
+        return [textElement('MessageId', this.publish(this.topicOf(params), params))];
+      case 'PublishBatch':
+        return this.publishBatch(params);
+      default:
+        throw new SnsApiError('InvalidAction', `Unrecognized or unsupported action: ${action || '(none)'}`);
+    }
+  }
+
+  private topicOf(params: QueryParams): string {
+    const topicArn = params.get('TopicArn') ?? params.get('TargetArn');
+    if (!topicArn) throw new SnsApiError('InvalidParameter', 'Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter');
+    if (!this.topicArns.has(topicArn)) throw new SnsApiError('NotFound', 'Topic does not exist', 404);
+    return topicArn;
+  }
+
+  private publish(topicArn: string, entry: QueryParams): string {
+    const message = entry.get('Message');
+    if (message === undefined || message === '') throw new SnsApiError('InvalidParameter', 'Invalid parameter: Message');
+    const messageId = newRequestId();
+    this.published.push({
+      messageId,
+      topicArn,
+      message: parseIfJson(message),
+      subject: entry.get('Subject'),
+      messageAttributes: messageAttributesOf(entry),
+      publishedAt: new Date().toISOString(),
+    });
+    return messageId;
+  }
+
+  private publishBatch(params: QueryParams): string[] {
+    const topicArn = this.topicOf(params);
+    const entries = params.structures('PublishBatchRequestEntries.member');
+    if (entries.length === 0) throw new SnsApiError('EmptyBatchRequest', 'The batch request doesn\'t contain any entries.');
+    if (entries.length > MAX_BATCH_ENTRIES) {
+      throw new SnsApiError('TooManyEntriesInBatchRequest', `The batch request contains more entries than permissible (${MAX_BATCH_ENTRIES}).`);
+    }
+    const successful: string[] = [];
+    const failed: string[] = [];
+    for (const entry of entries) {
+      const id = entry.get('Id') ?? '';
+      try {
+        const messageId = this.publish(topicArn, entry);
+        successful.push(element('member', [textElement('Id', id), textElement('MessageId', messageId)]));
+      } catch (error) {
+        if (!(error instanceof SnsApiError)) throw error;
+        failed.push(
+          element('member', [
+            textElement('Id', id),
+            textElement('Code', error.code),
+            textElement('SenderFault', error.type === 'Sender'),
+            textElement('Message', error.message),
+          ]),
+        );
+      }
+    }
+    return [element('Successful', successful), element('Failed', failed)];
+  }
+}
+
+/** MessageAttributes.entry.N.Name / .Value.DataType / .Value.StringValue / .Value.BinaryValue. */
+function messageAttributesOf(params: QueryParams): Record<string, MessageAttribute> {
+  const attributes: Array<[string, MessageAttribute]> = [];
+  for (const entry of params.structures('MessageAttributes.entry')) {
+    const name = entry.get('Name');
+    const dataType = entry.get('Value.DataType');
+    if (!name) throw new SnsApiError('InvalidParameterValue', 'A message attribute has no name.');
+    if (!dataType) {
+      throw new SnsApiError('InvalidParameterValue', `The message attribute '${name}' must contain non-empty message attribute type.`);
+    }
+    const stringValue = entry.get('Value.StringValue');
+    const binaryValue = entry.get('Value.BinaryValue');
+    if (stringValue === undefined && binaryValue === undefined) {
+      throw new SnsApiError('InvalidParameterValue', `The message attribute '${name}' must contain non-empty message attribute value.`);
+    }
+    attributes.push([
+      name,
+      {
+        DataType: dataType,
+        ...(stringValue === undefined ? {} : { StringValue: stringValue }),
+        ...(binaryValue === undefined ? {} : { BinaryValue: binaryValue }),
+      },
+    ]);
+  }
+  return Object.fromEntries(attributes);
+}
+
+function parseIfJson(message: string): unknown {
+  try {
+    return JSON.parse(message);
+  } catch {
+    return message;
+  }
+}
+
+/** The SNS Query error document. */
+function errorResponse(error: SnsApiError, requestId: string): QueryResponse {
+  const root = element(
+    'ErrorResponse',
+    [
+      element('Error', [textElement('Type', error.type), textElement('Code', error.code), textElement('Message', error.message)]),
+      textElement('RequestId', requestId),
+    ],
+    { xmlns: SNS_XML_NAMESPACE },
+  );
+  return { status: error.status, xml: xmlDocument(root), requestId };
+}

@@ -1,0 +1,144 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { Context, SNSEvent } from 'aws-lambda';
+import { CallLog } from './call-log';
+import { startDynamo } from './dynamo';
+import { PrivateLinkSimulator } from './ec2-simulator';
+import { Faults } from './faults';
+import { closeServer, listen } from './listen';
+import { logLocal } from './log';
+import { loadPolicyFile, type PutPolicy, readPolicyFile } from './policies';
+import { createRequestListener, EC2_PATH, SNS_PATH } from './server';
+import { InboundSns, type LambdaHandler } from './sns-inbound';
+import { OutboundSns } from './sns-outbound';
+
+export const LOCAL_TABLE_NAME = 'vpce-gatekeeper-local';
+export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
+export const OUTBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-decisions';
+const FUNCTION_NAME = 'vpce-gatekeeper-local-onConnectionNotification';
+const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+// How long a reset waits for handler invocations already running.
+const RESET_SETTLE_MS = 10_000;
+const CLOSE_SETTLE_MS = 2_000;
+
+export interface LocalStackOptions {
+  /** Port on 127.0.0.1; 0 picks an ephemeral port. Default 3000. */
+  port?: number;
+  /** A policy file (JSON or YAML) loaded at start and on every reset. */
+  policyFile?: string;
+  /** How long an accepted connection stays pending before it is available. Default 1000. */
+  acceptDelayMs?: number;
+  /** Delay before the first retry of a failed handler invocation; it doubles. Default 500. */
+  retryDelayMs?: number;
+}
+
+export interface LocalStack {
+  /** e.g. http://127.0.0.1:3000 */
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+let started = false;
+
+/**
+ * Starts the whole local stack in this process: dynalite, the PrivateLink and SNS
+ * simulators, and the handler wired to them through the standard AWS environment
+ * variables. Once per process: the handler reads its configuration when imported.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  if (started) throw new Error('the local stack can be started only once per process');
+  started = true;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const policyFile = options.policyFile === undefined ? undefined : resolve(options.policyFile);
+  if (policyFile) await readPolicyFile(policyFile); // a bad file stops us before anything starts
+
+  const dynamo = await startDynamo(LOCAL_TABLE_NAME, CREDENTIALS);
+  const server = createServer();
+  try {
+    await listen(server, options.port ?? 3000);
+    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    pointAwsSdkAtLocalStack(baseUrl, dynamo.endpoint);
+    const { handler, putPolicy } = await importHandlerAndPolicyStore();
+
+    const faults = new Faults();
+    const calls = new CallLog();
+    const outbound = new OutboundSns(new Set([OUTBOUND_TOPIC_ARN]));
+    const inbound = new InboundSns({
+      topicArn: INBOUND_TOPIC_ARN,
+      functionName: FUNCTION_NAME,
+      handler,
+      faults,
+      retryDelayMs: options.retryDelayMs ?? 500,
+    });
+    const simulator = new PrivateLinkSimulator({
+      acceptDelayMs: options.acceptDelayMs ?? 1000,
+      notify: (notification) => inbound.publish(JSON.stringify(notification)),
+    });
+    const loadPolicies = async () => {
+      if (!policyFile) return;
+      const policyIds = await loadPolicyFile(policyFile, putPolicy);
+      logLocal('info', 'policies loaded', { policyFile, policyIds });
+    };
+    const reset = async () => {
+      faults.clear();
+      simulator.reset();
+      await inbound.reset(RESET_SETTLE_MS);
+      outbound.clear();
+      calls.reset();
+      await dynamo.resetTable();
+      await loadPolicies();
+    };
+
+    server.on('request', createRequestListener({ simulator, inbound, outbound, faults, calls, reset }));
+    await loadPolicies();
+    return {
+      baseUrl,
+      close: async () => {
+        simulator.reset();
+        await inbound.reset(CLOSE_SETTLE_MS);
+        await closeServer(server);
+        await dynamo.close();
+      },
+    };
+  } catch (error) {
+    if (server.listening) await closeServer(server);
+    await dynamo.close();
+    throw error;
+  }
+}
+
+/**
+ * The handler and the policy store reach the simulators only through the standard
+ * variables, exactly as they would reach AWS.
+ */
+function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void {
+  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS']) {
+    delete process.env[name];
+  }
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_EC2: `${baseUrl}${EC2_PATH}`,
+    AWS_ENDPOINT_URL_SNS: `${baseUrl}${SNS_PATH}`,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+    TABLE_NAME: LOCAL_TABLE_NAME,
+    OUTBOUND_TOPIC_ARN,
+    MANAGED_SERVICE_IDS: '',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+}
+
+/** Imported only after the environment is set: both read their configuration at cold start. */
+async function importHandlerAndPolicyStore(): Promise<{ handler: LambdaHandler; putPolicy: PutPolicy }> {
+  const handlerModule = await import('../handlers/on-connection-notification');
+  const policyStore = await import('../lib/aws/policy-store');
+  const lambdaHandler: (event: SNSEvent, context: Context) => Promise<unknown> = handlerModule.handler;
+  return {
+    // Lambda delivers "Subject": null when a message has none; the aws-lambda typings
+    // only allow a string, so the event is handed over as the handler declares it.
+    handler: (event, context) => lambdaHandler(event as unknown as SNSEvent, context),
+    putPolicy: policyStore.putPolicy,
+  };
+}

@@ -1,0 +1,295 @@
+/**
+ * A harness for end-to-end tests: runs the real local stack (`npm start`) as a
+ * child process on an ephemeral port and drives it through its HTTP contract.
+ *
+ * ```ts
+ * const stack = await startLocalStack({ policy: { default: { allow: [{ account: '123456789012' }] } } });
+ * const { serviceId } = await stack.createService();
+ * const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: '123456789012' });
+ * await stack.waitFor(async () => (await stack.listEndpoints(serviceId))[0]?.state === 'available');
+ * await stack.stop();
+ * ```
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SNSClient } from '@aws-sdk/client-sns';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const READY_LINE = /ready at (http:\/\/127\.0\.0\.1:\d+)/;
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
+export const OUTBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-decisions';
+
+export type EndpointState = 'pendingAcceptance' | 'pending' | 'available' | 'rejected' | 'deleted';
+
+export interface LocalEndpoint {
+  vpcEndpointId: string;
+  ownerAccountId: string;
+  region: string;
+  state: EndpointState;
+}
+
+export interface MessageAttribute {
+  DataType: string;
+  StringValue?: string;
+  BinaryValue?: string;
+}
+
+export interface OutboxMessage {
+  messageId: string;
+  topicArn: string;
+  /** Parsed JSON, or the raw string when the message was not JSON. */
+  message: unknown;
+  subject?: string;
+  messageAttributes: Record<string, MessageAttribute>;
+  publishedAt: string;
+}
+
+export interface CallCount {
+  received: number;
+  failed: number;
+}
+
+export interface Calls {
+  byAction: Record<string, CallCount>;
+  byEndpoint: Record<string, Record<string, CallCount>>;
+}
+
+export interface Faults {
+  ec2ThrottleRate?: number;
+  duplicateDeliveries?: number;
+  shuffleDeliveries?: boolean;
+}
+
+export interface DeadLetter {
+  /** The SNS event as Lambda delivered it. */
+  event: { Records: Array<{ Sns: { MessageId: string; Message: string } }> };
+  error: { errorType: string; errorMessage: string };
+  attempts: number;
+  failedAt: string;
+}
+
+export interface RawResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface StartOptions {
+  /** A policy file's contents (an object is written as JSON, a string as is). */
+  policy?: string | Record<string, unknown>;
+  /** Or a path to an existing policy file. */
+  policyFile?: string;
+  /** Pending → available delay (ACCEPT_DELAY_MS). Default 200 here, to keep tests quick. */
+  acceptDelayMs?: number;
+  /** First retry delay of a failed handler invocation (LOCAL_RETRY_DELAY_MS). Default 100 here. */
+  retryDelayMs?: number;
+  /** Extra environment for the child process. */
+  env?: Record<string, string>;
+}
+
+/** Thrown when the stack answers with an unexpected status. */
+export class LocalStackHttpError extends Error {
+  override readonly name = 'LocalStackHttpError';
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    request: string,
+  ) {
+    super(`${request} answered ${status}: ${JSON.stringify(body)}`);
+  }
+}
+
+/** Polls `predicate` until it returns something other than false/undefined/null, and returns that. */
+export async function waitFor<T>(
+  predicate: () => T | false | undefined | null | Promise<T | false | undefined | null>,
+  { timeoutMs = 10_000, intervalMs = 50, description = 'condition' }: { timeoutMs?: number; intervalMs?: number; description?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await predicate();
+      if (value !== false && value !== undefined && value !== null) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${why}`);
+    }
+    await new Promise((done) => setTimeout(done, intervalMs));
+  }
+}
+
+/** A running local stack. Every helper throws LocalStackHttpError on an unexpected status. */
+export interface LocalStack {
+  /** e.g. http://127.0.0.1:41234 */
+  readonly baseUrl: string;
+  /** The EC2 endpoint (what the stack sets as AWS_ENDPOINT_URL_EC2). */
+  readonly ec2Endpoint: string;
+  /** The SNS endpoint (what the stack sets as AWS_ENDPOINT_URL_SNS). */
+  readonly snsEndpoint: string;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** An EC2Client pointed at the simulator. */
+  ec2Client(options?: { maxAttempts?: number }): EC2Client;
+  /** An SNSClient pointed at the simulated SNS. */
+  snsClient(options?: { maxAttempts?: number }): SNSClient;
+  /** Creates an endpoint service (acceptance required unless told otherwise). */
+  createService(options?: { acceptanceRequired?: boolean; serviceId?: string }): Promise<{ serviceId: string }>;
+  /** A consumer creates an endpoint; the stack publishes a Connect notification. */
+  createEndpoint(serviceId: string, consumer: { ownerAccountId: string; region?: string }): Promise<{ vpcEndpointId: string; state: EndpointState }>;
+  /** The consumer deletes its endpoint; the stack publishes a Delete notification. */
+  deleteEndpoint(serviceId: string, vpcEndpointId: string): Promise<LocalEndpoint>;
+  /** EC2's view of a service's endpoint connections. */
+  listEndpoints(serviceId: string): Promise<LocalEndpoint[]>;
+  /** Delivers a raw string as the Message of an SNS record from the inbound topic. */
+  notify(rawMessage: string): Promise<void>;
+  /** What the handler published to the outbound topic, in order. */
+  outbox(): Promise<OutboxMessage[]>;
+  /** EC2 calls received (and failed by injected faults), by action and by endpoint. */
+  calls(): Promise<Calls>;
+  /** Replaces the injected faults (`{}` clears them); returns the faults in force. */
+  faults(body: Faults): Promise<Required<Faults>>;
+  /** Notifications that failed every delivery attempt. */
+  dlq(): Promise<DeadLetter[]>;
+  /** Back to empty: simulator, table, outbox, calls, DLQ and faults; policies reloaded. */
+  reset(): Promise<void>;
+  /** Any request, for testing the contract itself; never throws on status. */
+  request(method: string, path: string, body?: unknown): Promise<RawResponse>;
+  /** Polls `predicate` until it returns a value (see the standalone waitFor). */
+  waitFor: typeof waitFor;
+  /** SIGTERM, and waits for the process to exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts `tsx local/main.ts` with PORT=0 and waits for its ready line. */
+export async function startLocalStack(options: StartOptions = {}): Promise<LocalStack> {
+  const tempDir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-e2e-'));
+  const args = ['--import', 'tsx', 'local/main.ts'];
+  if (options.policy !== undefined) {
+    const file = join(tempDir, 'policy.yaml');
+    await writeFile(file, typeof options.policy === 'string' ? options.policy : JSON.stringify(options.policy, null, 2));
+    args.push('--policy', file);
+  } else if (options.policyFile !== undefined) {
+    args.push('--policy', options.policyFile);
+  }
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      PORT: '0',
+      ACCEPT_DELAY_MS: String(options.acceptDelayMs ?? 200),
+      LOCAL_RETRY_DELAY_MS: String(options.retryDelayMs ?? 100),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  try {
+    const baseUrl = await readyUrl(child, () => output);
+    return localStack(baseUrl, child, () => output, tempDir);
+  } catch (error) {
+    await terminate(child);
+    await rm(tempDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function readyUrl(child: ChildProcess, output: () => string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => finish(new Error(`the local stack was not ready within ${START_TIMEOUT_MS} ms:\n${output()}`)), START_TIMEOUT_MS);
+    const onData = () => {
+      const url = READY_LINE.exec(output())?.[1];
+      if (url) finish(undefined, url);
+    };
+    const onExit = (code: number | null) => finish(new Error(`the local stack exited (code ${code}) before it was ready:\n${output()}`));
+    function finish(error: Error | undefined, url?: string) {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+      if (url) resolvePromise(url);
+      else reject(error);
+    }
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+function localStack(baseUrl: string, child: ChildProcess, output: () => string, tempDir: string): LocalStack {
+  const request = async (method: string, path: string, body?: unknown): Promise<RawResponse> => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, body: parsed };
+  };
+  const expect = async <T>(method: string, path: string, status: number, body?: unknown): Promise<T> => {
+    const response = await request(method, path, body);
+    if (response.status !== status) throw new LocalStackHttpError(response.status, response.body, `${method} ${path}`);
+    return response.body as T;
+  };
+  const clientConfig = (endpoint: string, maxAttempts = 3) => ({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts,
+  });
+  const ec2Endpoint = `${baseUrl}/aws/ec2`;
+  const snsEndpoint = `${baseUrl}/aws/sns`;
+  return {
+    baseUrl,
+    ec2Endpoint,
+    snsEndpoint,
+    output,
+    ec2Client: (options = {}) => new EC2Client(clientConfig(ec2Endpoint, options.maxAttempts)),
+    snsClient: (options = {}) => new SNSClient(clientConfig(snsEndpoint, options.maxAttempts)),
+    createService: (options = {}) => expect('POST', '/local/services', 201, options),
+    createEndpoint: (serviceId, consumer) => expect('POST', `/local/services/${serviceId}/endpoints`, 201, consumer),
+    deleteEndpoint: (serviceId, vpcEndpointId) => expect('DELETE', `/local/services/${serviceId}/endpoints/${vpcEndpointId}`, 200),
+    listEndpoints: async (serviceId) =>
+      (await expect<{ endpoints: LocalEndpoint[] }>('GET', `/local/services/${serviceId}/endpoints`, 200)).endpoints,
+    notify: async (rawMessage) => {
+      await expect('POST', '/local/notifications', 202, { message: rawMessage });
+    },
+    outbox: async () => (await expect<{ messages: OutboxMessage[] }>('GET', '/local/outbox', 200)).messages,
+    calls: () => expect('GET', '/local/calls', 200),
+    faults: (body) => expect('POST', '/local/faults', 200, body),
+    dlq: async () => (await expect<{ messages: DeadLetter[] }>('GET', '/local/dlq', 200)).messages,
+    reset: async () => {
+      await expect('POST', '/local/reset', 200, {});
+    },
+    request,
+    waitFor,
+    stop: async () => {
+      await terminate(child);
+      await rm(tempDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
