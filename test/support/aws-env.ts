@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll } from 'vitest';
+import 'aws-sdk-client-mock-vitest/extend';
 import { tableDefinition } from '../../lib/aws/table';
 
 export const TEST_TABLE = 'vpce-gatekeeper-test';

@@ -1,0 +1,121 @@
+import {
+  AcceptVpcEndpointConnectionsCommand,
+  DescribeVpcEndpointConnectionsCommand,
+  EC2Client,
+  RejectVpcEndpointConnectionsCommand,
+  type DescribeVpcEndpointConnectionsCommandInput,
+  type UnsuccessfulItem,
+} from '@aws-sdk/client-ec2';
+import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { randomBytes } from 'node:crypto';
+
+export const newServiceId = () => `vpce-svc-${randomBytes(9).toString('hex').slice(0, 17)}`;
+export const newEndpointId = () => `vpce-${randomBytes(9).toString('hex').slice(0, 17)}`;
+
+interface FakeConnection {
+  serviceId: string;
+  endpointId: string;
+  owner: string;
+  state: string;
+  region?: string;
+}
+
+/**
+ * EC2 and SNS mocked at the SDK client (aws-sdk-client-mock): a handful of
+ * connections whose state Accept and Reject change, and the published messages.
+ * Enough for handler tests; the local stack's simulator speaks the real wire.
+ */
+export function fakeAws() {
+  const connections = new Map<string, FakeConnection>();
+  const published: PublishCommandInput[] = [];
+  const ec2 = mockClient(EC2Client);
+  const sns = mockClient(SNSClient);
+  const overrides: { unsuccessful?: (endpointId: string) => UnsuccessfulItem['Error'] | undefined } = {};
+
+  ec2.on(DescribeVpcEndpointConnectionsCommand).callsFake((input: DescribeVpcEndpointConnectionsCommandInput) => {
+    const filter = (name: string) => input.Filters?.find((f) => f.Name === name)?.Values;
+    const matches = [...connections.values()].filter(
+      (c) =>
+        (filter('service-id')?.includes(c.serviceId) ?? true) &&
+        (filter('vpc-endpoint-id')?.includes(c.endpointId) ?? true) &&
+        (filter('vpc-endpoint-owner')?.includes(c.owner) ?? true) &&
+        (filter('vpc-endpoint-state')?.some((s) => s.toLowerCase() === c.state.toLowerCase()) ?? true),
+    );
+    return {
+      VpcEndpointConnections: matches.map((c) => ({
+        ServiceId: c.serviceId,
+        VpcEndpointId: c.endpointId,
+        VpcEndpointOwner: c.owner,
+        VpcEndpointState: c.state,
+        VpcEndpointRegion: c.region,
+      })),
+    };
+  });
+  const act = (to: string) => (input: { ServiceId?: string; VpcEndpointIds?: string[] }) => {
+    const Unsuccessful: UnsuccessfulItem[] = [];
+    for (const id of input.VpcEndpointIds ?? []) {
+      const error = overrides.unsuccessful?.(id);
+      const connection = connections.get(id);
+      if (error) Unsuccessful.push({ ResourceId: id, Error: error });
+      else if (!connection || connection.state !== 'pendingAcceptance') {
+        Unsuccessful.push({ ResourceId: id, Error: { Code: 'InvalidState', Message: `endpoint ${id} is ${connection?.state}` } });
+      } else connection.state = to;
+    }
+    return { Unsuccessful };
+  };
+  ec2.on(AcceptVpcEndpointConnectionsCommand).callsFake(act('pending'));
+  ec2.on(RejectVpcEndpointConnectionsCommand).callsFake(act('rejected'));
+  sns.on(PublishCommand).callsFake((input: PublishCommandInput) => {
+    published.push(input);
+    return { MessageId: String(published.length) };
+  });
+
+  return {
+    ec2,
+    sns,
+    overrides,
+    connections,
+    /** A consumer asks to connect: the connection is pendingAcceptance. */
+    connect(serviceId: string, owner: string, extra: Partial<FakeConnection> = {}): FakeConnection {
+      const connection = { serviceId, endpointId: newEndpointId(), owner, state: 'pendingAcceptance', ...extra };
+      connections.set(connection.endpointId, connection);
+      return connection;
+    },
+    /** The events published to the outbound topic, parsed. */
+    events: () => published.map((p) => ({ ...JSON.parse(p.Message ?? '{}'), attributes: p.MessageAttributes })),
+    restore() {
+      ec2.restore();
+      sns.restore();
+    },
+  };
+}
+
+/** An SNS event as Lambda delivers it, carrying one message. */
+export function snsEvent(message: string) {
+  return {
+    Records: [
+      {
+        EventSource: 'aws:sns',
+        EventVersion: '1.0',
+        EventSubscriptionArn: 'arn:aws:sns:us-east-1:111111111111:notifications:sub',
+        Sns: {
+          Type: 'Notification',
+          MessageId: randomBytes(8).toString('hex'),
+          TopicArn: 'arn:aws:sns:us-east-1:111111111111:notifications',
+          Subject: null,
+          Message: message,
+          Timestamp: new Date().toISOString(),
+          SignatureVersion: '1',
+          Signature: 'EXAMPLE',
+          SigningCertUrl: 'https://example.invalid/cert.pem',
+          UnsubscribeUrl: 'https://example.invalid/unsubscribe',
+          MessageAttributes: {},
+        },
+      },
+    ],
+  };
+}
+
+export const connectMessage = (c: FakeConnection) =>
+  JSON.stringify({ eventType: 'Connect', serviceId: c.serviceId, vpcEndpointId: c.endpointId, vpcEndpointState: 'pendingAcceptance' });
