@@ -19,6 +19,8 @@ export interface ControlPlane {
   outbound: OutboundSns;
   faults: Faults;
   calls: CallLog;
+  /** Where things are, for GET /local/health. */
+  info: Record<string, string>;
   /** Back to an empty simulator and table, with the policies reloaded. */
   reset(): Promise<void>;
 }
@@ -54,7 +56,7 @@ const emptyBody = z.strictObject({});
 function controlRoutes(plane: ControlPlane): Route[] {
   const { simulator } = plane;
   return [
-    { method: 'GET', path: /^\/local\/health$/, handle: () => ok({ status: 'ok' }) },
+    { method: 'GET', path: /^\/local\/health$/, handle: () => ok({ status: 'ok', ...plane.info }) },
     {
       method: 'POST',
       path: /^\/local\/services$/,
@@ -91,6 +93,7 @@ function controlRoutes(plane: ControlPlane): Route[] {
       path: /^\/local\/notifications$/,
       handle: (_, body) => ({ status: 202, body: { messageId: plane.inbound.publish(parseJsonBody(body, notificationBody).message) } }),
     },
+    { method: 'GET', path: /^\/local\/notifications$/, handle: () => ok({ messages: plane.inbound.messages() }) },
     { method: 'GET', path: /^\/local\/outbox$/, handle: () => ok({ messages: plane.outbound.messages() }) },
     { method: 'GET', path: /^\/local\/dlq$/, handle: () => ok({ messages: plane.inbound.deadLetters() }) },
     { method: 'GET', path: /^\/local\/calls$/, handle: () => ok(plane.calls.snapshot()) },

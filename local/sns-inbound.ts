@@ -28,6 +28,13 @@ export interface DeadLetter {
   failedAt: string;
 }
 
+/** A message as it was published to the inbound topic. */
+export interface InboundMessage {
+  messageId: string;
+  message: string;
+  publishedAt: string;
+}
+
 export interface InboundSnsOptions {
   topicArn: string;
   functionName: string;
@@ -46,6 +53,7 @@ export class InboundSns {
   private timers = new Set<NodeJS.Timeout>();
   private inFlight = new Set<Promise<void>>();
   private dead: DeadLetter[] = [];
+  private published: InboundMessage[] = [];
   // Bumped on reset, so that deliveries and retries scheduled before it do nothing.
   private generation = 0;
 
@@ -56,12 +64,19 @@ export class InboundSns {
   /** Publishes a message to the topic; returns its MessageId. */
   publish(message: string): string {
     const event = this.eventFor(message);
+    const { MessageId: messageId = '', Timestamp: publishedAt = '' } = event.Records[0]?.Sns ?? {};
+    this.published.push({ messageId, message, publishedAt });
     const copies = this.options.faults.deliveriesPerNotification();
     for (let copy = 0; copy < copies; copy += 1) {
       const awsRequestId = randomUUID();
       this.schedule(this.options.faults.deliveryDelayMs(), () => this.invoke(event, awsRequestId, 1));
     }
-    return event.Records[0]?.Sns.MessageId ?? '';
+    return messageId;
+  }
+
+  /** Every message published to the topic since the last reset, in order. */
+  messages(): InboundMessage[] {
+    return this.published.map((message) => ({ ...message }));
   }
 
   /** The notifications that failed every attempt, oldest first. */
@@ -71,7 +86,7 @@ export class InboundSns {
 
   /**
    * Cancels every scheduled delivery and retry, waits (at most `timeoutMs`) for
-   * invocations already running, and forgets the dead letters.
+   * invocations already running, and forgets the messages and dead letters.
    */
   async reset(timeoutMs: number): Promise<void> {
     this.generation += 1;
@@ -79,6 +94,7 @@ export class InboundSns {
     this.timers.clear();
     await settleWithin([...this.inFlight], timeoutMs);
     this.dead = [];
+    this.published = [];
   }
 
   private schedule(delayMs: number, run: () => void): void {

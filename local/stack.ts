@@ -90,7 +90,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       await loadPolicies();
     };
 
-    server.on('request', createRequestListener({ simulator, inbound, outbound, faults, calls, reset }));
+    const info = {
+      tableName: LOCAL_TABLE_NAME,
+      dynamodbEndpoint: dynamo.endpoint,
+      ec2Endpoint: `${baseUrl}${EC2_PATH}`,
+      snsEndpoint: `${baseUrl}${SNS_PATH}`,
+      inboundTopicArn: INBOUND_TOPIC_ARN,
+      outboundTopicArn: OUTBOUND_TOPIC_ARN,
+    };
+    server.on('request', createRequestListener({ simulator, inbound, outbound, faults, calls, info, reset }));
     await loadPolicies();
     return {
       baseUrl,

@@ -75,6 +75,30 @@ export interface DeadLetter {
   failedAt: string;
 }
 
+/** A message as published to the inbound notification topic (by the simulator or notify()). */
+export interface InboundMessage {
+  messageId: string;
+  /** The raw Message string. */
+  message: string;
+  publishedAt: string;
+}
+
+/** Where the stack's parts are. */
+export interface Health {
+  status: 'ok';
+  tableName: string;
+  dynamodbEndpoint: string;
+  ec2Endpoint: string;
+  snsEndpoint: string;
+  inboundTopicArn: string;
+  outboundTopicArn: string;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export interface RawResponse {
   status: number;
   body: unknown;
@@ -151,6 +175,10 @@ export interface LocalStack {
   listEndpoints(serviceId: string): Promise<LocalEndpoint[]>;
   /** Delivers a raw string as the Message of an SNS record from the inbound topic. */
   notify(rawMessage: string): Promise<void>;
+  /** Everything published to the inbound topic since the last reset, in order. */
+  notifications(): Promise<InboundMessage[]>;
+  /** Table name, DynamoDB endpoint, topic ARNs, EC2/SNS endpoints. */
+  health(): Promise<Health>;
   /** What the handler published to the outbound topic, in order. */
   outbox(): Promise<OutboxMessage[]>;
   /** EC2 calls received (and failed by injected faults), by action and by endpoint. */
@@ -165,8 +193,8 @@ export interface LocalStack {
   request(method: string, path: string, body?: unknown): Promise<RawResponse>;
   /** Polls `predicate` until it returns a value (see the standalone waitFor). */
   waitFor: typeof waitFor;
-  /** SIGTERM, and waits for the process to exit. */
-  stop(): Promise<void>;
+  /** SIGTERM, and waits for the process to exit (SIGKILL after 10 s). */
+  stop(): Promise<ExitStatus>;
 }
 
 /** Starts `tsx local/main.ts` with PORT=0 and waits for its ready line. */
@@ -269,6 +297,8 @@ function localStack(baseUrl: string, child: ChildProcess, output: () => string, 
     notify: async (rawMessage) => {
       await expect('POST', '/local/notifications', 202, { message: rawMessage });
     },
+    notifications: async () => (await expect<{ messages: InboundMessage[] }>('GET', '/local/notifications', 200)).messages,
+    health: () => expect('GET', '/local/health', 200),
     outbox: async () => (await expect<{ messages: OutboxMessage[] }>('GET', '/local/outbox', 200)).messages,
     calls: () => expect('GET', '/local/calls', 200),
     faults: (body) => expect('POST', '/local/faults', 200, body),
@@ -279,17 +309,19 @@ function localStack(baseUrl: string, child: ChildProcess, output: () => string, 
     request,
     waitFor,
     stop: async () => {
-      await terminate(child);
+      const status = await terminate(child);
       await rm(tempDir, { recursive: true, force: true });
+      return status;
     },
   };
 }
 
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+async function terminate(child: ChildProcess): Promise<ExitStatus> {
+  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode };
+  const exited = new Promise<ExitStatus>((done) => child.once('exit', (code, signal) => done({ code, signal })));
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await exited;
+  const status = await exited;
   clearTimeout(timer);
+  return status;
 }
