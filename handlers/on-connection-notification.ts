@@ -3,6 +3,11 @@ import { handleNotification } from '../lib/gatekeeper';
 import { middyfy } from '../lib/lambda';
 import { logger } from '../lib/logger';
 import { ValidationError } from '../lib/errors';
+import { config, outboundTopicArn } from '../lib/config';
+
+// Fail at cold start, naming the variable, rather than halfway through a decision.
+config();
+outboundTopicArn();
 
 // Only what this handler reads; Lambda's SNS event carries more.
 const snsEventSchema = z.object({

@@ -1,13 +1,13 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { OutboundEvent } from '../domain/outbound-event';
-import { config } from '../config';
+import { outboundTopicArn } from '../config';
 import { snsClient } from './clients';
 
 /** Publishes one event to the outbound topic, with attributes for subscription filter policies. */
 export async function publishEvent(event: OutboundEvent, client: SNSClient = snsClient): Promise<void> {
   await client.send(
     new PublishCommand({
-      TopicArn: config().OUTBOUND_TOPIC_ARN,
+      TopicArn: outboundTopicArn(),
       Message: JSON.stringify(event),
       MessageAttributes: {
         eventType: { DataType: 'String', StringValue: event.eventType },

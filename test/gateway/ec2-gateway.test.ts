@@ -3,6 +3,7 @@ import {
   DescribeVpcEndpointConnectionsCommand,
   EC2Client,
   RejectVpcEndpointConnectionsCommand,
+  type State,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,8 @@ const ec2 = mockClient(EC2Client);
 afterEach(() => ec2.reset());
 
 const SERVICE = 'vpce-svc-0a1b2c3d4e5f60718';
+// The SDK's types spell states as the API reference does; the wire does not.
+const wire = (state: string) => state as State;
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `vpce-${String(i).padStart(17, '0')}`);
 
 describe('describeConnections', () => {
@@ -20,7 +23,7 @@ describe('describeConnections', () => {
       .on(DescribeVpcEndpointConnectionsCommand)
       .resolvesOnce({
         VpcEndpointConnections: [
-          { ServiceId: SERVICE, VpcEndpointId: 'vpce-00000000000000001', VpcEndpointOwner: '111122223333', VpcEndpointState: 'PendingAcceptance' },
+          { ServiceId: SERVICE, VpcEndpointId: 'vpce-00000000000000001', VpcEndpointOwner: '111122223333', VpcEndpointState: wire('PendingAcceptance') },
         ],
         NextToken: 'page-2',
       })
@@ -30,7 +33,7 @@ describe('describeConnections', () => {
             ServiceId: SERVICE,
             VpcEndpointId: 'vpce-00000000000000002',
             VpcEndpointOwner: '111122223333',
-            VpcEndpointState: 'available',
+            VpcEndpointState: wire('available'),
             VpcEndpointRegion: 'eu-west-1',
           },
         ],
@@ -51,7 +54,7 @@ describe('describeConnections', () => {
 
   it('skips a connection EC2 describes without an id, owner or known state', async () => {
     ec2.on(DescribeVpcEndpointConnectionsCommand).resolves({
-      VpcEndpointConnections: [{ ServiceId: SERVICE, VpcEndpointId: 'vpce-00000000000000001', VpcEndpointState: 'weird' }],
+      VpcEndpointConnections: [{ ServiceId: SERVICE, VpcEndpointId: 'vpce-00000000000000001', VpcEndpointState: wire('weird') }],
     });
     expect(await describeConnections({ serviceId: SERVICE })).toEqual([]);
   });
