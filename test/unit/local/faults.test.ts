@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { Faults, faultSettingsSchema } from '../../../local/faults';
+
+describe('fault injection settings', () => {
+  it('replaces the whole set: switches left out go back to no fault', () => {
+    const faults = new Faults();
+
+    faults.set({ ec2ThrottleRate: 0.3, duplicateDeliveries: 2 });
+    const replaced = faults.set({ shuffleDeliveries: true });
+
+    expect(replaced).toEqual({ ec2ThrottleRate: 0, duplicateDeliveries: 1, shuffleDeliveries: true });
+  });
+
+  it('throttles the fraction of EC2 calls that the rate says', () => {
+    const draws = [0.1, 0.29, 0.3, 0.9];
+    const faults = new Faults(() => draws.shift() ?? 1);
+    faults.set({ ec2ThrottleRate: 0.3 });
+
+    const throttled = [1, 2, 3, 4].map(() => faults.throttleEc2Call());
+
+    expect(throttled).toEqual([true, true, false, false]);
+  });
+
+  it('never throttles at rate 0 and always at rate 1', () => {
+    const atZero = new Faults(() => 0);
+    const atOne = new Faults(() => 0.999);
+    atOne.set({ ec2ThrottleRate: 1 });
+
+    expect(atZero.throttleEc2Call()).toBe(false);
+    expect(atOne.throttleEc2Call()).toBe(true);
+  });
+
+  it('delays deliveries by 0 to 250 ms only when shuffling', () => {
+    const faults = new Faults(() => 0.999);
+    const unshuffled = faults.deliveryDelayMs();
+    faults.set({ shuffleDeliveries: true });
+
+    expect(unshuffled).toBe(0);
+    expect(faults.deliveryDelayMs()).toBe(250);
+  });
+
+  it.each([{ ec2ThrottleRate: -0.1 }, { ec2ThrottleRate: 1.1 }, { duplicateDeliveries: 11 }, { duplicateDeliveries: 1.5 }, { other: 1 }])(
+    'refuses %j',
+    (body) => {
+      expect(faultSettingsSchema.safeParse(body).success).toBe(false);
+    },
+  );
+});
