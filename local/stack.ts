@@ -80,7 +80,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const policyIds = await loadPolicyFile(policyFile, putPolicy);
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
-    const reset = async () => {
+    const reset = oneAtATime(async () => {
       faults.clear();
       simulator.reset();
       await inbound.reset(RESET_SETTLE_MS);
@@ -88,7 +88,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       calls.reset();
       await dynamo.resetTable();
       await loadPolicies();
-    };
+    });
 
     const info = {
       tableName: LOCAL_TABLE_NAME,
@@ -114,6 +114,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await dynamo.close();
     throw error;
   }
+}
+
+/** Runs `task` after every earlier run has settled, so that two resets never interleave. */
+function oneAtATime(task: () => Promise<void>): () => Promise<void> {
+  let previous: Promise<unknown> = Promise.resolve();
+  return () => {
+    const run = previous.then(task, task);
+    previous = run.catch(() => undefined);
+    return run;
+  };
 }
 
 /**

@@ -324,6 +324,21 @@ describe('EC2 fault injection and call accounting', () => {
     expect(calls.byAction.AcceptVpcEndpointConnections?.failed).toBeGreaterThanOrEqual(2);
   });
 
+  it('is recognised by the SDK as throttling, which it retries', async () => {
+    const { serviceId } = await stack.createService();
+    const twoAttempts = stack.ec2Client({ maxAttempts: 2 });
+
+    await stack.faults({ ec2ThrottleRate: 1 });
+    const error = await sdkError(
+      twoAttempts.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: serviceId, VpcEndpointIds: [UNKNOWN_ENDPOINT] })),
+    );
+    await stack.faults({});
+    twoAttempts.destroy();
+
+    expect(error.name).toBe('RequestLimitExceeded');
+    expect((await stack.calls()).byEndpoint[UNKNOWN_ENDPOINT]).toEqual({ AcceptVpcEndpointConnections: { received: 2, failed: 2 } });
+  });
+
   it('counts every call by action and by each endpoint it names, in ids and in filters', async () => {
     const { serviceId } = await stack.createService();
     const first = 'vpce-0000000000000000a';
