@@ -1,15 +1,14 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import type { Context, SNSEvent } from 'aws-lambda';
 import { CallLog } from './call-log';
-import { startDynamo } from './dynamo';
+import { type LocalDynamo, startDynamo } from './dynamo';
 import { PrivateLinkSimulator } from './ec2-simulator';
 import { Faults } from './faults';
 import { closeServer, listen } from './listen';
 import { logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './policies';
-import { createRequestListener, EC2_PATH, SNS_PATH } from './server';
+import { type ControlPlane, createRequestListener, EC2_PATH, SNS_PATH } from './server';
 import { InboundSns, type LambdaHandler } from './sns-inbound';
 import { OutboundSns } from './sns-outbound';
 
@@ -60,51 +59,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     pointAwsSdkAtLocalStack(baseUrl, dynamo.endpoint);
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
-
-    const faults = new Faults();
-    const calls = new CallLog();
-    const outbound = new OutboundSns(new Set([OUTBOUND_TOPIC_ARN]));
-    const inbound = new InboundSns({
-      topicArn: INBOUND_TOPIC_ARN,
-      functionName: FUNCTION_NAME,
-      handler,
-      faults,
-      retryDelayMs: options.retryDelayMs ?? 500,
-    });
-    const simulator = new PrivateLinkSimulator({
-      acceptDelayMs: options.acceptDelayMs ?? 1000,
-      notify: (notification) => inbound.publish(JSON.stringify(notification)),
-    });
     const loadPolicies = async () => {
       if (!policyFile) return;
       const policyIds = await loadPolicyFile(policyFile, putPolicy);
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
-    const reset = oneAtATime(async () => {
-      faults.clear();
-      simulator.reset();
-      await inbound.reset(RESET_SETTLE_MS);
-      outbound.clear();
-      calls.reset();
-      await dynamo.resetTable();
-      await loadPolicies();
-    });
-
-    const info = {
-      tableName: LOCAL_TABLE_NAME,
-      dynamodbEndpoint: dynamo.endpoint,
-      ec2Endpoint: `${baseUrl}${EC2_PATH}`,
-      snsEndpoint: `${baseUrl}${SNS_PATH}`,
-      inboundTopicArn: INBOUND_TOPIC_ARN,
-      outboundTopicArn: OUTBOUND_TOPIC_ARN,
-    };
-    server.on('request', createRequestListener({ simulator, inbound, outbound, faults, calls, info, reset }));
+    const plane = wire({ baseUrl, dynamo, handler, loadPolicies, options });
+    server.on('request', createRequestListener(plane));
     await loadPolicies();
     return {
       baseUrl,
       close: async () => {
-        simulator.reset();
-        await inbound.reset(CLOSE_SETTLE_MS);
+        plane.simulator.reset();
+        await plane.inbound.reset(CLOSE_SETTLE_MS);
         await closeServer(server);
         await dynamo.close();
       },
@@ -114,6 +81,49 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await dynamo.close();
     throw error;
   }
+}
+
+/** Builds the simulators and connects them: EC2 state changes notify the handler's topic. */
+function wire(parts: {
+  baseUrl: string;
+  dynamo: LocalDynamo;
+  handler: LambdaHandler;
+  loadPolicies: () => Promise<void>;
+  options: LocalStackOptions;
+}): ControlPlane {
+  const { baseUrl, dynamo, options } = parts;
+  const faults = new Faults();
+  const calls = new CallLog();
+  const outbound = new OutboundSns(new Set([OUTBOUND_TOPIC_ARN]));
+  const inbound = new InboundSns({
+    topicArn: INBOUND_TOPIC_ARN,
+    functionName: FUNCTION_NAME,
+    handler: parts.handler,
+    faults,
+    retryDelayMs: options.retryDelayMs ?? 500,
+  });
+  const simulator = new PrivateLinkSimulator({
+    acceptDelayMs: options.acceptDelayMs ?? 1000,
+    notify: (notification) => inbound.publish(JSON.stringify(notification)),
+  });
+  const reset = oneAtATime(async () => {
+    faults.clear();
+    simulator.reset();
+    await inbound.reset(RESET_SETTLE_MS);
+    outbound.clear();
+    calls.reset();
+    await dynamo.resetTable();
+    await parts.loadPolicies();
+  });
+  const info = {
+    tableName: LOCAL_TABLE_NAME,
+    dynamodbEndpoint: dynamo.endpoint,
+    ec2Endpoint: `${baseUrl}${EC2_PATH}`,
+    snsEndpoint: `${baseUrl}${SNS_PATH}`,
+    inboundTopicArn: INBOUND_TOPIC_ARN,
+    outboundTopicArn: OUTBOUND_TOPIC_ARN,
+  };
+  return { simulator, inbound, outbound, faults, calls, info, reset };
 }
 
 /** Runs `task` after every earlier run has settled, so that two resets never interleave. */
@@ -152,11 +162,5 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
 async function importHandlerAndPolicyStore(): Promise<{ handler: LambdaHandler; putPolicy: PutPolicy }> {
   const handlerModule = await import('../handlers/on-connection-notification');
   const policyStore = await import('../lib/aws/policy-store');
-  const lambdaHandler: (event: SNSEvent, context: Context) => Promise<unknown> = handlerModule.handler;
-  return {
-    // Lambda delivers "Subject": null when a message has none; the aws-lambda typings
-    // only allow a string, so the event is handed over as the handler declares it.
-    handler: (event, context) => lambdaHandler(event as unknown as SNSEvent, context),
-    putPolicy: policyStore.putPolicy,
-  };
+  return { handler: handlerModule.handler, putPolicy: policyStore.putPolicy };
 }
