@@ -1,5 +1,5 @@
 import type { CallLog } from './call-log';
-import type { EndpointConnection, EndpointService, ItemFailure, PrivateLinkSimulator } from './ec2-simulator';
+import type { EndpointConnection, EndpointService, PrivateLinkSimulator } from './ec2-simulator';
 import { Ec2ApiError } from './ec2-errors';
 import type { Faults } from './faults';
 import { QueryParams } from './form';
@@ -24,8 +24,8 @@ type ActionHandler = (params: QueryParams, simulator: PrivateLinkSimulator) => s
 
 const ACTIONS = new Map<string, ActionHandler>([
   ['DescribeVpcEndpointConnections', describeConnections],
-  ['AcceptVpcEndpointConnections', (params, simulator) => actOnConnections(params, (id, ids) => simulator.accept(id, ids), simulator)],
-  ['RejectVpcEndpointConnections', (params, simulator) => actOnConnections(params, (id, ids) => simulator.reject(id, ids), simulator)],
+  ['AcceptVpcEndpointConnections', (params, simulator) => actOnConnections(params, simulator, 'accept')],
+  ['RejectVpcEndpointConnections', (params, simulator) => actOnConnections(params, simulator, 'reject')],
   ['DescribeVpcEndpointServiceConfigurations', describeServiceConfigurations],
 ]);
 
@@ -40,7 +40,7 @@ export function answerEc2Query(body: string, deps: Ec2QueryDeps): QueryResponse 
   const markFailed = deps.calls.received(action, endpointIdsNamed(params));
   if (deps.faults.throttleEc2Call()) {
     markFailed();
-    return errorResponse(new Ec2ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503), requestId);
+    return ec2ErrorResponse(new Ec2ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503), requestId);
   }
   try {
     const run = ACTIONS.get(action);
@@ -52,13 +52,13 @@ export function answerEc2Query(body: string, deps: Ec2QueryDeps): QueryResponse 
     const root = element(`${action}Response`, [textElement('requestId', requestId), ...fields], { xmlns: EC2_XML_NAMESPACE });
     return { status: 200, xml: xmlDocument(root), requestId };
   } catch (error) {
-    if (error instanceof Ec2ApiError) return errorResponse(error, requestId);
+    if (error instanceof Ec2ApiError) return ec2ErrorResponse(error, requestId);
     throw error;
   }
 }
 
 /** The EC2 error document. */
-function errorResponse(error: Ec2ApiError, requestId: string): QueryResponse {
+export function ec2ErrorResponse(error: Ec2ApiError, requestId: string): QueryResponse {
   const root = element('Response', [
     element('Errors', [element('Error', [textElement('Code', error.code), textElement('Message', error.message)])]),
     textElement('RequestID', requestId),
@@ -120,16 +120,12 @@ function connectionFields(connection: EndpointConnection): string[] {
   ];
 }
 
-function actOnConnections(
-  params: QueryParams,
-  act: (serviceId: string, vpcEndpointIds: string[]) => ItemFailure[],
-  simulator: PrivateLinkSimulator,
-): string[] {
+function actOnConnections(params: QueryParams, simulator: PrivateLinkSimulator, verb: 'accept' | 'reject'): string[] {
   const serviceId = requireParameter(params, 'ServiceId');
   const vpcEndpointIds = params.list('VpcEndpointId');
   if (vpcEndpointIds.length === 0) throw missingParameter('VpcEndpointId');
   if (!simulator.findService(serviceId)) throw serviceNotFound(serviceId);
-  const failures = act(serviceId, vpcEndpointIds);
+  const failures = simulator[verb](serviceId, vpcEndpointIds);
   return [
     itemSet(
       'unsuccessful',

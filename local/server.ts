@@ -2,15 +2,15 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
 import type { CallLog } from './call-log';
-import { answerEc2Query } from './ec2-query';
+import { Ec2ApiError } from './ec2-errors';
+import { answerEc2Query, ec2ErrorResponse } from './ec2-query';
 import type { EndpointConnection, PrivateLinkSimulator } from './ec2-simulator';
 import { type Faults, faultSettingsSchema } from './faults';
 import { InvalidJsonError, parseJsonBody, readBody, sendJson, sendXml } from './http-io';
 import { requestId } from './ids';
 import { describeError, logLocal } from './log';
 import type { InboundSns } from './sns-inbound';
-import type { OutboundSns } from './sns-outbound';
-import { element, textElement, xmlDocument } from './xml';
+import { type OutboundSns, SnsApiError, snsErrorResponse } from './sns-outbound';
 
 /** Everything the routes act on. */
 export interface ControlPlane {
@@ -154,12 +154,13 @@ async function answerAwsRequest(plane: ControlPlane, path: string, request: Inco
     sendXml(response, path === EC2_PATH ? answerEc2Query(body, plane) : plane.outbound.answer(body));
   } catch (error) {
     logLocal('error', 'AWS API request failed', { path, ...describeError(error) });
-    const id = requestId();
-    const xml = element('Response', [
-      element('Errors', [element('Error', [textElement('Code', 'InternalError'), textElement('Message', 'An internal error has occurred')])]),
-      textElement('RequestID', id),
-    ]);
-    sendXml(response, { status: 500, xml: xmlDocument(xml), requestId: id });
+    const message = 'An internal error has occurred';
+    sendXml(
+      response,
+      path === EC2_PATH
+        ? ec2ErrorResponse(new Ec2ApiError('InternalError', message, 500), requestId())
+        : snsErrorResponse(new SnsApiError('InternalError', message, 500, 'Receiver'), requestId()),
+    );
   }
 }
 

@@ -26,7 +26,8 @@ export interface PublishedMessage {
 }
 
 /** An error SNS answers a whole request with. */
-class SnsApiError extends Error {
+export class SnsApiError extends Error {
+  override readonly name = 'SnsApiError';
   constructor(
     readonly code: string,
     message: string,
@@ -60,7 +61,7 @@ export class OutboundSns {
       );
       return { status: 200, xml: xmlDocument(root), requestId };
     } catch (error) {
-      if (error instanceof SnsApiError) return errorResponse(error, requestId);
+      if (error instanceof SnsApiError) return snsErrorResponse(error, requestId);
       throw error;
     }
   }
@@ -173,7 +174,7 @@ function parseIfJson(message: string): unknown {
 }
 
 /** The SNS Query error document. */
-function errorResponse(error: SnsApiError, requestId: string): QueryResponse {
+export function snsErrorResponse(error: SnsApiError, requestId: string): QueryResponse {
   const root = element(
     'ErrorResponse',
     [
