@@ -56,7 +56,7 @@ const emptyBody = z.strictObject({});
 function controlRoutes(plane: ControlPlane): Route[] {
   const { simulator } = plane;
   return [
-    { method: 'GET', path: /^\/local\/health$/, handle: () => ok({ status: 'ok', ...plane.info }) },
+    { method: 'GET', path: /^\/local\/health$/, handle: () => ok({ status: 'ok', ...plane.info, deliveries: plane.inbound.activity() }) },
     {
       method: 'POST',
       path: /^\/local\/services$/,

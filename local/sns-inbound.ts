@@ -79,6 +79,11 @@ export class InboundSns {
     return this.published.map((message) => ({ ...message }));
   }
 
+  /** Deliveries and retries waiting for their time, and handler invocations running now. */
+  activity(): { scheduled: number; running: number } {
+    return { scheduled: this.timers.size, running: this.inFlight.size };
+  }
+
   /** The notifications that failed every attempt, oldest first. */
   deadLetters(): DeadLetter[] {
     return [...this.dead];

@@ -92,6 +92,8 @@ export interface Health {
   snsEndpoint: string;
   inboundTopicArn: string;
   outboundTopicArn: string;
+  /** Notification deliveries (and retries) waiting for their time, and handler invocations running. */
+  deliveries: { scheduled: number; running: number };
 }
 
 export interface ExitStatus {
