@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { isAdmitted, type Claim, type ConnectionRecord, type ObservedConnection } from './domain/connection';
+import { isAdmitted, type Claim, type ConnectionRecord, type ConnectionState, type ObservedConnection } from './domain/connection';
 import { completeClaim, failClaim, planConnection, withoutPublished, type PlanContext } from './domain/decisions';
 import { parseNotification } from './domain/notification';
 import { evaluatePolicy, type Evaluation } from './domain/policy';
@@ -76,13 +76,17 @@ export async function decideConnections(connections: ObservedConnection[], sourc
   for (const [serviceId, ofService] of groupBy(connections, (c) => c.serviceId)) {
     const service = await ServiceDecisions.start(serviceId, ofService, source);
     const claims = await service.settleAll(ofService);
-    await service.act(claims, outcome);
+    for (const result of (await carryOutClaims(serviceId, claims, source)).values()) {
+      if (result.status === 'failed') outcome.failed++;
+      else if (result.status === 'done' && result.record.decision) outcome[result.record.decision.outcome === 'accept' ? 'accepted' : 'rejected']++;
+    }
   }
   if (outcome.failed) throw new RetryableActionError(`${outcome.failed} connection action(s) failed and will be retried`);
   return outcome;
 }
 
-interface Claimed {
+/** A connection this invocation holds the claim on, as written. */
+export interface Claimed {
   record: ConnectionRecord;
   claim: Claim;
 }
@@ -165,73 +169,98 @@ class ServiceDecisions {
     if (count !== undefined) this.admittedByAccount.set(accountId, count + 1);
   }
 
-  /** Calls EC2 for the claimed connections, one batch per outcome, and records the results. */
-  async act(claims: Claimed[], outcome: Outcome): Promise<void> {
-    for (const action of ['accept', 'reject'] as const) {
-      const batch = claims.filter(({ claim }) => claim.outcome === action);
-      if (!batch.length) continue;
-      let failures: Map<string, ActionFailure>;
-      try {
-        failures = await actOnConnections(action, this.serviceId, batch.map(({ record }) => record.endpointId));
-      } catch (error) {
-        const failure = describeError(error);
-        logger.error('EC2 refused a whole batch', { serviceId: this.serviceId, action, size: batch.length, error });
-        failures = new Map(batch.map(({ record }) => [record.endpointId, failure]));
-      }
-      await this.recordResults(batch, failures, outcome);
-    }
-  }
-
-  private async recordResults(batch: Claimed[], failures: Map<string, ActionFailure>, outcome: Outcome): Promise<void> {
-    const refused = batch.filter(({ record }) => failures.has(record.endpointId));
-    for (const { record, claim } of batch) {
-      if (failures.has(record.endpointId)) continue;
-      await this.finishClaim(record, claim, (current) => completeClaim(current, claim, this.context()));
-      outcome[claim.outcome === 'accept' ? 'accepted' : 'rejected']++;
-      logger.info(`connection ${claim.outcome}ed`, { serviceId: this.serviceId, endpointId: record.endpointId, rule: claim.rule });
-    }
-    if (!refused.length) return;
-    // Refused per item: an endpoint that is already decided is not an error, so
-    // read EC2 again and record what is true; anything still pending failed.
-    const now = await describeConnections({ serviceId: this.serviceId, endpointIds: refused.map(({ record }) => record.endpointId) });
-    const current = new Map(now.map((connection) => [connection.endpointId, connection]));
-    for (const { record, claim } of refused) {
-      const observed = current.get(record.endpointId);
-      const failure = failures.get(record.endpointId) ?? { code: 'Unknown', message: 'no reason given' };
-      if (observed && observed.state !== 'pendingAcceptance') {
-        logger.info('connection was decided elsewhere', { endpointId: record.endpointId, state: observed.state, code: failure.code });
-        await this.finishClaim(record, claim, (latest) => settledElsewhere(latest, claim, observed, this.context()));
-        continue;
-      }
-      outcome.failed++;
-      logger.error('could not act on a connection; it will be retried', { endpointId: record.endpointId, action: claim.outcome, ...failure });
-      await this.finishClaim(record, claim, (latest) => failClaim(latest, claim, failure, this.context()));
-    }
-  }
-
-  /** Writes the end of a claim, unless another invocation already did. */
-  private async finishClaim(
-    record: ConnectionRecord,
-    claim: Claim,
-    finish: (latest: ConnectionRecord) => ConnectionRecord,
-  ): Promise<void> {
-    let latest: ConnectionRecord | undefined = record;
-    for (let attempt = 1; latest?.claim?.token === claim.token; attempt++) {
-      const next = finish(latest);
-      try {
-        await putConnection(next, latest.version);
-        await flushOutbox(next, latest);
-        return;
-      } catch (error) {
-        if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
-        latest = await getConnection(record.serviceId, record.endpointId);
-      }
-    }
-  }
-
   private context(): PlanContext {
-    return { now: new Date(), newId: randomUUID, leaseSeconds: config().DECISION_LEASE_SECONDS, source: this.source };
+    return planContext(this.source);
   }
+}
+
+/** What became of a claimed connection once EC2 was asked to act on it. */
+export type ClaimResult =
+  | { status: 'done'; record: ConnectionRecord }
+  | { status: 'elsewhere'; state: ConnectionState }
+  | { status: 'failed'; failure: ActionFailure };
+
+/**
+ * Asks EC2 to carry out claims on one service's connections, one batch per
+ * action, and records each result: the decision, what EC2 says instead when it
+ * refused an item that was already decided, or the failure.
+ */
+export async function carryOutClaims(serviceId: string, claims: Claimed[], source: string): Promise<Map<string, ClaimResult>> {
+  const results = new Map<string, ClaimResult>();
+  for (const action of ['accept', 'reject'] as const) {
+    const batch = claims.filter(({ claim }) => claim.outcome === action);
+    if (!batch.length) continue;
+    let failures: Map<string, ActionFailure>;
+    try {
+      failures = await actOnConnections(action, serviceId, batch.map(({ record }) => record.endpointId));
+    } catch (error) {
+      const failure = describeError(error);
+      logger.error('EC2 refused a whole batch', { serviceId, action, size: batch.length, error });
+      failures = new Map(batch.map(({ record }) => [record.endpointId, failure]));
+    }
+    await recordResults(serviceId, batch, failures, source, results);
+  }
+  return results;
+}
+
+async function recordResults(
+  serviceId: string,
+  batch: Claimed[],
+  failures: Map<string, ActionFailure>,
+  source: string,
+  results: Map<string, ClaimResult>,
+): Promise<void> {
+  const context = () => planContext(source);
+  const refused = batch.filter(({ record }) => failures.has(record.endpointId));
+  for (const { record, claim } of batch) {
+    if (failures.has(record.endpointId)) continue;
+    const written = await finishClaim(record, claim, (current) => completeClaim(current, claim, context()));
+    results.set(record.endpointId, { status: 'done', record: written ?? record });
+    logger.info(`connection ${claim.outcome}ed`, { serviceId, endpointId: record.endpointId, rule: claim.rule, decidedBy: claim.decidedBy });
+  }
+  if (!refused.length) return;
+  // Refused per item: an endpoint that is already decided is not an error, so
+  // read EC2 again and record what is true; anything else failed.
+  const now = await describeConnections({ serviceId, endpointIds: refused.map(({ record }) => record.endpointId) });
+  const current = new Map(now.map((connection) => [connection.endpointId, connection]));
+  for (const { record, claim } of refused) {
+    const observed = current.get(record.endpointId);
+    const failure = failures.get(record.endpointId) ?? { code: 'Unknown', message: 'no reason given' };
+    if (observed && observed.state !== claim.from) {
+      logger.info('connection was decided elsewhere', { endpointId: record.endpointId, state: observed.state, code: failure.code });
+      await finishClaim(record, claim, (latest) => settledElsewhere(latest, claim, observed, context()));
+      results.set(record.endpointId, { status: 'elsewhere', state: observed.state });
+      continue;
+    }
+    logger.error('could not act on a connection; it will be retried', { endpointId: record.endpointId, action: claim.outcome, ...failure });
+    await finishClaim(record, claim, (latest) => failClaim(latest, claim, failure, context()));
+    results.set(record.endpointId, { status: 'failed', failure });
+  }
+}
+
+/** Writes the end of a claim, unless another invocation already did; returns what it wrote. */
+async function finishClaim(
+  record: ConnectionRecord,
+  claim: Claim,
+  finish: (latest: ConnectionRecord) => ConnectionRecord,
+): Promise<ConnectionRecord | undefined> {
+  let latest: ConnectionRecord | undefined = record;
+  for (let attempt = 1; latest?.claim?.token === claim.token; attempt++) {
+    const next = finish(latest);
+    try {
+      await putConnection(next, latest.version);
+      await flushOutbox(next, latest);
+      return next;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
+      latest = await getConnection(record.serviceId, record.endpointId);
+    }
+  }
+  return undefined;
+}
+
+function planContext(source: string): PlanContext {
+  return { now: new Date(), newId: randomUUID, leaseSeconds: config().DECISION_LEASE_SECONDS, source };
 }
 
 function settledElsewhere(record: ConnectionRecord, claim: Claim, observed: ObservedConnection, context: PlanContext): ConnectionRecord {

@@ -61,6 +61,8 @@ export interface Decision {
  */
 export interface Claim {
   outcome: 'accept' | 'reject';
+  /** The state EC2 reported when the claim was taken: a change from it means EC2 acted. */
+  from: ConnectionState;
   rule: string;
   reason: string;
   decidedBy: string;

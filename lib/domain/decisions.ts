@@ -21,6 +21,21 @@ export type Plan =
   | { kind: 'record'; next: ConnectionRecord }
   | { kind: 'act'; next: ConnectionRecord; claim: Claim };
 
+/** An action decided by someone or something: a policy rule, an approver, enforcement. */
+export interface Intent {
+  outcome: 'accept' | 'reject';
+  rule: string;
+  reason: string;
+  /** 'policy', or the approver's principal. */
+  decidedBy: string;
+}
+
+/** The states EC2 allows each action from. */
+const ACTIONABLE: Record<Intent['outcome'], readonly ConnectionState[]> = {
+  accept: ['pendingAcceptance'],
+  reject: ['pendingAcceptance', 'pending', 'available'],
+};
+
 /**
  * Brings a record in line with what EC2 reports and decides what to do next.
  * `evaluation` is the policy's verdict, needed only while the connection is
@@ -33,50 +48,15 @@ export function planConnection(
   context: PlanContext,
 ): Plan {
   const at = context.now.toISOString();
-  const history: HistoryEvent[] = [];
-  let next: ConnectionRecord = record
-    ? { ...record }
-    : {
-        serviceId: observed.serviceId,
-        endpointId: observed.endpointId,
-        ownerAccountId: observed.ownerAccountId,
-        region: observed.region,
-        state: observed.state,
-        createdAt: observed.createdAt ?? at,
-        updatedAt: at,
-        version: 0,
-        history: [],
-      };
-  if (!record) history.push({ at, type: 'first-seen', state: observed.state, source: context.source });
-  else if (record.state !== observed.state) {
-    history.push({ at, type: 'state-changed', from: record.state, to: observed.state, source: context.source });
-    next.state = observed.state;
-  }
-  const outbox = [...(next.outbox ?? [])];
+  const synced = sync(record, observed, context);
+  let next = synced.next;
+  const { history, outbox } = synced;
   const emit = (type: OutboundEventType, recordNow: ConnectionRecord) =>
     outbox.push(eventFor(type, recordNow, { eventId: context.newId(), occurredAt: at }));
 
-  // An earlier invocation acted but did not live to record it: EC2 shows the result.
-  if (next.claim?.status === 'acting' && observed.state !== 'pendingAcceptance') {
-    const { claim } = next;
-    next.claim = undefined;
-    if (claimCarriedOut(claim, observed.state)) {
-      next = withDecision(next, decisionFrom(claim, at), history, at);
-      emit(claim.outcome === 'accept' ? 'accepted' : 'rejected', next);
-    }
-  }
-
   if (observed.state === 'pendingAcceptance' && evaluation && !next.decision?.acted && !claimIsLive(next.claim, context.now)) {
     if (evaluation.act && evaluation.outcome !== 'hold') {
-      const claim: Claim = {
-        outcome: evaluation.outcome,
-        rule: evaluation.rule,
-        reason: evaluation.reason,
-        decidedBy: 'policy',
-        token: context.newId(),
-        leaseUntil: new Date(context.now.getTime() + context.leaseSeconds * 1000).toISOString(),
-        status: 'acting',
-      };
+      const claim = newClaim({ ...evaluation, outcome: evaluation.outcome, decidedBy: 'policy' }, observed.state, context);
       return { kind: 'act', claim, next: finish({ ...next, claim }, history, outbox, at) };
     }
     const previous = next.decision;
@@ -99,6 +79,80 @@ export function planConnection(
     return { kind: 'unchanged' };
   }
   return { kind: 'record', next: finish(next, history, outbox, at) };
+}
+
+/**
+ * Claims a connection for an action decided outside the policy's verdict on a
+ * pending request: an approver's accept or reject, or the revocation of a
+ * consumer that is no longer allowed. Refuses, saying why, when EC2's state
+ * does not allow the action or another action holds the connection.
+ */
+export function claimFor(
+  record: ConnectionRecord | undefined,
+  observed: ObservedConnection,
+  intent: Intent,
+  context: PlanContext,
+): Extract<Plan, { kind: 'act' }> | { kind: 'refused'; why: string } {
+  const { next, history, outbox } = sync(record, observed, context);
+  if (!ACTIONABLE[intent.outcome].includes(observed.state)) {
+    return { kind: 'refused', why: `connection ${observed.endpointId} is ${observed.state}, so it cannot be ${intent.outcome}ed` };
+  }
+  if (claimIsLive(next.claim, context.now)) {
+    return { kind: 'refused', why: `another ${next.claim?.outcome} of connection ${observed.endpointId} is under way` };
+  }
+  const claim = newClaim(intent, observed.state, context);
+  return { kind: 'act', claim, next: finish({ ...next, claim }, history, outbox, context.now.toISOString()) };
+}
+
+/**
+ * The record brought in line with EC2's state: first sighting, state change,
+ * and the completion of a claim whose action EC2 shows was carried out by an
+ * invocation that did not live to record it.
+ */
+function sync(record: ConnectionRecord | undefined, observed: ObservedConnection, context: PlanContext) {
+  const at = context.now.toISOString();
+  const history: HistoryEvent[] = [];
+  let next: ConnectionRecord = record
+    ? { ...record }
+    : {
+        serviceId: observed.serviceId,
+        endpointId: observed.endpointId,
+        ownerAccountId: observed.ownerAccountId,
+        region: observed.region,
+        state: observed.state,
+        createdAt: observed.createdAt ?? at,
+        updatedAt: at,
+        version: 0,
+        history: [],
+      };
+  if (!record) history.push({ at, type: 'first-seen', state: observed.state, source: context.source });
+  else if (record.state !== observed.state) {
+    history.push({ at, type: 'state-changed', from: record.state, to: observed.state, source: context.source });
+    next.state = observed.state;
+  }
+  const outbox = [...(next.outbox ?? [])];
+  if (next.claim?.status === 'acting' && observed.state !== next.claim.from) {
+    const { claim } = next;
+    next.claim = undefined;
+    if (claimCarriedOut(claim, observed.state)) {
+      next = withDecision(next, decisionFrom(claim, at), history, at);
+      outbox.push(eventFor(claim.outcome === 'accept' ? 'accepted' : 'rejected', next, { eventId: context.newId(), occurredAt: at }));
+    }
+  }
+  return { next, history, outbox };
+}
+
+function newClaim(intent: Intent, from: ConnectionState, context: PlanContext): Claim {
+  return {
+    outcome: intent.outcome,
+    from,
+    rule: intent.rule,
+    reason: intent.reason,
+    decidedBy: intent.decidedBy,
+    token: context.newId(),
+    leaseUntil: new Date(context.now.getTime() + context.leaseSeconds * 1000).toISOString(),
+    status: 'acting',
+  };
 }
 
 /**

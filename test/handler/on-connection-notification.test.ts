@@ -201,6 +201,7 @@ describe('on-connection-notification', () => {
         state: 'pendingAcceptance',
         claim: {
           outcome: 'accept',
+          from: 'pendingAcceptance',
           rule: 'allow:acme-prod',
           reason: 'r',
           decidedBy: 'policy',
