@@ -14,6 +14,30 @@
  * CommonJS because serverless-esbuild `require()`s it and the package is "type": "module".
  */
 
+const fs = require('node:fs');
+const path = require('node:path');
+
+/**
+ * AWS SDK clients keep the schemas of every shape of their service in one module
+ * (for EC2, over half a megabyte), written as array literals with computed keys
+ * such as `{ [_xN]: _m }`. esbuild cannot prove computed keys free of side
+ * effects, so it keeps every schema, and a cold start evaluates them all. The
+ * keys are string constants declared in the same module: writing them in as
+ * literals lets esbuild drop the schemas no command uses. Nothing else changes.
+ */
+const inlineSdkSchemaKeys = {
+  name: 'inline-sdk-schema-keys',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]dist-es[\\/]schemas[\\/]schemas_\d+\.js$/ }, async (args) => {
+      const source = await fs.promises.readFile(args.path, 'utf8');
+      const constants = new Map();
+      for (const match of source.matchAll(/^const (_\w+) = ("[^"\\]*");$/gm)) constants.set(match[1], match[2]);
+      const contents = source.replace(/\[(_\w+)\]:/g, (key, name) => (constants.has(name) ? `${constants.get(name)}:` : key));
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
 /** Options understood by esbuild itself. */
 const esbuildOptions = Object.freeze({
   bundle: true,
@@ -38,6 +62,10 @@ const esbuildOptions = Object.freeze({
   sourcemap: true,
   // Mappings are enough for stack traces; embedding every source would only grow the zip.
   sourcesContent: false,
+  // Lambda hands every function its credentials in environment variables; the
+  // full default chain would only add cold-start time (see the module itself).
+  alias: { '@aws-sdk/credential-provider-node': path.join(__dirname, 'lib/aws/lambda-credentials.ts') },
+  plugins: [inlineSdkSchemaKeys],
 });
 
 /** Options that only serverless-esbuild reads (it strips them before calling esbuild). */

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   }
   process.env.TABLE_NAME = values.table ?? `vpce-gatekeeper-${values.stage}-state`;
   // The store reads its configuration when first loaded, so it is loaded after TABLE_NAME is set.
-  const { parsePolicyFile } = await import('../lib/domain/policy');
+  const { parsePolicyFile } = await import('../lib/domain/policy-file');
   const { putPolicy } = await import('../lib/aws/policy-store');
   const policies = parsePolicyFile(await readFile(file, 'utf8'));
   const actor = values.actor ?? process.env.USER ?? 'put-policies';

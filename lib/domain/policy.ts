@@ -1,9 +1,12 @@
 import { z } from 'zod';
-import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../errors';
 
 /** The policy id that covers every endpoint service without a policy of its own. */
 export const DEFAULT_POLICY_ID = 'default';
+
+export const policyIdSchema = z.union([z.literal(DEFAULT_POLICY_ID), z.string().regex(/^vpce-svc-[0-9a-f]{8,17}$/)], {
+  error: "must be an endpoint service id (vpce-svc-…) or 'default'",
+});
 
 const accountId = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
 const label = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
@@ -32,40 +35,11 @@ export const policySchema = z.strictObject({
 export type Policy = z.infer<typeof policySchema>;
 export type AllowEntry = z.infer<typeof allowEntrySchema>;
 
-const policyIdSchema = z.union([z.literal(DEFAULT_POLICY_ID), z.string().regex(/^vpce-svc-[0-9a-f]{8,17}$/)], {
-  error: "must be an endpoint service id (vpce-svc-…) or 'default'",
-});
-
 /** Validates a policy document; the error names every offending field. */
 export function parsePolicy(document: unknown): Policy {
   const parsed = policySchema.safeParse(document);
   if (!parsed.success) throw new ValidationError(`invalid policy: ${describeIssues(parsed.error)}`, parsed.error.issues);
   return parsed.data;
-}
-
-/** Reads a policy file: JSON or YAML, an object whose keys are service ids or 'default'. */
-export function parsePolicyFile(text: string): Map<string, Policy> {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text); // YAML is a superset of JSON
-  } catch (error) {
-    throw new ValidationError(`policy file is neither JSON nor YAML: ${(error as Error).message}`, undefined, { cause: error });
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ValidationError("policy file must be an object keyed by endpoint service id or 'default'");
-  }
-  const policies = new Map<string, Policy>();
-  for (const [policyId, document] of Object.entries(raw)) {
-    const id = policyIdSchema.safeParse(policyId);
-    if (!id.success) throw new ValidationError(`policy file key '${policyId}': ${id.error.issues[0]?.message}`);
-    try {
-      policies.set(policyId, parsePolicy(document));
-    } catch (error) {
-      if (error instanceof ValidationError) throw new ValidationError(`policy '${policyId}': ${error.message}`, error.details);
-      throw error;
-    }
-  }
-  return policies;
 }
 
 function describeIssues(error: z.ZodError): string {

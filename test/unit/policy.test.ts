@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evaluatePolicy, parsePolicy, parsePolicyFile, type Policy } from '../../lib/domain/policy';
+import { evaluatePolicy, parsePolicy, type Policy } from '../../lib/domain/policy';
+import { parsePolicyFile } from '../../lib/domain/policy-file';
 import { ValidationError } from '../../lib/errors';
 
 const now = new Date('2026-11-23T00:00:00Z');
