@@ -96,6 +96,7 @@ function controlRoutes(plane: ControlPlane): Route[] {
     { method: 'GET', path: /^\/local\/notifications$/, handle: () => ok({ messages: plane.inbound.messages() }) },
     { method: 'GET', path: /^\/local\/outbox$/, handle: () => ok({ messages: plane.outbound.messages() }) },
     { method: 'GET', path: /^\/local\/dlq$/, handle: () => ok({ messages: plane.inbound.deadLetters() }) },
+    { method: 'GET', path: /^\/local\/invocations$/, handle: () => ok({ invocations: plane.inbound.invocations() }) },
     { method: 'GET', path: /^\/local\/calls$/, handle: () => ok(plane.calls.snapshot()) },
     { method: 'GET', path: /^\/local\/faults$/, handle: () => ok(plane.faults.current()) },
     { method: 'POST', path: /^\/local\/faults$/, handle: (_, body) => ok(plane.faults.set(parseJsonBody(body, faultSettingsSchema))) },

@@ -48,11 +48,18 @@ export interface InboundSnsOptions {
  * The notification topic and its Lambda subscription: each message becomes an SNS
  * event, invoked asynchronously, retried twice on failure, then dead-lettered.
  */
+/** One handler invocation, as the Lambda runtime would report its duration. */
+export interface InvocationTiming {
+  durationMs: number;
+  ok: boolean;
+}
+
 export class InboundSns {
   private readonly subscriptionArn: string;
   private timers = new Set<NodeJS.Timeout>();
   private inFlight = new Set<Promise<void>>();
   private dead: DeadLetter[] = [];
+  private durations: InvocationTiming[] = [];
   private published: InboundMessage[] = [];
   // Bumped on reset, so that deliveries and retries scheduled before it do nothing.
   private generation = 0;
@@ -84,6 +91,11 @@ export class InboundSns {
     return { scheduled: this.timers.size, running: this.inFlight.size };
   }
 
+  /** How long each handler invocation took since the last reset, in the order they ended. */
+  invocations(): InvocationTiming[] {
+    return [...this.durations];
+  }
+
   /** The notifications that failed every attempt, oldest first. */
   deadLetters(): DeadLetter[] {
     return [...this.dead];
@@ -100,6 +112,7 @@ export class InboundSns {
     await settleWithin([...this.inFlight], timeoutMs);
     this.dead = [];
     this.published = [];
+    this.durations = [];
   }
 
   private schedule(delayMs: number, run: () => void): void {
@@ -129,11 +142,15 @@ export class InboundSns {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`Task timed out after ${FUNCTION_TIMEOUT_MS / 1000} seconds`)), FUNCTION_TIMEOUT_MS);
     });
+    const started = performance.now();
+    let ok = false;
     try {
       // Each attempt gets its own copy, as each Lambda invocation deserializes its own event.
       await Promise.race([this.options.handler(structuredClone(event), context), timeout]);
+      ok = true;
     } finally {
       clearTimeout(timer);
+      this.durations.push({ durationMs: performance.now() - started, ok });
     }
   }
 
