@@ -1,5 +1,11 @@
 import { z } from 'zod';
 
+// A comma-separated variable, as a list without blanks.
+const commaList = z
+  .string()
+  .default('')
+  .transform((raw) => raw.split(',').map((item) => item.trim()).filter(Boolean));
+
 /**
  * The one place that reads process.env. Validated once, at cold start, so a
  * misconfigured function fails on its first invocation with the variable's name.
@@ -11,17 +17,22 @@ const envSchema = z.object({
   OUTBOUND_TOPIC_ARN: z.string().startsWith('arn:', 'OUTBOUND_TOPIC_ARN must be an SNS topic ARN').optional(),
   // Comma-separated endpoint service ids. Empty means: every endpoint service of
   // the account that requires acceptance (DescribeVpcEndpointServiceConfigurations).
-  MANAGED_SERVICE_IDS: z
-    .string()
-    .default('')
-    .transform((raw) => raw.split(',').map((id) => id.trim()).filter(Boolean))
-    .pipe(z.array(z.string().regex(/^vpce-svc-[0-9a-f]{8,17}$/, 'MANAGED_SERVICE_IDS holds an id that is not vpce-svc-…'))),
+  MANAGED_SERVICE_IDS: commaList.pipe(z.array(z.string().regex(/^vpce-svc-[0-9a-f]{8,17}$/, 'MANAGED_SERVICE_IDS holds an id that is not vpce-svc-…'))),
   // How long one invocation may hold the right to act on a connection before
   // another may take over: longer than the function's timeout, shorter than
   // Lambda's first retry of a failed invocation.
   DECISION_LEASE_SECONDS: z.coerce.number().int().positive().default(45),
   // Total attempts per AWS call, including the first; throttling backs off between them.
   AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+  // The approvals API: who may accept, reject and change policies. Comma-separated IAM
+  // principal ARNs (a role's ARN also matches its assumed-role sessions) and JWT groups.
+  // Both empty: nobody may, and every write is refused (fail closed).
+  APPROVER_PRINCIPALS: commaList.pipe(
+    z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$/, 'APPROVER_PRINCIPALS holds an entry that is not an IAM or STS principal ARN')),
+  ),
+  APPROVER_GROUPS: commaList,
+  // The JWT claim that lists the caller's groups (when the stage uses the JWT authorizer).
+  JWT_GROUPS_CLAIM: z.string().min(1).default('groups'),
 });
 
 export type Config = z.infer<typeof envSchema>;

@@ -24,3 +24,38 @@ export class ConflictError extends Error {
 export class RetryableActionError extends Error {
   override readonly name = 'RetryableActionError';
 }
+
+/** The caller could not be identified: no authenticated identity reached the function. */
+export class UnauthorizedError extends Error {
+  override readonly name = 'UnauthorizedError';
+}
+
+/** The caller is known but not allowed to do this. */
+export class ForbiddenError extends Error {
+  override readonly name = 'ForbiddenError';
+}
+
+/** A conditional write named a version that is no longer the current one (If-Match). */
+export class PreconditionFailedError extends Error {
+  override readonly name = 'PreconditionFailedError';
+}
+
+/** A change to something that exists was asked for without naming the version it replaces. */
+export class PreconditionRequiredError extends Error {
+  override readonly name = 'PreconditionRequiredError';
+}
+
+/** The request body is not in a format the API reads. */
+export class UnsupportedMediaTypeError extends Error {
+  override readonly name = 'UnsupportedMediaTypeError';
+}
+
+/** The request body is larger than the API accepts. */
+export class PayloadTooLargeError extends Error {
+  override readonly name = 'PayloadTooLargeError';
+}
+
+/** EC2 refused or failed an action asked for through the API; recorded, and safe to ask again. */
+export class ActionFailedError extends Error {
+  override readonly name = 'ActionFailedError';
+}

@@ -52,18 +52,31 @@ async function sweep(serviceIds: string[]): Promise<ObservedConnection[]> {
   return connections;
 }
 
-async function managedServiceIds(): Promise<string[]> {
+/** The endpoint services this stage manages: the configured list, else every one of the account. */
+export async function managedServiceIds(): Promise<string[]> {
   const configured = config().MANAGED_SERVICE_IDS;
   return configured.length ? configured : listEndpointServiceIds();
 }
 
-// With no list configured, every endpoint service of the account is managed
-// (DescribeVpcEndpointConnections only ever shows the account's own services).
-function isManaged(connection: { serviceId: string }): boolean {
+/**
+ * Whether this stage manages an endpoint service. With no list configured, every
+ * endpoint service of the account is (EC2 only ever shows the account's own).
+ */
+export function managesService(serviceId: string): boolean {
   const configured = config().MANAGED_SERVICE_IDS;
-  const managed = !configured.length || configured.includes(connection.serviceId);
+  return !configured.length || configured.includes(serviceId);
+}
+
+function isManaged(connection: { serviceId: string }): boolean {
+  const managed = managesService(connection.serviceId);
   if (!managed) logger.info('ignoring a connection of an unmanaged service', { serviceId: connection.serviceId });
   return managed;
+}
+
+/** How many of an account's endpoints on a service EC2 shows admitted (pending or available). */
+export async function countAdmittedEndpoints(serviceId: string, accountId: string): Promise<number> {
+  const ofAccount = await describeConnections({ serviceId, ownerAccountId: accountId });
+  return ofAccount.filter((connection) => isAdmitted(connection.state)).length;
 }
 
 /**
@@ -157,8 +170,7 @@ class ServiceDecisions {
   private async admittedEndpoints(accountId: string): Promise<number> {
     let count = this.admittedByAccount.get(accountId);
     if (count === undefined) {
-      const ofAccount = await describeConnections({ serviceId: this.serviceId, ownerAccountId: accountId });
-      count = ofAccount.filter((connection) => isAdmitted(connection.state)).length;
+      count = await countAdmittedEndpoints(this.serviceId, accountId);
       this.admittedByAccount.set(accountId, count);
     }
     return count;
@@ -259,7 +271,8 @@ async function finishClaim(
   return undefined;
 }
 
-function planContext(source: string): PlanContext {
+/** The fresh values a plan needs, now. */
+export function planContext(source: string): PlanContext {
   return { now: new Date(), newId: randomUUID, leaseSeconds: config().DECISION_LEASE_SECONDS, source };
 }
 

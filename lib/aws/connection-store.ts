@@ -79,20 +79,81 @@ export async function listConnectionsByState(
   options: { limit: number; cursor?: string },
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<Page<ConnectionRecord>> {
+  const partition = keys.byState(state);
   const output = await db.send(
     new QueryCommand({
       TableName: config().TABLE_NAME,
       IndexName: BY_STATE_INDEX,
       KeyConditionExpression: 'gsi1pk = :state',
-      ExpressionAttributeValues: { ':state': keys.byState(state).gsi1pk },
+      ExpressionAttributeValues: { ':state': partition.gsi1pk },
       Limit: options.limit,
-      ExclusiveStartKey: options.cursor ? decodeCursor(options.cursor) : undefined,
+      ExclusiveStartKey: options.cursor ? decodeCursor(options.cursor, partition, ['pk', 'sk', 'gsi1pk', 'gsi1sk']) : undefined,
     }),
   );
   return {
     items: (output.Items ?? []).map(fromItem),
     cursor: output.LastEvaluatedKey ? encodeCursor(output.LastEvaluatedKey) : undefined,
   };
+}
+
+/**
+ * The connections of one service, by endpoint id, optionally only those in one
+ * state: a Query on the service's partition. A page holds up to `limit` records.
+ */
+export async function listConnectionsOfService(
+  serviceId: string,
+  options: { state?: ConnectionState; limit: number; cursor?: string },
+  db: DynamoDBDocumentClient = documentClient,
+): Promise<Page<ConnectionRecord>> {
+  const partition = keys.connectionsOfService(serviceId);
+  let startKey = options.cursor ? decodeCursor(options.cursor, partition, ['pk', 'sk']) : undefined;
+  const items: ConnectionRecord[] = [];
+  // A filter applies after Limit, so keep reading, asking each time only for what is
+  // still missing: a page is never cut in the middle, and the cursor skips nothing.
+  do {
+    const output = await db.send(
+      new QueryCommand({
+        TableName: config().TABLE_NAME,
+        KeyConditionExpression: 'pk = :pk',
+        ...(options.state
+          ? { FilterExpression: '#state = :state', ExpressionAttributeNames: { '#state': 'state' } }
+          : {}),
+        ExpressionAttributeValues: { ':pk': partition.pk, ...(options.state ? { ':state': options.state } : {}) },
+        Limit: options.limit - items.length,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    items.push(...(output.Items ?? []).map(fromItem));
+    startKey = output.LastEvaluatedKey;
+  } while (startKey && items.length < options.limit);
+  return { items, cursor: startKey ? encodeCursor(startKey) : undefined };
+}
+
+/** How many of a service's connections the table holds in each state: a Query reading only the state. */
+export async function countConnectionsByState(
+  serviceId: string,
+  db: DynamoDBDocumentClient = documentClient,
+): Promise<Partial<Record<ConnectionState, number>>> {
+  const counts: Partial<Record<ConnectionState, number>> = {};
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const output = await db.send(
+      new QueryCommand({
+        TableName: config().TABLE_NAME,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.connectionsOfService(serviceId).pk },
+        ProjectionExpression: '#state',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of output.Items ?? []) {
+      const state = item.state as ConnectionState;
+      counts[state] = (counts[state] ?? 0) + 1;
+    }
+    startKey = output.LastEvaluatedKey;
+  } while (startKey);
+  return counts;
 }
 
 function toItem(record: ConnectionRecord): Record<string, unknown> {
@@ -114,14 +175,26 @@ function encodeCursor(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-function decodeCursor(cursor: string): Record<string, unknown> {
+/**
+ * A cursor back into the key it was made from. Only a key of the listing being
+ * continued is accepted: anything else would make DynamoDB fail the Query.
+ */
+function decodeCursor(cursor: string, partition: Record<string, string>, attributes: string[]): Record<string, unknown> {
+  let key: unknown;
   try {
-    const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (key && typeof key === 'object' && !Array.isArray(key)) return key as Record<string, unknown>;
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    // fall through to the error below
+    key = undefined;
   }
-  throw new ValidationError('the cursor is not one this API issued');
+  const valid =
+    typeof key === 'object' &&
+    key !== null &&
+    !Array.isArray(key) &&
+    Object.keys(key).length === attributes.length &&
+    attributes.every((name) => typeof (key as Record<string, unknown>)[name] === 'string') &&
+    Object.entries(partition).every(([name, value]) => (key as Record<string, unknown>)[name] === value);
+  if (!valid) throw new ValidationError('the cursor is not one this API issued for this listing');
+  return key as Record<string, unknown>;
 }
 
 function sleep(ms: number): Promise<void> {

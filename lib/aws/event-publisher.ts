@@ -1,10 +1,10 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import type { OutboundEvent } from '../domain/outbound-event';
+import type { PublishedEvent } from '../domain/outbound-event';
 import { outboundTopicArn } from '../config';
 import { snsClient } from './clients';
 
 /** Publishes one event to the outbound topic, with attributes for subscription filter policies. */
-export async function publishEvent(event: OutboundEvent, client: SNSClient = snsClient): Promise<void> {
+export async function publishEvent(event: PublishedEvent, client: SNSClient = snsClient): Promise<void> {
   await client.send(
     new PublishCommand({
       TopicArn: outboundTopicArn(),

@@ -41,3 +41,21 @@ export function eventFor(
     ...(details.error ? { error: details.error } : {}),
   };
 }
+
+/**
+ * Published when a policy gets a new version. `serviceId` is the policy id
+ * ('default' for the default policy), so that subscribers filter on it as on
+ * the connection events.
+ */
+export interface PolicyChangedEvent {
+  eventId: string;
+  eventType: 'policy-changed';
+  occurredAt: string;
+  serviceId: string;
+  policyId: string;
+  version: number;
+  changedBy: string;
+}
+
+/** Everything published to the outbound topic. */
+export type PublishedEvent = OutboundEvent | PolicyChangedEvent;

@@ -42,7 +42,8 @@ export function parsePolicy(document: unknown): Policy {
   return parsed.data;
 }
 
-function describeIssues(error: z.ZodError): string {
+/** Schema issues as one sentence naming each offending field. */
+export function describeIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
       const path = issue.path.reduce<string>(

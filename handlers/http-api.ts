@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices } from '../lib/approvals';
+import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../lib/policy-admin';
+import { CONNECTION_STATES, ENDPOINT_ID, SERVICE_ID } from '../lib/domain/connection';
+import { policyIdSchema } from '../lib/domain/policy';
+import type { StoredPolicy } from '../lib/aws/policy-store';
+import { body, ifMatchVersion, jsonBody, pathParams, queryParams } from '../lib/http/request';
+import { json } from '../lib/http/responses';
+import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
+import { middyfy } from '../lib/lambda';
+import { config, outboundTopicArn } from '../lib/config';
+
+// Fail at cold start, naming the variable, rather than on the first request.
+config();
+outboundTopicArn();
+
+const serviceId = z.string().regex(SERVICE_ID, 'must be an endpoint service id such as vpce-svc-0123456789abcdef0');
+const endpointId = z.string().regex(ENDPOINT_ID, 'must be a VPC endpoint id such as vpce-0123456789abcdef0');
+const state = z.enum(CONNECTION_STATES, { error: `must be one of ${CONNECTION_STATES.join(', ')}` });
+const page = {
+  limit: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(25),
+  cursor: z.string().min(1).max(2048).optional(),
+};
+const queueQuery = z.strictObject({ state: state.default('pendingAcceptance'), serviceId: serviceId.optional(), ...page });
+const serviceQuery = z.strictObject({ state: state.optional(), ...page });
+const servicePath = z.object({ serviceId });
+const connectionPath = z.object({ serviceId, endpointId });
+const policyPath = z.object({ policyId: policyIdSchema });
+const decisionBody = z.strictObject({ reason: z.string().trim().min(1, 'must say why').max(1000, 'must be at most 1000 characters') });
+const evaluateBody = z.strictObject({
+  accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'),
+});
+
+const decide = (outcome: 'accept' | 'reject') => async ({ event, caller }: ApiRequest) => {
+  const connection = pathParams(event, connectionPath);
+  const { reason } = body(event, decisionBody);
+  return json(200, await decideConnection({ ...connection, outcome, reason, actor: caller.principal }));
+};
+
+const policyResponse = (status: number, stored: StoredPolicy) => json(status, stored, { etag: `"${stored.version}"` });
+
+/** The API. openapi.yaml and serverless.yml list the same routes (test/unit/api-contract.test.ts). */
+export const routes: Route[] = [
+  { method: 'GET', path: '/connections', access: 'read', handle: async ({ event }) => pageOf(await listConnections(queryParams(event, queueQuery))) },
+  { method: 'GET', path: '/services', access: 'read', handle: async () => json(200, { services: await listServices() }) },
+  {
+    method: 'GET',
+    path: '/services/{serviceId}/connections',
+    access: 'read',
+    handle: async ({ event }) => pageOf(await listServiceConnections(pathParams(event, servicePath).serviceId, queryParams(event, serviceQuery))),
+  },
+  {
+    method: 'GET',
+    path: '/services/{serviceId}/connections/{endpointId}',
+    access: 'read',
+    handle: async ({ event }) => {
+      const { serviceId: service, endpointId: endpoint } = pathParams(event, connectionPath);
+      return json(200, await getConnectionView(service, endpoint));
+    },
+  },
+  { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/accept', access: 'approve', handle: decide('accept') },
+  { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/reject', access: 'approve', handle: decide('reject') },
+  { method: 'GET', path: '/policies/{policyId}', access: 'read', handle: async ({ event }) => policyResponse(200, await getPolicy(pathParams(event, policyPath).policyId)) },
+  {
+    method: 'PUT',
+    path: '/policies/{policyId}',
+    access: 'approve',
+    handle: async ({ event, caller }) => {
+      const { policyId } = pathParams(event, policyPath);
+      const { stored, created } = await replacePolicy(policyId, jsonBody(event), { actor: caller.principal, ifMatch: ifMatchVersion(event) });
+      return policyResponse(created ? 201 : 200, stored);
+    },
+  },
+  {
+    method: 'GET',
+    path: '/policies/{policyId}/versions',
+    access: 'read',
+    handle: async ({ event }) => json(200, { versions: await getPolicyHistory(pathParams(event, policyPath).policyId) }),
+  },
+  {
+    method: 'POST',
+    path: '/policies/{policyId}/evaluate',
+    access: 'read', // changes nothing
+    handle: async ({ event }) => json(200, await evaluateRequest(pathParams(event, policyPath).policyId, body(event, evaluateBody))),
+  },
+];
+
+function pageOf({ items, cursor }: { items: unknown[]; cursor?: string }) {
+  return json(200, { connections: items, nextCursor: cursor ?? null });
+}
+
+/** The approvals API behind API Gateway (HTTP API, payload 2.0, IAM or JWT authorization). */
+export const handler = middyfy(
+  serveRoutes(routes, () => {
+    const { APPROVER_PRINCIPALS, APPROVER_GROUPS, JWT_GROUPS_CLAIM } = config();
+    return { principals: APPROVER_PRINCIPALS, groups: APPROVER_GROUPS, groupsClaim: JWT_GROUPS_CLAIM };
+  }),
+);

@@ -1,0 +1,157 @@
+import type { Claim, ConnectionRecord, ConnectionState, Decision, HistoryEvent } from './domain/connection';
+import { claimFor, type Intent } from './domain/decisions';
+import { describeConnections } from './aws/ec2-gateway';
+import {
+  countConnectionsByState,
+  getConnection,
+  listConnectionsByState,
+  listConnectionsOfService,
+  putConnection,
+  type Page,
+} from './aws/connection-store';
+import { carryOutClaims, managedServiceIds, managesService, planContext } from './gatekeeper';
+import { ActionFailedError, ConflictError, NotFoundError } from './errors';
+
+/** The history's source for what an approver's request observed and did. */
+const SOURCE = 'api';
+/** The rule recorded for a decision an approver made. */
+const APPROVER_RULE = 'approver';
+
+/** A connection as the API shows it: its record without the internal bookkeeping (version, outbox, claim token). */
+export interface ConnectionView {
+  serviceId: string;
+  endpointId: string;
+  ownerAccountId: string;
+  region: string;
+  state: ConnectionState;
+  decision?: Decision;
+  /** An action claimed and not yet finished, or one that failed and may be asked for again. */
+  pendingAction?: Pick<Claim, 'outcome' | 'decidedBy' | 'reason' | 'status' | 'leaseUntil'>;
+  createdAt: string;
+  updatedAt: string;
+  history: HistoryEvent[];
+}
+
+/** What the API shows of a record. */
+export function connectionView(record: ConnectionRecord): ConnectionView {
+  const { serviceId, endpointId, ownerAccountId, region, state, decision, claim, createdAt, updatedAt, history } = record;
+  return {
+    serviceId,
+    endpointId,
+    ownerAccountId,
+    region,
+    state,
+    decision,
+    pendingAction: claim && {
+      outcome: claim.outcome,
+      decidedBy: claim.decidedBy,
+      reason: claim.reason,
+      status: claim.status,
+      leaseUntil: claim.leaseUntil,
+    },
+    createdAt,
+    updatedAt,
+    history,
+  };
+}
+
+/**
+ * The approver's queue: connections in one state, across every service (a Query
+ * on the byState index) or of one service (a Query on its partition).
+ */
+export async function listConnections(query: {
+  state: ConnectionState;
+  serviceId?: string;
+  limit: number;
+  cursor?: string;
+}): Promise<Page<ConnectionView>> {
+  if (query.serviceId) return listServiceConnections(query.serviceId, query);
+  return viewsOf(await listConnectionsByState(query.state, query));
+}
+
+/** The connections of one managed service, in every state or in one. */
+export async function listServiceConnections(
+  serviceId: string,
+  query: { state?: ConnectionState; limit: number; cursor?: string },
+): Promise<Page<ConnectionView>> {
+  requireManaged(serviceId);
+  return viewsOf(await listConnectionsOfService(serviceId, query));
+}
+
+export interface ServiceSummary {
+  serviceId: string;
+  /** How many of its connections the table holds in each state; states with none are left out. */
+  connections: Partial<Record<ConnectionState, number>>;
+}
+
+/** The managed endpoint services, each with its connections counted by state. */
+export async function listServices(): Promise<ServiceSummary[]> {
+  const serviceIds = await managedServiceIds();
+  return Promise.all(serviceIds.map(async (serviceId) => ({ serviceId, connections: await countConnectionsByState(serviceId) })));
+}
+
+/** One connection's record and full history. */
+export async function getConnectionView(serviceId: string, endpointId: string): Promise<ConnectionView> {
+  requireManaged(serviceId);
+  const record = await getConnection(serviceId, endpointId);
+  if (!record) throw new NotFoundError(`no connection ${endpointId} is known on endpoint service ${serviceId}`);
+  return connectionView(record);
+}
+
+/** An approver's accept or reject of one connection. */
+export interface ApproverDecision {
+  serviceId: string;
+  endpointId: string;
+  outcome: Intent['outcome'];
+  reason: string;
+  /** The caller's principal, from the authenticated request context. */
+  actor: string;
+}
+
+/**
+ * Carries out an approver's decision: claims the connection with a conditional
+ * write, asks EC2 to act, and records the approver and the reason. Throws
+ * NotFoundError for a connection neither EC2 nor the table knows, ConflictError
+ * when EC2's state does not allow the action or another decision got there
+ * first, and ActionFailedError when EC2 refused or failed.
+ */
+export async function decideConnection(request: ApproverDecision): Promise<ConnectionView> {
+  const { serviceId, endpointId, outcome } = request;
+  requireManaged(serviceId);
+  // The record first, then EC2: a decision finished in between then shows in EC2's
+  // state and is refused, and one claimed in between makes our write conflict.
+  // The other order could act on a connection already decided.
+  const record = await getConnection(serviceId, endpointId);
+  const [observed] = await describeConnections({ serviceId, endpointIds: [endpointId] });
+  if (!observed) {
+    if (!record) throw new NotFoundError(`no connection ${endpointId} on endpoint service ${serviceId}`);
+    throw new ConflictError(`connection ${endpointId} no longer exists in EC2, so it cannot be ${outcome}ed`);
+  }
+  const intent: Intent = { outcome, rule: APPROVER_RULE, reason: request.reason, decidedBy: request.actor };
+  const plan = claimFor(record, observed, intent, planContext(SOURCE));
+  if (plan.kind === 'refused') throw new ConflictError(plan.why);
+  try {
+    await putConnection(plan.next, record?.version);
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+    throw new ConflictError(`connection ${endpointId} was being decided by someone else at the same moment; look at it again`, {
+      cause: error,
+    });
+  }
+  const result = (await carryOutClaims(serviceId, [{ record: plan.next, claim: plan.claim }], SOURCE)).get(endpointId);
+  if (result?.status === 'done') return connectionView(result.record);
+  if (result?.status === 'elsewhere') {
+    throw new ConflictError(`connection ${endpointId} was decided elsewhere: EC2 now shows it ${result.state}`);
+  }
+  throw new ActionFailedError(
+    `EC2 did not ${outcome} connection ${endpointId}; the failure is recorded in its history, and asking again is safe`,
+  );
+}
+
+function requireManaged(serviceId: string): void {
+  if (!managesService(serviceId)) throw new NotFoundError(`endpoint service ${serviceId} is not managed by this stage`);
+}
+
+function viewsOf(page: Page<ConnectionRecord>): Page<ConnectionView> {
+  return { items: page.items.map(connectionView), cursor: page.cursor };
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { describeIssues } from '../domain/policy';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../errors';
+
+/** The largest request body the API reads. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
+/** The parts of an API Gateway HTTP API (payload format 2.0) event the API reads. */
+export const httpApiEventSchema = z.object({
+  version: z.literal('2.0'),
+  routeKey: z.string(),
+  rawPath: z.string(),
+  headers: z.record(z.string(), z.string()).default({}),
+  queryStringParameters: z.record(z.string(), z.string()).optional(),
+  pathParameters: z.record(z.string(), z.string()).optional(),
+  body: z.string().optional(),
+  isBase64Encoded: z.boolean().default(false),
+  requestContext: z.object({
+    requestId: z.string(),
+    authorizer: z
+      .object({
+        iam: z.object({ userArn: z.string().optional(), accessKey: z.string().optional() }).optional(),
+        jwt: z.object({ claims: z.record(z.string(), z.unknown()) }).optional(),
+      })
+      .optional(),
+  }),
+});
+
+export type HttpApiEvent = z.infer<typeof httpApiEventSchema>;
+
+/** Path parameters, validated (AWS id formats). */
+export function pathParams<T extends z.ZodType>(event: HttpApiEvent, schema: T): z.infer<T> {
+  return validate(schema, event.pathParameters ?? {}, 'path');
+}
+
+/** Query string parameters, validated; unknown parameters are refused. */
+export function queryParams<T extends z.ZodType>(event: HttpApiEvent, schema: T): z.infer<T> {
+  return validate(schema, event.queryStringParameters ?? {}, 'query');
+}
+
+/**
+ * The JSON body, parsed but not yet validated. Refuses a body that is not
+ * application/json (415), larger than 16 KiB (413) or not JSON (400); no body is `{}`.
+ */
+export function jsonBody(event: HttpApiEvent): unknown {
+  if (event.body === undefined || event.body === '') return {};
+  const bytes = Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+  const mediaType = header(event, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== 'application/json') {
+    throw new UnsupportedMediaTypeError(`the body must be application/json, not ${mediaType ? `'${mediaType}'` : 'without a content type'}`);
+  }
+  if (bytes.byteLength > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(`the body is ${bytes.byteLength} bytes; the most accepted is ${MAX_BODY_BYTES}`);
+  }
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new ValidationError(`the body is not JSON: ${error instanceof Error ? error.message : String(error)}`, undefined, { cause: error });
+  }
+}
+
+/** The JSON body, validated against `schema` (strict: unknown fields are refused). */
+export function body<T extends z.ZodType>(event: HttpApiEvent, schema: T): z.infer<T> {
+  return validate(schema, jsonBody(event), 'body');
+}
+
+/** A request header (HTTP API lower-cases their names). */
+export function header(event: HttpApiEvent, name: string): string | undefined {
+  return event.headers[name.toLowerCase()];
+}
+
+function validate<T extends z.ZodType>(schema: T, input: unknown, where: 'path' | 'query' | 'body'): z.infer<T> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new ValidationError(`invalid ${where}: ${describeIssues(parsed.error)}`, parsed.error.issues);
+  return parsed.data;
+}
+
+/** The version named by If-Match (`"3"`, `3` or `W/"3"`), or undefined without one. */
+export function ifMatchVersion(event: HttpApiEvent): number | undefined {
+  const raw = header(event, 'if-match');
+  if (raw === undefined) return undefined;
+  const version = /^(?:W\/)?"?(\d{1,10})"?$/.exec(raw.trim())?.[1];
+  if (!version) throw new ValidationError(`If-Match must name a policy version, such as "3", not '${raw}'`);
+  return Number(version);
+}

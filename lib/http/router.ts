@@ -1,0 +1,67 @@
+import { logger } from '../logger';
+import { NotFoundError } from '../errors';
+import { callerOf, requireApprover, type Approvers, type Caller } from './auth';
+import { httpApiEventSchema, type HttpApiEvent } from './request';
+import { errorResponse, type HttpResponse } from './responses';
+
+/** `read`: any authenticated caller. `approve`: approvers only (accept, reject, policy changes). */
+export type Access = 'read' | 'approve';
+
+/** What a route's handler is given: the event, and the caller it was authenticated as. */
+export interface ApiRequest {
+  event: HttpApiEvent;
+  caller: Caller;
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT';
+  /** As API Gateway spells it: `/services/{serviceId}/connections`. */
+  path: string;
+  access: Access;
+  handle: (request: ApiRequest) => Promise<HttpResponse>;
+}
+
+/** The route key API Gateway puts in the event: `GET /services/{serviceId}/connections`. */
+export function routeKeyOf(route: Pick<Route, 'method' | 'path'>): string {
+  return `${route.method} ${route.path}`;
+}
+
+export interface Authorization extends Approvers {
+  /** The JWT claim holding the caller's groups. */
+  groupsClaim: string;
+}
+
+/**
+ * Serves HTTP API (payload 2.0) events: finds the route by the event's route
+ * key, establishes the caller from the request context, checks the route's
+ * access, and maps whatever is thrown to a status in lib/http/responses.ts.
+ */
+export function serveRoutes(routes: Route[], authorization: () => Authorization): (event: unknown) => Promise<HttpResponse> {
+  const byKey = new Map(routes.map((route) => [routeKeyOf(route), route]));
+  return async (raw) => {
+    const parsed = httpApiEventSchema.safeParse(raw);
+    if (!parsed.success) {
+      logger.error('not an HTTP API payload 2.0 event', { issues: parsed.error.issues });
+      return errorResponse(parsed.error, 'unknown');
+    }
+    const event = parsed.data;
+    const { requestId } = event.requestContext;
+    logger.appendKeys({ routeKey: event.routeKey, apiRequestId: requestId });
+    try {
+      const route = byKey.get(event.routeKey);
+      if (!route) throw new NotFoundError(`no route ${event.routeKey}`);
+      const { groupsClaim, ...approvers } = authorization();
+      const caller = callerOf(event, groupsClaim);
+      logger.appendKeys({ caller: caller.principal });
+      if (route.access === 'approve') requireApprover(caller, approvers);
+      const response = await route.handle({ event, caller });
+      logger.info('request handled', { status: response.statusCode });
+      return response;
+    } catch (error) {
+      const response = errorResponse(error, requestId);
+      if ((response.statusCode ?? 500) >= 500) logger.error('request failed', { status: response.statusCode, error });
+      else logger.info('request refused', { status: response.statusCode, reason: error instanceof Error ? error.message : String(error) });
+      return response;
+    }
+  };
+}
