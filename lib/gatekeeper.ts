@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { isAdmitted, type Claim, type ConnectionRecord, type ConnectionState, type ObservedConnection } from './domain/connection';
 import { completeClaim, failClaim, planConnection, withoutPublished, type PlanContext } from './domain/decisions';
-import { parseNotification } from './domain/notification';
+import { parseNotification, recordReflects, type ConnectionEvent } from './domain/notification';
+import { claimDelivery, releaseDelivery, type Delivery } from './aws/delivery-store';
 import { evaluatePolicy, type Evaluation } from './domain/policy';
 import { actOnConnections, describeConnections, listEndpointServiceIds, type ActionFailure } from './aws/ec2-gateway';
 import { getConnection, getConnections, putConnection } from './aws/connection-store';
@@ -19,6 +20,12 @@ export interface Outcome {
   accepted: number;
   rejected: number;
   failed: number;
+  /** Records written for connections the table had never seen. */
+  firstSeen: number;
+  /** Records whose state EC2 reported changed (drift, when nothing announced it). */
+  stateChanged: number;
+  /** Claims of invocations that died, found carried out in EC2 and recorded without a second call. */
+  recovered: number;
 }
 
 /**
@@ -29,9 +36,13 @@ export async function handleNotification(message: string): Promise<Outcome> {
   const target = parseNotification(message);
   const source = `notification:${target.eventType ?? 'unknown'}`;
   let connections: ObservedConnection[];
+  const [endpointId, ...others] = target.endpointIds;
+  const [serviceId, ...otherServices] = target.serviceIds;
+  if (endpointId && !others.length && serviceId && !otherServices.length && target.eventType) {
+    return handleEndpointEvent({ serviceId, endpointId, eventType: target.eventType }, source);
+  }
   if (target.endpointIds.length) {
-    const serviceId = target.serviceIds.length === 1 ? target.serviceIds[0] : undefined;
-    connections = await describeConnections({ serviceId, endpointIds: target.endpointIds });
+    connections = await describeConnections({ serviceId: otherServices.length ? undefined : serviceId, endpointIds: target.endpointIds });
   } else {
     let serviceIds = target.serviceIds;
     if (!serviceIds.length) {
@@ -41,6 +52,30 @@ export async function handleNotification(message: string): Promise<Outcome> {
     connections = await sweep(serviceIds);
   }
   return decideConnections(connections.filter(isManaged), source);
+}
+
+const NOTHING_DONE: Outcome = { observed: 0, accepted: 0, rejected: 0, failed: 0, firstSeen: 0, stateChanged: 0, recovered: 0 };
+
+/**
+ * One event about one endpoint, the usual notification. Copies of it that SNS
+ * delivers while it is handled are dropped, and EC2 is read only when the
+ * record does not already show what the event announces.
+ */
+async function handleEndpointEvent(delivery: Delivery & { eventType: ConnectionEvent }, source: string): Promise<Outcome> {
+  if (!managesService(delivery.serviceId)) return NOTHING_DONE;
+  if (!(await claimDelivery(delivery))) {
+    logger.info('another delivery of this notification is being handled', { ...delivery });
+    return NOTHING_DONE;
+  }
+  try {
+    const record = await getConnection(delivery.serviceId, delivery.endpointId);
+    if (recordReflects(record, delivery.eventType)) return NOTHING_DONE;
+    const connections = await describeConnections({ serviceId: delivery.serviceId, endpointIds: [delivery.endpointId] });
+    return await decideConnections(connections, source);
+  } catch (error) {
+    await releaseDelivery(delivery);
+    throw error;
+  }
 }
 
 /** Reads the pendingAcceptance connections of services. */
@@ -85,10 +120,11 @@ export async function countAdmittedEndpoints(serviceId: string, accountId: strin
  * RetryableActionError after recording if any action failed, so it is retried.
  */
 export async function decideConnections(connections: ObservedConnection[], source: string): Promise<Outcome> {
-  const outcome: Outcome = { observed: connections.length, accepted: 0, rejected: 0, failed: 0 };
+  const outcome: Outcome = { observed: connections.length, accepted: 0, rejected: 0, failed: 0, firstSeen: 0, stateChanged: 0, recovered: 0 };
   for (const [serviceId, ofService] of groupBy(connections, (c) => c.serviceId)) {
     const service = await ServiceDecisions.start(serviceId, ofService, source);
     const claims = await service.settleAll(ofService);
+    for (const key of ['firstSeen', 'stateChanged', 'recovered'] as const) outcome[key] += service.tally[key];
     for (const result of (await carryOutClaims(serviceId, claims, source)).values()) {
       if (result.status === 'failed') outcome.failed++;
       else if (result.status === 'done' && result.record.decision) outcome[result.record.decision.outcome === 'accept' ? 'accepted' : 'rejected']++;
@@ -107,6 +143,8 @@ export interface Claimed {
 /** The decisions about one service's connections within one invocation. */
 class ServiceDecisions {
   private readonly admittedByAccount = new Map<string, number>();
+  /** What settling found out of line with EC2. */
+  readonly tally = { firstSeen: 0, stateChanged: 0, recovered: 0 };
 
   private constructor(
     private readonly serviceId: string,
@@ -148,6 +186,7 @@ class ServiceDecisions {
         record = await getConnection(observed.serviceId, observed.endpointId);
         continue;
       }
+      this.countRepairs(record, plan.next);
       if (plan.kind === 'act') {
         if (plan.claim.outcome === 'accept') this.countAdmitted(observed.ownerAccountId);
         return { record: plan.next, claim: plan.claim };
@@ -174,6 +213,12 @@ class ServiceDecisions {
       this.admittedByAccount.set(accountId, count);
     }
     return count;
+  }
+
+  private countRepairs(before: ConnectionRecord | undefined, after: ConnectionRecord): void {
+    if (!before) this.tally.firstSeen++;
+    else if (before.state !== after.state) this.tally.stateChanged++;
+    if (before?.claim?.status === 'acting' && !after.claim && after.decision !== before.decision) this.tally.recovered++;
   }
 
   private countAdmitted(accountId: string): void {
@@ -290,7 +335,7 @@ function settledElsewhere(record: ConnectionRecord, claim: Claim, observed: Obse
  * removes them from the record. A crash in between publishes again later:
  * subscribers may see an event twice (same eventId), never not at all.
  */
-async function flushOutbox(record: ConnectionRecord, before: ConnectionRecord | undefined): Promise<void> {
+export async function flushOutbox(record: ConnectionRecord, before: ConnectionRecord | undefined): Promise<void> {
   const existing = new Set((before?.outbox ?? []).map((event) => event.eventId));
   const abandonedBefore = Date.now() - config().DECISION_LEASE_SECONDS * 1000;
   const events = (record.outbox ?? []).filter(

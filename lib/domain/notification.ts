@@ -1,4 +1,4 @@
-import { ENDPOINT_ID, SERVICE_ID, normalizeState, type ConnectionState } from './connection';
+import { ENDPOINT_ID, SERVICE_ID, normalizeState, type ConnectionRecord, type ConnectionState } from './connection';
 
 export const CONNECTION_EVENTS = ['Connect', 'Accept', 'Reject', 'Delete'] as const;
 export type ConnectionEvent = (typeof CONNECTION_EVENTS)[number];
@@ -89,5 +89,25 @@ function tryJson(text: string): unknown {
     return JSON.parse(text);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Whether the table's record already shows what a notification announces, so
+ * that reading EC2 again would teach nothing: the Accept that follows our own
+ * accept, the Connect of a connection already decided or held. A record with a
+ * claim in flight, or none at all, always sends us to EC2.
+ */
+export function recordReflects(record: ConnectionRecord | undefined, event: ConnectionEvent): boolean {
+  if (!record || record.claim) return false;
+  switch (event) {
+    case 'Connect':
+      return record.decision !== undefined || record.state !== 'pendingAcceptance';
+    case 'Accept':
+      return record.decision?.outcome === 'accept' && record.decision.acted;
+    case 'Reject':
+      return record.state === 'rejected';
+    case 'Delete':
+      return record.state === 'deleted';
   }
 }

@@ -6,7 +6,8 @@ import { handler } from '../../handlers/on-connection-notification';
 import { getConnection, putConnection } from '../../lib/aws/connection-store';
 import { putPolicy } from '../../lib/aws/policy-store';
 import { parsePolicy } from '../../lib/domain/policy';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { releaseDelivery } from '../../lib/aws/delivery-store';
 import { documentClient } from '../../lib/aws/clients';
 import { keys } from '../../lib/aws/table';
 import { TEST_TABLE } from '../support/aws-env';
@@ -120,6 +121,29 @@ describe('on-connection-notification', () => {
     const record = await getConnection(serviceId, connection.endpointId);
     expect(record?.history.filter((event) => event.type === 'decision')).toHaveLength(1);
     expect(aws.events().filter((e) => e.eventType === 'accepted')).toHaveLength(1);
+  });
+
+  it('does not read EC2 again for a copy of a notification it has handled, nor for the Accept its own accept causes', async () => {
+    const connection = aws.connect(serviceId, ALLOWED);
+
+    await invoke(connectMessage(connection));
+    await invoke(connectMessage(connection));
+    await invoke(JSON.stringify({ eventType: 'Accept', serviceId, vpcEndpointId: connection.endpointId }));
+
+    expect(aws.ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointConnectionsCommand, 1);
+    expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 1);
+  });
+
+  it('lets the retry of a failed delivery through, rather than taking it for a copy', async () => {
+    const connection = aws.connect(serviceId, ALLOWED);
+    aws.overrides.unsuccessful = () => ({ Code: 'InternalError', Message: 'try again' });
+    await expect(invoke(connectMessage(connection))).rejects.toThrow();
+    aws.overrides.unsuccessful = undefined;
+
+    await invoke(connectMessage(connection));
+
+    expect(aws.ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointConnectionsCommand, 3); // first try, its re-read, the retry
+    expect(aws.connections.get(connection.endpointId)?.state).toBe('pending');
   });
 
   it('sweeps the pending connections of a service when the message names no endpoint', async () => {
@@ -253,6 +277,9 @@ describe('on-connection-notification', () => {
       const event = JSON.parse(readFileSync(new URL(`../../events/${fixture}`, import.meta.url), 'utf8'));
       const message: string = event.Records[0].Sns.Message;
       const fixedService = 'vpce-svc-0a1b2c3d4e5f60718';
+      // Every fixture names the same endpoint: forget what the previous one left behind.
+      await documentClient.send(new DeleteCommand({ TableName: TEST_TABLE, Key: keys.connection(fixedService, 'vpce-0123456789abcdef0') }));
+      await releaseDelivery({ serviceId: fixedService, endpointId: 'vpce-0123456789abcdef0', eventType: 'Connect' });
       aws.connections.set('vpce-0123456789abcdef0', {
         serviceId: fixedService,
         endpointId: 'vpce-0123456789abcdef0',
