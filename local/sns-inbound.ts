@@ -50,6 +50,7 @@ export interface InboundSnsOptions {
  */
 /** One handler invocation, as the Lambda runtime would report its duration. */
 export interface InvocationTiming {
+  messageId: string;
   durationMs: number;
   ok: boolean;
 }
@@ -150,7 +151,7 @@ export class InboundSns {
       ok = true;
     } finally {
       clearTimeout(timer);
-      this.durations.push({ durationMs: performance.now() - started, ok });
+      this.durations.push({ messageId: event.Records[0]?.Sns.MessageId ?? '', durationMs: performance.now() - started, ok });
     }
   }
 
@@ -195,7 +196,7 @@ export class InboundSns {
 }
 
 /** A Lambda context for one invocation. */
-function lambdaContext(functionName: string, awsRequestId: string): Context {
+export function lambdaContext(functionName: string, awsRequestId: string): Context {
   const deadline = Date.now() + FUNCTION_TIMEOUT_MS;
   const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
   return {
