@@ -9,6 +9,7 @@ import { type Faults, faultSettingsSchema } from './faults';
 import { InvalidJsonError, parseJsonBody, readBody, sendJson, sendXml } from './http-io';
 import { requestId } from './ids';
 import { describeError, logLocal } from './log';
+import type { LocalHttpApi } from './http-api';
 import type { InboundSns } from './sns-inbound';
 import { type OutboundSns, SnsApiError, snsErrorResponse } from './sns-outbound';
 
@@ -112,11 +113,16 @@ function controlRoutes(plane: ControlPlane): Route[] {
   ];
 }
 
-/** The one HTTP listener: control routes under /local, EC2 and SNS under /aws. */
-export function createRequestListener(plane: ControlPlane): RequestListener {
+/** Paths of the approvals API: everything outside /local and /aws. */
+const API_PATH = /^\/(?!(local|aws)(\/|$))/;
+
+/** The one HTTP listener: control routes under /local, EC2 and SNS under /aws, the approvals API at the root. */
+export function createRequestListener(plane: ControlPlane, api?: LocalHttpApi): RequestListener {
   const routes = controlRoutes(plane);
   return (request, response) => {
-    void handleRequest(plane, routes, request, response).catch((error: unknown) => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const handled = api && API_PATH.test(path) ? api.serve(request, response) : handleRequest(plane, routes, request, response);
+    void handled.catch((error: unknown) => {
       logLocal('error', 'request failed after the response started', describeError(error));
       response.destroy();
     });

@@ -9,6 +9,7 @@ import { closeServer, listen } from './listen';
 import { logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './policies';
 import { type ControlPlane, createRequestListener, EC2_PATH, SNS_PATH } from './server';
+import { LOCAL_APPROVER_ARN, LocalHttpApi } from './http-api';
 import { InboundSns, type LambdaHandler } from './sns-inbound';
 import { OutboundSns } from './sns-outbound';
 
@@ -16,6 +17,7 @@ export const LOCAL_TABLE_NAME = 'vpce-gatekeeper-local';
 export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
 export const OUTBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-decisions';
 const FUNCTION_NAME = 'vpce-gatekeeper-local-onConnectionNotification';
+const APPROVALS_FUNCTION_NAME = 'vpce-gatekeeper-local-httpApi';
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 // How long a reset waits for handler invocations already running.
 const RESET_SETTLE_MS = 10_000;
@@ -59,13 +61,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     pointAwsSdkAtLocalStack(baseUrl, dynamo.endpoint);
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
+    const api = await importApprovalsApi();
     const loadPolicies = async () => {
       if (!policyFile) return;
       const policyIds = await loadPolicyFile(policyFile, putPolicy);
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
     const plane = wire({ baseUrl, dynamo, handler, loadPolicies, options });
-    server.on('request', createRequestListener(plane));
+    server.on('request', createRequestListener(plane, api));
     await loadPolicies();
     return {
       baseUrl,
@@ -154,6 +157,7 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     TABLE_NAME: LOCAL_TABLE_NAME,
     OUTBOUND_TOPIC_ARN,
     MANAGED_SERVICE_IDS: '',
+    APPROVER_PRINCIPALS: LOCAL_APPROVER_ARN,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
 }
@@ -163,4 +167,10 @@ async function importHandlerAndPolicyStore(): Promise<{ handler: LambdaHandler; 
   const handlerModule = await import('../handlers/on-connection-notification');
   const policyStore = await import('../lib/aws/policy-store');
   return { handler: handlerModule.handler, putPolicy: policyStore.putPolicy };
+}
+
+/** The approvals API handler behind a local API Gateway; imported, like the others, after the environment is set. */
+async function importApprovalsApi(): Promise<LocalHttpApi> {
+  const { handler, routes } = await import('../handlers/http-api');
+  return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME });
 }
