@@ -9,13 +9,15 @@ import {
   putConnection,
   type Page,
 } from './aws/connection-store';
-import { carryOutClaims, managedServiceIds, managesService, planContext } from './gatekeeper';
+import { carryOutClaims, managedServiceIds, managesService, planContext, type Claimed } from './gatekeeper';
 import { ActionFailedError, ConflictError, NotFoundError } from './errors';
 
 /** The history's source for what an approver's request observed and did. */
 const SOURCE = 'api';
 /** The rule recorded for a decision an approver made. */
 const APPROVER_RULE = 'approver';
+/** Fresh reads and a new claim after a write lost to a concurrent one. */
+const MAX_CLAIM_ATTEMPTS = 3;
 
 /** A connection as the API shows it: its record without the internal bookkeeping (version, outbox, claim token). */
 export interface ConnectionView {
@@ -118,27 +120,8 @@ export interface ApproverDecision {
 export async function decideConnection(request: ApproverDecision): Promise<ConnectionView> {
   const { serviceId, endpointId, outcome } = request;
   requireManaged(serviceId);
-  // The record first, then EC2: a decision finished in between then shows in EC2's
-  // state and is refused, and one claimed in between makes our write conflict.
-  // The other order could act on a connection already decided.
-  const record = await getConnection(serviceId, endpointId);
-  const [observed] = await describeConnections({ serviceId, endpointIds: [endpointId] });
-  if (!observed) {
-    if (!record) throw new NotFoundError(`no connection ${endpointId} on endpoint service ${serviceId}`);
-    throw new ConflictError(`connection ${endpointId} no longer exists in EC2, so it cannot be ${outcome}ed`);
-  }
-  const intent: Intent = { outcome, rule: APPROVER_RULE, reason: request.reason, decidedBy: request.actor };
-  const plan = claimFor(record, observed, intent, planContext(SOURCE));
-  if (plan.kind === 'refused') throw new ConflictError(plan.why);
-  try {
-    await putConnection(plan.next, record?.version);
-  } catch (error) {
-    if (!(error instanceof ConflictError)) throw error;
-    throw new ConflictError(`connection ${endpointId} was being decided by someone else at the same moment; look at it again`, {
-      cause: error,
-    });
-  }
-  const result = (await carryOutClaims(serviceId, [{ record: plan.next, claim: plan.claim }], SOURCE)).get(endpointId);
+  const claimed = await claimConnection(request);
+  const result = (await carryOutClaims(serviceId, [claimed], SOURCE)).get(endpointId);
   if (result?.status === 'done') return connectionView(result.record);
   if (result?.status === 'elsewhere') {
     throw new ConflictError(`connection ${endpointId} was decided elsewhere: EC2 now shows it ${result.state}`);
@@ -146,6 +129,38 @@ export async function decideConnection(request: ApproverDecision): Promise<Conne
   throw new ActionFailedError(
     `EC2 did not ${outcome} connection ${endpointId}; the failure is recorded in its history, and asking again is safe`,
   );
+}
+
+/**
+ * Takes the claim on a connection for an approver. A write that loses to one
+ * that only kept the record in line with EC2 (a notification arriving) is tried
+ * again from fresh reads; one that loses to another decision is refused.
+ */
+async function claimConnection(request: ApproverDecision): Promise<Claimed> {
+  const { serviceId, endpointId, outcome } = request;
+  const intent: Intent = { outcome, rule: APPROVER_RULE, reason: request.reason, decidedBy: request.actor };
+  for (let attempt = 1; ; attempt++) {
+    // The record first, then EC2: a decision finished in between then shows in EC2's
+    // state and is refused, and one claimed in between makes our write conflict.
+    // The other order could act on a connection that was already decided.
+    const record = await getConnection(serviceId, endpointId);
+    const [observed] = await describeConnections({ serviceId, endpointIds: [endpointId] });
+    if (!observed) {
+      if (!record) throw new NotFoundError(`no connection ${endpointId} on endpoint service ${serviceId}`);
+      throw new ConflictError(`connection ${endpointId} no longer exists in EC2, so it cannot be ${outcome}ed`);
+    }
+    const plan = claimFor(record, observed, intent, planContext(SOURCE));
+    if (plan.kind === 'refused') throw new ConflictError(plan.why);
+    try {
+      await putConnection(plan.next, record?.version);
+      return { record: plan.next, claim: plan.claim };
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      if (attempt >= MAX_CLAIM_ATTEMPTS) {
+        throw new ConflictError(`connection ${endpointId} kept changing while it was being ${outcome}ed; look at it again`, { cause: error });
+      }
+    }
+  }
 }
 
 function requireManaged(serviceId: string): void {
