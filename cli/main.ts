@@ -1,0 +1,222 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { parsePolicyFile } from '../lib/domain/policy-file';
+import { ApprovalsClient, type ApiResponse } from './api-client';
+import { table } from './table';
+
+const USAGE = `usage: vpce-gatekeeper [--api URL] [--region REGION] [--json] COMMAND
+
+  pending [--service ID]                    connections waiting for an approver
+  services                                  managed services, with connections by state
+  show SERVICE_ID ENDPOINT_ID               one connection and its history
+  accept SERVICE_ID ENDPOINT_ID --reason R  accept it (approvers only)
+  reject SERVICE_ID ENDPOINT_ID --reason R  reject it, or revoke it when available (approvers only)
+  policy get POLICY_ID                      a policy ('default' or a service id) and its version
+  policy versions POLICY_ID                 who changed a policy, and when
+  policy put FILE [--if-match VERSION]      write each policy in FILE (keyed by service id or 'default')
+  policy evaluate POLICY_ID --account ID [--consumer-region R]
+                                            what the policy would decide, changing nothing
+
+--api defaults to $VPCE_GATEKEEPER_API, else http://127.0.0.1:3000 (the local stack).
+Requests are signed with SigV4 for execute-api, with the default AWS credential chain.`;
+
+/** A failure the user can act on: printed as is, exit code 1 (2 for usage). */
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      api: { type: 'string' },
+      region: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      service: { type: 'string' },
+      reason: { type: 'string' },
+      'if-match': { type: 'string' },
+      account: { type: 'string' },
+      'consumer-region': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || !command) throw new CliError(USAGE, values.help ? 0 : 2);
+  const baseUrl = values.api ?? process.env.VPCE_GATEKEEPER_API ?? 'http://127.0.0.1:3000';
+  const client = new ApprovalsClient({ baseUrl, region: values.region ?? regionOf(baseUrl), credentials: defaultProvider() });
+  const call = async (method: string, path: string, options?: Parameters<ApprovalsClient['request']>[2]) => {
+    let response: ApiResponse;
+    try {
+      response = await client.request(method, path, options);
+    } catch (error) {
+      const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
+      throw new CliError(`cannot call ${baseUrl}: ${error instanceof Error ? error.message : String(error)}${cause}`);
+    }
+    if (response.status >= 400) throw new CliError(describeFailure(response));
+    return response.body as Record<string, unknown>;
+  };
+  const print = (body: unknown, human: () => string) => {
+    process.stdout.write(`${values.json ? JSON.stringify(body, null, 2) : human()}\n`);
+  };
+
+  switch (command) {
+    case 'pending': {
+      const connections: Record<string, unknown>[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await call('GET', '/connections', { query: { state: 'pendingAcceptance', serviceId: values.service, limit: '100', cursor } });
+        connections.push(...(page.connections as Record<string, unknown>[]));
+        cursor = (page.nextCursor as string | null) ?? undefined;
+      } while (cursor);
+      return print({ connections }, () =>
+        connections.length
+          ? table(connections.map((c) => ({ SERVICE: c.serviceId, ENDPOINT: c.endpointId, ACCOUNT: c.ownerAccountId, REGION: c.region, SINCE: c.createdAt, WHY: decisionOf(c).reason })))
+          : 'nothing is waiting for an approver',
+      );
+    }
+    case 'services': {
+      const body = await call('GET', '/services');
+      const services = body.services as { serviceId: string; connections: Record<string, number> }[];
+      return print(body, () => table(services.map((s) => ({ SERVICE: s.serviceId, ...countsOf(s.connections) }))));
+    }
+    case 'show': {
+      const [serviceId = '', endpointId = ''] = required(args, 'SERVICE_ID', 'ENDPOINT_ID');
+      const body = await call('GET', `/services/${serviceId}/connections/${endpointId}`);
+      return print(body, () => showConnection(body));
+    }
+    case 'accept':
+    case 'reject': {
+      const [serviceId = '', endpointId = ''] = required(args, 'SERVICE_ID', 'ENDPOINT_ID');
+      if (!values.reason) throw new CliError(`${command} needs --reason "why"`, 2);
+      const body = await call('POST', `/services/${serviceId}/connections/${endpointId}/${command}`, { body: { reason: values.reason } });
+      return print(body, () => `${command}ed ${endpointId}: now ${String(body.state)}\n\n${showConnection(body)}`);
+    }
+    case 'policy':
+      return policyCommand(args, values, call, print);
+    default:
+      throw new CliError(`unknown command '${command}'\n\n${USAGE}`, 2);
+  }
+}
+
+type Call = (method: string, path: string, options?: Parameters<ApprovalsClient['request']>[2]) => Promise<Record<string, unknown>>;
+type Print = (body: unknown, human: () => string) => void;
+
+async function policyCommand(args: string[], values: { 'if-match'?: string; account?: string; 'consumer-region'?: string }, call: Call, print: Print): Promise<void> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'get': {
+      const [policyId = ''] = required(rest, 'POLICY_ID');
+      const body = await call('GET', `/policies/${policyId}`);
+      return print(body, () => `${policyId} version ${String(body.version)}, by ${String(body.createdBy)} at ${String(body.createdAt)}\n${JSON.stringify(body.policy, null, 2)}`);
+    }
+    case 'versions': {
+      const [policyId = ''] = required(rest, 'POLICY_ID');
+      const body = await call('GET', `/policies/${policyId}/versions`);
+      const versions = body.versions as Record<string, unknown>[];
+      return print(body, () => table(versions.map((v) => ({ VERSION: v.version, BY: v.createdBy, AT: v.createdAt }))));
+    }
+    case 'put': {
+      const [file = ''] = required(rest, 'FILE');
+      const policies = parsePolicyFile(await readText(file));
+      if (values['if-match'] !== undefined && policies.size !== 1) throw new CliError('--if-match applies to a file with a single policy', 2);
+      const written: Record<string, unknown>[] = [];
+      for (const [policyId, policy] of policies) {
+        // Without --if-match, replace whatever version is current now.
+        const ifMatch = values['if-match'] ?? (await currentVersion(call, policyId));
+        const headers: Record<string, string> = ifMatch === undefined ? {} : { 'if-match': `"${ifMatch}"` };
+        written.push(await call('PUT', `/policies/${policyId}`, { body: policy, headers }));
+      }
+      return print({ policies: written }, () => written.map((p) => `${String(p.policyId)}: version ${String(p.version)} written`).join('\n'));
+    }
+    case 'evaluate': {
+      const [policyId = ''] = required(rest, 'POLICY_ID');
+      if (!values.account) throw new CliError('policy evaluate needs --account ACCOUNT_ID', 2);
+      const body = await call('POST', `/policies/${policyId}/evaluate`, {
+        body: { accountId: values.account, region: values['consumer-region'] ?? 'us-east-1' },
+      });
+      const evaluation = body.evaluation as Record<string, unknown>;
+      const source = body.policyId === null ? 'no policy' : `policy ${String(body.policyId)} version ${String(body.version)}`;
+      return print(body, () => `${String(evaluation.outcome)} (${String(evaluation.rule)}, ${source})\n${String(evaluation.reason)}`);
+    }
+    default:
+      throw new CliError(`unknown policy command '${sub ?? ''}': get, versions, put or evaluate`, 2);
+  }
+}
+
+async function currentVersion(call: Call, policyId: string): Promise<string | undefined> {
+  try {
+    return String((await call('GET', `/policies/${policyId}`)).version);
+  } catch (error) {
+    if (error instanceof CliError && error.message.startsWith('404 ')) return undefined;
+    throw error;
+  }
+}
+
+function showConnection(c: Record<string, unknown>): string {
+  const decision = decisionOf(c);
+  const summary = table([
+    { FIELD: 'service', VALUE: c.serviceId },
+    { FIELD: 'endpoint', VALUE: c.endpointId },
+    { FIELD: 'account', VALUE: c.ownerAccountId },
+    { FIELD: 'region', VALUE: c.region },
+    { FIELD: 'state', VALUE: c.state },
+    { FIELD: 'decision', VALUE: decision.outcome ? `${String(decision.outcome)} by ${String(decision.decidedBy)} (${String(decision.rule)})` : '' },
+    { FIELD: 'why', VALUE: decision.reason },
+  ]);
+  const history = (c.history as Record<string, unknown>[]).map(({ at, type, ...rest }) => ({
+    AT: at,
+    EVENT: type,
+    DETAIL: Object.entries(rest).map(([key, value]) => `${key}=${String(value)}`).join(' '),
+  }));
+  return `${summary}\n\n${table(history)}`;
+}
+
+function decisionOf(c: Record<string, unknown>): Record<string, unknown> {
+  return (c.decision as Record<string, unknown> | undefined) ?? {};
+}
+
+function countsOf(counts: Record<string, number>): Record<string, number> {
+  const states = ['pendingAcceptance', 'pending', 'available', 'rejected', 'deleted'];
+  return Object.fromEntries(states.map((state) => [state.toUpperCase(), counts[state] ?? 0]));
+}
+
+function required(args: string[], ...names: string[]): string[] {
+  if (args.length !== names.length) throw new CliError(`expected ${names.join(' ')}\n\n${USAGE}`, 2);
+  return args;
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** An execute-api URL names its region; anything else (the local stack) signs for AWS_REGION or us-east-1. */
+function regionOf(baseUrl: string): string {
+  const fromHost = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com/.exec(new URL(baseUrl).hostname)?.[1];
+  return fromHost ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+}
+
+function describeFailure(response: ApiResponse): string {
+  const error = (response.body as { error?: { code?: string; message?: string }; message?: string } | undefined) ?? {};
+  const message = error.error?.message ?? error.message ?? JSON.stringify(response.body);
+  return `${response.status} ${error.error?.code ?? ''}: ${message}`.replace(' :', ':');
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof CliError) {
+    (error.exitCode === 0 ? process.stdout : process.stderr).write(`${error.exitCode === 0 ? '' : 'vpce-gatekeeper: '}${error.message}\n`);
+    process.exit(error.exitCode);
+  }
+  process.stderr.write(`vpce-gatekeeper: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,100 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_APPROVER, LOCAL_APPROVER_ARN, LOCAL_VIEWER } from './approvals-client';
+import { startLocalStack, type LocalStack } from './local-stack';
+
+// `npx vpce-gatekeeper` (bin/vpce-gatekeeper.mjs) against the local stack, signing
+// with whatever the default credential chain finds: here, the environment.
+
+const STRANGER = '999988887777';
+
+let stack: LocalStack;
+let tempDir: string;
+
+beforeAll(async () => {
+  stack = await startLocalStack({ policy: { default: { allow: [{ account: '111122223333', label: 'acme-prod' }] } } });
+  tempDir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-cli-'));
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await rm(tempDir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(credentials: { accessKeyId: string; secretAccessKey: string }, ...args: string[]): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey };
+  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN']) delete env[name];
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['bin/vpce-gatekeeper.mjs', '--api', stack.baseUrl, ...args], { env }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function heldEndpoint(): Promise<{ serviceId: string; endpointId: string }> {
+  const { serviceId } = await stack.createService();
+  const { vpcEndpointId: endpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: STRANGER });
+  await stack.waitFor(async () => (await stack.outbox()).some((m) => (m.message as { endpointId?: string }).endpointId === endpointId));
+  await stack.waitFor(async () => {
+    const { deliveries } = await stack.health();
+    return deliveries.running === 0 && deliveries.scheduled === 0;
+  });
+  return { serviceId, endpointId };
+}
+
+describe('npx vpce-gatekeeper', () => {
+  it('shows the queue as a table, accepts with a reason, and shows the record as JSON', async () => {
+    const { serviceId, endpointId } = await heldEndpoint();
+
+    const pending = await cli(LOCAL_VIEWER, 'pending');
+    const accepted = await cli(LOCAL_APPROVER, 'accept', serviceId, endpointId, '--reason', 'ticket SEC-7');
+    const shown = await cli(LOCAL_VIEWER, '--json', 'show', serviceId, endpointId);
+
+    expect(pending.code).toBe(0);
+    expect(pending.stdout).toMatch(/^SERVICE\s+ENDPOINT\s+ACCOUNT\s+REGION\s+SINCE\s+WHY$/m);
+    expect(pending.stdout).toContain(`${serviceId}  ${endpointId}  ${STRANGER}`);
+    expect(accepted.code).toBe(0);
+    expect(accepted.stdout).toContain(`accepted ${endpointId}: now pending`);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ endpointId, decision: { outcome: 'accept', reason: 'ticket SEC-7', decidedBy: LOCAL_APPROVER_ARN } });
+  });
+
+  it('exits non-zero with the API error when the caller may not, or the state does not allow it', async () => {
+    const { serviceId, endpointId } = await heldEndpoint();
+
+    const asViewer = await cli(LOCAL_VIEWER, 'reject', serviceId, endpointId, '--reason', 'no');
+    const withoutReason = await cli(LOCAL_APPROVER, 'reject', serviceId, endpointId);
+    const rejected = await cli(LOCAL_APPROVER, 'reject', serviceId, endpointId, '--reason', 'unknown customer');
+    const again = await cli(LOCAL_APPROVER, 'accept', serviceId, endpointId, '--reason', 'changed my mind');
+    const unreachable = await cli(LOCAL_APPROVER, '--api', 'http://127.0.0.1:9', 'pending');
+
+    expect(asViewer).toMatchObject({ code: 1, stderr: expect.stringContaining('403 Forbidden: arn:aws:iam::000000000000:user/local-viewer is not an approver') });
+    expect(withoutReason).toMatchObject({ code: 2, stderr: expect.stringContaining('needs --reason') });
+    expect(rejected.code).toBe(0);
+    expect(again).toMatchObject({ code: 1, stderr: expect.stringContaining('409 Conflict') });
+    expect(unreachable).toMatchObject({ code: 1, stderr: expect.stringContaining('cannot call http://127.0.0.1:9') });
+  });
+
+  it('puts a policy file over the current version, reads it back and evaluates against it', async () => {
+    const file = join(tempDir, 'policies.yaml');
+    await writeFile(file, `default:\n  allow: [{account: "${STRANGER}", label: new-customer}]\n`);
+
+    const put = await cli(LOCAL_APPROVER, 'policy', 'put', file);
+    const got = await cli(LOCAL_VIEWER, '--json', 'policy', 'get', 'default');
+    const evaluated = await cli(LOCAL_VIEWER, 'policy', 'evaluate', 'default', '--account', STRANGER);
+    const stale = await cli(LOCAL_APPROVER, 'policy', 'put', file, '--if-match', '1');
+
+    expect(put).toMatchObject({ code: 0, stdout: expect.stringMatching(/^default: version \d+ written$/m) });
+    expect(JSON.parse(got.stdout)).toMatchObject({ policyId: 'default', createdBy: LOCAL_APPROVER_ARN, policy: { allow: [{ account: STRANGER }] } });
+    expect(evaluated).toMatchObject({ code: 0, stdout: expect.stringContaining(`accept (allow:new-customer`) });
+    expect(stale).toMatchObject({ code: 1, stderr: expect.stringContaining('412 PreconditionFailed') });
+  });
+});
