@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 /** Runs `serverless package` into a fresh directory, with no AWS credentials in reach. */
-async function packageStack(serviceIds: string | undefined): Promise<string> {
+async function packageStack(serviceIds: string | undefined, params: string[] = []): Promise<string> {
   const outDir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-package-'));
   tempDirs.push(outDir);
   const env: NodeJS.ProcessEnv = {
@@ -60,6 +60,7 @@ async function packageStack(serviceIds: string | undefined): Promise<string> {
   }
   const args = [serverlessBin, 'package', '--stage', 'test', '--package', outDir];
   if (serviceIds !== undefined) args.push(`--param=serviceIds=${serviceIds}`);
+  for (const param of params) args.push(`--param=${param}`);
   try {
     await promisify(execFile)(process.execPath, args, { cwd: repoRoot, env, maxBuffer: 16 * 1024 * 1024 });
   } catch (error) {
@@ -193,7 +194,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
     for (const action of ['ec2:AcceptVpcEndpointConnections', 'ec2:RejectVpcEndpointConnections']) {
       const resources = statementsAllowing(template, action).flatMap((s) => asArray(s.Resource).map(arnText));
 
-      expect(resources.sort()).toEqual(
+      expect([...new Set(resources)].sort()).toEqual(
         SERVICE_IDS.map(
           (id) => `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${id}`,
         ).sort(),
@@ -206,38 +207,42 @@ describe('the packaged stack, with two managed endpoint services', () => {
       .filter((statement) => asArray(statement.Resource).includes('*'))
       .flatMap((statement) => asArray(statement.Action));
 
-    expect(wildcardActions.sort()).toEqual([
+    expect([...new Set(wildcardActions)].sort()).toEqual([
       'ec2:DescribeVpcEndpointConnections',
       'ec2:DescribeVpcEndpointServiceConfigurations',
     ]);
   });
 
-  it('lets the handler publish to the outbound topic only, and send to its dead-letter queue', () => {
-    expect(statementsAllowing(template, 'sns:Publish').flatMap((s) => asArray(s.Resource))).toEqual([
-      { Ref: 'DecisionsTopic' },
-    ]);
+  it('lets the functions publish to the outbound topic only, and the handler send to its dead-letter queue', () => {
+    const published = statementsAllowing(template, 'sns:Publish').flatMap((s) => asArray(s.Resource));
+
+    expect(published.length).toBeGreaterThan(0);
+    for (const topic of published) expect(topic).toEqual({ Ref: 'DecisionsTopic' });
     expect(statementsAllowing(template, 'sqs:SendMessage').flatMap((s) => asArray(s.Resource))).toEqual([
       { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] },
     ]);
   });
 
   it('scopes table access to the state table and its indexes', () => {
-    const tableResources = statementsAllowing(template, 'dynamodb:Query').flatMap((s) => asArray(s.Resource));
-
-    expect(tableResources).toEqual([
-      { 'Fn::GetAtt': ['StateTable', 'Arn'] },
-      { 'Fn::Sub': '${StateTable.Arn}/index/*' },
-    ]);
+    for (const statement of statementsAllowing(template, 'dynamodb:Query')) {
+      const [table, ...indexes] = asArray(statement.Resource);
+      expect(table).toEqual({ 'Fn::GetAtt': ['StateTable', 'Arn'] });
+      for (const index of indexes) expect(arnText(index)).toMatch(/^\$\{StateTable\.Arn\}\/index\/(\*|byState)$/);
+    }
     expect(statementsAllowing(template, 'dynamodb:Scan')).toEqual([]);
   });
 
-  it("lets the handler write logs only to its own log group", () => {
-    const logGroupName = resource(template, 'OnConnectionNotificationLogGroup').Properties.LogGroupName as string;
-    const logResources = statementsAllowing(template, 'logs:PutLogEvents').flatMap((s) => asArray(s.Resource).map(arnText));
+  it('lets each function write logs only to its own log group', () => {
+    for (const [logicalId, fn] of resourcesOfType(template, 'AWS::Lambda::Function')) {
+      const functionKey = logicalId.replace(/LambdaFunction$/, '');
+      const logGroupName = resource(template, `${functionKey}LogGroup`).Properties.LogGroupName as string;
+      const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const logResources = roleStatements(template, roleId)
+        .filter((statement) => asArray(statement.Action).includes('logs:PutLogEvents'))
+        .flatMap((statement) => asArray(statement.Resource).map(arnText));
 
-    expect(logResources).toEqual([
-      `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${logGroupName}:*`,
-    ]);
+      expect(logResources).toEqual([`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${logGroupName}:*`]);
+    }
   });
 
   it('gives every function a role of its own instead of the shared provider role', () => {
@@ -319,6 +324,65 @@ describe('the packaged stack, with two managed endpoint services', () => {
     // Nothing but the bundle: no node_modules, no TypeScript sources.
     expect([...files.keys()].filter((name) => !name.startsWith('handlers/on-connection-notification.mjs'))).toEqual([]);
   });
+
+  describe('the approvals API', () => {
+    const routes = () => resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+
+    it('requires IAM authorization (SigV4) on every route', () => {
+      expect(routes().length).toBeGreaterThan(0);
+      for (const route of routes()) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
+    });
+
+    it('is an HTTP API with payload format 2.0, without CORS, and throttled on its stage', () => {
+      const [[, api] = []] = resourcesOfType(template, 'AWS::ApiGatewayV2::Api');
+      const [[, integration] = []] = resourcesOfType(template, 'AWS::ApiGatewayV2::Integration');
+      const settings = resource(template, 'HttpApiStage').Properties.DefaultRouteSettings as Record<string, number>;
+
+      expect(api?.Properties.ProtocolType).toBe('HTTP');
+      expect(api?.Properties.CorsConfiguration).toBeUndefined();
+      expect(integration?.Properties.PayloadFormatVersion).toBe('2.0');
+      expect(settings.ThrottlingRateLimit).toBeGreaterThan(0);
+      expect(settings.ThrottlingBurstLimit).toBeGreaterThan(0);
+    });
+
+    it('runs on a role of its own that may act only on the managed services and never scan', () => {
+      const statements = roleStatements(template, 'ApprovalsApiRole');
+      const actions = statements.flatMap((statement) => asArray(statement.Action));
+      const decide = statements.find((statement) => asArray(statement.Action).includes('ec2:AcceptVpcEndpointConnections'));
+
+      expect(asArray(decide?.Resource).map(arnText).sort()).toEqual(
+        SERVICE_IDS.map((id) => `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${id}`).sort(),
+      );
+      expect(actions.filter((action) => action.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+      expect(actions).not.toContain('sqs:SendMessage');
+    });
+
+    it('gets the approver list from the stage parameter, and the managed services', () => {
+      const variables = (resource(template, 'ApprovalsApiLambdaFunction').Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+
+      expect(variables).toMatchObject({ APPROVER_PRINCIPALS: '', APPROVER_GROUPS: '', MANAGED_SERVICE_IDS: SERVICE_IDS.join(',') });
+    });
+  });
+});
+
+describe('the packaged stack, with SSO', () => {
+  it(
+    'puts every approvals API route behind the JWT authorizer of the configured issuer and audience',
+    async () => {
+      const template = await readTemplate(
+        await packageStack(SERVICE_IDS[0], ['jwtIssuerUrl=https://sso.example.com/', 'jwtAudience=approvals', 'approverGroups=approvers']),
+      );
+      const [[authorizerId, authorizer] = []] = resourcesOfType(template, 'AWS::ApiGatewayV2::Authorizer');
+      const routes = resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+
+      expect(authorizer?.Properties).toMatchObject({
+        AuthorizerType: 'JWT',
+        JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals'] },
+      });
+      for (const route of routes) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
 });
 
 describe('the packaged stack, without managed endpoint services', () => {
@@ -329,8 +393,8 @@ describe('the packaged stack, without managed endpoint services', () => {
 
       expect(resourcesOfType(template, 'AWS::EC2::VPCEndpointConnectionNotification')).toEqual([]);
       expect(
-        statementsAllowing(template, 'ec2:AcceptVpcEndpointConnections').flatMap((s) => asArray(s.Resource).map(arnText)),
-      ).toEqual(['arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/*']);
+        new Set(statementsAllowing(template, 'ec2:AcceptVpcEndpointConnections').flatMap((s) => asArray(s.Resource).map(arnText))),
+      ).toEqual(new Set(['arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/*']));
       expect(
         (functionResource(template).Properties.Environment as { Variables: Record<string, unknown> }).Variables
           .MANAGED_SERVICE_IDS,
