@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointConnectionsCommand } from '@aws-sdk/client-ec2';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { getConnection } from '../../lib/aws/connection-store';
+import { fakeAws, newServiceId } from '../support/fake-ec2';
+
+// The approvals handler fed API Gateway v2 events from events/, as Lambda receives
+// them, against mocked EC2 and SNS and an embedded DynamoDB.
+
+const APPROVER_ROLE = 'arn:aws:iam::123456789012:role/Approvers';
+const SESSION_OF_APPROVER_ROLE = 'arn:aws:sts::123456789012:assumed-role/Approvers/alice';
+const STRANGER = '999988887777';
+
+// Configuration is read at cold start, so it is set before the handler is imported.
+vi.hoisted(() => {
+  process.env.APPROVER_PRINCIPALS = 'arn:aws:iam::123456789012:role/Approvers';
+  process.env.APPROVER_GROUPS = 'approvers';
+});
+const { handler } = await import('../../handlers/http-api');
+
+type Event = Record<string, unknown> & {
+  pathParameters?: Record<string, string>;
+  requestContext: Record<string, unknown> & { authorizer?: unknown };
+  body?: string;
+};
+
+const context = { functionName: 'approvals-api', awsRequestId: 'test-request', getRemainingTimeInMillis: () => 29_000 } as unknown as Context;
+const fixture = (name: string): Event => JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8')) as Event;
+
+/** The accept event from events/, pointed at a connection of this test. */
+function acceptEvent(serviceId: string, endpointId: string, change: (event: Event) => void = () => undefined): Event {
+  const event = fixture('http-api-accept.json');
+  event.pathParameters = { serviceId, endpointId };
+  event.rawPath = `/services/${serviceId}/connections/${endpointId}/accept`;
+  change(event);
+  return event;
+}
+
+async function invoke(event: Event): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = (await handler(event, context)) as APIGatewayProxyStructuredResultV2;
+  return { status: response.statusCode ?? 0, body: JSON.parse(response.body ?? '{}') as Record<string, unknown> };
+}
+
+let aws: ReturnType<typeof fakeAws>;
+let serviceId: string;
+
+beforeEach(() => {
+  aws = fakeAws();
+  serviceId = newServiceId();
+});
+
+afterEach(() => aws.restore());
+
+describe('http-api handler', () => {
+  it("accepts for a session of an approver role, recording the session's ARN and the reason from the body", async () => {
+    const connection = aws.connect(serviceId, STRANGER);
+
+    const response = await invoke(acceptEvent(serviceId, connection.endpointId));
+
+    expect(response.status).toBe(200);
+    expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 1);
+    expect((await getConnection(serviceId, connection.endpointId))?.decision).toMatchObject({
+      outcome: 'accept',
+      rule: 'approver',
+      reason: 'ticket SEC-42, checked',
+      decidedBy: SESSION_OF_APPROVER_ROLE,
+    });
+    expect(aws.events()).toMatchObject([{ eventType: 'accepted', endpointId: connection.endpointId }]);
+  });
+
+  it('refuses a caller whose role is not an approver with 403, calling nothing', async () => {
+    const connection = aws.connect(serviceId, STRANGER);
+    const event = acceptEvent(serviceId, connection.endpointId, (e) => {
+      e.requestContext.authorizer = { iam: { userArn: 'arn:aws:sts::123456789012:assumed-role/Viewers/bob' } };
+    });
+
+    const response = await invoke(event);
+
+    expect(response).toEqual({ status: 403, body: { error: { code: 'Forbidden', message: expect.stringContaining('Viewers/bob') } } });
+    expect(aws.ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointConnectionsCommand, 0);
+  });
+
+  it('fails closed (401) on a request that reached it without an authenticated identity', async () => {
+    const connection = aws.connect(serviceId, STRANGER);
+    const event = acceptEvent(serviceId, connection.endpointId, (e) => {
+      delete e.requestContext.authorizer;
+    });
+
+    expect((await invoke(event)).status).toBe(401);
+    expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 0);
+  });
+
+  it('takes a JWT caller from its subject and groups: an accept for the approvers group, the queue for anyone', async () => {
+    const connection = aws.connect(serviceId, STRANGER);
+    const jwt = fixture('http-api-list-connections-jwt.json').requestContext.authorizer;
+
+    const accepted = await invoke(acceptEvent(serviceId, connection.endpointId, (e) => (e.requestContext.authorizer = jwt)));
+    const queue = await invoke(fixture('http-api-list-connections-jwt.json'));
+
+    expect(accepted.status).toBe(200);
+    expect(accepted.body).toMatchObject({ decision: { decidedBy: '00u1abcd2EFGH3ijk4l5' } });
+    expect(queue.status).toBe(200);
+    expect((queue.body.connections as { endpointId: string }[]).map((c) => c.endpointId)).not.toContain(connection.endpointId);
+  });
+
+  it('answers 502 when EC2 refuses the accept, records the failure, and a retry may succeed', async () => {
+    const connection = aws.connect(serviceId, STRANGER);
+    aws.overrides.unsuccessful = () => ({ Code: 'InvalidParameter', Message: 'internal detail from EC2' });
+
+    const refused = await invoke(acceptEvent(serviceId, connection.endpointId));
+    aws.overrides.unsuccessful = undefined;
+    const retried = await invoke(acceptEvent(serviceId, connection.endpointId));
+
+    expect(refused).toEqual({ status: 502, body: { error: { code: 'ActionFailed', message: expect.stringContaining('asking again is safe') } } });
+    expect(JSON.stringify(refused.body)).not.toContain('internal detail');
+    expect(retried.status).toBe(200);
+    const history = (await getConnection(serviceId, connection.endpointId))?.history ?? [];
+    expect(history.map((e) => e.type)).toContain('action-failed');
+  });
+
+  it('answers an unexpected failure with 500 and the request id, saying nothing about internals', async () => {
+    aws.ec2.on(DescribeVpcEndpointConnectionsCommand).rejects(new Error('socket hang up at 10.0.3.7:443'));
+
+    const response = await invoke(acceptEvent(serviceId, 'vpce-0a1b2c3d4e5f60718'));
+
+    expect(response.status).toBe(500);
+    expect(response.body).toEqual({ error: { code: 'InternalError', message: expect.stringContaining('CJ3mVhSwjoEEMpA=') } });
+    expect(JSON.stringify(response.body)).not.toContain('10.0.3.7');
+  });
+
+  it('decodes a base64-encoded body as API Gateway delivers non-text payloads', async () => {
+    const connection = aws.connect(serviceId, STRANGER);
+    const event = acceptEvent(serviceId, connection.endpointId, (e) => {
+      e.body = Buffer.from(JSON.stringify({ reason: 'sent as bytes' })).toString('base64');
+      e.isBase64Encoded = true;
+    });
+
+    const response = await invoke(event);
+
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ decision: { reason: 'sent as bytes' } });
+  });
+});
