@@ -1,4 +1,4 @@
-import type { Claim, ConnectionRecord, ConnectionState, Decision, HistoryEvent } from './domain/connection';
+import type { Claim, ConnectionRecord, ConnectionState } from './domain/connection';
 import { claimFor, type Intent } from './domain/decisions';
 import { describeConnections } from './aws/ec2-gateway';
 import {
@@ -20,19 +20,13 @@ const APPROVER_RULE = 'approver';
 const MAX_CLAIM_ATTEMPTS = 3;
 
 /** A connection as the API shows it: its record without the internal bookkeeping (version, outbox, claim token). */
-export interface ConnectionView {
-  serviceId: string;
-  endpointId: string;
-  ownerAccountId: string;
-  region: string;
-  state: ConnectionState;
-  decision?: Decision;
+export type ConnectionView = Pick<
+  ConnectionRecord,
+  'serviceId' | 'endpointId' | 'ownerAccountId' | 'region' | 'state' | 'decision' | 'createdAt' | 'updatedAt' | 'history'
+> & {
   /** An action claimed and not yet finished, or one that failed and may be asked for again. */
   pendingAction?: Pick<Claim, 'outcome' | 'decidedBy' | 'reason' | 'status' | 'leaseUntil'>;
-  createdAt: string;
-  updatedAt: string;
-  history: HistoryEvent[];
-}
+};
 
 /** What the API shows of a record. */
 export function connectionView(record: ConnectionRecord): ConnectionView {

@@ -4,6 +4,7 @@ import type { ConnectionRecord, ConnectionState } from '../domain/connection';
 import { ConflictError, ValidationError } from '../errors';
 import { config } from '../config';
 import { documentClient } from './clients';
+import { queryAllItems } from './query';
 import { BY_STATE_INDEX, keys } from './table';
 
 const BATCH_GET_LIMIT = 100;
@@ -135,24 +136,17 @@ export async function countConnectionsByState(
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<Partial<Record<ConnectionState, number>>> {
   const counts: Partial<Record<ConnectionState, number>> = {};
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const output = await db.send(
-      new QueryCommand({
-        TableName: config().TABLE_NAME,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.connectionsOfService(serviceId).pk },
-        ProjectionExpression: '#state',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of output.Items ?? []) {
-      const state = item.state as ConnectionState;
-      counts[state] = (counts[state] ?? 0) + 1;
-    }
-    startKey = output.LastEvaluatedKey;
-  } while (startKey);
+  const items = queryAllItems(db, {
+    TableName: config().TABLE_NAME,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': keys.connectionsOfService(serviceId).pk },
+    ProjectionExpression: '#state',
+    ExpressionAttributeNames: { '#state': 'state' },
+  });
+  for await (const item of items) {
+    const state = item.state as ConnectionState;
+    counts[state] = (counts[state] ?? 0) + 1;
+  }
   return counts;
 }
 

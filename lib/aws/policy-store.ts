@@ -4,6 +4,7 @@ import { DEFAULT_POLICY_ID, parsePolicy, type Policy } from '../domain/policy';
 import { ConflictError } from '../errors';
 import { config } from '../config';
 import { documentClient } from './clients';
+import { queryAllItems } from './query';
 import { keys } from './table';
 
 export interface StoredPolicy {
@@ -92,20 +93,13 @@ export async function listPolicyVersions(
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<StoredPolicy[]> {
   const versions: StoredPolicy[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const output = await db.send(
-      new QueryCommand({
-        TableName: config().TABLE_NAME,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.policyVersions(policyId).pk },
-        ScanIndexForward: false,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    versions.push(...(output.Items ?? []).map(fromItem));
-    startKey = output.LastEvaluatedKey;
-  } while (startKey);
+  const items = queryAllItems(db, {
+    TableName: config().TABLE_NAME,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': keys.policyVersions(policyId).pk },
+    ScanIndexForward: false,
+  });
+  for await (const item of items) versions.push(fromItem(item));
   return versions;
 }
 
