@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { measureColdStart, type ColdStartResult } from './cold-start';
 import { measureBurst, measureOverhead, startBenchStack, type BurstResult, type OverheadResult } from './local-runs';
+import { measureQueueReads, type QueueReadsResult } from './queue-reads';
 import { formatSummary } from './stats';
 
 /**
@@ -13,8 +14,8 @@ import { formatSummary } from './stats';
 const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, out: { type: 'string' } } });
 const smoke = values.smoke ?? false;
 const sizes = smoke
-  ? { rounds: 3, burst: 30, overhead: 10 }
-  : { rounds: 15, burst: 1000, overhead: 200 };
+  ? { rounds: 3, burst: 30, overhead: 10, queueRecords: 200, queueSamples: 20 }
+  : { rounds: 15, burst: 1000, overhead: 200, queueRecords: 10_000, queueSamples: 200 };
 const out = values.out ?? (smoke ? 'bench/results.smoke.json' : 'bench/results.json');
 
 interface Results {
@@ -24,6 +25,7 @@ interface Results {
   coldStart: ColdStartResult;
   burst: BurstResult;
   overhead: OverheadResult;
+  queueReads: QueueReadsResult;
   skipped: Record<string, string>;
 }
 
@@ -36,6 +38,8 @@ async function main(): Promise<void> {
     const burst = await measureBurst(stack, table, tableName, sizes.burst, 2);
     log(`overhead: ${sizes.overhead} notifications one at a time, then the floor`);
     const overhead = await measureOverhead(stack, table, tableName, sizes.overhead);
+    log(`queue reads: ${sizes.queueRecords} records`);
+    const queueReads = await measureQueueReads(stack, sizes.queueRecords, sizes.queueSamples);
     const results: Results = {
       when: new Date().toISOString(),
       smoke,
@@ -43,6 +47,7 @@ async function main(): Promise<void> {
       coldStart,
       burst,
       overhead,
+      queueReads,
       skipped: {},
     };
     await mkdir('bench', { recursive: true });
@@ -101,6 +106,12 @@ function report(r: Results): string {
     '',
     '',
   );
+  const q = r.queueReads;
+  lines.push('', `Queue reads: GET /connections (signed) with ${q.records} records, ${q.pageSize} a page`, '');
+  row('figure', 'value');
+  row('---', '---:');
+  row('first page p50 / p99', `${q.firstPageMs.median.toFixed(1)} / ${q.firstPageMs.p99.toFixed(1)} ms (${q.firstPageMs.n} requests)`);
+  row('full pagination', `${q.fullPagination.pages} pages in ${(q.fullPagination.ms / 1000).toFixed(2)} s`);
   for (const [what, why] of Object.entries(r.skipped)) lines.push('', `${what}: skipped, ${why}`);
   return lines.join('\n');
 }
