@@ -24,6 +24,14 @@ const envSchema = z.object({
   DECISION_LEASE_SECONDS: z.coerce.number().int().positive().default(45),
   // Total attempts per AWS call, including the first; throttling backs off between them.
   AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+  // Required by the dead-letter redrive only (see deadLetterQueueUrl).
+  DEAD_LETTER_QUEUE_URL: z.url('DEAD_LETTER_QUEUE_URL must be an SQS queue URL').optional(),
+  // The reconciler: besides MANAGED_SERVICE_IDS, also manage every endpoint service of the
+  // account tagged vpce-gatekeeper:managed=true.
+  RECONCILE_TAGGED_SERVICES: z
+    .enum(['true', 'false'], { error: 'RECONCILE_TAGGED_SERVICES must be true or false' })
+    .default('false')
+    .transform((flag) => flag === 'true'),
   // The approvals API: who may accept, reject and change policies. Comma-separated IAM
   // principal ARNs (a role's ARN also matches its assumed-role sessions) and JWT groups.
   // Both empty: nobody may, and every write is refused (fail closed).
@@ -60,4 +68,11 @@ export function outboundTopicArn(): string {
   const arn = config().OUTBOUND_TOPIC_ARN;
   if (!arn) throw new Error('invalid configuration: OUTBOUND_TOPIC_ARN environment variable is not set');
   return arn;
+}
+
+/** The notification dead-letter queue; throws naming the variable when this process has none. */
+export function deadLetterQueueUrl(): string {
+  const url = config().DEAD_LETTER_QUEUE_URL;
+  if (!url) throw new Error('invalid configuration: DEAD_LETTER_QUEUE_URL environment variable is not set');
+  return url;
 }

@@ -59,3 +59,13 @@ export class PayloadTooLargeError extends Error {
 export class ActionFailedError extends Error {
   override readonly name = 'ActionFailedError';
 }
+
+/** A reconcile run that could not bring every service in line; thrown so that it counts as failed and is retried. */
+export class ReconcileFailedError extends Error {
+  override readonly name = 'ReconcileFailedError';
+}
+
+/** A dead-letter redrive that left messages in the queue. */
+export class RedriveIncompleteError extends Error {
+  override readonly name = 'RedriveIncompleteError';
+}

@@ -9,11 +9,18 @@ import { getConnection, getConnections, putConnection } from './aws/connection-s
 import { resolvePolicy, type StoredPolicy } from './aws/policy-store';
 import { publishEvent } from './aws/event-publisher';
 import { ConflictError, RetryableActionError } from './errors';
+import { forEachConcurrently } from './concurrency';
 import { config } from './config';
 import { logger } from './logger';
 
 /** How often one connection's write is re-planned after losing a race. */
 const MAX_WRITE_ATTEMPTS = 5;
+/**
+ * Connections settled, and results recorded, at the same time. A sweep of
+ * thousands of connections is bound by table round trips; each connection's
+ * writes stay in order, and different connections do not touch each other.
+ */
+const WRITE_CONCURRENCY = 16;
 
 export interface Outcome {
   observed: number;
@@ -142,7 +149,8 @@ export interface Claimed {
 
 /** The decisions about one service's connections within one invocation. */
 class ServiceDecisions {
-  private readonly admittedByAccount = new Map<string, number>();
+  /** Per account: its admitted endpoints as EC2 showed them, plus the accepts claimed since. */
+  private readonly admittedByAccount = new Map<string, Promise<{ count: number }>>();
   /** What settling found out of line with EC2. */
   readonly tally = { firstSeen: 0, stateChanged: 0, recovered: 0 };
 
@@ -163,42 +171,44 @@ class ServiceDecisions {
   /** Brings every record in line with EC2 and claims the connections to act on. */
   async settleAll(connections: ObservedConnection[]): Promise<Claimed[]> {
     const claims: Claimed[] = [];
-    for (const observed of connections) {
+    await forEachConcurrently(connections, WRITE_CONCURRENCY, async (observed) => {
       const claimed = await this.settle(observed);
       if (claimed) claims.push(claimed);
-    }
+    });
     return claims;
   }
 
   private async settle(observed: ObservedConnection): Promise<Claimed | undefined> {
     let record = this.known.get(observed.endpointId);
     for (let attempt = 1; ; attempt++) {
-      const evaluation = observed.state === 'pendingAcceptance' ? await this.evaluate(observed) : undefined;
+      const pending = observed.state === 'pendingAcceptance';
+      const admitted = pending && this.policy?.policy.maxEndpointsPerAccount !== undefined ? await this.admitted(observed.ownerAccountId) : undefined;
+      // Nothing is awaited from reading the count to reserving a place in it, so
+      // connections of one account settled at the same time count each other.
+      const evaluation = pending ? this.evaluate(observed, admitted?.count ?? 0) : undefined;
       const plan = planConnection(record, observed, evaluation, this.context());
       if (plan.kind === 'unchanged') {
         if (record) await flushOutbox(record, record);
         return undefined;
       }
+      const reserved = plan.kind === 'act' && plan.claim.outcome === 'accept' && admitted;
+      if (reserved) reserved.count++;
       try {
         await putConnection(plan.next, record?.version);
       } catch (error) {
+        if (reserved) reserved.count--;
         if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
         record = await getConnection(observed.serviceId, observed.endpointId);
         continue;
       }
       this.countRepairs(record, plan.next);
-      if (plan.kind === 'act') {
-        if (plan.claim.outcome === 'accept') this.countAdmitted(observed.ownerAccountId);
-        return { record: plan.next, claim: plan.claim };
-      }
+      if (plan.kind === 'act') return { record: plan.next, claim: plan.claim };
       await flushOutbox(plan.next, record);
       return undefined;
     }
   }
 
-  private async evaluate(observed: ObservedConnection): Promise<Evaluation> {
-    const max = this.policy?.policy.maxEndpointsPerAccount;
-    const admitted = max === undefined ? 0 : await this.admittedEndpoints(observed.ownerAccountId);
+  private evaluate(observed: ObservedConnection, admitted: number): Evaluation {
     return evaluatePolicy(
       this.policy?.policy,
       { accountId: observed.ownerAccountId, region: observed.region },
@@ -206,24 +216,19 @@ class ServiceDecisions {
     );
   }
 
-  private async admittedEndpoints(accountId: string): Promise<number> {
-    let count = this.admittedByAccount.get(accountId);
-    if (count === undefined) {
-      count = await countAdmittedEndpoints(this.serviceId, accountId);
-      this.admittedByAccount.set(accountId, count);
+  private admitted(accountId: string): Promise<{ count: number }> {
+    let entry = this.admittedByAccount.get(accountId);
+    if (!entry) {
+      entry = countAdmittedEndpoints(this.serviceId, accountId).then((count) => ({ count }));
+      this.admittedByAccount.set(accountId, entry);
     }
-    return count;
+    return entry;
   }
 
   private countRepairs(before: ConnectionRecord | undefined, after: ConnectionRecord): void {
     if (!before) this.tally.firstSeen++;
     else if (before.state !== after.state) this.tally.stateChanged++;
     if (before?.claim?.status === 'acting' && !after.claim && after.decision !== before.decision) this.tally.recovered++;
-  }
-
-  private countAdmitted(accountId: string): void {
-    const count = this.admittedByAccount.get(accountId);
-    if (count !== undefined) this.admittedByAccount.set(accountId, count + 1);
   }
 
   private context(): PlanContext {
@@ -269,12 +274,12 @@ async function recordResults(
 ): Promise<void> {
   const context = () => planContext(source);
   const refused = batch.filter(({ record }) => failures.has(record.endpointId));
-  for (const { record, claim } of batch) {
-    if (failures.has(record.endpointId)) continue;
-    const written = await finishClaim(record, claim, (current) => completeClaim(current, claim, context()));
+  const done = batch.filter(({ record }) => !failures.has(record.endpointId));
+  await forEachConcurrently(done, WRITE_CONCURRENCY, async ({ record, claim }) => {
+    const written = await finishClaim(record, claim, (current) => completeClaim(current, claim, context()), { publishFirst: true });
     results.set(record.endpointId, { status: 'done', record: written ?? record });
     logger.info(`connection ${claim.outcome}ed`, { serviceId, endpointId: record.endpointId, rule: claim.rule, decidedBy: claim.decidedBy });
-  }
+  });
   if (!refused.length) return;
   // Refused per item: an endpoint that is already decided is not an error, so
   // read EC2 again and record what is true; anything else failed.
@@ -295,15 +300,24 @@ async function recordResults(
   }
 }
 
-/** Writes the end of a claim, unless another invocation already did; returns what it wrote. */
+/**
+ * Writes the end of a claim, unless another invocation already did; returns what
+ * it wrote. With `publishFirst`, the events the end adds are published before the
+ * write and so never need a second write to leave the outbox: that is safe only
+ * for events whose id the claim fixed (outcomeEventId), which a crash before the
+ * write publishes again under the same id. Events that fail to publish stay in
+ * the outbox.
+ */
 async function finishClaim(
   record: ConnectionRecord,
   claim: Claim,
   finish: (latest: ConnectionRecord) => ConnectionRecord,
+  { publishFirst = false } = {},
 ): Promise<ConnectionRecord | undefined> {
   let latest: ConnectionRecord | undefined = record;
   for (let attempt = 1; latest?.claim?.token === claim.token; attempt++) {
-    const next = finish(latest);
+    let next = finish(latest);
+    if (publishFirst) next = await publishedAhead(next, latest);
     try {
       await putConnection(next, latest.version);
       await flushOutbox(next, latest);
@@ -314,6 +328,23 @@ async function finishClaim(
     }
   }
   return undefined;
+}
+
+/** The record without the outbox events that `record` added to `before`, once they are published. */
+async function publishedAhead(record: ConnectionRecord, before: ConnectionRecord): Promise<ConnectionRecord> {
+  const existing = new Set((before.outbox ?? []).map((event) => event.eventId));
+  const published = new Set<string>();
+  try {
+    for (const event of record.outbox ?? []) {
+      if (existing.has(event.eventId)) continue;
+      await publishEvent(event);
+      published.add(event.eventId);
+    }
+  } catch (error) {
+    logger.warn('could not publish ahead of the write; the event stays in the outbox', { endpointId: record.endpointId, error });
+  }
+  const outbox = (record.outbox ?? []).filter((event) => !published.has(event.eventId));
+  return { ...record, outbox: outbox.length ? outbox : undefined };
 }
 
 /** The fresh values a plan needs, now. */

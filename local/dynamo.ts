@@ -1,5 +1,4 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
   DeleteTableCommand,
@@ -7,9 +6,7 @@ import {
   DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
 import { tableDefinition } from '../lib/aws/table';
-import { closeServer, listen } from './listen';
 
 const POLL_MS = 10;
 const TABLE_WAIT_MS = 10_000;
@@ -22,11 +19,13 @@ export interface LocalDynamo {
   close(): Promise<void>;
 }
 
-/** Starts dynalite on an ephemeral loopback port and creates the table in it. */
+/** Starts dynalite, in a worker thread, on an ephemeral loopback port and creates the table in it. */
 export async function startDynamo(tableName: string, credentials: { accessKeyId: string; secretAccessKey: string }): Promise<LocalDynamo> {
-  const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await listen(server, 0);
-  const { port } = server.address() as AddressInfo;
+  const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url));
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('message', (message: { port: number }) => resolve(message.port));
+    worker.once('error', reject);
+  });
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
   const resetTable = async () => {
@@ -40,7 +39,9 @@ export async function startDynamo(tableName: string, credentials: { accessKeyId:
     resetTable,
     close: async () => {
       client.destroy();
-      await closeServer(server);
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.postMessage('close');
+      await exited;
     },
   };
 }

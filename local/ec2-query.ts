@@ -29,11 +29,19 @@ const ACTIONS = new Map<string, ActionHandler>([
   ['DescribeVpcEndpointServiceConfigurations', describeServiceConfigurations],
 ]);
 
+/** The calls that change something in EC2: the ones `crashAfterEc2Call` lets act before the caller dies. */
+const ACTING_CALLS: ReadonlySet<string> = new Set(['AcceptVpcEndpointConnections', 'RejectVpcEndpointConnections']);
+
+/** An answer to an EC2 call; `withhold`: EC2 acted, and the caller is never to hear back (crashAfterEc2Call). */
+export interface Ec2Answer extends QueryResponse {
+  withhold?: boolean;
+}
+
 /**
  * Answers one request in the EC2 Query protocol: a form-encoded POST in, XML out,
  * errors as `<Response><Errors><Error>…` with the HTTP status EC2 would use.
  */
-export function answerEc2Query(body: string, deps: Ec2QueryDeps): QueryResponse {
+export function answerEc2Query(body: string, deps: Ec2QueryDeps): Ec2Answer {
   const params = QueryParams.parse(body);
   const action = params.get('Action') ?? '';
   const requestId = newRequestId();
@@ -41,6 +49,15 @@ export function answerEc2Query(body: string, deps: Ec2QueryDeps): QueryResponse 
   if (deps.faults.throttleEc2Call()) {
     markFailed();
     return ec2ErrorResponse(new Ec2ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503), requestId);
+  }
+  const serverError = deps.faults.ec2ServerError();
+  if (serverError) {
+    markFailed();
+    const error =
+      serverError === 500
+        ? new Ec2ApiError('InternalError', 'An internal error has occurred', 500)
+        : new Ec2ApiError('Unavailable', 'The server is overloaded or is not accepting requests.', 503);
+    return ec2ErrorResponse(error, requestId);
   }
   try {
     const run = ACTIONS.get(action);
@@ -50,7 +67,8 @@ export function answerEc2Query(body: string, deps: Ec2QueryDeps): QueryResponse 
     }
     const fields = run(params, deps.simulator);
     const root = element(`${action}Response`, [textElement('requestId', requestId), ...fields], { xmlns: EC2_XML_NAMESPACE });
-    return { status: 200, xml: xmlDocument(root), requestId };
+    const withhold = ACTING_CALLS.has(action) && deps.faults.crashAfterEc2Call();
+    return { status: 200, xml: xmlDocument(root), requestId, ...(withhold ? { withhold } : {}) };
   } catch (error) {
     if (error instanceof Ec2ApiError) return ec2ErrorResponse(error, requestId);
     throw error;

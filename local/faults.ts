@@ -12,6 +12,17 @@ export const faultSettingsSchema = z.strictObject({
   duplicateDeliveries: z.int().min(1).max(10).optional(),
   /** Delay each delivery by a random 0–250 ms, so that order is scrambled. */
   shuffleDeliveries: z.boolean().optional(),
+  /** Fraction of EC2 calls answered with a 5xx (InternalError 500 or Unavailable 503), without acting. */
+  ec2ErrorRate: z.number().min(0).max(1).optional(),
+  /** Fraction of inbound notifications lost before delivery (published, never delivered). */
+  dropNotifications: z.number().min(0).max(1).optional(),
+  /**
+   * Fraction of Accept/Reject calls after which the caller dies: EC2 acts, and its
+   * answer never comes back, so the invocation times out before it records anything.
+   */
+  crashAfterEc2Call: z.number().min(0).max(1).optional(),
+  /** While true, every DynamoDB request is answered 503 ServiceUnavailable. */
+  dynamoUnavailable: z.boolean().optional(),
 });
 
 export type FaultSettings = z.infer<typeof faultSettingsSchema>;
@@ -21,6 +32,10 @@ const NO_FAULTS: FaultsInForce = {
   ec2ThrottleRate: 0,
   duplicateDeliveries: 1,
   shuffleDeliveries: false,
+  ec2ErrorRate: 0,
+  dropNotifications: 0,
+  crashAfterEc2Call: 0,
+  dynamoUnavailable: false,
 };
 
 const MAX_SHUFFLE_DELAY_MS = 250;
@@ -46,9 +61,35 @@ export class Faults {
     return { ...this.settings };
   }
 
+  // A rate of 0 draws nothing, so that a switch left off never disturbs another's sequence of draws.
+  private happens(rate: number): boolean {
+    return rate > 0 && this.random() < rate;
+  }
+
   /** Whether this EC2 call is to be answered with RequestLimitExceeded. */
   throttleEc2Call(): boolean {
-    return this.settings.ec2ThrottleRate > 0 && this.random() < this.settings.ec2ThrottleRate;
+    return this.happens(this.settings.ec2ThrottleRate);
+  }
+
+  /** The 5xx status this EC2 call is to be answered with, if any. */
+  ec2ServerError(): 500 | 503 | undefined {
+    if (!this.happens(this.settings.ec2ErrorRate)) return undefined;
+    return this.random() < 0.5 ? 500 : 503;
+  }
+
+  /** Whether this notification is lost before delivery. */
+  dropNotification(): boolean {
+    return this.happens(this.settings.dropNotifications);
+  }
+
+  /** Whether the caller of this Accept/Reject dies once EC2 has acted. */
+  crashAfterEc2Call(): boolean {
+    return this.happens(this.settings.crashAfterEc2Call);
+  }
+
+  /** Whether DynamoDB is unreachable now. */
+  dynamoUnavailable(): boolean {
+    return this.settings.dynamoUnavailable;
   }
 
   /** How many times to deliver one notification. */

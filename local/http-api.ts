@@ -4,7 +4,7 @@ import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambd
 import { sendJson } from './http-io';
 import { describeError, logLocal } from './log';
 import { verifySignature, type LocalPrincipal } from './sigv4';
-import { lambdaContext } from './sns-inbound';
+import { lambdaContext } from './lambda-runtime';
 
 /**
  * API Gateway's HTTP API in front of the approvals handler, as deployed with IAM

@@ -3,8 +3,9 @@ import { startLocalStack } from './stack';
 
 /**
  * `npm start [-- --policy FILE]`: runs the local stack until SIGINT or SIGTERM.
- * PORT (default 3000, 0 for an ephemeral port), ACCEPT_DELAY_MS and
- * LOCAL_RETRY_DELAY_MS tune it.
+ * PORT (default 3000, 0 for an ephemeral port), ACCEPT_DELAY_MS,
+ * LOCAL_RETRY_DELAY_MS, RECONCILE_INTERVAL_SECONDS (default 60, 0: off) and
+ * LOCAL_FUNCTION_TIMEOUT_MS (default: each function's deployed timeout) tune it.
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { policy: { type: 'string' } }, strict: true });
@@ -13,6 +14,8 @@ async function main(): Promise<void> {
     policyFile: values.policy,
     acceptDelayMs: numberFromEnv('ACCEPT_DELAY_MS', 1000),
     retryDelayMs: numberFromEnv('LOCAL_RETRY_DELAY_MS', 500),
+    reconcileIntervalSeconds: numberFromEnv('RECONCILE_INTERVAL_SECONDS', 60),
+    functionTimeoutMs: optionalNumberFromEnv('LOCAL_FUNCTION_TIMEOUT_MS'),
   });
   process.stdout.write(`vpce-gatekeeper local stack ready at ${stack.baseUrl}\n`);
 
@@ -34,8 +37,12 @@ async function main(): Promise<void> {
 }
 
 function numberFromEnv(name: string, fallback: number): number {
+  return optionalNumberFromEnv(name) ?? fallback;
+}
+
+function optionalNumberFromEnv(name: string): number | undefined {
   const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
+  if (raw === undefined || raw === '') return undefined;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number of 0 or more, not '${raw}'`);
   return value;

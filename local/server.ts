@@ -10,6 +10,8 @@ import { InvalidJsonError, parseJsonBody, readBody, sendJson, sendXml } from './
 import { requestId } from './ids';
 import { describeError, logLocal } from './log';
 import type { LocalHttpApi } from './http-api';
+import type { ScheduledFunction } from './scheduled-function';
+import { answerSqs, type LocalQueue } from './sqs';
 import type { InboundSns } from './sns-inbound';
 import { type OutboundSns, SnsApiError, snsErrorResponse } from './sns-outbound';
 
@@ -24,11 +26,18 @@ export interface ControlPlane {
   info: Record<string, string>;
   /** Back to an empty simulator and table, with the policies reloaded. */
   reset(): Promise<void>;
+  /** The reconciler, on its schedule and on POST /local/reconcile. */
+  reconciler: ScheduledFunction;
+  /** The dead-letter redrive, on POST /local/dlq/redrive. */
+  redrive: ScheduledFunction;
+  /** The notification function's on-failure destination. */
+  deadLetterQueue: LocalQueue;
 }
 
 /** Where the SDK clients are pointed: AWS_ENDPOINT_URL_EC2 and AWS_ENDPOINT_URL_SNS are base URL + these. */
 export const EC2_PATH = '/aws/ec2';
 export const SNS_PATH = '/aws/sns';
+export const SQS_PATH = '/aws/sqs';
 
 interface JsonReply {
   status: number;
@@ -49,7 +58,11 @@ const createServiceBody = z.strictObject({
 const createEndpointBody = z.strictObject({
   ownerAccountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1').default('us-east-1'),
+  /** For scale tests: this many endpoints of the same owner at once. */
+  count: z.int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').optional(),
 });
+
+const redriveBody = z.strictObject({ maxMessages: z.int().min(1).max(1000).optional() });
 
 const notificationBody = z.strictObject({ message: z.string() });
 const emptyBody = z.strictObject({});
@@ -57,7 +70,11 @@ const emptyBody = z.strictObject({});
 function controlRoutes(plane: ControlPlane): Route[] {
   const { simulator } = plane;
   return [
-    { method: 'GET', path: /^\/local\/health$/, handle: () => ok({ status: 'ok', ...plane.info, deliveries: plane.inbound.activity() }) },
+    {
+      method: 'GET',
+      path: /^\/local\/health$/,
+      handle: () => ok({ status: 'ok', ...plane.info, deliveries: plane.inbound.activity(), reconciles: plane.reconciler.activity() }),
+    },
     {
       method: 'POST',
       path: /^\/local\/services$/,
@@ -75,7 +92,13 @@ function controlRoutes(plane: ControlPlane): Route[] {
       method: 'POST',
       path: /^\/local\/services\/([^/]+)\/endpoints$/,
       handle: ([serviceId = ''], body) => {
-        const { vpcEndpointId, state } = simulator.createEndpoint(serviceId, parseJsonBody(body, createEndpointBody));
+        const { count, ...consumer } = parseJsonBody(body, createEndpointBody);
+        if (count !== undefined) {
+          simulator.endpointsOf(serviceId); // a missing service is refused before anything is created
+          const vpcEndpointIds = Array.from({ length: count }, () => simulator.createEndpoint(serviceId, consumer).vpcEndpointId);
+          return { status: 201, body: { vpcEndpointIds } };
+        }
+        const { vpcEndpointId, state } = simulator.createEndpoint(serviceId, consumer);
         return { status: 201, body: { vpcEndpointId, state } };
       },
     },
@@ -98,6 +121,22 @@ function controlRoutes(plane: ControlPlane): Route[] {
     { method: 'GET', path: /^\/local\/outbox$/, handle: () => ok({ messages: plane.outbound.messages() }) },
     { method: 'GET', path: /^\/local\/dlq$/, handle: () => ok({ messages: plane.inbound.deadLetters() }) },
     { method: 'GET', path: /^\/local\/invocations$/, handle: () => ok({ invocations: plane.inbound.invocations() }) },
+    {
+      method: 'POST',
+      path: /^\/local\/reconcile$/,
+      handle: async (_, body) => {
+        parseJsonBody(body, emptyBody);
+        return invoke('ReconcileFailed', 'the reconcile run', () => plane.reconciler.run());
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/local\/dlq\/redrive$/,
+      handle: async (_, body) => {
+        const request = parseJsonBody(body, redriveBody);
+        return invoke('RedriveFailed', 'the dead-letter redrive', () => plane.redrive.run(request));
+      },
+    },
     { method: 'GET', path: /^\/local\/calls$/, handle: () => ok(plane.calls.snapshot()) },
     { method: 'GET', path: /^\/local\/faults$/, handle: () => ok(plane.faults.current()) },
     { method: 'POST', path: /^\/local\/faults$/, handle: (_, body) => ok(plane.faults.set(parseJsonBody(body, faultSettingsSchema))) },
@@ -135,6 +174,12 @@ async function handleRequest(plane: ControlPlane, routes: Route[], request: Inco
     await answerAwsRequest(plane, path, request, response);
     return;
   }
+  if (request.method === 'POST' && path === SQS_PATH) {
+    const answer = answerSqs(request.headers['x-amz-target']?.toString(), await readBody(request), [plane.deadLetterQueue]);
+    response.writeHead(answer.status, { 'content-type': answer.contentType, 'x-amzn-requestid': answer.requestId });
+    response.end(answer.body);
+    return;
+  }
   try {
     const reply = await route(routes, request.method ?? 'GET', path, request);
     sendJson(response, reply.status, reply.body);
@@ -158,7 +203,16 @@ async function route(routes: Route[], method: string, path: string, request: Inc
 async function answerAwsRequest(plane: ControlPlane, path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
   try {
     const body = await readBody(request);
-    sendXml(response, path === EC2_PATH ? answerEc2Query(body, plane) : plane.outbound.answer(body));
+    const answer = path === EC2_PATH ? answerEc2Query(body, plane) : plane.outbound.answer(body);
+    if ('withhold' in answer && answer.withhold) {
+      // crashAfterEc2Call: EC2 has acted; the caller never hears back. The request is
+      // left open for as long as the stack runs (closeServer ends it), so the invocation
+      // that made it times out and is declared failed, the code after the call never
+      // runs, and the SDK has no error to retry into a second call: a Lambda that died.
+      logLocal('warn', 'EC2 acted and its answer is withheld (crashAfterEc2Call)', { requestId: answer.requestId });
+      return;
+    }
+    sendXml(response, answer);
   } catch (error) {
     logLocal('error', 'AWS API request failed', { path, ...describeError(error) });
     const message = 'An internal error has occurred';
@@ -186,6 +240,16 @@ function decodePathSegment(segment: string): string {
     return decodeURIComponent(segment);
   } catch {
     throw new ValidationError(`path segment '${segment}' is not valid percent-encoding`);
+  }
+}
+
+/** Invokes a local function and answers with what it returned, or 500 saying how it failed. */
+async function invoke(code: string, what: string, run: () => Promise<unknown>): Promise<JsonReply> {
+  try {
+    return ok(await run());
+  } catch (error) {
+    const { errorType, errorMessage } = describeError(error);
+    return { status: 500, body: { error: { code, message: `${what} failed (${errorType}): ${errorMessage}` } } };
   }
 }
 

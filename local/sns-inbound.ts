@@ -1,13 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Context, SNSEventRecord } from 'aws-lambda';
 import type { Faults } from './faults';
+import { DEFAULT_FUNCTION_TIMEOUT_MS, lambdaContext, withinTimeout } from './lambda-runtime';
 import { describeError, logLocal } from './log';
+import type { LocalQueue } from './sqs';
 
 const REGION = 'us-east-1';
 const ACCOUNT_ID = '000000000000';
 /** Lambda's asynchronous invocation: the first attempt and two retries. */
 const MAX_ATTEMPTS = 3;
-const FUNCTION_TIMEOUT_MS = 30_000;
 
 /**
  * An SNS event as Lambda delivers it. Lambda sends `"Subject": null` when the
@@ -33,6 +34,18 @@ export interface InboundMessage {
   messageId: string;
   message: string;
   publishedAt: string;
+  /** Lost before delivery (the dropNotifications fault). */
+  dropped?: true;
+}
+
+/** What Lambda sends to an on-failure destination when an asynchronous invocation failed every attempt. */
+interface OnFailureRecord {
+  version: '1.0';
+  timestamp: string;
+  requestContext: { requestId: string; functionArn: string; condition: 'RetriesExhausted'; approximateInvokeCount: number };
+  requestPayload: LambdaSnsEvent;
+  responseContext: { statusCode: 200; executedVersion: '$LATEST'; functionError: 'Unhandled' };
+  responsePayload: { errorType: string; errorMessage: string };
 }
 
 export interface InboundSnsOptions {
@@ -42,6 +55,10 @@ export interface InboundSnsOptions {
   faults: Faults;
   /** Delay before the first retry; it doubles before the next. */
   retryDelayMs: number;
+  /** After which an invocation has failed. Default: the deployed 30 s. */
+  functionTimeoutMs?: number;
+  /** The on-failure destination: what failed every attempt goes there, as Lambda sends it. */
+  deadLetterQueue: LocalQueue;
 }
 
 /**
@@ -59,7 +76,6 @@ export class InboundSns {
   private readonly subscriptionArn: string;
   private timers = new Set<NodeJS.Timeout>();
   private inFlight = new Set<Promise<void>>();
-  private dead: DeadLetter[] = [];
   private durations: InvocationTiming[] = [];
   private published: InboundMessage[] = [];
   // Bumped on reset, so that deliveries and retries scheduled before it do nothing.
@@ -73,6 +89,11 @@ export class InboundSns {
   publish(message: string): string {
     const event = this.eventFor(message);
     const { MessageId: messageId = '', Timestamp: publishedAt = '' } = event.Records[0]?.Sns ?? {};
+    if (this.options.faults.dropNotification()) {
+      this.published.push({ messageId, message, publishedAt, dropped: true });
+      logLocal('info', 'notification dropped before delivery (dropNotifications)', { messageId });
+      return messageId;
+    }
     this.published.push({ messageId, message, publishedAt });
     const copies = this.options.faults.deliveriesPerNotification();
     for (let copy = 0; copy < copies; copy += 1) {
@@ -97,9 +118,17 @@ export class InboundSns {
     return [...this.durations];
   }
 
-  /** The notifications that failed every attempt, oldest first. */
+  /** The notifications that failed every attempt and are still in the dead-letter queue, oldest first. */
   deadLetters(): DeadLetter[] {
-    return [...this.dead];
+    return this.options.deadLetterQueue.messages().map(({ body }) => {
+      const record = JSON.parse(body) as OnFailureRecord;
+      return {
+        event: record.requestPayload,
+        error: record.responsePayload,
+        attempts: record.requestContext.approximateInvokeCount,
+        failedAt: record.timestamp,
+      };
+    });
   }
 
   /**
@@ -111,7 +140,7 @@ export class InboundSns {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     await settleWithin([...this.inFlight], timeoutMs);
-    this.dead = [];
+    this.options.deadLetterQueue.clear();
     this.published = [];
     this.durations = [];
   }
@@ -138,19 +167,15 @@ export class InboundSns {
   }
 
   private async runHandler(event: LambdaSnsEvent, awsRequestId: string): Promise<void> {
-    const context = lambdaContext(this.options.functionName, awsRequestId);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Task timed out after ${FUNCTION_TIMEOUT_MS / 1000} seconds`)), FUNCTION_TIMEOUT_MS);
-    });
+    const timeoutMs = this.options.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS;
+    const context = lambdaContext(this.options.functionName, awsRequestId, timeoutMs);
     const started = performance.now();
     let ok = false;
     try {
       // Each attempt gets its own copy, as each Lambda invocation deserializes its own event.
-      await Promise.race([this.options.handler(structuredClone(event), context), timeout]);
+      await withinTimeout(this.options.handler(structuredClone(event), context), timeoutMs);
       ok = true;
     } finally {
-      clearTimeout(timer);
       this.durations.push({ messageId: event.Records[0]?.Sns.MessageId ?? '', durationMs: performance.now() - started, ok });
     }
   }
@@ -165,7 +190,20 @@ export class InboundSns {
       return;
     }
     logLocal('error', 'notification dead-lettered', { messageId, attempts: attempt });
-    this.dead.push({ event, error: problem, attempts: attempt, failedAt: new Date().toISOString() });
+    const record: OnFailureRecord = {
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId: awsRequestId,
+        functionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:${this.options.functionName}:$LATEST`,
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: attempt,
+      },
+      requestPayload: event,
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: problem,
+    };
+    this.options.deadLetterQueue.send(JSON.stringify(record));
   }
 
   private eventFor(message: string): LambdaSnsEvent {
@@ -193,27 +231,6 @@ export class InboundSns {
       ],
     };
   }
-}
-
-/** A Lambda context for one invocation. */
-export function lambdaContext(functionName: string, awsRequestId: string): Context {
-  const deadline = Date.now() + FUNCTION_TIMEOUT_MS;
-  const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:${functionName}`,
-    memoryLimitInMB: '1024',
-    awsRequestId,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: `${day}/[$LATEST]${randomBytes(16).toString('hex')}`,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    // The callback-style completions are deprecated and unused by async handlers.
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
 }
 
 async function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number): Promise<void> {

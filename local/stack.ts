@@ -8,7 +8,10 @@ import { Faults } from './faults';
 import { closeServer, listen } from './listen';
 import { logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './policies';
-import { type ControlPlane, createRequestListener, EC2_PATH, SNS_PATH } from './server';
+import { type ControlPlane, createRequestListener, EC2_PATH, SNS_PATH, SQS_PATH } from './server';
+import { type DynamoGate, startDynamoGate } from './dynamo-proxy';
+import { type DirectHandler, ScheduledFunction } from './scheduled-function';
+import { LocalQueue } from './sqs';
 import { LOCAL_APPROVER_ARN, LocalHttpApi } from './http-api';
 import { InboundSns, type LambdaHandler } from './sns-inbound';
 import { OutboundSns } from './sns-outbound';
@@ -18,6 +21,11 @@ export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gateke
 export const OUTBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-decisions';
 const FUNCTION_NAME = 'vpce-gatekeeper-local-onConnectionNotification';
 const APPROVALS_FUNCTION_NAME = 'vpce-gatekeeper-local-httpApi';
+const RECONCILE_FUNCTION_NAME = 'vpce-gatekeeper-local-reconcile';
+const REDRIVE_FUNCTION_NAME = 'vpce-gatekeeper-local-redriveDeadLetters';
+const DEAD_LETTER_QUEUE_PATH = '/000000000000/vpce-gatekeeper-local-notifications-dlq';
+/** The deployed reconciler's timeout (serverless.yml). */
+const RECONCILE_TIMEOUT_MS = 240_000;
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 // How long a reset waits for handler invocations already running.
 const RESET_SETTLE_MS = 10_000;
@@ -32,6 +40,10 @@ export interface LocalStackOptions {
   acceptDelayMs?: number;
   /** Delay before the first retry of a failed handler invocation; it doubles. Default 500. */
   retryDelayMs?: number;
+  /** Seconds between scheduled reconciler runs; 0 turns the schedule off. Default 60. */
+  reconcileIntervalSeconds?: number;
+  /** After which every local function invocation has failed. Default: each function's deployed timeout. */
+  functionTimeoutMs?: number;
 }
 
 export interface LocalStack {
@@ -55,32 +67,40 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   if (policyFile) await readPolicyFile(policyFile); // a bad file stops us before anything starts
 
   const dynamo = await startDynamo(LOCAL_TABLE_NAME, CREDENTIALS);
+  const faults = new Faults();
+  const dynamoGate = await startDynamoGate(dynamo.endpoint, () => faults.dynamoUnavailable());
   const server = createServer();
   try {
     await listen(server, options.port ?? 3000);
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    pointAwsSdkAtLocalStack(baseUrl, dynamo.endpoint);
+    pointAwsSdkAtLocalStack(baseUrl, dynamoGate.endpoint);
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
     const api = await importApprovalsApi();
+    const direct = await importDirectFunctions();
     const loadPolicies = async () => {
       if (!policyFile) return;
       const policyIds = await loadPolicyFile(policyFile, putPolicy);
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
-    const plane = wire({ baseUrl, dynamo, handler, loadPolicies, options });
+    const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options });
     server.on('request', createRequestListener(plane, api));
     await loadPolicies();
+    plane.reconciler.start();
     return {
       baseUrl,
       close: async () => {
+        plane.reconciler.stop();
+        await plane.reconciler.settle(CLOSE_SETTLE_MS);
         plane.simulator.reset();
         await plane.inbound.reset(CLOSE_SETTLE_MS);
         await closeServer(server);
+        await dynamoGate.close();
         await dynamo.close();
       },
     };
   } catch (error) {
     if (server.listening) await closeServer(server);
+    await dynamoGate.close();
     await dynamo.close();
     throw error;
   }
@@ -90,12 +110,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 function wire(parts: {
   baseUrl: string;
   dynamo: LocalDynamo;
+  dynamoGate: DynamoGate;
+  faults: Faults;
   handler: LambdaHandler;
+  direct: { reconcile: DirectHandler; redriveDeadLetters: DirectHandler };
   loadPolicies: () => Promise<void>;
   options: LocalStackOptions;
 }): ControlPlane {
-  const { baseUrl, dynamo, options } = parts;
-  const faults = new Faults();
+  const { baseUrl, dynamo, faults, options } = parts;
+  const deadLetterQueue = new LocalQueue(`${baseUrl}${SQS_PATH}${DEAD_LETTER_QUEUE_PATH}`);
+  const reconciler = new ScheduledFunction({
+    functionName: RECONCILE_FUNCTION_NAME,
+    handler: parts.direct.reconcile,
+    timeoutMs: options.functionTimeoutMs ?? RECONCILE_TIMEOUT_MS,
+    intervalSeconds: options.reconcileIntervalSeconds ?? 60,
+  });
+  const redrive = new ScheduledFunction({
+    functionName: REDRIVE_FUNCTION_NAME,
+    handler: parts.direct.redriveDeadLetters,
+    timeoutMs: options.functionTimeoutMs ?? RECONCILE_TIMEOUT_MS,
+    intervalSeconds: 0,
+  });
   const calls = new CallLog();
   const outbound = new OutboundSns(new Set([OUTBOUND_TOPIC_ARN]));
   const inbound = new InboundSns({
@@ -104,6 +139,8 @@ function wire(parts: {
     handler: parts.handler,
     faults,
     retryDelayMs: options.retryDelayMs ?? 500,
+    functionTimeoutMs: options.functionTimeoutMs,
+    deadLetterQueue,
   });
   const simulator = new PrivateLinkSimulator({
     acceptDelayMs: options.acceptDelayMs ?? 1000,
@@ -113,6 +150,7 @@ function wire(parts: {
     faults.clear();
     simulator.reset();
     await inbound.reset(RESET_SETTLE_MS);
+    await reconciler.settle(RESET_SETTLE_MS);
     outbound.clear();
     calls.reset();
     await dynamo.resetTable();
@@ -120,13 +158,13 @@ function wire(parts: {
   });
   const info = {
     tableName: LOCAL_TABLE_NAME,
-    dynamodbEndpoint: dynamo.endpoint,
+    dynamodbEndpoint: parts.dynamoGate.endpoint,
     ec2Endpoint: `${baseUrl}${EC2_PATH}`,
     snsEndpoint: `${baseUrl}${SNS_PATH}`,
     inboundTopicArn: INBOUND_TOPIC_ARN,
     outboundTopicArn: OUTBOUND_TOPIC_ARN,
   };
-  return { simulator, inbound, outbound, faults, calls, info, reset };
+  return { simulator, inbound, outbound, faults, calls, info, reset, reconciler, redrive, deadLetterQueue };
 }
 
 /** Runs `task` after every earlier run has settled, so that two resets never interleave. */
@@ -153,7 +191,11 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
     AWS_ENDPOINT_URL_EC2: `${baseUrl}${EC2_PATH}`,
     AWS_ENDPOINT_URL_SNS: `${baseUrl}${SNS_PATH}`,
+    // Through the gate, not to dynalite directly, so that dynamoUnavailable can cut it off.
     AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+    AWS_ENDPOINT_URL_SQS: `${baseUrl}${SQS_PATH}`,
+    DEAD_LETTER_QUEUE_URL: `${baseUrl}${SQS_PATH}${DEAD_LETTER_QUEUE_PATH}`,
+    POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-local',
     TABLE_NAME: LOCAL_TABLE_NAME,
     OUTBOUND_TOPIC_ARN,
     MANAGED_SERVICE_IDS: '',
@@ -173,4 +215,11 @@ async function importHandlerAndPolicyStore(): Promise<{ handler: LambdaHandler; 
 async function importApprovalsApi(): Promise<LocalHttpApi> {
   const { handler, routes } = await import('../handlers/http-api');
   return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME });
+}
+
+/** The reconciler and the dead-letter redrive, which the stack invokes directly. */
+async function importDirectFunctions(): Promise<{ reconcile: DirectHandler; redriveDeadLetters: DirectHandler }> {
+  const reconcile = await import('../handlers/reconcile');
+  const redrive = await import('../handlers/redrive-dead-letters');
+  return { reconcile: reconcile.handler, redriveDeadLetters: redrive.handler };
 }

@@ -105,8 +105,18 @@ function recordFailure(item: UnsuccessfulItem, failures: Map<string, ActionFailu
 
 /** Every endpoint service the account provides. */
 export async function listEndpointServiceIds(client: EC2Client = ec2Client): Promise<string[]> {
+  return serviceIdsMatching([], client);
+}
+
+/** The account's endpoint services that carry a tag with this value. */
+export async function listTaggedEndpointServiceIds(tag: { key: string; value: string }, client: EC2Client = ec2Client): Promise<string[]> {
+  return serviceIdsMatching([{ Name: `tag:${tag.key}`, Values: [tag.value] }], client);
+}
+
+async function serviceIdsMatching(filters: Filter[], client: EC2Client): Promise<string[]> {
   const ids: string[] = [];
-  const pages = paginateDescribeVpcEndpointServiceConfigurations({ client, pageSize: PAGE_SIZE }, {});
+  const input = filters.length ? { Filters: filters } : {};
+  const pages = paginateDescribeVpcEndpointServiceConfigurations({ client, pageSize: PAGE_SIZE }, input);
   for await (const page of pages) {
     for (const service of page.ServiceConfigurations ?? []) if (service.ServiceId) ids.push(service.ServiceId);
   }

@@ -69,13 +69,20 @@ export interface Claim {
   token: string;
   leaseUntil: string;
   status: 'acting' | 'failed';
+  /**
+   * The eventId of the accepted/rejected event this claim ends in, fixed when it
+   * is taken: whoever records the outcome (this invocation, or the next one after
+   * a crash) announces it under the same id, so subscribers can deduplicate.
+   */
+  outcomeEventId?: string;
 }
 
 export type HistoryEvent =
   | { at: string; type: 'first-seen'; state: ConnectionState; source: string }
   | { at: string; type: 'state-changed'; from: ConnectionState; to: ConnectionState; source: string }
   | ({ at: string; type: 'decision' } & Omit<Decision, 'decidedAt'>)
-  | { at: string; type: 'action-failed'; outcome: 'accept' | 'reject'; code: string; message: string };
+  | { at: string; type: 'action-failed'; outcome: 'accept' | 'reject'; code: string; message: string }
+  | { at: string; type: 'reminded'; pendingSince: string };
 
 /** What the table knows of one connection: its last known state, decision and history. */
 export interface ConnectionRecord {
@@ -86,6 +93,8 @@ export interface ConnectionRecord {
   state: ConnectionState;
   decision?: Decision;
   claim?: Claim;
+  /** When approvers were last reminded of this pending request (policy pendingTimeout: remind). */
+  remindedAt?: string;
   /** Events recorded with this version but not yet published (a transactional outbox). */
   outbox?: OutboundEvent[];
   createdAt: string;

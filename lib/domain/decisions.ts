@@ -136,7 +136,7 @@ function sync(record: ConnectionRecord | undefined, observed: ObservedConnection
     next.claim = undefined;
     if (claimCarriedOut(claim, observed.state)) {
       next = withDecision(next, decisionFrom(claim, at), history, at);
-      outbox.push(eventFor(claim.outcome === 'accept' ? 'accepted' : 'rejected', next, { eventId: context.newId(), occurredAt: at }));
+      outbox.push(eventFor(claim.outcome === 'accept' ? 'accepted' : 'rejected', next, { eventId: claim.outcomeEventId ?? context.newId(), occurredAt: at }));
     }
   }
   return { next, history, outbox };
@@ -152,6 +152,7 @@ function newClaim(intent: Intent, from: ConnectionState, context: PlanContext): 
     token: context.newId(),
     leaseUntil: new Date(context.now.getTime() + context.leaseSeconds * 1000).toISOString(),
     status: 'acting',
+    outcomeEventId: context.newId(),
   };
 }
 
@@ -170,7 +171,7 @@ export function completeClaim(record: ConnectionRecord, claim: Claim, context: P
     next.state = to;
   }
   const event = eventFor(claim.outcome === 'accept' ? 'accepted' : 'rejected', next, {
-    eventId: context.newId(),
+    eventId: claim.outcomeEventId ?? context.newId(),
     occurredAt: at,
   });
   return finish(next, history, [...(record.outbox ?? []), event], at);
@@ -188,6 +189,17 @@ export function failClaim(
   const history: HistoryEvent[] = [{ at, type: 'action-failed', outcome: claim.outcome, ...error }];
   const event = eventFor('action-failed', next, { eventId: context.newId(), occurredAt: at, error });
   return finish(next, history, [...(record.outbox ?? []), event], at);
+}
+
+/**
+ * The record after approvers were reminded of a request still pending: the
+ * reminder event, and when, so that the next one waits a whole timeout period.
+ */
+export function remindApprovers(record: ConnectionRecord, context: PlanContext): ConnectionRecord {
+  const at = context.now.toISOString();
+  const next: ConnectionRecord = { ...record, remindedAt: at };
+  const event = eventFor('approval-reminder', next, { eventId: context.newId(), occurredAt: at });
+  return finish(next, [{ at, type: 'reminded', pendingSince: record.createdAt }], [...(record.outbox ?? []), event], at);
 }
 
 /** The record once some of its outbox has been published. */

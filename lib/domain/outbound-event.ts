@@ -1,7 +1,7 @@
 import type { ConnectionRecord, Decision } from './connection';
 
 /** The event types on the outbound topic, also its `eventType` message attribute. */
-export type OutboundEventType = 'approval-needed' | 'accepted' | 'rejected' | 'action-failed';
+export type OutboundEventType = 'approval-needed' | 'approval-reminder' | 'accepted' | 'rejected' | 'action-failed';
 
 /** What subscribers receive. `eventId` is stable across redeliveries, for deduplication. */
 export interface OutboundEvent {
@@ -14,7 +14,7 @@ export interface OutboundEvent {
   region: string;
   state: string;
   decision?: Omit<Decision, 'decidedAt'> & { decidedAt?: string };
-  /** For approval-needed: the API routes an approver calls. */
+  /** For approval-needed and approval-reminder: the API routes an approver calls. */
   actions?: { accept: string; reject: string };
   /** For action-failed: what EC2 said. */
   error?: { code: string; message: string };
@@ -37,7 +37,7 @@ export function eventFor(
     region: record.region,
     state: record.state,
     decision: record.decision,
-    ...(eventType === 'approval-needed' ? { actions: { accept: `${path}/accept`, reject: `${path}/reject` } } : {}),
+    ...(eventType === 'approval-needed' || eventType === 'approval-reminder' ? { actions: { accept: `${path}/accept`, reject: `${path}/reject` } } : {}),
     ...(details.error ? { error: details.error } : {}),
   };
 }
@@ -57,5 +57,24 @@ export interface PolicyChangedEvent {
   changedBy: string;
 }
 
+/**
+ * Published when enforcement would revoke more connections of a service than
+ * the policy's safety limit allows: nothing was revoked, and a human decides.
+ */
+export interface RevocationLimitEvent {
+  eventId: string;
+  eventType: 'revocation-limit-reached';
+  occurredAt: string;
+  serviceId: string;
+  policyId: string;
+  /** Connections of the service admitted (pending or available) when the run looked. */
+  admitted: number;
+  limits: { maxRevocationsPerRun: number; maxRevocationPercent: number };
+  /** How many connections the run would have revoked. */
+  candidateCount: number;
+  /** What would have been revoked, and why (the first 100, to stay within a message's size). */
+  candidates: { endpointId: string; ownerAccountId: string; rule: string; reason: string }[];
+}
+
 /** Everything published to the outbound topic. */
-export type PublishedEvent = OutboundEvent | PolicyChangedEvent;
+export type PublishedEvent = OutboundEvent | PolicyChangedEvent | RevocationLimitEvent;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors';
+import { parseDuration } from './duration';
 
 /** The policy id that covers every endpoint service without a policy of its own. */
 export const DEFAULT_POLICY_ID = 'default';
@@ -30,10 +31,28 @@ export const policySchema = z.strictObject({
   regions: z.array(region).min(1, 'must name at least one region, or be left out').optional(),
   maxEndpointsPerAccount: z.int('must be a whole number').positive('must be at least 1').optional(),
   onUnmatched: z.enum(['hold', 'reject'], { error: 'must be hold or reject' }).default('hold'),
+  // Enforcement and pending timeouts (the reconciler). No defaults written into the
+  // document: a policy reads back exactly as it was given; see revocationLimits() in enforcement.ts.
+  enforce: z.boolean({ error: 'must be true or false' }).optional(),
+  maxRevocationsPerRun: z.int('must be a whole number').min(0, 'must be 0 or more').optional(),
+  maxRevocationPercent: z.number({ error: 'must be a number' }).min(0, 'must be 0 or more').max(100, 'must be at most 100').optional(),
+  pendingTimeout: z
+    .string({ error: 'must be an ISO 8601 duration such as P7D' })
+    .check((ctx) => {
+      const parsed = parseDuration(ctx.value);
+      if ('problem' in parsed) ctx.issues.push({ code: 'custom', message: parsed.problem, input: ctx.value });
+    })
+    .optional(),
+  onPendingTimeout: z.enum(['reject', 'remind'], { error: 'must be reject or remind' }).optional(),
+}).check((ctx) => {
+  if (ctx.value.onPendingTimeout !== undefined && ctx.value.pendingTimeout === undefined) {
+    ctx.issues.push({ code: 'custom', path: ['onPendingTimeout'], message: 'needs pendingTimeout, the time after which it applies', input: ctx.value });
+  }
 });
 
 export type Policy = z.infer<typeof policySchema>;
 export type AllowEntry = z.infer<typeof allowEntrySchema>;
+export type DenyEntry = z.infer<typeof denyEntrySchema>;
 
 /** Validates a policy document; the error names every offending field. */
 export function parsePolicy(document: unknown): Policy {
@@ -112,32 +131,45 @@ export function evaluatePolicy(
   }
 }
 
+/** Where an account stands on a policy's lists, ignoring region and endpoint limits. */
+export type Standing =
+  | { kind: 'denied'; entry: DenyEntry }
+  | { kind: 'allowed'; entry: AllowEntry }
+  | { kind: 'expired'; entry: AllowEntry }
+  | { kind: 'unlisted' };
+
+/** Whether an account is denied, allowed (by which entry), allowed only by an expired entry, or on no list. */
+export function standingOf(policy: Policy, accountId: string, now: Date): Standing {
+  const denied = policy.deny.find((entry) => entry.account === accountId);
+  if (denied) return { kind: 'denied', entry: denied };
+  const candidates = policy.allow.filter((entry) => entry.account === accountId || entry.account === '*');
+  // An entry for the account itself says more than the wildcard, so it is preferred.
+  candidates.sort((a, b) => Number(b.account === accountId) - Number(a.account === accountId));
+  const live = candidates.find((entry) => !isExpired(entry, now));
+  if (live) return { kind: 'allowed', entry: live };
+  const expired = candidates[0];
+  return expired ? { kind: 'expired', entry: expired } : { kind: 'unlisted' };
+}
+
 function match(policy: Policy, request: ConnectionRequest, context: EvaluationContext): Omit<Evaluation, 'act'> {
   const { accountId } = request;
-  const denied = policy.deny.find((entry) => entry.account === accountId);
-  if (denied) {
-    return {
-      outcome: 'reject',
-      rule: `deny:${denied.label ?? denied.account}`,
-      reason: `account ${accountId} matched deny entry '${denied.label ?? denied.account}'`,
-    };
+  const standing = standingOf(policy, accountId, context.now);
+  if (standing.kind === 'denied') {
+    const name = standing.entry.label ?? standing.entry.account;
+    return { outcome: 'reject', rule: `deny:${name}`, reason: `account ${accountId} matched deny entry '${name}'` };
   }
   if (policy.regions && !policy.regions.includes(request.region)) {
     return unmatched(policy, `region ${request.region} is not one of the allowed regions (${policy.regions.join(', ')})`);
   }
-  const candidates = policy.allow.filter((entry) => entry.account === accountId || entry.account === '*');
-  // An entry for the account itself says more than the wildcard, so it is preferred.
-  candidates.sort((a, b) => Number(b.account === accountId) - Number(a.account === accountId));
-  const live = candidates.find((entry) => !isExpired(entry, context.now));
-  if (!live) {
-    const expired = candidates[0];
+  if (standing.kind !== 'allowed') {
     return unmatched(
       policy,
-      expired
-        ? `allow entry '${nameOf(expired)}' for account ${accountId} expired at ${expired.expiresAt}`
+      standing.kind === 'expired'
+        ? `allow entry '${nameOf(standing.entry)}' for account ${accountId} expired at ${standing.entry.expiresAt}`
         : `account ${accountId} is on neither the allow nor the deny list`,
     );
   }
+  const live = standing.entry;
   const max = policy.maxEndpointsPerAccount;
   if (max !== undefined && context.admittedEndpointsOfAccount >= max) {
     return unmatched(

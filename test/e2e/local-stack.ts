@@ -65,6 +65,50 @@ export interface Faults {
   ec2ThrottleRate?: number;
   duplicateDeliveries?: number;
   shuffleDeliveries?: boolean;
+  /** Fraction of EC2 calls answered 500 InternalError or 503 Unavailable. */
+  ec2ErrorRate?: number;
+  /** Fraction of inbound notifications lost before delivery. */
+  dropNotifications?: number;
+  /** Fraction of Accept/Reject calls after which the calling invocation dies (EC2 acted, nothing recorded). */
+  crashAfterEc2Call?: number;
+  /** Every DynamoDB connection is cut while true. */
+  dynamoUnavailable?: boolean;
+}
+
+/** What one reconcile run did (POST /local/reconcile). */
+export interface ReconcileCounts {
+  connections: number;
+  firstSeen: number;
+  stateChanged: number;
+  recovered: number;
+  accepted: number;
+  rejected: number;
+  pending: number;
+  revoked: number;
+  timedOut: number;
+  reminded: number;
+  failed: number;
+}
+
+export interface ReconcileSummary {
+  startedAt: string;
+  finishedAt: string;
+  services: Array<
+    ReconcileCounts & {
+      serviceId: string;
+      revocationLimit?: { candidates: number; admitted: number; maxRevocationsPerRun: number; maxRevocationPercent: number };
+      error?: { name: string; message: string };
+    }
+  >;
+  totals: ReconcileCounts & { services: number; revocationLimitHits: number; failedServices: number };
+}
+
+/** What one dead-letter redrive did (POST /local/dlq/redrive). */
+export interface RedriveSummary {
+  received: number;
+  redriven: number;
+  failed: number;
+  unreadable: number;
 }
 
 export interface DeadLetter {
@@ -81,6 +125,8 @@ export interface InboundMessage {
   /** The raw Message string. */
   message: string;
   publishedAt: string;
+  /** Lost before delivery (dropNotifications). */
+  dropped?: true;
 }
 
 /** Where the stack's parts are. */
@@ -94,6 +140,8 @@ export interface Health {
   outboundTopicArn: string;
   /** Notification deliveries (and retries) waiting for their time, and handler invocations running. */
   deliveries: { scheduled: number; running: number };
+  /** Reconciler runs going now, completed and failed since start. */
+  reconciles: { running: number; completed: number; failed: number };
 }
 
 export interface ExitStatus {
@@ -115,6 +163,10 @@ export interface StartOptions {
   acceptDelayMs?: number;
   /** First retry delay of a failed handler invocation (LOCAL_RETRY_DELAY_MS). Default 100 here. */
   retryDelayMs?: number;
+  /** Seconds between scheduled reconciler runs (RECONCILE_INTERVAL_SECONDS). Default 0 (off) here. */
+  reconcileIntervalSeconds?: number;
+  /** After which a local function invocation has failed (LOCAL_FUNCTION_TIMEOUT_MS). Default: the deployed timeouts. */
+  functionTimeoutMs?: number;
   /** Extra environment for the child process. */
   env?: Record<string, string>;
 }
@@ -171,6 +223,12 @@ export interface LocalStack {
   createService(options?: { acceptanceRequired?: boolean; serviceId?: string }): Promise<{ serviceId: string }>;
   /** A consumer creates an endpoint; the stack publishes a Connect notification. */
   createEndpoint(serviceId: string, consumer: { ownerAccountId: string; region?: string }): Promise<{ vpcEndpointId: string; state: EndpointState }>;
+  /** `count` endpoints of one owner at once (up to 10,000), each publishing its Connect. */
+  createEndpoints(serviceId: string, consumer: { ownerAccountId: string; region?: string; count: number }): Promise<{ vpcEndpointIds: string[] }>;
+  /** Runs the reconciler now; throws LocalStackHttpError (500) when the run failed. */
+  reconcile(): Promise<ReconcileSummary>;
+  /** Handles the dead-lettered notifications again; throws LocalStackHttpError (500) when some failed again. */
+  redriveDlq(): Promise<RedriveSummary>;
   /** The consumer deletes its endpoint; the stack publishes a Delete notification. */
   deleteEndpoint(serviceId: string, vpcEndpointId: string): Promise<LocalEndpoint>;
   /** EC2's view of a service's endpoint connections. */
@@ -217,6 +275,8 @@ export async function startLocalStack(options: StartOptions = {}): Promise<Local
       PORT: '0',
       ACCEPT_DELAY_MS: String(options.acceptDelayMs ?? 200),
       LOCAL_RETRY_DELAY_MS: String(options.retryDelayMs ?? 100),
+      RECONCILE_INTERVAL_SECONDS: String(options.reconcileIntervalSeconds ?? 0),
+      ...(options.functionTimeoutMs === undefined ? {} : { LOCAL_FUNCTION_TIMEOUT_MS: String(options.functionTimeoutMs) }),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...options.env,
     },
@@ -293,6 +353,9 @@ function localStack(baseUrl: string, child: ChildProcess, output: () => string, 
     snsClient: (options = {}) => new SNSClient(clientConfig(snsEndpoint, options.maxAttempts)),
     createService: (options = {}) => expect('POST', '/local/services', 201, options),
     createEndpoint: (serviceId, consumer) => expect('POST', `/local/services/${serviceId}/endpoints`, 201, consumer),
+    createEndpoints: (serviceId, consumer) => expect('POST', `/local/services/${serviceId}/endpoints`, 201, consumer),
+    reconcile: () => expect('POST', '/local/reconcile', 200, {}),
+    redriveDlq: () => expect('POST', '/local/dlq/redrive', 200, {}),
     deleteEndpoint: (serviceId, vpcEndpointId) => expect('DELETE', `/local/services/${serviceId}/endpoints/${vpcEndpointId}`, 200),
     listEndpoints: async (serviceId) =>
       (await expect<{ endpoints: LocalEndpoint[] }>('GET', `/local/services/${serviceId}/endpoints`, 200)).endpoints,

@@ -316,7 +316,7 @@ describe('EC2 fault injection and call accounting', () => {
     const calls = await stack.calls();
     oneShot.destroy();
 
-    expect(inForce).toEqual({ ec2ThrottleRate: 1, duplicateDeliveries: 1, shuffleDeliveries: false });
+    expect(inForce).toEqual({ ec2ThrottleRate: 1, duplicateDeliveries: 1, shuffleDeliveries: false, ec2ErrorRate: 0, dropNotifications: 0, crashAfterEc2Call: 0, dynamoUnavailable: false });
     expect(error).toMatchObject({ name: 'RequestLimitExceeded', status: 503 });
     expect(throttledAccept.name).toBe('RequestLimitExceeded');
     expect(await stateOf(serviceId, vpcEndpointId)).toBe('pendingAcceptance');
@@ -467,8 +467,8 @@ describe('the control routes', () => {
     const set = await stack.faults({ duplicateDeliveries: 3, shuffleDeliveries: true });
     const cleared = await stack.faults({});
 
-    expect(set).toEqual({ ec2ThrottleRate: 0, duplicateDeliveries: 3, shuffleDeliveries: true });
-    expect(cleared).toEqual({ ec2ThrottleRate: 0, duplicateDeliveries: 1, shuffleDeliveries: false });
+    expect(set).toEqual({ ec2ThrottleRate: 0, duplicateDeliveries: 3, shuffleDeliveries: true, ec2ErrorRate: 0, dropNotifications: 0, crashAfterEc2Call: 0, dynamoUnavailable: false });
+    expect(cleared).toEqual({ ec2ThrottleRate: 0, duplicateDeliveries: 1, shuffleDeliveries: false, ec2ErrorRate: 0, dropNotifications: 0, crashAfterEc2Call: 0, dynamoUnavailable: false });
   });
 });
 
@@ -502,6 +502,10 @@ describe('reset', () => {
       ec2ThrottleRate: 0,
       duplicateDeliveries: 1,
       shuffleDeliveries: false,
+      ec2ErrorRate: 0,
+      dropNotifications: 0,
+      crashAfterEc2Call: 0,
+      dynamoUnavailable: false,
     });
     // The describe above is the only call since the reset.
     expect(await stack.calls()).toEqual({

@@ -8,7 +8,15 @@ describe('fault injection settings', () => {
     faults.set({ ec2ThrottleRate: 0.3, duplicateDeliveries: 2 });
     const replaced = faults.set({ shuffleDeliveries: true });
 
-    expect(replaced).toEqual({ ec2ThrottleRate: 0, duplicateDeliveries: 1, shuffleDeliveries: true });
+    expect(replaced).toEqual({
+      ec2ThrottleRate: 0,
+      duplicateDeliveries: 1,
+      shuffleDeliveries: true,
+      ec2ErrorRate: 0,
+      dropNotifications: 0,
+      crashAfterEc2Call: 0,
+      dynamoUnavailable: false,
+    });
   });
 
   it('throttles the fraction of EC2 calls that the rate says', () => {
@@ -39,7 +47,28 @@ describe('fault injection settings', () => {
     expect(faults.deliveryDelayMs()).toBe(250);
   });
 
-  it.each([{ ec2ThrottleRate: -0.1 }, { ec2ThrottleRate: 1.1 }, { duplicateDeliveries: 11 }, { duplicateDeliveries: 1.5 }, { other: 1 }])(
+  it('answers the fraction of EC2 calls that ec2ErrorRate says with a 500 or a 503', () => {
+    const draws = [0.1, 0.2, 0.1, 0.7, 0.9];
+    const faults = new Faults(() => draws.shift() ?? 1);
+    faults.set({ ec2ErrorRate: 0.5 });
+
+    const answers = [1, 2, 3].map(() => faults.ec2ServerError());
+
+    expect(answers).toEqual([500, 503, undefined]);
+  });
+
+  it('drops notifications and crashes callers only as often as their rates say, and never at 0', () => {
+    const neverDraws = new Faults(() => {
+      throw new Error('a switch that is off must not draw');
+    });
+    const always = new Faults(() => 0.999);
+    always.set({ dropNotifications: 1, crashAfterEc2Call: 1, dynamoUnavailable: true });
+
+    expect([neverDraws.dropNotification(), neverDraws.crashAfterEc2Call(), neverDraws.dynamoUnavailable()]).toEqual([false, false, false]);
+    expect([always.dropNotification(), always.crashAfterEc2Call(), always.dynamoUnavailable()]).toEqual([true, true, true]);
+  });
+
+  it.each([{ ec2ThrottleRate: -0.1 }, { ec2ThrottleRate: 1.1 }, { duplicateDeliveries: 11 }, { duplicateDeliveries: 1.5 }, { other: 1 }, { dropNotifications: 2 }, { crashAfterEc2Call: -1 }, { dynamoUnavailable: 'yes' }, { ec2ErrorRate: 1.5 }])(
     'refuses %j',
     (body) => {
       expect(faultSettingsSchema.safeParse(body).success).toBe(false);

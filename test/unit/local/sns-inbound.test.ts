@@ -2,6 +2,7 @@ import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Faults } from '../../../local/faults';
 import { InboundSns, type LambdaHandler, type LambdaSnsEvent } from '../../../local/sns-inbound';
+import { LocalQueue } from '../../../local/sqs';
 
 const TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
 const RETRY_DELAY_MS = 500;
@@ -22,7 +23,8 @@ function recordingHandler(failures = 0): { handler: LambdaHandler; invocations: 
 }
 
 function inbound(handler: LambdaHandler, faults = new Faults()): InboundSns {
-  return new InboundSns({ topicArn: TOPIC_ARN, functionName: 'fn', handler, faults, retryDelayMs: RETRY_DELAY_MS });
+  const deadLetterQueue = new LocalQueue('http://127.0.0.1/aws/sqs/000000000000/dlq');
+  return new InboundSns({ topicArn: TOPIC_ARN, functionName: 'fn', handler, faults, retryDelayMs: RETRY_DELAY_MS, deadLetterQueue });
 }
 
 function messageIdOf(invocation: Invocation | undefined): string | undefined {

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { reconcile, recordRunMetrics, type ReconcileSummary } from '../lib/reconciler';
+import { middyfy } from '../lib/lambda';
+import { logger } from '../lib/logger';
+import { count, METRIC } from '../lib/metrics';
+import { ReconcileFailedError, ValidationError } from '../lib/errors';
+import { config, outboundTopicArn } from '../lib/config';
+
+// Fail at cold start, naming the variable, rather than halfway through a run.
+config();
+outboundTopicArn();
+
+// The EventBridge schedule's event, or `{}` from an operator's `aws lambda invoke`:
+// the run needs nothing from it.
+const invocationSchema = z.object({}).loose();
+
+/**
+ * Runs on a schedule: brings the table in line with EC2 for every managed
+ * service, decides what notifications missed, enforces and applies pending
+ * timeouts. Throws when any part failed, so that the run counts as an error
+ * (and an alarm) and Lambda retries it.
+ */
+export const handler = middyfy(
+  async (event: unknown): Promise<ReconcileSummary> => {
+    const parsed = invocationSchema.safeParse(event);
+    if (!parsed.success) throw new ValidationError('the reconciler takes a scheduled event or an empty object', parsed.error.issues);
+    let summary: ReconcileSummary;
+    try {
+      summary = await reconcile();
+    } catch (error) {
+      count(METRIC.reconcileFailures, 1);
+      logger.error('reconcile run failed before deciding anything', { error });
+      throw error;
+    }
+    recordRunMetrics(summary);
+    logger.info('reconcile run finished', { ...summary.totals });
+    const failed = summary.services.filter((service) => service.error);
+    if (failed.length) {
+      count(METRIC.reconcileFailures, 1);
+      const ids = failed.map((service) => service.serviceId).join(', ');
+      throw new ReconcileFailedError(`${failed.length} of ${summary.services.length} services could not be reconciled: ${ids}`);
+    }
+    return summary;
+  },
+  { metrics: true },
+);

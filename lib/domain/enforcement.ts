@@ -1,0 +1,98 @@
+import type { ConnectionRecord } from './connection';
+import type { Intent } from './decisions';
+import { durationMs } from './duration';
+import { standingOf, type Policy } from './policy';
+
+/** The safety limit when a policy names none: at most this many revocations per service and run... */
+export const DEFAULT_MAX_REVOCATIONS_PER_RUN = 10;
+/** ...and at most this share (in percent) of the service's admitted connections. */
+export const DEFAULT_MAX_REVOCATION_PERCENT = 10;
+
+export interface RevocationLimits {
+  maxRevocationsPerRun: number;
+  maxRevocationPercent: number;
+}
+
+/** The policy's revocation limits, with the defaults filled in. */
+export function revocationLimits(policy: Policy): RevocationLimits {
+  return {
+    maxRevocationsPerRun: policy.maxRevocationsPerRun ?? DEFAULT_MAX_REVOCATIONS_PER_RUN,
+    maxRevocationPercent: policy.maxRevocationPercent ?? DEFAULT_MAX_REVOCATION_PERCENT,
+  };
+}
+
+/** Whether a policy revokes anything at all: it enforces, and it acts (mode auto). */
+export function enforces(policy: Policy | undefined): policy is Policy {
+  return policy?.enforce === true && policy.mode === 'auto';
+}
+
+/**
+ * Why an admitted connection has to be revoked under an enforcing policy, or
+ * undefined while it may stay. Only the account lists count:
+ * - a deny entry revokes every connection of the account, whoever admitted it;
+ * - an account that is no longer allowed (its allow entry removed or expired)
+ *   loses the connections the policy itself admitted. What an approver accepted
+ *   by hand stays: the allow list never spoke for it.
+ * Regions and maxEndpointsPerAccount are rules for admitting new requests and
+ * never revoke: narrowing them must not cut off consumers that are running.
+ */
+export function revocationFor(policy: Policy, record: Pick<ConnectionRecord, 'ownerAccountId' | 'decision'> | undefined, accountId: string, now: Date): Intent | undefined {
+  const standing = standingOf(policy, accountId, now);
+  const revoke = (rule: string, reason: string): Intent => ({ outcome: 'reject', rule, reason, decidedBy: 'policy' });
+  if (standing.kind === 'denied') {
+    const name = standing.entry.label ?? standing.entry.account;
+    return revoke(`enforce:deny:${name}`, `account ${accountId} matched deny entry '${name}', so its connection is revoked`);
+  }
+  const admittedByPolicy = record?.decision?.outcome === 'accept' && record.decision.acted && record.decision.decidedBy === 'policy';
+  if (!admittedByPolicy || standing.kind === 'allowed') return undefined;
+  if (standing.kind === 'expired') {
+    const name = standing.entry.label ?? standing.entry.account;
+    return revoke(
+      `enforce:expired:${name}`,
+      `allow entry '${name}' for account ${accountId} expired at ${standing.entry.expiresAt}, so the connection it admitted is revoked`,
+    );
+  }
+  return revoke('enforce:no-longer-allowed', `account ${accountId} is no longer on the allow list, so the connection the policy admitted is revoked`);
+}
+
+/**
+ * Whether revoking `count` of a service's `admitted` connections in one run stays
+ * within both limits. Beyond either, the run revokes none of them.
+ */
+export function withinRevocationLimits(count: number, admitted: number, limits: RevocationLimits): boolean {
+  if (count === 0) return true;
+  const percent = admitted === 0 ? 100 : (count / admitted) * 100;
+  return count <= limits.maxRevocationsPerRun && percent <= limits.maxRevocationPercent;
+}
+
+/** What the pending timeout asks for a connection still waiting for a decision. */
+export type PendingTimeoutStep = { kind: 'reject'; intent: Intent } | { kind: 'remind' };
+
+/**
+ * Rejects or reminds about a request pending for longer than the policy's
+ * pendingTimeout (counted from the connection's creation). A rejection needs
+ * mode auto; in manual and observe mode, and with onPendingTimeout remind,
+ * approvers are reminded instead, once per timeout period.
+ */
+export function pendingTimeoutStep(
+  policy: Policy | undefined,
+  record: Pick<ConnectionRecord, 'state' | 'createdAt' | 'remindedAt'>,
+  now: Date,
+): PendingTimeoutStep | undefined {
+  if (!policy?.pendingTimeout || record.state !== 'pendingAcceptance') return undefined;
+  const timeoutMs = durationMs(policy.pendingTimeout);
+  if (now.getTime() - Date.parse(record.createdAt) < timeoutMs) return undefined;
+  if (policy.onPendingTimeout === 'reject' && policy.mode === 'auto') {
+    return {
+      kind: 'reject',
+      intent: {
+        outcome: 'reject',
+        rule: 'pendingTimeout:reject',
+        reason: `pending since ${record.createdAt}, longer than the policy's pendingTimeout ${policy.pendingTimeout}; requests not decided in time are rejected`,
+        decidedBy: 'policy',
+      },
+    };
+  }
+  if (record.remindedAt && now.getTime() - Date.parse(record.remindedAt) < timeoutMs) return undefined;
+  return { kind: 'remind' };
+}
