@@ -1,6 +1,6 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
-/** How often an open connection is checked against the switch. */
+/** How often idle open connections are checked against the switch. */
 const CHECK_INTERVAL_MS = 25;
 
 /** A TCP gate in front of dynalite; see startDynamoGate. */
@@ -13,7 +13,7 @@ export interface DynamoGate {
 /**
  * Passes bytes between the functions and dynalite, unchanged, while
  * `unavailable()` is false. While it is true, connections are cut: new ones as
- * they arrive, open keep-alive ones within a few milliseconds. The SDK sees the
+ * they arrive, open ones on their next request or within a few milliseconds. The SDK sees the
  * resets an unreachable DynamoDB causes, retries, and gives up with an error.
  */
 export async function startDynamoGate(dynaliteEndpoint: string, unavailable: () => boolean): Promise<DynamoGate> {
@@ -33,6 +33,13 @@ export async function startDynamoGate(dynaliteEndpoint: string, unavailable: () 
         upstream.destroy();
       });
     }
+    // Registered before the pipe, so that it sees each request first: nothing
+    // passes once the switch is on, not even on a connection opened before.
+    client.on('data', () => {
+      if (!unavailable()) return;
+      client.destroy();
+      upstream.destroy();
+    });
     client.pipe(upstream);
     upstream.pipe(client);
   });

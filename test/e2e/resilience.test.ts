@@ -1,0 +1,184 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { keys } from '../../lib/aws/table';
+import type { ConnectionRecord } from '../../lib/domain/connection';
+import { LocalStackHttpError, startLocalStack, type LocalStack, type OutboxMessage } from './local-stack';
+
+// Faults that kill or cut off the functions: a crash between EC2 acting and the
+// table recording it, an unreachable table, an unreadable policy, and the
+// dead-letter queue that failed notifications end in.
+
+const ALLOWED = '111122223333';
+const BROKEN = 'vpce-svc-0000000000000000e';
+
+let stack: LocalStack;
+let table: DynamoDBDocumentClient;
+let tableName: string;
+
+beforeAll(async () => {
+  stack = await startLocalStack({
+    policy: { default: { allow: [{ account: ALLOWED, label: 'acme-prod' }], onUnmatched: 'hold' } },
+    // A killed invocation is declared dead after 2 s, and an unreachable table is given up on quickly.
+    functionTimeoutMs: 2_000,
+    env: { AWS_MAX_ATTEMPTS: '3' },
+  });
+  const health = await stack.health();
+  tableName = health.tableName;
+  table = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: health.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
+  );
+});
+
+afterAll(async () => {
+  table?.destroy();
+  await stack?.stop();
+});
+
+beforeEach(async () => {
+  await stack.reset();
+});
+
+async function record(serviceId: string, endpointId: string): Promise<ConnectionRecord | undefined> {
+  const output = await table.send(new GetCommand({ TableName: tableName, Key: keys.connection(serviceId, endpointId), ConsistentRead: true }));
+  return output.Item as ConnectionRecord | undefined;
+}
+
+async function statesOf(serviceId: string): Promise<string[]> {
+  return (await stack.listEndpoints(serviceId)).map((e) => e.state);
+}
+
+async function acceptCalls(endpointId: string): Promise<number> {
+  const count = (await stack.calls()).byEndpoint[endpointId]?.AcceptVpcEndpointConnections;
+  return (count?.received ?? 0) - (count?.failed ?? 0);
+}
+
+const eventsFor = (outbox: OutboxMessage[], endpointId: string) =>
+  outbox.map((m) => m.message as { eventType: string; endpointId?: string }).filter((m) => m.endpointId === endpointId).map((m) => m.eventType);
+
+async function idle(): Promise<boolean> {
+  const { deliveries } = await stack.health();
+  return deliveries.scheduled === 0 && deliveries.running === 0;
+}
+
+/** Expects a failed run: POST /local/reconcile answers 500 with the reason. */
+async function failedReconcile(): Promise<string> {
+  const error = await stack.reconcile().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(LocalStackHttpError);
+  expect((error as LocalStackHttpError).status).toBe(500);
+  return (error as LocalStackHttpError).message;
+}
+
+describe('a crash after EC2 acted', () => {
+  it('is found by the next reconcile and recorded from the claim, with no second Accept', async () => {
+    await stack.faults({ dropNotifications: 1, crashAfterEc2Call: 1 });
+    const { serviceId } = await stack.createService();
+    const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
+
+    expect(await failedReconcile()).toMatch(/TimeoutError|timed out/); // the run died waiting for EC2's answer
+
+    expect(await statesOf(serviceId)).toEqual([expect.stringMatching(/^(pending|available)$/)]); // EC2 did accept
+    const halfDone = await record(serviceId, vpcEndpointId);
+    expect(halfDone?.claim).toMatchObject({ outcome: 'accept', status: 'acting' });
+    expect(halfDone?.decision).toBeUndefined();
+
+    await stack.faults({ dropNotifications: 1 });
+    const summary = await stack.reconcile();
+
+    expect(summary.totals).toMatchObject({ recovered: 1, accepted: 0, failed: 0 });
+    expect(await acceptCalls(vpcEndpointId)).toBe(1);
+    const recovered = await record(serviceId, vpcEndpointId);
+    expect(recovered?.claim).toBeUndefined();
+    expect(recovered?.decision).toMatchObject({ outcome: 'accept', acted: true, rule: 'allow:acme-prod' });
+    expect(recovered?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
+    expect(eventsFor(await stack.outbox(), vpcEndpointId)).toEqual(['accepted']);
+  });
+});
+
+describe('an unreachable table', () => {
+  it('stops every decision, fails and counts the run, and after recovery each connection is decided exactly once', async () => {
+    const { serviceId } = await stack.createService();
+    await stack.faults({ dynamoUnavailable: true });
+    const endpoints = await Promise.all([1, 2, 3].map(() => stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED })));
+    const ids = endpoints.map((e) => e.vpcEndpointId);
+    await stack.waitFor(async () => (await idle()) && (await stack.dlq()).length === 3, {
+      timeoutMs: 30_000,
+      description: 'every notification to fail three times and reach the dead-letter queue',
+    });
+
+    await failedReconcile();
+
+    expect(await statesOf(serviceId)).toEqual(['pendingAcceptance', 'pendingAcceptance', 'pendingAcceptance']);
+    expect((await stack.calls()).byAction.AcceptVpcEndpointConnections).toBeUndefined();
+    expect((await stack.health()).reconciles.failed).toBeGreaterThanOrEqual(1);
+    expect(stack.output()).toContain('"ReconcileFailures"');
+
+    await stack.faults({});
+    const summary = await stack.reconcile();
+
+    expect(summary.totals).toMatchObject({ accepted: 3, failed: 0 });
+    for (const id of ids) {
+      expect(await acceptCalls(id)).toBe(1);
+      expect((await record(serviceId, id))?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
+      expect(eventsFor(await stack.outbox(), id)).toEqual(['accepted']);
+    }
+  });
+});
+
+describe('an unreadable policy', () => {
+  it('makes the whole run decide nothing and fail, on every service', async () => {
+    const { serviceId } = await stack.createService();
+    await stack.createService({ serviceId: BROKEN });
+    await stack.faults({ dropNotifications: 1 });
+    const fine = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
+    // A version edited by hand in the table that no longer validates.
+    await table.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: { ...keys.policyVersion(BROKEN, 99), type: 'policy', policyId: BROKEN, version: 99, document: '{"mode":"yolo"}', createdAt: new Date().toISOString(), createdBy: 'hand' },
+      }),
+    );
+
+    expect(await failedReconcile()).toContain('invalid policy: mode');
+
+    expect(await statesOf(serviceId)).toEqual(['pendingAcceptance']);
+    expect(await record(serviceId, fine.vpcEndpointId)).toBeUndefined();
+  });
+});
+
+describe('the dead-letter queue', () => {
+  it('holds notifications that failed every attempt, and a redrive handles them once the cause is fixed', async () => {
+    const { serviceId } = await stack.createService();
+    await stack.faults({ dynamoUnavailable: true });
+    const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
+    await stack.waitFor(async () => (await idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
+    const [deadLetter] = await stack.dlq();
+    expect(deadLetter?.attempts).toBe(3);
+    expect(JSON.parse(deadLetter?.event.Records[0]?.Sns.Message ?? '{}')).toMatchObject({ eventType: 'Connect', vpcEndpointId });
+
+    await stack.faults({});
+    const summary = await stack.redriveDlq();
+
+    expect(summary).toEqual({ received: 1, redriven: 1, failed: 0, unreadable: 0 });
+    expect(await stack.dlq()).toEqual([]);
+    await stack.waitFor(async () => (await statesOf(serviceId))[0] === 'available');
+    expect(await acceptCalls(vpcEndpointId)).toBe(1);
+    expect((await record(serviceId, vpcEndpointId))?.decision).toMatchObject({ outcome: 'accept', rule: 'allow:acme-prod' });
+  });
+
+  it('keeps a dead letter that fails again, and says so', async () => {
+    const { serviceId } = await stack.createService();
+    await stack.faults({ dynamoUnavailable: true });
+    await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
+    await stack.waitFor(async () => (await idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
+
+    const response = await stack.request('POST', '/local/dlq/redrive', {});
+
+    expect(response.status).toBe(500);
+    expect(response.body).toMatchObject({ error: { code: 'RedriveFailed', message: expect.stringContaining('1 failed again') } });
+    expect(await stack.dlq()).toHaveLength(1);
+  });
+});
