@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BY_STATE_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
+import { METRIC } from '../../lib/metrics';
 
 // Packages the real serverless.yml (offline, without AWS credentials) and pins what the
 // deployed stack must guarantee: who may publish, what the handler may touch, where
@@ -361,6 +362,91 @@ describe('the packaged stack, with two managed endpoint services', () => {
       const variables = (resource(template, 'ApprovalsApiLambdaFunction').Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 
       expect(variables).toMatchObject({ APPROVER_PRINCIPALS: '', APPROVER_GROUPS: '', MANAGED_SERVICE_IDS: SERVICE_IDS.join(',') });
+    });
+  });
+
+  describe('the reconciler, the dead-letter redrive and the alarms', () => {
+    const alarm = (logicalId: string) => resource(template, logicalId).Properties;
+
+    it('runs the reconciler on the schedule from the reconcileRate parameter, every 5 minutes by default', () => {
+      const rules = resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+
+      expect(rules).toContainEqual(
+        expect.objectContaining({
+          ScheduleExpression: 'rate(5 minutes)',
+          State: 'ENABLED',
+          Targets: [expect.objectContaining({ Arn: { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] } })],
+        }),
+      );
+    });
+
+    it('configures the reconciler with the stack, and a lease longer than its timeout', () => {
+      const fn = resource(template, 'ReconcileLambdaFunction').Properties;
+      const variables = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
+
+      expect(variables).toMatchObject({
+        TABLE_NAME: { Ref: 'StateTable' },
+        OUTBOUND_TOPIC_ARN: { Ref: 'DecisionsTopic' },
+        MANAGED_SERVICE_IDS: SERVICE_IDS.join(','),
+        RECONCILE_TAGGED_SERVICES: 'false',
+        POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-test',
+      });
+      expect(Number(variables.DECISION_LEASE_SECONDS)).toBeGreaterThan(fn.Timeout as number);
+    });
+
+    it('lets the reconciler act only on the managed services, and on tagged ones only when asked to', () => {
+      const statements = roleStatements(template, 'ReconcileRole');
+      const deciding = statements.filter((statement) => asArray(statement.Action).includes('ec2:RejectVpcEndpointConnections'));
+      const tagged = resource(template, 'ReconcileTaggedServicesPolicy') as CfnResource & { Condition?: string };
+      const conditions = (template as Template & { Conditions?: Record<string, unknown> }).Conditions;
+      const [taggedStatement] = (tagged.Properties.PolicyDocument as PolicyDocument).Statement;
+
+      expect(deciding.flatMap((statement) => asArray(statement.Resource).map(arnText)).sort()).toEqual(
+        SERVICE_IDS.map((id) => `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${id}`).sort(),
+      );
+      expect(tagged.Condition).toBe('ReconcileTaggedServices');
+      expect(conditions?.ReconcileTaggedServices).toEqual({ 'Fn::Equals': ['false', 'true'] });
+      expect(tagged.Properties.Roles).toEqual([{ Ref: 'ReconcileRole' }]);
+      expect(taggedStatement?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } });
+    });
+
+    it('lets only the redrive read and delete dead letters, and invokes it by hand, without retries', () => {
+      const draining = ['sqs:ReceiveMessage', 'sqs:DeleteMessage'].flatMap((action) => statementsAllowing(template, action));
+      const variables = (resource(template, 'RedriveDeadLettersLambdaFunction').Properties.Environment as { Variables: Record<string, unknown> })
+        .Variables;
+
+      expect(new Set(draining.map((statement) => statement.Sid))).toEqual(new Set(['DrainDeadLetterQueue']));
+      expect(roleStatements(template, 'RedriveDeadLettersRole').map((statement) => statement.Sid)).toContain('DrainDeadLetterQueue');
+      for (const statement of draining) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] });
+      expect(variables.DEAD_LETTER_QUEUE_URL).toEqual({ Ref: 'DeadLetterQueue' });
+      expect(resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => JSON.stringify(rule))).not.toContainEqual(
+        expect.stringContaining('RedriveDeadLetters'),
+      );
+      expect(template.Outputs.RedriveFunctionName).toEqual(expect.objectContaining({ Value: { Ref: 'RedriveDeadLettersLambdaFunction' } }));
+    });
+
+    it('alarms on any dead letter, any reconciler error and any revocation limit hit, to the alarms topic', () => {
+      const toAlarms = { AlarmActions: [{ Ref: 'AlarmsTopic' }], ComparisonOperator: 'GreaterThanThreshold', Threshold: 0 };
+
+      expect(alarm('DeadLetterQueueAlarm')).toMatchObject({
+        ...toAlarms,
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['DeadLetterQueue', 'QueueName'] } }],
+      });
+      expect(alarm('ReconcileErrorsAlarm')).toMatchObject({
+        ...toAlarms,
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ReconcileLambdaFunction' } }],
+      });
+      expect(alarm('RevocationLimitAlarm')).toMatchObject({
+        ...toAlarms,
+        Namespace: 'vpce-gatekeeper-test',
+        MetricName: METRIC.revocationLimitHit,
+        Dimensions: [{ Name: 'service', Value: 'vpce-gatekeeper' }],
+      });
+      expect(template.Outputs.AlarmsTopicArn).toEqual(expect.objectContaining({ Value: { Ref: 'AlarmsTopic' } }));
     });
   });
 });
