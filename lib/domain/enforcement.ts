@@ -36,7 +36,12 @@ export function enforces(policy: Policy | undefined): policy is Policy {
  * Regions and maxEndpointsPerAccount are rules for admitting new requests and
  * never revoke: narrowing them must not cut off consumers that are running.
  */
-export function revocationFor(policy: Policy, record: Pick<ConnectionRecord, 'ownerAccountId' | 'decision'> | undefined, accountId: string, now: Date): Intent | undefined {
+export function revocationFor(
+  policy: Policy,
+  record: Pick<ConnectionRecord, 'decision'> | undefined,
+  accountId: string,
+  now: Date,
+): Intent | undefined {
   const standing = standingOf(policy, accountId, now);
   const revoke = (rule: string, reason: string): Intent => ({ outcome: 'reject', rule, reason, decidedBy: 'policy' });
   if (standing.kind === 'denied') {

@@ -23,6 +23,7 @@ Object.assign(process.env, {
   OUTBOUND_TOPIC_ARN: TEST_OUTBOUND_TOPIC,
   AWS_MAX_ATTEMPTS: '3',
   POWERTOOLS_LOG_LEVEL: 'SILENT',
+  POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-test',
 });
 
 const admin = new DynamoDBClient({ endpoint });
