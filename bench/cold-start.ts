@@ -21,6 +21,7 @@ const FUNCTION_ENV = {
   TABLE_NAME: 'vpce-gatekeeper-bench-state',
   OUTBOUND_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-bench-decisions',
   MANAGED_SERVICE_IDS: '',
+  DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/vpce-gatekeeper-bench-notifications-dlq',
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'bench',
   AWS_SECRET_ACCESS_KEY: 'bench',
@@ -65,7 +66,7 @@ function timeNode(file: string): number {
   const started = process.hrtime.bigint();
   const result = spawnSync(process.execPath, [file], { env: { ...process.env, ...FUNCTION_ENV }, stdio: ['ignore', 'ignore', 'pipe'] });
   const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
-  if (result.status !== 0) throw new Error(`node ${file} failed: ${result.stderr.toString()}`);
+  if (result.status !== 0) throw new Error(`node ${file} failed: ${result.stderr.toString().slice(-800)}`);
   return elapsed;
 }
 

@@ -4,6 +4,7 @@ import { measureColdStart, type ColdStartResult } from './cold-start';
 import { measureBurst, measureOverhead, startBenchStack, type BurstResult, type OverheadResult } from './local-runs';
 import { measureQueueReads, type QueueReadsResult } from './queue-reads';
 import { formatSummary } from './stats';
+import { measureSweep, type SweepResult } from './sweep';
 
 /**
  * `npm run bench`: cold start of every function, a burst of connection requests,
@@ -14,8 +15,10 @@ import { formatSummary } from './stats';
 const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, out: { type: 'string' } } });
 const smoke = values.smoke ?? false;
 const sizes = smoke
-  ? { rounds: 3, burst: 30, overhead: 10, queueRecords: 200, queueSamples: 20 }
-  : { rounds: 15, burst: 1000, overhead: 200, queueRecords: 10_000, queueSamples: 200 };
+  ? { rounds: 3, burst: 30, overhead: 10, queueRecords: 200, queueSamples: 20, sweepAvailable: 90, sweepPending: 10 }
+  : { rounds: 15, burst: 1000, overhead: 200, queueRecords: 10_000, queueSamples: 200, sweepAvailable: 9000, sweepPending: 1000 };
+// ACTION_BATCH_SIZE in lib/aws/ec2-gateway.ts (not imported: that module reads the functions' configuration)
+const ACTION_BATCH_SIZE = 100;
 const out = values.out ?? (smoke ? 'bench/results.smoke.json' : 'bench/results.json');
 
 interface Results {
@@ -26,6 +29,7 @@ interface Results {
   burst: BurstResult;
   overhead: OverheadResult;
   queueReads: QueueReadsResult;
+  sweep: SweepResult;
   skipped: Record<string, string>;
 }
 
@@ -38,6 +42,8 @@ async function main(): Promise<void> {
     const burst = await measureBurst(stack, table, tableName, sizes.burst, 2);
     log(`overhead: ${sizes.overhead} notifications one at a time, then the floor`);
     const overhead = await measureOverhead(stack, table, tableName, sizes.overhead);
+    log(`sweep: ${sizes.sweepAvailable} available and ${sizes.sweepPending} pending connections`);
+    const sweep = await measureSweep(stack, sizes.sweepAvailable, sizes.sweepPending, ACTION_BATCH_SIZE);
     log(`queue reads: ${sizes.queueRecords} records`);
     const queueReads = await measureQueueReads(stack, sizes.queueRecords, sizes.queueSamples);
     const results: Results = {
@@ -48,6 +54,7 @@ async function main(): Promise<void> {
       burst,
       overhead,
       queueReads,
+      sweep,
       skipped: {},
     };
     await mkdir('bench', { recursive: true });
@@ -67,6 +74,7 @@ async function main(): Promise<void> {
 /** What must hold whatever the machine: correctness under the burst. Speed targets are reported, not asserted. */
 function check(results: Results): string[] {
   const problems: string[] = [];
+  if (results.sweep.decided !== results.sweep.pending) problems.push(`sweep: decided ${results.sweep.decided} of ${results.sweep.pending} pending connections`);
   if (results.burst.undecided) problems.push(`burst: ${results.burst.undecided} connections were left undecided`);
   if (results.burst.acceptsPerConnection.min !== 1 || results.burst.acceptsPerConnection.max !== 1) {
     problems.push(`burst: successful Accept calls per connection ranged ${results.burst.acceptsPerConnection.min}..${results.burst.acceptsPerConnection.max}, not exactly 1`);
@@ -106,6 +114,15 @@ function report(r: Results): string {
     '',
     '',
   );
+  const w = r.sweep;
+  lines.push('', `Sweep: one service, ${w.available} available and ${w.pending} pending connections, one reconcile run`, '');
+  row('figure', 'value', 'target');
+  row('---', '---:', '---:');
+  row('run time', `${(w.runMs / 1000).toFixed(2)} s`, '');
+  row('DescribeVpcEndpointConnections', w.ec2Calls.DescribeVpcEndpointConnections ?? 0, w.expected.describes);
+  row('AcceptVpcEndpointConnections', w.ec2Calls.AcceptVpcEndpointConnections ?? 0, w.expected.accepts);
+  row('other EC2 calls', Object.entries(w.ec2Calls).filter(([a]) => !['DescribeVpcEndpointConnections', 'AcceptVpcEndpointConnections'].includes(a)).map(([a, n]) => `${a} ${n}`).join(', ') || 'none', '');
+  row('pending connections decided', `${w.decided} of ${w.pending}`, '');
   const q = r.queueReads;
   lines.push('', `Queue reads: GET /connections (signed) with ${q.records} records, ${q.pageSize} a page`, '');
   row('figure', 'value');

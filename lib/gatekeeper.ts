@@ -76,7 +76,7 @@ async function handleEndpointEvent(delivery: Delivery & { eventType: ConnectionE
   }
   try {
     const record = await getConnection(delivery.serviceId, delivery.endpointId);
-    if (recordReflects(record, delivery.eventType)) return NOTHING_DONE;
+    if (recordReflects(record, delivery.eventType, new Date())) return NOTHING_DONE;
     const connections = await describeConnections({ serviceId: delivery.serviceId, endpointIds: [delivery.endpointId] });
     return await decideConnections(connections, source);
   } catch (error) {

@@ -95,11 +95,16 @@ function tryJson(text: string): unknown {
 /**
  * Whether the table's record already shows what a notification announces, so
  * that reading EC2 again would teach nothing: the Accept that follows our own
- * accept, the Connect of a connection already decided or held. A record with a
- * claim in flight, or none at all, always sends us to EC2.
+ * accept (recorded, or still being recorded under a live claim), the Connect of
+ * a connection already decided or held. No record, or a claim whose lease ran
+ * out (its holder may have died after EC2 acted), always sends us to EC2.
  */
-export function recordReflects(record: ConnectionRecord | undefined, event: ConnectionEvent): boolean {
-  if (!record || record.claim) return false;
+export function recordReflects(record: ConnectionRecord | undefined, event: ConnectionEvent, now: Date): boolean {
+  if (!record) return false;
+  if (record.claim) {
+    const live = record.claim.status === 'acting' && Date.parse(record.claim.leaseUntil) > now.getTime();
+    return live && record.claim.outcome === ANNOUNCED_OUTCOME[event];
+  }
   switch (event) {
     case 'Connect':
       return record.decision !== undefined || record.state !== 'pendingAcceptance';
@@ -111,3 +116,11 @@ export function recordReflects(record: ConnectionRecord | undefined, event: Conn
       return record.state === 'deleted';
   }
 }
+
+// The action whose effect each event announces: a live claim for it is already being recorded.
+const ANNOUNCED_OUTCOME: Record<ConnectionEvent, 'accept' | 'reject' | undefined> = {
+  Connect: undefined,
+  Accept: 'accept',
+  Reject: 'reject',
+  Delete: undefined,
+};

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseNotification } from '../../lib/domain/notification';
+import { parseNotification, recordReflects } from '../../lib/domain/notification';
+import type { ConnectionRecord } from '../../lib/domain/connection';
 
 const SERVICE = 'vpce-svc-0a1b2c3d4e5f60718';
 const ENDPOINT = 'vpce-0123456789abcdef0';
@@ -66,5 +67,53 @@ describe('parseNotification', () => {
     for (const text of ['', 'null', '[]', '{', '"just a string"', '{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":{}}}}}}}}}}']) {
       expect(parseNotification(text).endpointIds).toEqual([]);
     }
+  });
+});
+
+describe('recordReflects', () => {
+  const now = new Date('2026-11-23T12:00:00Z');
+  const base: ConnectionRecord = {
+    serviceId: SERVICE,
+    endpointId: ENDPOINT,
+    ownerAccountId: '111122223333',
+    region: 'us-east-1',
+    state: 'pendingAcceptance',
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+    version: 1,
+    history: [],
+  };
+  const accepted = { outcome: 'accept', acted: true, rule: 'allow:a', reason: 'r', decidedBy: 'policy', decidedAt: now.toISOString() } as const;
+  const claim = (leaseUntil: string) => ({
+    outcome: 'accept' as const,
+    from: 'pendingAcceptance' as const,
+    rule: 'allow:a',
+    reason: 'r',
+    decidedBy: 'policy',
+    token: 't',
+    leaseUntil,
+    status: 'acting' as const,
+  });
+
+  it('sends an event about a connection never seen to EC2', () => {
+    expect(recordReflects(undefined, 'Connect', now)).toBe(false);
+  });
+
+  it('knows the Accept that follows its own recorded accept', () => {
+    expect(recordReflects({ ...base, state: 'pending', decision: accepted }, 'Accept', now)).toBe(true);
+    expect(recordReflects(base, 'Accept', now)).toBe(false);
+  });
+
+  it('knows the Accept of an accept still being recorded, but not once the claim has lapsed', () => {
+    expect(recordReflects({ ...base, claim: claim('2026-11-23T12:00:30Z') }, 'Accept', now)).toBe(true);
+    expect(recordReflects({ ...base, claim: claim('2026-11-23T11:59:00Z') }, 'Accept', now)).toBe(false);
+    expect(recordReflects({ ...base, claim: claim('2026-11-23T12:00:30Z') }, 'Delete', now)).toBe(false);
+  });
+
+  it('knows a Connect once the connection is decided or held, and a Delete once it is deleted', () => {
+    expect(recordReflects({ ...base, decision: { ...accepted, outcome: 'hold', acted: false } }, 'Connect', now)).toBe(true);
+    expect(recordReflects(base, 'Connect', now)).toBe(false);
+    expect(recordReflects({ ...base, state: 'deleted' }, 'Delete', now)).toBe(true);
+    expect(recordReflects({ ...base, state: 'available' }, 'Delete', now)).toBe(false);
   });
 });
