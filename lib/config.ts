@@ -1,46 +1,49 @@
-import { z } from 'zod';
+// zod/mini: classic zod's full build would be most of a cold start's module loading.
+import * as z from 'zod/mini';
 
 // A comma-separated variable, as a list without blanks.
-const commaList = z
-  .string()
-  .default('')
-  .transform((raw) => raw.split(',').map((item) => item.trim()).filter(Boolean));
+const commaList = z.pipe(
+  z._default(z.string(), ''),
+  z.transform((raw: string) => raw.split(',').map((item) => item.trim()).filter(Boolean)),
+);
+const positiveWholeNumber = z.pipe(z.coerce.number(), z.int().check(z.positive()));
 
 /**
  * The one place that reads process.env. Validated once, at cold start, so a
  * misconfigured function fails on its first invocation with the variable's name.
  */
 const envSchema = z.object({
-  TABLE_NAME: z.string().min(1, 'TABLE_NAME environment variable is not set'),
+  TABLE_NAME: z.string('TABLE_NAME environment variable is not set').check(z.minLength(1, 'TABLE_NAME environment variable is not set')),
   // Required by the functions that publish (see outboundTopicArn); tools that only
   // read or write the table, such as the policy loader, run without it.
-  OUTBOUND_TOPIC_ARN: z.string().startsWith('arn:', 'OUTBOUND_TOPIC_ARN must be an SNS topic ARN').optional(),
+  OUTBOUND_TOPIC_ARN: z.optional(z.string().check(z.startsWith('arn:', 'OUTBOUND_TOPIC_ARN must be an SNS topic ARN'))),
   // Comma-separated endpoint service ids. Empty means: every endpoint service of
   // the account that requires acceptance (DescribeVpcEndpointServiceConfigurations).
-  MANAGED_SERVICE_IDS: commaList.pipe(z.array(z.string().regex(/^vpce-svc-[0-9a-f]{8,17}$/, 'MANAGED_SERVICE_IDS holds an id that is not vpce-svc-…'))),
+  MANAGED_SERVICE_IDS: z.pipe(commaList, z.array(z.string().check(z.regex(/^vpce-svc-[0-9a-f]{8,17}$/, 'MANAGED_SERVICE_IDS holds an id that is not vpce-svc-…')))),
   // How long one invocation may hold the right to act on a connection before
   // another may take over: longer than the function's timeout, shorter than
   // Lambda's first retry of a failed invocation.
-  DECISION_LEASE_SECONDS: z.coerce.number().int().positive().default(45),
+  DECISION_LEASE_SECONDS: z._default(positiveWholeNumber, 45),
   // Total attempts per AWS call, including the first; throttling backs off between them.
-  AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+  AWS_MAX_ATTEMPTS: z._default(z.pipe(z.coerce.number(), z.int().check(z.minimum(1), z.maximum(20))), 8),
   // Required by the dead-letter redrive only (see deadLetterQueueUrl).
-  DEAD_LETTER_QUEUE_URL: z.url('DEAD_LETTER_QUEUE_URL must be an SQS queue URL').optional(),
+  DEAD_LETTER_QUEUE_URL: z.optional(z.url('DEAD_LETTER_QUEUE_URL must be an SQS queue URL')),
   // The reconciler: besides MANAGED_SERVICE_IDS, also manage every endpoint service of the
   // account tagged vpce-gatekeeper:managed=true.
-  RECONCILE_TAGGED_SERVICES: z
-    .enum(['true', 'false'], { error: 'RECONCILE_TAGGED_SERVICES must be true or false' })
-    .default('false')
-    .transform((flag) => flag === 'true'),
+  RECONCILE_TAGGED_SERVICES: z.pipe(
+    z._default(z.enum(['true', 'false'], { error: 'RECONCILE_TAGGED_SERVICES must be true or false' }), 'false'),
+    z.transform((flag: 'true' | 'false') => flag === 'true'),
+  ),
   // The approvals API: who may accept, reject and change policies. Comma-separated IAM
   // principal ARNs (a role's ARN also matches its assumed-role sessions) and JWT groups.
   // Both empty: nobody may, and every write is refused (fail closed).
-  APPROVER_PRINCIPALS: commaList.pipe(
-    z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$/, 'APPROVER_PRINCIPALS holds an entry that is not an IAM or STS principal ARN')),
+  APPROVER_PRINCIPALS: z.pipe(
+    commaList,
+    z.array(z.string().check(z.regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$/, 'APPROVER_PRINCIPALS holds an entry that is not an IAM or STS principal ARN'))),
   ),
   APPROVER_GROUPS: commaList,
   // The JWT claim that lists the caller's groups (when the stage uses the JWT authorizer).
-  JWT_GROUPS_CLAIM: z.string().min(1).default('groups'),
+  JWT_GROUPS_CLAIM: z._default(z.string().check(z.minLength(1)), 'groups'),
 });
 
 export type Config = z.infer<typeof envSchema>;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** An SNS event as Lambda delivers it; only what the functions read (Lambda's carries more). */
 export const snsEventSchema = z.object({
@@ -9,7 +9,7 @@ export const snsEventSchema = z.object({
         Sns: z.object({ MessageId: z.string(), TopicArn: z.string(), Message: z.string() }),
       }),
     )
-    .min(1),
+    .check(z.minLength(1)),
 });
 
 export type SnsEvent = z.infer<typeof snsEventSchema>;
@@ -20,9 +20,9 @@ export type SnsEvent = z.infer<typeof snsEventSchema>;
  * attempt failed.
  */
 export const onFailureRecordSchema = z.object({
-  requestContext: z.object({ requestId: z.string(), approximateInvokeCount: z.number().optional() }).loose(),
+  requestContext: z.looseObject({ requestId: z.string(), approximateInvokeCount: z.optional(z.number()) }),
   requestPayload: snsEventSchema,
-  responsePayload: z.unknown().optional(),
+  responsePayload: z.optional(z.unknown()),
 });
 
 export type OnFailureRecord = z.infer<typeof onFailureRecordSchema>;

@@ -230,7 +230,8 @@ describe('on-connection-notification', () => {
           reason: 'r',
           decidedBy: 'policy',
           token: 't',
-          leaseUntil: new Date(Date.now() + 60_000).toISOString(),
+          // it died a while ago: its lease has run out
+          leaseUntil: new Date(Date.now() - 1_000).toISOString(),
           status: 'acting',
         },
         createdAt: now,
