@@ -1,9 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { keys } from '../../lib/aws/table';
-import type { ConnectionRecord } from '../../lib/domain/connection';
-import { startLocalStack, type LocalStack, type OutboxMessage } from './local-stack';
+import { eventTypesFor, startLocalStack, type LocalStack } from './local-stack';
 
 // End to end through `npm start`: the simulator publishes notifications, the
 // real handler decides over the EC2 Query protocol and records in dynalite.
@@ -14,8 +10,6 @@ const STRANGER = '999988887777';
 const STRICT_SERVICE = 'vpce-svc-0000000000000000a'; // its own policy rejects the unmatched
 
 let stack: LocalStack;
-let table: DynamoDBDocumentClient;
-let tableName: string;
 
 beforeAll(async () => {
   stack = await startLocalStack({
@@ -29,29 +23,15 @@ beforeAll(async () => {
       [STRICT_SERVICE]: { allow: [{ account: ALLOWED, label: 'acme-prod' }], onUnmatched: 'reject' },
     },
   });
-  const health = await stack.health();
-  tableName = health.tableName;
-  table = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: health.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
-  );
 });
 
 afterAll(async () => {
-  table?.destroy();
   await stack?.stop();
 });
 
 beforeEach(async () => {
   await stack.reset();
 });
-
-async function record(serviceId: string, endpointId: string): Promise<ConnectionRecord | undefined> {
-  const output = await table.send(new GetCommand({ TableName: tableName, Key: keys.connection(serviceId, endpointId), ConsistentRead: true }));
-  return output.Item as ConnectionRecord | undefined;
-}
-
-const eventsFor = (outbox: OutboxMessage[], endpointId: string) =>
-  outbox.map((m) => m.message as { eventType: string; endpointId: string }).filter((m) => m.endpointId === endpointId);
 
 async function settled(serviceId: string, expected: Record<string, string>) {
   return stack.waitFor(
@@ -81,12 +61,12 @@ describe('deciding connection requests', () => {
     const unmatched = await stack.createEndpoint(serviceId, { ownerAccountId: STRANGER });
 
     await settled(serviceId, { [allowed.vpcEndpointId]: 'available', [denied.vpcEndpointId]: 'rejected' });
-    await stack.waitFor(() => idle());
+    await stack.waitFor(() => stack.idle());
     const outbox = await stack.outbox();
 
-    expect(eventsFor(outbox, allowed.vpcEndpointId).map((e) => e.eventType)).toEqual(['accepted']);
-    expect(eventsFor(outbox, denied.vpcEndpointId).map((e) => e.eventType)).toEqual(['rejected']);
-    expect(eventsFor(outbox, unmatched.vpcEndpointId).map((e) => e.eventType)).toEqual(['approval-needed']);
+    expect(eventTypesFor(outbox, allowed.vpcEndpointId)).toEqual(['accepted']);
+    expect(eventTypesFor(outbox, denied.vpcEndpointId)).toEqual(['rejected']);
+    expect(eventTypesFor(outbox, unmatched.vpcEndpointId)).toEqual(['approval-needed']);
     const approval = outbox.find((m) => (m.message as { endpointId: string }).endpointId === unmatched.vpcEndpointId);
     expect(approval?.messageAttributes).toEqual({
       eventType: { DataType: 'String', StringValue: 'approval-needed' },
@@ -95,7 +75,7 @@ describe('deciding connection requests', () => {
     const endpoints = await stack.listEndpoints(serviceId);
     expect(endpoints.find((e) => e.vpcEndpointId === unmatched.vpcEndpointId)?.state).toBe('pendingAcceptance');
 
-    const accepted = await record(serviceId, allowed.vpcEndpointId);
+    const accepted = await stack.record(serviceId, allowed.vpcEndpointId);
     expect(accepted?.decision).toMatchObject({ outcome: 'accept', rule: 'allow:acme-prod', decidedBy: 'policy' });
     expect(accepted?.decision?.reason).toBe(`account ${ALLOWED} matched allow entry 'acme-prod'`);
     expect(accepted?.history.slice(0, 3)).toMatchObject([
@@ -103,8 +83,8 @@ describe('deciding connection requests', () => {
       { type: 'decision', outcome: 'accept' },
       { type: 'state-changed', from: 'pendingAcceptance', to: 'pending' },
     ]);
-    expect((await record(serviceId, denied.vpcEndpointId))?.decision?.rule).toBe('deny:offboarded');
-    expect((await record(serviceId, unmatched.vpcEndpointId))?.decision).toMatchObject({ outcome: 'hold', acted: false });
+    expect((await stack.record(serviceId, denied.vpcEndpointId))?.decision?.rule).toBe('deny:offboarded');
+    expect((await stack.record(serviceId, unmatched.vpcEndpointId))?.decision).toMatchObject({ outcome: 'hold', acted: false });
   });
 
   it("uses a service's own policy over the default", async () => {
@@ -112,8 +92,9 @@ describe('deciding connection requests', () => {
     const unmatched = await stack.createEndpoint(serviceId, { ownerAccountId: STRANGER });
 
     await settled(serviceId, { [unmatched.vpcEndpointId]: 'rejected' });
+    await stack.waitFor(() => stack.idle()); // EC2 acts before the decision is written
 
-    expect((await record(serviceId, unmatched.vpcEndpointId))?.decision?.rule).toBe('onUnmatched:reject');
+    expect((await stack.record(serviceId, unmatched.vpcEndpointId))?.decision?.rule).toBe('onUnmatched:reject');
   });
 
   it('decides each connection exactly once when every notification is delivered three times, shuffled', async () => {
@@ -129,16 +110,16 @@ describe('deciding connection requests', () => {
       ...Object.fromEntries(deniedIds.map((id) => [id, 'rejected'])),
     });
     // let the Accept/Reject notifications (three of each) run their course too
-    await stack.waitFor(async () => (await stack.notifications()).length === 16 * 2 && (await idle()));
+    await stack.waitFor(async () => (await stack.notifications()).length === 16 * 2 && (await stack.idle()));
 
     expect(await successfulCalls('AcceptVpcEndpointConnections', allowedIds)).toEqual(allowedIds.map(() => 1));
     expect(await successfulCalls('RejectVpcEndpointConnections', deniedIds)).toEqual(deniedIds.map(() => 1));
     expect(await successfulCalls('AcceptVpcEndpointConnections', deniedIds)).toEqual(deniedIds.map(() => 0));
     const outbox = await stack.outbox();
-    for (const id of allowedIds) expect(eventsFor(outbox, id).map((e) => e.eventType)).toEqual(['accepted']);
-    for (const id of deniedIds) expect(eventsFor(outbox, id).map((e) => e.eventType)).toEqual(['rejected']);
+    for (const id of allowedIds) expect(eventTypesFor(outbox, id)).toEqual(['accepted']);
+    for (const id of deniedIds) expect(eventTypesFor(outbox, id)).toEqual(['rejected']);
     for (const id of [...allowedIds, ...deniedIds]) {
-      const history = (await record(serviceId, id))?.history ?? [];
+      const history = (await stack.record(serviceId, id))?.history ?? [];
       expect(history.filter((e) => e.type === 'decision')).toHaveLength(1);
     }
     expect(await stack.dlq()).toEqual([]);
@@ -156,7 +137,7 @@ describe('deciding connection requests', () => {
     expect(calls.byAction.DescribeVpcEndpointConnections?.failed).toBeGreaterThan(0); // the fault did bite
     expect(await successfulCalls('AcceptVpcEndpointConnections', ids)).toEqual(ids.map(() => 1));
     for (const id of ids) {
-      expect((await record(serviceId, id))?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
+      expect((await stack.record(serviceId, id))?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
     }
   });
 
@@ -169,11 +150,11 @@ describe('deciding connection requests', () => {
     const allowed = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
 
     await settled(serviceId, { [allowed.vpcEndpointId]: 'available' });
-    await stack.waitFor(() => idle());
+    await stack.waitFor(() => stack.idle());
     const endpoints = await stack.listEndpoints(serviceId);
     expect(endpoints.find((e) => e.vpcEndpointId === held.vpcEndpointId)?.state).toBe('pendingAcceptance');
     expect(await successfulCalls('AcceptVpcEndpointConnections', [held.vpcEndpointId])).toEqual([0]);
-    expect(eventsFor(await stack.outbox(), held.vpcEndpointId)).toHaveLength(1); // announced once, not again
+    expect(eventTypesFor(await stack.outbox(), held.vpcEndpointId)).toHaveLength(1); // announced once, not again
     expect(stack.output()).toContain('sweeping every managed service');
     expect(await stack.dlq()).toEqual([]);
   });
@@ -199,21 +180,15 @@ describe('deciding connection requests', () => {
 
     const ids = endpoints.map((e) => e.vpcEndpointId);
     await stack.waitFor(async () => {
-      const records = await Promise.all(ids.map((id) => record(serviceId, id)));
-      return records.every((r) => r?.state === 'deleted') && (await idle());
+      const records = await Promise.all(ids.map((id) => stack.record(serviceId, id)));
+      return records.every((r) => r?.state === 'deleted') && (await stack.idle());
     }, { timeoutMs: 30_000, description: 'every record to say deleted' });
 
     for (const id of ids) {
-      const r = await record(serviceId, id);
+      const r = await stack.record(serviceId, id);
       expect(r?.history.filter((e) => e.type === 'decision').length).toBeLessThanOrEqual(1);
     }
     for (const count of await successfulCalls('AcceptVpcEndpointConnections', ids)) expect(count).toBeLessThanOrEqual(1);
     expect(await stack.dlq()).toEqual([]);
   });
 });
-
-/** True once no notification is waiting to be delivered or being handled. */
-async function idle(): Promise<boolean> {
-  const { deliveries } = await stack.health();
-  return deliveries.scheduled === 0 && deliveries.running === 0;
-}

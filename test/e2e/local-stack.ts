@@ -15,8 +15,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { keys } from '../../lib/aws/table';
+import type { ConnectionRecord } from '../../lib/domain/connection';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const READY_LINE = /ready at (http:\/\/127\.0\.0\.1:\d+)/;
@@ -253,6 +257,12 @@ export interface LocalStack {
   request(method: string, path: string, body?: unknown): Promise<RawResponse>;
   /** Polls `predicate` until it returns a value (see the standalone waitFor). */
   waitFor: typeof waitFor;
+  /** The stack's table, for reading records and writing what only a hand edit would. */
+  table(): Promise<{ db: DynamoDBDocumentClient; tableName: string }>;
+  /** One connection's record, read consistently from the table. */
+  record(serviceId: string, endpointId: string): Promise<ConnectionRecord | undefined>;
+  /** True once no notification is waiting to be delivered or being handled. */
+  idle(): Promise<boolean>;
   /** SIGTERM, and waits for the process to exit (SIGKILL after 10 s). */
   stop(): Promise<ExitStatus>;
 }
@@ -344,6 +354,12 @@ function localStack(baseUrl: string, child: ChildProcess, output: () => string, 
   });
   const ec2Endpoint = `${baseUrl}/aws/ec2`;
   const snsEndpoint = `${baseUrl}/aws/sns`;
+  let tableClient: Promise<{ db: DynamoDBDocumentClient; tableName: string }> | undefined;
+  const table = () =>
+    (tableClient ??= expect<Health>('GET', '/local/health', 200).then(({ dynamodbEndpoint, tableName }) => ({
+      db: DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig(dynamodbEndpoint))),
+      tableName,
+    })));
   return {
     baseUrl,
     ec2Endpoint,
@@ -373,7 +389,18 @@ function localStack(baseUrl: string, child: ChildProcess, output: () => string, 
     },
     request,
     waitFor,
+    table,
+    record: async (serviceId, endpointId) => {
+      const { db, tableName } = await table();
+      const output = await db.send(new GetCommand({ TableName: tableName, Key: keys.connection(serviceId, endpointId), ConsistentRead: true }));
+      return output.Item as ConnectionRecord | undefined;
+    },
+    idle: async () => {
+      const { deliveries } = await expect<Health>('GET', '/local/health', 200);
+      return deliveries.scheduled === 0 && deliveries.running === 0;
+    },
     stop: async () => {
+      (await tableClient)?.db.destroy();
       const status = await terminate(child);
       await rm(tempDir, { recursive: true, force: true });
       return status;
@@ -389,4 +416,12 @@ async function terminate(child: ChildProcess): Promise<ExitStatus> {
   const status = await exited;
   clearTimeout(timer);
   return status;
+}
+
+/** The event types published about one endpoint, in order. */
+export function eventTypesFor(outbox: OutboxMessage[], endpointId: string): string[] {
+  return outbox
+    .map((m) => m.message as { eventType: string; endpointId?: string })
+    .filter((m) => m.endpointId === endpointId)
+    .map((m) => m.eventType);
 }

@@ -1,10 +1,6 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { keys } from '../../lib/aws/table';
-import type { ConnectionRecord } from '../../lib/domain/connection';
 import { LOCAL_APPROVER, signedClient } from './approvals-client';
-import { startLocalStack, type LocalStack, type OutboxMessage } from './local-stack';
+import { startLocalStack, eventTypesFor, type LocalStack } from './local-stack';
 
 // The reconciler end to end: notifications lost, state that moved without one,
 // thousands of connections, enforcement and its safety limit, pending timeouts.
@@ -33,8 +29,6 @@ const ENFORCED_POLICY = {
 };
 
 let stack: LocalStack;
-let table: DynamoDBDocumentClient;
-let tableName: string;
 
 beforeAll(async () => {
   stack = await startLocalStack({
@@ -45,15 +39,9 @@ beforeAll(async () => {
       [REMINDS]: { ...DEFAULT_POLICY, pendingTimeout: 'PT1S', onPendingTimeout: 'remind' },
     },
   });
-  const health = await stack.health();
-  tableName = health.tableName;
-  table = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: health.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
-  );
 });
 
 afterAll(async () => {
-  table?.destroy();
   await stack?.stop();
 });
 
@@ -61,22 +49,8 @@ beforeEach(async () => {
   await stack.reset();
 });
 
-async function record(serviceId: string, endpointId: string): Promise<ConnectionRecord | undefined> {
-  const output = await table.send(new GetCommand({ TableName: tableName, Key: keys.connection(serviceId, endpointId), ConsistentRead: true }));
-  return output.Item as ConnectionRecord | undefined;
-}
-
 async function statesOf(serviceId: string): Promise<Record<string, string>> {
   return Object.fromEntries((await stack.listEndpoints(serviceId)).map((e) => [e.vpcEndpointId, e.state]));
-}
-
-const eventsFor = (outbox: OutboxMessage[], endpointId: string) =>
-  outbox.map((m) => m.message as { eventType: string; endpointId?: string }).filter((m) => m.endpointId === endpointId).map((m) => m.eventType);
-
-/** True once no notification is waiting to be delivered or being handled. */
-async function idle(): Promise<boolean> {
-  const { deliveries } = await stack.health();
-  return deliveries.scheduled === 0 && deliveries.running === 0;
 }
 
 /** Replaces a policy through the approvals API, as an approver would. */
@@ -95,9 +69,9 @@ describe('reconciling what notifications missed', () => {
     const allowed = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
     const denied = await stack.createEndpoint(serviceId, { ownerAccountId: DENIED });
     const unmatched = await stack.createEndpoint(serviceId, { ownerAccountId: STRANGER });
-    await stack.waitFor(() => idle());
+    await stack.waitFor(() => stack.idle());
     expect((await stack.notifications()).every((n) => n.dropped)).toBe(true);
-    expect(await record(serviceId, allowed.vpcEndpointId)).toBeUndefined();
+    expect(await stack.record(serviceId, allowed.vpcEndpointId)).toBeUndefined();
 
     const summary = await stack.reconcile();
 
@@ -106,24 +80,24 @@ describe('reconciling what notifications missed', () => {
     expect(states[allowed.vpcEndpointId]).toMatch(/^(pending|available)$/);
     expect(states[denied.vpcEndpointId]).toBe('rejected');
     expect(states[unmatched.vpcEndpointId]).toBe('pendingAcceptance');
-    expect((await record(serviceId, allowed.vpcEndpointId))?.history[0]).toMatchObject({ type: 'first-seen', source: 'reconciled' });
+    expect((await stack.record(serviceId, allowed.vpcEndpointId))?.history[0]).toMatchObject({ type: 'first-seen', source: 'reconciled' });
     const outbox = await stack.outbox();
-    expect(eventsFor(outbox, allowed.vpcEndpointId)).toEqual(['accepted']);
-    expect(eventsFor(outbox, denied.vpcEndpointId)).toEqual(['rejected']);
-    expect(eventsFor(outbox, unmatched.vpcEndpointId)).toEqual(['approval-needed']);
+    expect(eventTypesFor(outbox, allowed.vpcEndpointId)).toEqual(['accepted']);
+    expect(eventTypesFor(outbox, denied.vpcEndpointId)).toEqual(['rejected']);
+    expect(eventTypesFor(outbox, unmatched.vpcEndpointId)).toEqual(['approval-needed']);
 
     // pending -> available happens in EC2 with no notification to say so (they are lost)
     await stack.waitFor(async () => (await statesOf(serviceId))[allowed.vpcEndpointId] === 'available');
     const again = await stack.reconcile();
 
     expect(again.totals).toMatchObject({ stateChanged: 1, accepted: 0, rejected: 0, firstSeen: 0 });
-    expect((await record(serviceId, allowed.vpcEndpointId))?.history.at(-1)).toMatchObject({
+    expect((await stack.record(serviceId, allowed.vpcEndpointId))?.history.at(-1)).toMatchObject({
       type: 'state-changed',
       from: 'pending',
       to: 'available',
       source: 'reconciled',
     });
-    expect(eventsFor(await stack.outbox(), unmatched.vpcEndpointId)).toEqual(['approval-needed']); // not announced twice
+    expect(eventTypesFor(await stack.outbox(), unmatched.vpcEndpointId)).toEqual(['approval-needed']); // not announced twice
     expect(stack.output()).toContain('"DriftRepaired"'); // embedded metric format on stdout
   });
 
@@ -131,7 +105,7 @@ describe('reconciling what notifications missed', () => {
     await stack.faults({ dropNotifications: 1 });
     const { serviceId } = await stack.createService();
     const { vpcEndpointIds } = await stack.createEndpoints(serviceId, { ownerAccountId: ALLOWED, count: 5000 });
-    await stack.waitFor(() => idle());
+    await stack.waitFor(() => stack.idle());
 
     const summary = await stack.reconcile();
 
@@ -154,7 +128,7 @@ describe('reconciling what notifications missed', () => {
     const { serviceId } = await stack.createService();
     const endpoints = await Promise.all(Array.from({ length: 20 }, () => stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED })));
     const ids = endpoints.map((e) => e.vpcEndpointId);
-    await stack.waitFor(async () => Object.values(await statesOf(serviceId)).every((state) => state === 'available') && (await idle()), {
+    await stack.waitFor(async () => Object.values(await statesOf(serviceId)).every((state) => state === 'available') && (await stack.idle()), {
       timeoutMs: 30_000,
       description: 'every connection accepted',
     });
@@ -167,7 +141,7 @@ describe('reconciling what notifications missed', () => {
     for (const id of ids) {
       const accepts = calls.byEndpoint[id]?.AcceptVpcEndpointConnections;
       expect((accepts?.received ?? 0) - (accepts?.failed ?? 0)).toBe(1);
-      expect((await record(serviceId, id))?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
+      expect((await stack.record(serviceId, id))?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
     }
   });
 });
@@ -178,7 +152,7 @@ describe('enforcement', () => {
     const partner = await Promise.all([1, 2, 3].map(() => stack.createEndpoint(serviceId, { ownerAccountId: PARTNER })));
     const customer = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
     const partnerIds = partner.map((e) => e.vpcEndpointId);
-    await stack.waitFor(async () => Object.values(await statesOf(serviceId)).every((state) => state === 'available') && (await idle()), {
+    await stack.waitFor(async () => Object.values(await statesOf(serviceId)).every((state) => state === 'available') && (await stack.idle()), {
       description: 'every connection accepted and available',
     });
 
@@ -208,12 +182,12 @@ describe('enforcement', () => {
     expect(partnerIds.map((id) => states[id])).toEqual(['rejected', 'rejected', 'rejected']);
     expect(states[customer.vpcEndpointId]).toBe('available');
     expect((await stack.calls()).byAction.RejectVpcEndpointConnections?.received).toBe(1); // one batch
-    const revokedRecord = await record(serviceId, partnerIds[0] ?? '');
+    const revokedRecord = await stack.record(serviceId, partnerIds[0] ?? '');
     expect(revokedRecord?.decision).toMatchObject({ outcome: 'reject', acted: true, rule: 'enforce:deny:offboarded-partner', decidedBy: 'policy' });
     expect(revokedRecord?.decision?.reason).toBe(`account ${PARTNER} matched deny entry 'offboarded-partner', so its connection is revoked`);
     const outbox = await stack.outbox();
-    for (const id of partnerIds) expect(eventsFor(outbox, id)).toEqual(['accepted', 'rejected']);
-    expect(eventsFor(outbox, customer.vpcEndpointId)).toEqual(['accepted']);
+    for (const id of partnerIds) expect(eventTypesFor(outbox, id)).toEqual(['accepted', 'rejected']);
+    expect(eventTypesFor(outbox, customer.vpcEndpointId)).toEqual(['accepted']);
   });
 });
 
@@ -221,20 +195,20 @@ describe('pending timeouts', () => {
   it('rejects a request still pending after the policy\'s pendingTimeout', async () => {
     const { serviceId } = await stack.createService({ serviceId: TIMES_OUT });
     const held = await stack.createEndpoint(serviceId, { ownerAccountId: STRANGER });
-    await stack.waitFor(async () => eventsFor(await stack.outbox(), held.vpcEndpointId).includes('approval-needed'));
+    await stack.waitFor(async () => eventTypesFor(await stack.outbox(), held.vpcEndpointId).includes('approval-needed'));
 
     await stack.waitFor(async () => (await stack.reconcile()).totals.timedOut === 1, { description: 'a run that rejects the timed-out request' });
 
     expect((await statesOf(serviceId))[held.vpcEndpointId]).toBe('rejected');
-    expect((await record(serviceId, held.vpcEndpointId))?.decision).toMatchObject({ outcome: 'reject', rule: 'pendingTimeout:reject', acted: true });
-    expect(eventsFor(await stack.outbox(), held.vpcEndpointId)).toEqual(['approval-needed', 'rejected']);
+    expect((await stack.record(serviceId, held.vpcEndpointId))?.decision).toMatchObject({ outcome: 'reject', rule: 'pendingTimeout:reject', acted: true });
+    expect(eventTypesFor(await stack.outbox(), held.vpcEndpointId)).toEqual(['approval-needed', 'rejected']);
     expect((await stack.calls()).byEndpoint[held.vpcEndpointId]?.RejectVpcEndpointConnections?.received).toBe(1);
   });
 
   it('reminds approvers of a request still pending, and leaves it pending', async () => {
     const { serviceId } = await stack.createService({ serviceId: REMINDS });
     const held = await stack.createEndpoint(serviceId, { ownerAccountId: STRANGER });
-    await stack.waitFor(async () => eventsFor(await stack.outbox(), held.vpcEndpointId).includes('approval-needed'));
+    await stack.waitFor(async () => eventTypesFor(await stack.outbox(), held.vpcEndpointId).includes('approval-needed'));
 
     await stack.waitFor(async () => (await stack.reconcile()).totals.reminded === 1, { description: 'a run that sends a reminder' });
 
@@ -244,7 +218,7 @@ describe('pending timeouts', () => {
       endpointId: held.vpcEndpointId,
       actions: { accept: `/services/${serviceId}/connections/${held.vpcEndpointId}/accept`, reject: expect.any(String) },
     });
-    const stored = await record(serviceId, held.vpcEndpointId);
+    const stored = await stack.record(serviceId, held.vpcEndpointId);
     expect(stored?.remindedAt).toEqual(expect.any(String));
     expect(stored?.history.filter((e) => e.type === 'reminded')).toHaveLength(1);
   });

@@ -1,9 +1,7 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { keys } from '../../lib/aws/table';
-import type { ConnectionRecord } from '../../lib/domain/connection';
-import { LocalStackHttpError, startLocalStack, type LocalStack, type OutboxMessage } from './local-stack';
+import { LocalStackHttpError, startLocalStack, eventTypesFor, type LocalStack } from './local-stack';
 
 // Faults that kill or cut off the functions: a crash between EC2 acting and the
 // table recording it, an unreachable table, an unreadable policy, and the
@@ -13,8 +11,6 @@ const ALLOWED = '111122223333';
 const BROKEN = 'vpce-svc-0000000000000000e';
 
 let stack: LocalStack;
-let table: DynamoDBDocumentClient;
-let tableName: string;
 
 beforeAll(async () => {
   stack = await startLocalStack({
@@ -23,26 +19,15 @@ beforeAll(async () => {
     functionTimeoutMs: 2_000,
     env: { AWS_MAX_ATTEMPTS: '3' },
   });
-  const health = await stack.health();
-  tableName = health.tableName;
-  table = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: health.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
-  );
 });
 
 afterAll(async () => {
-  table?.destroy();
   await stack?.stop();
 });
 
 beforeEach(async () => {
   await stack.reset();
 });
-
-async function record(serviceId: string, endpointId: string): Promise<ConnectionRecord | undefined> {
-  const output = await table.send(new GetCommand({ TableName: tableName, Key: keys.connection(serviceId, endpointId), ConsistentRead: true }));
-  return output.Item as ConnectionRecord | undefined;
-}
 
 async function statesOf(serviceId: string): Promise<string[]> {
   return (await stack.listEndpoints(serviceId)).map((e) => e.state);
@@ -51,14 +36,6 @@ async function statesOf(serviceId: string): Promise<string[]> {
 async function acceptCalls(endpointId: string): Promise<number> {
   const count = (await stack.calls()).byEndpoint[endpointId]?.AcceptVpcEndpointConnections;
   return (count?.received ?? 0) - (count?.failed ?? 0);
-}
-
-const eventsFor = (outbox: OutboxMessage[], endpointId: string) =>
-  outbox.map((m) => m.message as { eventType: string; endpointId?: string }).filter((m) => m.endpointId === endpointId).map((m) => m.eventType);
-
-async function idle(): Promise<boolean> {
-  const { deliveries } = await stack.health();
-  return deliveries.scheduled === 0 && deliveries.running === 0;
 }
 
 /** Expects a failed run: POST /local/reconcile answers 500 with the reason. */
@@ -81,7 +58,7 @@ describe('a crash after EC2 acted', () => {
     expect(await failedReconcile()).toMatch(/TimeoutError|timed out/); // the run died waiting for EC2's answer
 
     expect(await statesOf(serviceId)).toEqual([expect.stringMatching(/^(pending|available)$/)]); // EC2 did accept
-    const halfDone = await record(serviceId, vpcEndpointId);
+    const halfDone = await stack.record(serviceId, vpcEndpointId);
     expect(halfDone?.claim).toMatchObject({ outcome: 'accept', status: 'acting' });
     expect(halfDone?.decision).toBeUndefined();
 
@@ -90,11 +67,11 @@ describe('a crash after EC2 acted', () => {
 
     expect(summary.totals).toMatchObject({ recovered: 1, accepted: 0, failed: 0 });
     expect(await acceptCalls(vpcEndpointId)).toBe(1);
-    const recovered = await record(serviceId, vpcEndpointId);
+    const recovered = await stack.record(serviceId, vpcEndpointId);
     expect(recovered?.claim).toBeUndefined();
     expect(recovered?.decision).toMatchObject({ outcome: 'accept', acted: true, rule: 'allow:acme-prod' });
     expect(recovered?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
-    expect(eventsFor(await stack.outbox(), vpcEndpointId)).toEqual(['accepted']);
+    expect(eventTypesFor(await stack.outbox(), vpcEndpointId)).toEqual(['accepted']);
   });
 });
 
@@ -104,7 +81,7 @@ describe('an unreachable table', () => {
     await stack.faults({ dynamoUnavailable: true });
     const endpoints = await Promise.all([1, 2, 3].map(() => stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED })));
     const ids = endpoints.map((e) => e.vpcEndpointId);
-    await stack.waitFor(async () => (await idle()) && (await stack.dlq()).length === 3, {
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 3, {
       timeoutMs: 30_000,
       description: 'every notification to fail three times and reach the dead-letter queue',
     });
@@ -122,8 +99,8 @@ describe('an unreachable table', () => {
     expect(summary.totals).toMatchObject({ accepted: 3, failed: 0 });
     for (const id of ids) {
       expect(await acceptCalls(id)).toBe(1);
-      expect((await record(serviceId, id))?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
-      expect(eventsFor(await stack.outbox(), id)).toEqual(['accepted']);
+      expect((await stack.record(serviceId, id))?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
+      expect(eventTypesFor(await stack.outbox(), id)).toEqual(['accepted']);
     }
   });
 });
@@ -135,7 +112,8 @@ describe('an unreadable policy', () => {
     await stack.faults({ dropNotifications: 1 });
     const fine = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
     // A version edited by hand in the table that no longer validates.
-    await table.send(
+    const { db, tableName } = await stack.table();
+    await db.send(
       new PutCommand({
         TableName: tableName,
         Item: { ...keys.policyVersion(BROKEN, 99), type: 'policy', policyId: BROKEN, version: 99, document: '{"mode":"yolo"}', createdAt: new Date().toISOString(), createdBy: 'hand' },
@@ -145,7 +123,7 @@ describe('an unreadable policy', () => {
     expect(await failedReconcile()).toContain('invalid policy: mode');
 
     expect(await statesOf(serviceId)).toEqual(['pendingAcceptance']);
-    expect(await record(serviceId, fine.vpcEndpointId)).toBeUndefined();
+    expect(await stack.record(serviceId, fine.vpcEndpointId)).toBeUndefined();
   });
 });
 
@@ -154,7 +132,7 @@ describe('the dead-letter queue', () => {
     const { serviceId } = await stack.createService();
     await stack.faults({ dynamoUnavailable: true });
     const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
-    await stack.waitFor(async () => (await idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
     const [deadLetter] = await stack.dlq();
     expect(deadLetter?.attempts).toBe(3);
     expect(JSON.parse(deadLetter?.event.Records[0]?.Sns.Message ?? '{}')).toMatchObject({ eventType: 'Connect', vpcEndpointId });
@@ -166,14 +144,14 @@ describe('the dead-letter queue', () => {
     expect(await stack.dlq()).toEqual([]);
     await stack.waitFor(async () => (await statesOf(serviceId))[0] === 'available');
     expect(await acceptCalls(vpcEndpointId)).toBe(1);
-    expect((await record(serviceId, vpcEndpointId))?.decision).toMatchObject({ outcome: 'accept', rule: 'allow:acme-prod' });
+    expect((await stack.record(serviceId, vpcEndpointId))?.decision).toMatchObject({ outcome: 'accept', rule: 'allow:acme-prod' });
   });
 
   it('keeps a dead letter that fails again, and says so', async () => {
     const { serviceId } = await stack.createService();
     await stack.faults({ dynamoUnavailable: true });
     await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
-    await stack.waitFor(async () => (await idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
 
     const response = await stack.request('POST', '/local/dlq/redrive', {});
 
