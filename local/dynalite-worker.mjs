@@ -6,10 +6,17 @@ import { parentPort } from 'node:worker_threads';
 import dynalite from 'dynalite';
 
 const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+// Requests received, by operation (X-Amz-Target without its prefix), for GET /local/dynamodb-calls.
+const requests = {};
+server.on('request', (request) => {
+  const operation = String(request.headers['x-amz-target'] ?? 'unknown').split('.').pop();
+  requests[operation] = (requests[operation] ?? 0) + 1;
+});
 server.listen(0, '127.0.0.1', () => {
   parentPort?.postMessage({ port: server.address().port });
 });
 parentPort?.on('message', (message) => {
+  if (message === 'requests') parentPort?.postMessage({ requests: { ...requests } });
   if (message === 'close') {
     server.closeAllConnections();
     server.close(() => parentPort?.close());

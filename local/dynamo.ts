@@ -16,6 +16,8 @@ export interface LocalDynamo {
   endpoint: string;
   /** Deletes the table, if any, and creates it empty. */
   resetTable(): Promise<void>;
+  /** Requests dynalite has received since it started, by operation. */
+  requestCounts(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
 
@@ -37,6 +39,16 @@ export async function startDynamo(tableName: string, credentials: { accessKeyId:
   return {
     endpoint,
     resetTable,
+    requestCounts: () =>
+      new Promise((resolve) => {
+        const listener = (message: { requests?: Record<string, number> }) => {
+          if (!message.requests) return;
+          worker.off('message', listener);
+          resolve(message.requests);
+        };
+        worker.on('message', listener);
+        worker.postMessage('requests');
+      }),
     close: async () => {
       client.destroy();
       const exited = new Promise((resolve) => worker.once('exit', resolve));

@@ -32,6 +32,8 @@ export interface ControlPlane {
   redrive: ScheduledFunction;
   /** The notification function's on-failure destination. */
   deadLetterQueue: LocalQueue;
+  /** DynamoDB requests received since the stack started, by operation. */
+  dynamoRequests(): Promise<Record<string, number>>;
 }
 
 /** Where the SDK clients are pointed: AWS_ENDPOINT_URL_EC2 and AWS_ENDPOINT_URL_SNS are base URL + these. */
@@ -120,6 +122,14 @@ function controlRoutes(plane: ControlPlane): Route[] {
     { method: 'GET', path: /^\/local\/notifications$/, handle: () => ok({ messages: plane.inbound.messages() }) },
     { method: 'GET', path: /^\/local\/outbox$/, handle: () => ok({ messages: plane.outbound.messages() }) },
     { method: 'GET', path: /^\/local\/dlq$/, handle: () => ok({ messages: plane.inbound.deadLetters() }) },
+    {
+      method: 'GET',
+      path: /^\/local\/dynamodb-calls$/,
+      handle: async () => {
+        const byOperation = await plane.dynamoRequests();
+        return ok({ total: Object.values(byOperation).reduce((sum, n) => sum + n, 0), byOperation });
+      },
+    },
     { method: 'GET', path: /^\/local\/invocations$/, handle: () => ok({ invocations: plane.inbound.invocations() }) },
     {
       method: 'POST',

@@ -164,7 +164,7 @@ function wire(parts: {
     inboundTopicArn: INBOUND_TOPIC_ARN,
     outboundTopicArn: OUTBOUND_TOPIC_ARN,
   };
-  return { simulator, inbound, outbound, faults, calls, info, reset, reconciler, redrive, deadLetterQueue };
+  return { simulator, inbound, outbound, faults, calls, info, reset, reconciler, redrive, deadLetterQueue, dynamoRequests: () => dynamo.requestCounts() };
 }
 
 /** Runs `task` after every earlier run has settled, so that two resets never interleave. */
