@@ -21,6 +21,11 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../lib/aws/table';
 import type { ConnectionRecord } from '../../lib/domain/connection';
+import type { DeadLetter, InboundMessage } from '../../local/sns-inbound';
+import type { MessageAttribute, PublishedMessage as OutboxMessage } from '../../local/sns-outbound';
+
+// The wire shapes of the control routes, as the local stack defines them.
+export type { DeadLetter, InboundMessage, MessageAttribute, OutboxMessage };
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const READY_LINE = /ready at (http:\/\/127\.0\.0\.1:\d+)/;
@@ -39,21 +44,6 @@ export interface LocalEndpoint {
   state: EndpointState;
 }
 
-export interface MessageAttribute {
-  DataType: string;
-  StringValue?: string;
-  BinaryValue?: string;
-}
-
-export interface OutboxMessage {
-  messageId: string;
-  topicArn: string;
-  /** Parsed JSON, or the raw string when the message was not JSON. */
-  message: unknown;
-  subject?: string;
-  messageAttributes: Record<string, MessageAttribute>;
-  publishedAt: string;
-}
 
 export interface CallCount {
   received: number;
@@ -115,23 +105,6 @@ export interface RedriveSummary {
   unreadable: number;
 }
 
-export interface DeadLetter {
-  /** The SNS event as Lambda delivered it. */
-  event: { Records: Array<{ Sns: { MessageId: string; Message: string } }> };
-  error: { errorType: string; errorMessage: string };
-  attempts: number;
-  failedAt: string;
-}
-
-/** A message as published to the inbound notification topic (by the simulator or notify()). */
-export interface InboundMessage {
-  messageId: string;
-  /** The raw Message string. */
-  message: string;
-  publishedAt: string;
-  /** Lost before delivery (dropNotifications). */
-  dropped?: true;
-}
 
 /** Where the stack's parts are. */
 export interface Health {
