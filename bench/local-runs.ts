@@ -5,7 +5,7 @@ import {
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { BatchGetCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalStack, type LocalStack } from '../test/e2e/local-stack';
 import { keys } from '../lib/aws/table';
 import { summarize, type Summary } from './stats';
@@ -184,7 +184,7 @@ export async function measureOverhead(stack: LocalStack, table: DynamoDBDocument
 /**
  * What deciding one Connect costs in AWS calls alone, in the handler's order:
  * claim the delivery, read the record, describe, read the policy (own, then
- * default), read the records of the batch, claim, accept, publish, record.
+ * default), claim, accept, publish, record.
  * Made on endpoints whose notifications are not delivered, so that nothing else
  * runs. The per-notification call counts the benchmark prints show the handler
  * makes the same calls.
@@ -208,7 +208,6 @@ async function measureFloor(stack: LocalStack, tableName: string, serviceId: str
     for (const policyId of [serviceId, 'default']) {
       await table.send(new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': keys.policyVersions(policyId).pk }, ScanIndexForward: false, Limit: 1, ConsistentRead: true }));
     }
-    await table.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: [key], ConsistentRead: true } } }));
     const item = { ...key, serviceId, endpointId, state: 'pendingAcceptance', version: 1, history: [] as unknown[] };
     await table.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
     await ec2.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: serviceId, VpcEndpointIds: [endpointId] }));

@@ -78,7 +78,7 @@ async function handleEndpointEvent(delivery: Delivery & { eventType: ConnectionE
     const record = await getConnection(delivery.serviceId, delivery.endpointId);
     if (recordReflects(record, delivery.eventType, new Date())) return NOTHING_DONE;
     const connections = await describeConnections({ serviceId: delivery.serviceId, endpointIds: [delivery.endpointId] });
-    return await decideConnections(connections, source);
+    return await decideConnections(connections, source, new Map([[delivery.endpointId, record]]));
   } catch (error) {
     await releaseDelivery(delivery);
     throw error;
@@ -126,10 +126,15 @@ export async function countAdmittedEndpoints(serviceId: string, accountId: strin
  * ones by policy, acts on them in batches, and publishes the outcome. Throws
  * RetryableActionError after recording if any action failed, so it is retried.
  */
-export async function decideConnections(connections: ObservedConnection[], source: string): Promise<Outcome> {
+export async function decideConnections(
+  connections: ObservedConnection[],
+  source: string,
+  /** Records the caller has just read (undefined: none in the table), by endpoint id; not read again. */
+  alreadyRead: ReadonlyMap<string, ConnectionRecord | undefined> = new Map(),
+): Promise<Outcome> {
   const outcome: Outcome = { observed: connections.length, accepted: 0, rejected: 0, failed: 0, firstSeen: 0, stateChanged: 0, recovered: 0 };
   for (const [serviceId, ofService] of groupBy(connections, (c) => c.serviceId)) {
-    const service = await ServiceDecisions.start(serviceId, ofService, source);
+    const service = await ServiceDecisions.start(serviceId, ofService, source, alreadyRead);
     const claims = await service.settleAll(ofService);
     for (const key of ['firstSeen', 'stateChanged', 'recovered'] as const) outcome[key] += service.tally[key];
     for (const result of (await carryOutClaims(serviceId, claims, source)).values()) {
@@ -161,10 +166,17 @@ class ServiceDecisions {
     private readonly source: string,
   ) {}
 
-  static async start(serviceId: string, connections: ObservedConnection[], source: string): Promise<ServiceDecisions> {
+  static async start(
+    serviceId: string,
+    connections: ObservedConnection[],
+    source: string,
+    alreadyRead: ReadonlyMap<string, ConnectionRecord | undefined>,
+  ): Promise<ServiceDecisions> {
     // Either read fails the invocation: no decision is made on an unreadable policy or table.
     const policy = await resolvePolicy(serviceId);
-    const known = await getConnections(connections.map(({ endpointId }) => ({ serviceId, endpointId })));
+    const unread = connections.filter(({ endpointId }) => !alreadyRead.has(endpointId));
+    const known = await getConnections(unread.map(({ endpointId }) => ({ serviceId, endpointId })));
+    for (const [endpointId, record] of alreadyRead) if (record) known.set(endpointId, record);
     return new ServiceDecisions(serviceId, policy, known, source);
   }
 
