@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices } from '../lib/approvals';
 import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../lib/policy-admin';
+import { planPolicy } from '../lib/policy-plan';
 import { CONNECTION_STATES, ENDPOINT_ID, SERVICE_ID } from '../lib/domain/connection';
 import { policyIdSchema } from '../lib/domain/policy';
 import type { StoredPolicy } from '../lib/aws/policy-store';
@@ -83,6 +84,12 @@ export const routes: Route[] = [
     path: '/policies/{policyId}/evaluate',
     access: 'read', // changes nothing
     handle: async ({ event }) => json(200, await evaluateRequest(pathParams(event, policyPath).policyId, body(event, evaluateBody))),
+  },
+  {
+    method: 'POST',
+    path: '/policies/{policyId}/plan',
+    access: 'read', // changes nothing
+    handle: async ({ event }) => json(200, await planPolicy(pathParams(event, policyPath).policyId, jsonBody(event))),
   },
 ];
 
