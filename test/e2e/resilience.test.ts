@@ -5,7 +5,7 @@ import { LocalStackHttpError, startLocalStack, eventTypesFor, type LocalStack } 
 
 // Faults that kill or cut off the functions: a crash between EC2 acting and the
 // table recording it, an unreachable table, an unreadable policy, and the
-// dead-letter queue that failed notifications end in.
+// dead-letter queue that notifications end in after maxReceiveCount receives.
 
 const ALLOWED = '111122223333';
 const BROKEN = 'vpce-svc-0000000000000000e';
@@ -17,7 +17,11 @@ beforeAll(async () => {
     policy: { default: { allow: [{ account: ALLOWED, label: 'acme-prod' }], onUnmatched: 'hold' } },
     // A killed invocation is declared dead after 2 s, and an unreachable table is given up on quickly.
     functionTimeoutMs: 2_000,
-    env: { AWS_MAX_ATTEMPTS: '3' },
+    // Longer than the function timeout, as deployed (there six times longer); and a lease that
+    // outlives the function, so that a crashed invocation's claim is free for the retry.
+    visibilityTimeoutMs: 3_000,
+    maxReceiveCount: 3,
+    env: { AWS_MAX_ATTEMPTS: '3', DECISION_LEASE_SECONDS: '3' },
   });
 });
 
@@ -75,6 +79,34 @@ describe('a crash after EC2 acted', () => {
   });
 });
 
+describe('a crash after EC2 acted, inside a batch', () => {
+  it('is finished when the batch comes back from the queue: each connection recorded, no second Accept', async () => {
+    const { serviceId } = await stack.createService();
+    await stack.faults({ crashAfterEc2Call: 1 });
+    const endpoints = await Promise.all([1, 2, 3].map(() => stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED })));
+    const ids = endpoints.map((e) => e.vpcEndpointId);
+    // EC2 accepts them all; the invocation never hears back and times out with nothing recorded.
+    await stack.waitFor(async () => (await statesOf(serviceId)).every((state) => state !== 'pendingAcceptance'), { description: 'EC2 to accept' });
+    await stack.faults({});
+
+    await stack.waitFor(
+      async () => (await Promise.all(ids.map((id) => stack.record(serviceId, id)))).every((r) => r?.decision?.acted) && (await stack.idle()),
+      { timeoutMs: 30_000, description: 'every connection recorded as accepted' },
+    );
+
+    expect((await stack.invocations()).some((i) => !i.ok)).toBe(true); // the crashed one
+    for (const id of ids) {
+      expect(await acceptCalls(id)).toBe(1);
+      const record = await stack.record(serviceId, id);
+      expect(record?.claim).toBeUndefined();
+      expect(record?.decision).toMatchObject({ outcome: 'accept', acted: true, rule: 'allow:acme-prod' });
+      expect(record?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
+      expect(eventTypesFor(await stack.outbox(), id)).toEqual(['accepted']);
+    }
+    expect(await stack.dlq()).toEqual([]);
+  });
+});
+
 describe('an unreachable table', () => {
   it('stops every decision, fails and counts the run, and after recovery each connection is decided exactly once', async () => {
     const { serviceId } = await stack.createService();
@@ -83,7 +115,7 @@ describe('an unreachable table', () => {
     const ids = endpoints.map((e) => e.vpcEndpointId);
     await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 3, {
       timeoutMs: 30_000,
-      description: 'every notification to fail three times and reach the dead-letter queue',
+      description: 'every notification to fail maxReceiveCount times and reach the dead-letter queue',
     });
 
     await failedReconcile();
@@ -128,35 +160,44 @@ describe('an unreadable policy', () => {
 });
 
 describe('the dead-letter queue', () => {
-  it('holds notifications that failed every attempt, and a redrive handles them once the cause is fixed', async () => {
+  it('holds a notification received maxReceiveCount times without going through; the message move brings it back once the cause is fixed', async () => {
     const { serviceId } = await stack.createService();
     await stack.faults({ dynamoUnavailable: true });
     const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
     await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
     const [deadLetter] = await stack.dlq();
-    expect(deadLetter?.attempts).toBe(3);
-    expect(JSON.parse(deadLetter?.event.Records[0]?.Sns.Message ?? '{}')).toMatchObject({ eventType: 'Connect', vpcEndpointId });
+    expect(deadLetter?.receiveCount).toBe(3);
+    expect(JSON.parse(deadLetter?.body ?? '{}')).toMatchObject({ eventType: 'Connect', vpcEndpointId });
+    expect((await stack.health()).deliveries.deadLetters).toBe(1);
 
     await stack.faults({});
     const summary = await stack.redriveDlq();
 
-    expect(summary).toEqual({ received: 1, redriven: 1, failed: 0, unreadable: 0 });
+    expect(summary).toMatchObject({ status: 'COMPLETED', toMove: 1, moved: 1 });
     expect(await stack.dlq()).toEqual([]);
-    await stack.waitFor(async () => (await statesOf(serviceId))[0] === 'available');
+    await stack.waitFor(async () => (await stack.record(serviceId, vpcEndpointId))?.decision?.acted, { timeoutMs: 15_000, description: 'the redriven notification decided' });
     expect(await acceptCalls(vpcEndpointId)).toBe(1);
     expect((await stack.record(serviceId, vpcEndpointId))?.decision).toMatchObject({ outcome: 'accept', rule: 'allow:acme-prod' });
   });
 
-  it('keeps a dead letter that fails again, and says so', async () => {
+  it('takes a redriven notification back when the cause is still there', async () => {
     const { serviceId } = await stack.createService();
     await stack.faults({ dynamoUnavailable: true });
     await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
     await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
+    const [before] = await stack.dlq();
 
-    const response = await stack.request('POST', '/local/dlq/redrive', {});
+    await stack.redriveDlq();
+    const justMoved = await stack.dlq();
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'the dead letter back' });
 
-    expect(response.status).toBe(500);
-    expect(response.body).toMatchObject({ error: { code: 'RedriveFailed', message: expect.stringContaining('1 failed again') } });
-    expect(await stack.dlq()).toHaveLength(1);
+    expect(justMoved).toEqual([]);
+    expect((await stack.dlq())[0]).toMatchObject({ messageId: before?.messageId, receiveCount: 3 });
+  });
+
+  it('refuses a redrive request with a field it does not know', async () => {
+    const response = await stack.request('POST', '/local/dlq/redrive', { maxMessages: 10 });
+
+    expect(response.status).toBe(400);
   });
 });
