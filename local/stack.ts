@@ -16,6 +16,7 @@ import { LOCAL_APPROVER_ARN, LocalHttpApi } from './http-api';
 import { InboundSns } from './sns-inbound';
 import { OutboundSns } from './sns-outbound';
 import { EventSourceMapping, type SqsLambdaHandler } from './event-source-mapping';
+import { DEPLOYED_QUEUE_DEFAULTS } from './deployed-defaults';
 
 export const LOCAL_TABLE_NAME = 'vpce-gatekeeper-local';
 export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
@@ -25,18 +26,6 @@ const APPROVALS_FUNCTION_NAME = 'vpce-gatekeeper-local-httpApi';
 const RECONCILE_FUNCTION_NAME = 'vpce-gatekeeper-local-reconcile';
 const NOTIFICATION_QUEUE_NAME = 'vpce-gatekeeper-local-notifications';
 const DEAD_LETTER_QUEUE_NAME = 'vpce-gatekeeper-local-notifications-dlq';
-/**
- * The notification queue and its event source mapping as deployed by default
- * (serverless.yml params and resources; test/stack/template.test.ts keeps the two in step).
- */
-export const DEPLOYED_QUEUE_DEFAULTS = {
-  batchSize: 100,
-  batchingWindowSeconds: 1,
-  maximumConcurrency: 5,
-  maxReceiveCount: 5,
-  /** Six times the notification function's 30 s timeout, as AWS recommends for an SQS event source. */
-  visibilityTimeoutSeconds: 180,
-} as const;
 /** The deployed reconciler's timeout (serverless.yml). */
 const RECONCILE_TIMEOUT_MS = 240_000;
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
