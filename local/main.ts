@@ -23,10 +23,7 @@ Reference: docs/local-stack.md`;
 
 /** `npm start [-- --policy FILE]`: runs the local stack until SIGINT or SIGTERM. */
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { policy: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-    strict: true,
-  });
+  const values = parseOptions();
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
@@ -66,6 +63,14 @@ async function main(): Promise<void> {
     );
   };
   if (stopRequested) stop(stopRequested);
+}
+
+function parseOptions(): { policy?: string; help: boolean } {
+  try {
+    return parseArgs({ options: { policy: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } }, strict: true }).values;
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)} (npm start -- --help)`, { cause: error });
+  }
 }
 
 function numberFromEnv(name: string, fallback: number): number {
