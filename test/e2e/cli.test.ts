@@ -89,12 +89,33 @@ describe('npx vpce-gatekeeper', () => {
 
     const put = await cli(LOCAL_APPROVER, 'policy', 'put', file);
     const got = await cli(LOCAL_VIEWER, '--json', 'policy', 'get', 'default');
-    const evaluated = await cli(LOCAL_VIEWER, 'policy', 'evaluate', 'default', '--account', STRANGER);
+    const evaluated = await cli(LOCAL_VIEWER, 'policy', 'evaluate', 'default', '--account', STRANGER, '--consumer-region', 'eu-west-1');
     const stale = await cli(LOCAL_APPROVER, 'policy', 'put', file, '--if-match', '1');
 
     expect(put).toMatchObject({ code: 0, stdout: expect.stringMatching(/^default: version \d+ written$/m) });
     expect(JSON.parse(got.stdout)).toMatchObject({ policyId: 'default', createdBy: LOCAL_APPROVER_ARN, policy: { allow: [{ account: STRANGER }] } });
     expect(evaluated).toMatchObject({ code: 0, stdout: expect.stringContaining(`accept (allow:new-customer`) });
     expect(stale).toMatchObject({ code: 1, stderr: expect.stringContaining('412 PreconditionFailed') });
+  });
+
+  it.each([
+    ['the placeholders of a copied example', 'vpce-svc-…', 'vpce-…', ['serviceId', 'endpointId']],
+    ['a space', 'vpce-svc 0123', 'vpce-0123456789abcdef0', ['serviceId']],
+    ['non-ASCII letters', 'vpce-svc-0123456789abcdef0', 'vpcé-0123', ['endpointId']],
+  ])('signs ids with %s so that the API answers 400 naming the bad id, not a signature error', async (_, serviceId, endpointId, badIds) => {
+    const shown = await cli(LOCAL_VIEWER, 'show', serviceId, endpointId);
+    const accepted = await cli(LOCAL_APPROVER, 'accept', serviceId, endpointId, '--reason', 'ticket SEC-9');
+
+    for (const run of [shown, accepted]) {
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/^vpce-gatekeeper: 400 InvalidRequest: invalid path: /);
+      for (const id of badIds) expect(run.stderr).toContain(`${id}: must be`);
+    }
+  });
+
+  it('refuses to evaluate without a consumer region rather than assume one', async () => {
+    const evaluated = await cli(LOCAL_VIEWER, 'policy', 'evaluate', 'default', '--account', STRANGER);
+
+    expect(evaluated).toMatchObject({ code: 2, stderr: expect.stringContaining('policy evaluate needs --consumer-region REGION') });
   });
 });
