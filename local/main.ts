@@ -8,10 +8,12 @@ import { startLocalStack } from './stack';
  * LOCAL_FUNCTION_TIMEOUT_MS (default: each function's deployed timeout) tune it.
  */
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { policy: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ options: { policy: { type: 'string' }, auth: { type: 'string', default: 'iam' } }, strict: true });
+  if (values.auth !== 'iam' && values.auth !== 'jwt') throw new Error(`--auth must be iam (SigV4, the default) or jwt (the local OpenID Connect issuer), not '${values.auth}'`);
   const stack = await startLocalStack({
     port: numberFromEnv('PORT', 3000),
     policyFile: values.policy,
+    auth: values.auth,
     acceptDelayMs: numberFromEnv('ACCEPT_DELAY_MS', 1000),
     retryDelayMs: numberFromEnv('LOCAL_RETRY_DELAY_MS', 500),
     reconcileIntervalSeconds: numberFromEnv('RECONCILE_INTERVAL_SECONDS', 60),
