@@ -23,6 +23,8 @@ export const faultSettingsSchema = z.strictObject({
   crashAfterEc2Call: z.number().min(0).max(1).optional(),
   /** While true, every DynamoDB request is answered 503 ServiceUnavailable. */
   dynamoUnavailable: z.boolean().optional(),
+  /** While true, every Organizations call is answered AccessDeniedException. */
+  organizationsUnavailable: z.boolean().optional(),
 });
 
 export type FaultSettings = z.infer<typeof faultSettingsSchema>;
@@ -36,6 +38,7 @@ const NO_FAULTS: FaultsInForce = {
   dropNotifications: 0,
   crashAfterEc2Call: 0,
   dynamoUnavailable: false,
+  organizationsUnavailable: false,
 };
 
 const MAX_SHUFFLE_DELAY_MS = 250;
@@ -90,6 +93,11 @@ export class Faults {
   /** Whether DynamoDB is unreachable now. */
   dynamoUnavailable(): boolean {
     return this.settings.dynamoUnavailable;
+  }
+
+  /** Whether Organizations refuses every call now. */
+  organizationsUnavailable(): boolean {
+    return this.settings.organizationsUnavailable;
   }
 
   /** How many times to deliver one notification. */

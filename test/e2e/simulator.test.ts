@@ -316,7 +316,7 @@ describe('EC2 fault injection and call accounting', () => {
     const calls = await stack.calls();
     oneShot.destroy();
 
-    expect(inForce).toEqual({ ec2ThrottleRate: 1, duplicateDeliveries: 1, shuffleDeliveries: false, ec2ErrorRate: 0, dropNotifications: 0, crashAfterEc2Call: 0, dynamoUnavailable: false });
+    expect(inForce).toEqual({ ec2ThrottleRate: 1, duplicateDeliveries: 1, shuffleDeliveries: false, ec2ErrorRate: 0, dropNotifications: 0, crashAfterEc2Call: 0, dynamoUnavailable: false, organizationsUnavailable: false });
     expect(error).toMatchObject({ name: 'RequestLimitExceeded', status: 503 });
     expect(throttledAccept.name).toBe('RequestLimitExceeded');
     expect(await stateOf(serviceId, vpcEndpointId)).toBe('pendingAcceptance');

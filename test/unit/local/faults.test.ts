@@ -16,6 +16,7 @@ describe('fault injection settings', () => {
       dropNotifications: 0,
       crashAfterEc2Call: 0,
       dynamoUnavailable: false,
+      organizationsUnavailable: false,
     });
   });
 
