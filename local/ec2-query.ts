@@ -46,7 +46,7 @@ export function answerEc2Query(body: string, deps: Ec2QueryDeps): Ec2Answer {
   const action = params.get('Action') ?? '';
   const requestId = newRequestId();
   const markFailed = deps.calls.received(action, endpointIdsNamed(params));
-  if (deps.faults.throttleEc2Call()) {
+  if (!deps.faults.withinEc2RateLimit(action) || deps.faults.throttleEc2Call()) {
     markFailed();
     return ec2ErrorResponse(new Ec2ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503), requestId);
   }
@@ -58,6 +58,10 @@ export function answerEc2Query(body: string, deps: Ec2QueryDeps): Ec2Answer {
         ? new Ec2ApiError('InternalError', 'An internal error has occurred', 500)
         : new Ec2ApiError('Unavailable', 'The server is overloaded or is not accepting requests.', 503);
     return ec2ErrorResponse(error, requestId);
+  }
+  if (deps.faults.ec2UnavailableFor([...serviceIdsNamed(params), ...endpointIdsNamed(params)])) {
+    markFailed();
+    return ec2ErrorResponse(new Ec2ApiError('Unavailable', 'The server is overloaded or is not accepting requests.', 503), requestId);
   }
   try {
     const run = ACTIONS.get(action);
@@ -91,6 +95,16 @@ function endpointIdsNamed(params: QueryParams): string[] {
     .filter((filter) => filter.get('Name') === 'vpc-endpoint-id')
     .flatMap((filter) => filter.list('Value'));
   return [...params.list('VpcEndpointId'), ...fromFilters];
+}
+
+/** The endpoint service ids a call names: ServiceId, ServiceId.N and service-id filter values. */
+function serviceIdsNamed(params: QueryParams): string[] {
+  const fromFilters = params
+    .structures('Filter')
+    .filter((filter) => filter.get('Name') === 'service-id')
+    .flatMap((filter) => filter.list('Value'));
+  const single = params.get('ServiceId');
+  return [...(single ? [single] : []), ...params.list('ServiceId'), ...fromFilters];
 }
 
 interface FilterField<T> {

@@ -6,13 +6,15 @@ import { type LocalDynamo, startDynamo } from './dynamo';
 import { PrivateLinkSimulator } from './ec2-simulator';
 import { Faults } from './faults';
 import { closeServer, listen } from './listen';
-import { logLocal } from './log';
+import { describeError, logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './policies';
 import { type ControlPlane, createRequestListener, EC2_PATH, SNS_PATH, SQS_PATH } from './server';
 import { type DynamoGate, startDynamoGate } from './dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './scheduled-function';
 import { LocalQueue } from './sqs';
-import { LOCAL_APPROVER_ARN, LocalHttpApi } from './http-api';
+import { LOCAL_APPROVER_ARN, LocalHttpApi, type LocalApiAuth } from './http-api';
+import { LOCAL_APPROVER_GROUP, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './oidc';
+import { LocalJwtAuthorizer } from './jwt-authorizer';
 import { InboundSns, type LambdaHandler } from './sns-inbound';
 import { OutboundSns } from './sns-outbound';
 
@@ -44,6 +46,11 @@ export interface LocalStackOptions {
   reconcileIntervalSeconds?: number;
   /** After which every local function invocation has failed. Default: each function's deployed timeout. */
   functionTimeoutMs?: number;
+  /**
+   * How the approvals API authenticates: 'iam' (SigV4, the default) or 'jwt' (a JWT
+   * authorizer trusting the local OpenID Connect issuer at /local/oidc).
+   */
+  auth?: 'iam' | 'jwt';
 }
 
 export interface LocalStack {
@@ -76,8 +83,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await listen(server, options.port ?? 3000);
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     pointAwsSdkAtLocalStack(baseUrl, dynamoGate.endpoint);
+    const oidc = options.auth === 'jwt' ? await LocalOidcIssuer.start(baseUrl) : undefined;
+    if (oidc) useJwtAuthorization(oidc);
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
-    const api = await importApprovalsApi();
+    const api = await importApprovalsApi(
+      oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: [LOCAL_CONSOLE_CLIENT_ID] }) } : { kind: 'iam' },
+    );
     const direct = await importDirectFunctions();
     let policyIds: string[] = [];
     const loadPolicies = async () => {
@@ -86,7 +97,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
     const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options });
-    server.on('request', createRequestListener(plane, api));
+    const listener = createRequestListener(plane, api);
+    server.on('request', (request, response) => {
+      if (!oidc || !LocalOidcIssuer.handles(new URL(request.url ?? '/', baseUrl).pathname)) return listener(request, response);
+      oidc.serve(request, response).catch((error: unknown) => {
+        logLocal('error', 'local OIDC issuer failed', describeError(error));
+        response.destroy();
+      });
+    });
     await loadPolicies();
     plane.reconciler.start();
     return {
@@ -208,6 +226,20 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
   });
 }
 
+/**
+ * The JWT mode's settings, as serverless.yml gives them to the approvals API when
+ * jwtIssuerUrl is set: the issuer the console signs in with, its client id, and
+ * the group whose members approve.
+ */
+function useJwtAuthorization(oidc: LocalOidcIssuer): void {
+  Object.assign(process.env, {
+    JWT_ISSUER_URL: oidc.issuer,
+    CONSOLE_CLIENT_ID: LOCAL_CONSOLE_CLIENT_ID,
+    APPROVER_GROUPS: LOCAL_APPROVER_GROUP,
+    JWT_GROUPS_CLAIM: 'groups',
+  });
+}
+
 /** Imported only after the environment is set: both read their configuration at cold start. */
 async function importHandlerAndPolicyStore(): Promise<{ handler: LambdaHandler; putPolicy: PutPolicy }> {
   const handlerModule = await import('../handlers/on-connection-notification');
@@ -216,9 +248,9 @@ async function importHandlerAndPolicyStore(): Promise<{ handler: LambdaHandler; 
 }
 
 /** The approvals API handler behind a local API Gateway; imported, like the others, after the environment is set. */
-async function importApprovalsApi(): Promise<LocalHttpApi> {
+async function importApprovalsApi(auth: LocalApiAuth): Promise<LocalHttpApi> {
   const { handler, routes } = await import('../handlers/http-api');
-  return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME });
+  return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME, auth });
 }
 
 /** The reconciler and the dead-letter redrive, which the stack invokes directly. */
