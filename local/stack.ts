@@ -6,13 +6,16 @@ import { type LocalDynamo, startDynamo } from './dynamo';
 import { PrivateLinkSimulator } from './ec2-simulator';
 import { Faults } from './faults';
 import { closeServer, listen } from './listen';
-import { logLocal } from './log';
+import { describeError, logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './policies';
-import { type ControlPlane, createRequestListener, EC2_PATH, SNS_PATH, SQS_PATH } from './server';
+import { type ControlPlane, createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, STS_PATH } from './server';
+import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './organization-routes';
 import { type DynamoGate, startDynamoGate } from './dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './scheduled-function';
 import { LocalQueue, LocalSqs } from './sqs';
-import { LOCAL_APPROVER_ARN, LocalHttpApi } from './http-api';
+import { LOCAL_APPROVER_ARN, LocalHttpApi, type LocalApiAuth } from './http-api';
+import { LOCAL_APPROVER_GROUP, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './oidc';
+import { LocalJwtAuthorizer } from './jwt-authorizer';
 import { InboundSns } from './sns-inbound';
 import { OutboundSns } from './sns-outbound';
 import { EventSourceMapping, type SqsLambdaHandler } from './event-source-mapping';
@@ -57,6 +60,11 @@ export interface LocalStackOptions {
   reconcileIntervalSeconds?: number;
   /** After which every local function invocation has failed. Default: each function's deployed timeout. */
   functionTimeoutMs?: number;
+  /**
+   * How the approvals API authenticates: 'iam' (SigV4, the default) or 'jwt' (a JWT
+   * authorizer trusting the local OpenID Connect issuer at /local/oidc).
+   */
+  auth?: 'iam' | 'jwt';
 }
 
 export interface LocalStack {
@@ -89,8 +97,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await listen(server, options.port ?? 3000);
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     pointAwsSdkAtLocalStack(baseUrl, dynamoGate.endpoint);
+    const oidc = options.auth === 'jwt' ? await LocalOidcIssuer.start(baseUrl) : undefined;
+    if (oidc) useJwtAuthorization(oidc);
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
-    const api = await importApprovalsApi();
+    const api = await importApprovalsApi(
+      oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: [LOCAL_CONSOLE_CLIENT_ID] }) } : { kind: 'iam' },
+    );
     const direct = await importDirectFunctions();
     let policyIds: string[] = [];
     const loadPolicies = async () => {
@@ -99,7 +111,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
     const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options });
-    server.on('request', createRequestListener(plane, api));
+    const listener = createRequestListener(plane, api);
+    server.on('request', (request, response) => {
+      if (!oidc || !LocalOidcIssuer.handles(new URL(request.url ?? '/', baseUrl).pathname)) return listener(request, response);
+      oidc.serve(request, response).catch((error: unknown) => {
+        logLocal('error', 'local OIDC issuer failed', describeError(error));
+        response.destroy();
+      });
+    });
     await loadPolicies();
     plane.reconciler.start();
     plane.notificationSource.start();
@@ -175,8 +194,10 @@ function wire(parts: {
     acceptDelayMs: options.acceptDelayMs ?? 1000,
     notify: (notification) => inbound.publish(JSON.stringify(notification)),
   });
+  const organization = createOrganizationPlane(faults);
   const reset = oneAtATime(async () => {
     faults.clear();
+    organization.reset();
     simulator.reset();
     inbound.reset();
     sqs.clear();
@@ -199,6 +220,8 @@ function wire(parts: {
     notificationQueueUrl: notificationQueue.url,
     deadLetterQueueUrl: deadLetterQueue.url,
     deadLetterQueueArn: deadLetterQueue.arn,
+    organizationsEndpoint: `${baseUrl}${ORGANIZATIONS_PATH}`,
+    stsEndpoint: `${baseUrl}${STS_PATH}`,
   };
   return {
     simulator,
@@ -214,6 +237,7 @@ function wire(parts: {
     deadLetterQueue,
     notificationSource,
     dynamoRequests: () => dynamo.requestCounts(),
+    organization,
   };
 }
 
@@ -244,12 +268,31 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     // Through the gate, not to dynalite directly, so that dynamoUnavailable can cut it off.
     AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
     AWS_ENDPOINT_URL_SQS: `${baseUrl}${SQS_PATH}`,
+    AWS_ENDPOINT_URL_ORGANIZATIONS: `${baseUrl}${ORGANIZATIONS_PATH}`,
+    AWS_ENDPOINT_URL_STS: `${baseUrl}${STS_PATH}`,
+    // The functions read the organization through the read-only role, as deployed.
+    ORGANIZATIONS_ROLE_ARN: LOCAL_ORGANIZATIONS_ROLE_ARN,
+    ORGANIZATIONS_EXTERNAL_ID: LOCAL_ORGANIZATIONS_EXTERNAL_ID,
     POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-local',
     TABLE_NAME: LOCAL_TABLE_NAME,
     OUTBOUND_TOPIC_ARN,
     MANAGED_SERVICE_IDS: '',
     APPROVER_PRINCIPALS: LOCAL_APPROVER_ARN,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+}
+
+/**
+ * The JWT mode's settings, as serverless.yml gives them to the approvals API when
+ * jwtIssuerUrl is set: the issuer the console signs in with, its client id, and
+ * the group whose members approve.
+ */
+function useJwtAuthorization(oidc: LocalOidcIssuer): void {
+  Object.assign(process.env, {
+    JWT_ISSUER_URL: oidc.issuer,
+    CONSOLE_CLIENT_ID: LOCAL_CONSOLE_CLIENT_ID,
+    APPROVER_GROUPS: LOCAL_APPROVER_GROUP,
+    JWT_GROUPS_CLAIM: 'groups',
   });
 }
 
@@ -261,9 +304,9 @@ async function importHandlerAndPolicyStore(): Promise<{ handler: SqsLambdaHandle
 }
 
 /** The approvals API handler behind a local API Gateway; imported, like the others, after the environment is set. */
-async function importApprovalsApi(): Promise<LocalHttpApi> {
+async function importApprovalsApi(auth: LocalApiAuth): Promise<LocalHttpApi> {
   const { handler, routes } = await import('../handlers/http-api');
-  return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME });
+  return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME, auth });
 }
 
 /** The reconciler, which the stack invokes directly. */

@@ -166,6 +166,8 @@ export interface StartOptions {
   functionTimeoutMs?: number;
   /** Extra environment for the child process. */
   env?: Record<string, string>;
+  /** `--auth jwt`: the approvals API behind a JWT authorizer and the local OIDC issuer. Default iam. */
+  auth?: 'iam' | 'jwt';
 }
 
 /** Thrown when the stack answers with an unexpected status. */
@@ -273,6 +275,7 @@ export async function startLocalStack(options: StartOptions = {}): Promise<Local
   } else if (options.policyFile !== undefined) {
     args.push('--policy', options.policyFile);
   }
+  if (options.auth) args.push('--auth', options.auth);
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: {
