@@ -3,7 +3,8 @@ import { DEFAULT_POLICY_ID, evaluatePolicy, parsePolicy, type ConnectionRequest,
 import type { PolicyChangedEvent } from './domain/outbound-event';
 import { getCurrentPolicy, listPolicyVersions, putPolicy, resolvePolicy, type StoredPolicy } from './aws/policy-store';
 import { publishEvent } from './aws/event-publisher';
-import { countAdmittedEndpoints } from './gatekeeper';
+import { countAdmittedEndpoints } from './deciding';
+import { isManagedService } from './managed-services';
 import { ConflictError, NotFoundError, PreconditionFailedError, PreconditionRequiredError } from './errors';
 import { logger } from './logger';
 
@@ -74,6 +75,9 @@ export interface PolicyVerdict {
  * endpoints on the service in EC2 when the policy limits them.
  */
 export async function evaluateRequest(policyId: string, request: ConnectionRequest): Promise<PolicyVerdict> {
+  if (policyId !== DEFAULT_POLICY_ID && !(await isManagedService(policyId))) {
+    throw new NotFoundError(`endpoint service ${policyId} is not managed by this stage`);
+  }
   const stored = policyId === DEFAULT_POLICY_ID ? await getCurrentPolicy(policyId) : await resolvePolicy(policyId);
   const limited = stored?.policy.maxEndpointsPerAccount !== undefined && policyId !== DEFAULT_POLICY_ID;
   const admitted = limited ? await countAdmittedEndpoints(policyId, request.accountId) : 0;

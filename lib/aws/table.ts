@@ -7,7 +7,6 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *   connection     pk CONN#<serviceId>     sk EP#<endpointId>
  *                  gsi1pk STATE#<state>    gsi1sk <createdAt>#<serviceId>#<endpointId>
  *   policy version pk POLICY#<serviceId|default>  sk V#<version, zero-padded>
- *   delivery       pk DELIVERY#<serviceId>  sk <event>#<endpointId>   (expires: TTL)
  */
 export const BY_STATE_INDEX = 'byState';
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -24,10 +23,6 @@ export const keys = {
     sk: `V#${String(version).padStart(10, '0')}`,
   }),
   policyVersions: (policyId: string) => ({ pk: `POLICY#${policyId}` }),
-  delivery: (serviceId: string, eventType: string, endpointId: string) => ({
-    pk: `DELIVERY#${serviceId}`,
-    sk: `${eventType}#${endpointId}`,
-  }),
 };
 
 /** The table as CloudFormation declares it (serverless.yml), for creating it locally. */
