@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices } from '../lib/approvals';
 import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../lib/policy-admin';
+import { planPolicy } from '../lib/policy-plan';
 import { CONNECTION_STATES, ENDPOINT_ID, SERVICE_ID } from '../lib/domain/connection';
 import { policyIdSchema } from '../lib/domain/policy';
 import type { StoredPolicy } from '../lib/aws/policy-store';
-import { body, ifMatchVersion, jsonBody, pathParams, queryParams } from '../lib/http/request';
+import { body, ifMatchVersion, jsonBody, pathParams, queryParams, reasonSchema } from '../lib/http/request';
 import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
 import { middyfy } from '../lib/lambda';
@@ -26,7 +27,7 @@ const serviceQuery = z.strictObject({ state: state.optional(), ...page });
 const servicePath = z.object({ serviceId });
 const connectionPath = z.object({ serviceId, endpointId });
 const policyPath = z.object({ policyId: policyIdSchema });
-const decisionBody = z.strictObject({ reason: z.string().trim().min(1, 'must say why').max(1000, 'must be at most 1000 characters') });
+const decisionBody = z.strictObject({ reason: reasonSchema });
 const evaluateBody = z.strictObject({
   accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'),
@@ -83,6 +84,12 @@ export const routes: Route[] = [
     path: '/policies/{policyId}/evaluate',
     access: 'read', // changes nothing
     handle: async ({ event }) => json(200, await evaluateRequest(pathParams(event, policyPath).policyId, body(event, evaluateBody))),
+  },
+  {
+    method: 'POST',
+    path: '/policies/{policyId}/plan',
+    access: 'read', // changes nothing
+    handle: async ({ event }) => json(200, await planPolicy(pathParams(event, policyPath).policyId, jsonBody(event))),
   },
 ];
 

@@ -41,9 +41,9 @@ export function parseJsonBody<T extends z.ZodType>(text: string, schema: T): z.i
 /** A body that is not JSON at all. */
 export class InvalidJsonError extends ValidationError {}
 
-/** Sends a JSON response. */
+/** Sends a JSON response, ending in a newline so that consecutive curl outputs stay apart. */
 export function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  const text = `${JSON.stringify(body)}\n`;
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   response.end(text);
 }

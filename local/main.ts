@@ -1,14 +1,44 @@
 import { parseArgs } from 'node:util';
 import { startLocalStack } from './stack';
 
-/**
- * `npm start [-- --policy FILE]`: runs the local stack until SIGINT or SIGTERM.
- * PORT (default 3000, 0 for an ephemeral port), ACCEPT_DELAY_MS,
- * LOCAL_RETRY_DELAY_MS, RECONCILE_INTERVAL_SECONDS (default 60, 0: off) and
- * LOCAL_FUNCTION_TIMEOUT_MS (default: each function's deployed timeout) tune it.
- */
+const USAGE = `usage: npm start [-- --policy FILE]
+
+Runs the whole stack on 127.0.0.1 in this one process, state in memory, until Ctrl-C (SIGINT) or SIGTERM.
+
+options:
+  --policy FILE   a policy file (YAML or JSON, keyed by endpoint service id or 'default'),
+                  loaded at start and again on every POST /local/reset.
+                  Without it there is no policy, and every request is held for an approver.
+                  Try: npm start -- --policy examples/policies.yaml
+  --help, -h      this text
+
+variables:
+  PORT                        port on 127.0.0.1 (default 3000; 0 picks a free one)
+  ACCEPT_DELAY_MS             how long an accepted connection stays pending (default 1000)
+  LOCAL_RETRY_DELAY_MS        delay before a failed invocation is retried, doubling (default 500)
+  RECONCILE_INTERVAL_SECONDS  how often the reconciler runs (default 60; 0: only POST /local/reconcile)
+  LOCAL_FUNCTION_TIMEOUT_MS   when an invocation counts as failed (default: the deployed timeouts)
+
+Reference: docs/local-stack.md`;
+
+/** `npm start [-- --policy FILE]`: runs the local stack until SIGINT or SIGTERM. */
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { policy: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    options: { policy: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  // Handled from the start: a signal that arrives while the stack starts stops it once it is up.
+  let stopRequested: NodeJS.Signals | undefined;
+  let stop = (signal: NodeJS.Signals) => {
+    stopRequested ??= signal;
+  };
+  process.on('SIGINT', (signal) => stop(signal));
+  process.on('SIGTERM', (signal) => stop(signal));
+
   const stack = await startLocalStack({
     port: numberFromEnv('PORT', 3000),
     policyFile: values.policy,
@@ -17,10 +47,13 @@ async function main(): Promise<void> {
     reconcileIntervalSeconds: numberFromEnv('RECONCILE_INTERVAL_SECONDS', 60),
     functionTimeoutMs: optionalNumberFromEnv('LOCAL_FUNCTION_TIMEOUT_MS'),
   });
-  process.stdout.write(`vpce-gatekeeper local stack ready at ${stack.baseUrl}\n`);
+  const loaded = stack.policyIds.length
+    ? `policies loaded from ${values.policy}: ${stack.policyIds.join(', ')}`
+    : 'no policy loaded, so every request will be held for an approver (npm start -- --help)';
+  process.stdout.write(`vpce-gatekeeper local stack ready at ${stack.baseUrl}; ${loaded}\n`);
 
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`${signal} received, stopping the local stack\n`);
@@ -32,8 +65,7 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  if (stopRequested) stop(stopRequested);
 }
 
 function numberFromEnv(name: string, fallback: number): number {

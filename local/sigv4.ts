@@ -40,17 +40,22 @@ export function verifySignature(
   options: { region: string; service: string; principals: readonly LocalPrincipal[]; now?: Date },
 ): Verification {
   const headers = headerValues(request.rawHeaders);
-  const authorization = headers.get('authorization')?.[0];
+  const authorizations = headers.get('authorization') ?? [];
+  const [authorization] = authorizations;
   if (authorization === undefined) {
     return { ok: false, status: 401, message: `the request is not signed: sign it with SigV4 for region ${options.region}, service ${options.service}` };
   }
+  // AWS refuses a request carrying two Authorization headers rather than picking one.
+  if (authorizations.length > 1) return forbidden('the request has more than one Authorization header');
   const parsed = parseAuthorization(authorization);
   if (!parsed) return forbidden(`the Authorization header is not ${ALGORITHM} Credential=…, SignedHeaders=…, Signature=…`);
-  const [accessKeyId, date, region, service, terminator] = parsed.credential.split('/');
+  const scopeParts = parsed.credential.split('/');
+  const [accessKeyId, date, region, service, terminator] = scopeParts;
   const principal = options.principals.find((candidate) => candidate.accessKeyId === accessKeyId);
   if (!principal) return forbidden('the security token included in the request is invalid');
-  if (region !== options.region || service !== options.service || terminator !== 'aws4_request') {
-    return forbidden(`the credential must be scoped to ${options.region}/${options.service}/aws4_request`);
+  // Exactly key/date/region/service/aws4_request: anything after the terminator is refused, as AWS does.
+  if (scopeParts.length !== 5 || region !== options.region || service !== options.service || terminator !== 'aws4_request') {
+    return forbidden(`the credential must be scoped to ACCESS_KEY/DATE/${options.region}/${options.service}/aws4_request, with nothing more`);
   }
   const amzDate = headers.get('x-amz-date')?.[0];
   if (!amzDate || !/^\d{8}T\d{6}Z$/.test(amzDate) || amzDate.slice(0, 8) !== date) {

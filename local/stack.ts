@@ -49,6 +49,8 @@ export interface LocalStackOptions {
 export interface LocalStack {
   /** e.g. http://127.0.0.1:3000 */
   baseUrl: string;
+  /** The policies loaded from the policy file ('default' or service ids); empty without one. */
+  policyIds: string[];
   close(): Promise<void>;
 }
 
@@ -77,9 +79,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
     const api = await importApprovalsApi();
     const direct = await importDirectFunctions();
+    let policyIds: string[] = [];
     const loadPolicies = async () => {
       if (!policyFile) return;
-      const policyIds = await loadPolicyFile(policyFile, putPolicy);
+      policyIds = await loadPolicyFile(policyFile, putPolicy);
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
     const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options });
@@ -88,6 +91,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     plane.reconciler.start();
     return {
       baseUrl,
+      policyIds,
       close: async () => {
         plane.reconciler.stop();
         await plane.reconciler.settle(CLOSE_SETTLE_MS);

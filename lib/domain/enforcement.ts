@@ -1,7 +1,8 @@
 import type { ConnectionRecord } from './connection';
 import type { Intent } from './decisions';
 import { durationMs } from './duration';
-import { standingOf, type Policy } from './policy';
+import { factsText, type Membership } from './organization';
+import { nameOf, standingOf, targetOf, type AllowEntry, type Policy, type Standing } from './policy';
 
 /** The safety limit when a policy names none: at most this many revocations per service and run... */
 export const DEFAULT_MAX_REVOCATIONS_PER_RUN = 10;
@@ -28,11 +29,16 @@ export function enforces(policy: Policy | undefined): policy is Policy {
 
 /**
  * Why an admitted connection has to be revoked under an enforcing policy, or
- * undefined while it may stay. Only the account lists count:
+ * undefined while it may stay:
  * - a deny entry revokes every connection of the account, whoever admitted it;
- * - an account that is no longer allowed (its allow entry removed or expired)
- *   loses the connections the policy itself admitted. What an approver accepted
- *   by hand stays: the allow list never spoke for it.
+ * - an account that is no longer allowed loses the connections the policy itself
+ *   admitted: its allow entry removed or expired, or, for an entry by OU or
+ *   organization, the account moved out of the OU (enforce:left-ou:<entry>), left
+ *   the organization (enforce:left-organization:<entry>) or is no longer ACTIVE
+ *   (enforce:suspended:<entry>). What an approver accepted by hand stays: the
+ *   allow list never spoke for it.
+ * - nothing is revoked on an unknown: when the organization could not be read
+ *   and the policy has entries by OU or organization, the connection stays.
  * Regions and maxEndpointsPerAccount are rules for admitting new requests and
  * never revoke: narrowing them must not cut off consumers that are running.
  */
@@ -41,23 +47,66 @@ export function revocationFor(
   record: Pick<ConnectionRecord, 'decision'> | undefined,
   accountId: string,
   now: Date,
+  membership?: Membership,
 ): Intent | undefined {
-  const standing = standingOf(policy, accountId, now);
+  const standing = standingOf(policy, accountId, now, membership);
   const revoke = (rule: string, reason: string): Intent => ({ outcome: 'reject', rule, reason, decidedBy: 'policy' });
   if (standing.kind === 'denied') {
-    const name = standing.entry.label ?? standing.entry.account;
-    return revoke(`enforce:deny:${name}`, `account ${accountId} matched deny entry '${name}', so its connection is revoked`);
+    return revoke(`enforce:deny:${nameOf(standing.entry)}`, `${standing.why}, so its connection is revoked`);
   }
+  if (standing.kind === 'unreadable') return undefined;
   const admittedByPolicy = record?.decision?.outcome === 'accept' && record.decision.acted && record.decision.decidedBy === 'policy';
   if (!admittedByPolicy || standing.kind === 'allowed') return undefined;
   if (standing.kind === 'expired') {
-    const name = standing.entry.label ?? standing.entry.account;
+    const name = nameOf(standing.entry);
     return revoke(
       `enforce:expired:${name}`,
       `allow entry '${name}' for account ${accountId} expired at ${standing.entry.expiresAt}, so the connection it admitted is revoked`,
     );
   }
+  const admittedBy = admittingEntry(policy, record.decision?.rule);
+  const leaving = admittedBy && leavingRule(admittedBy, accountId, standing, membership);
+  if (leaving) return revoke(leaving.rule, `${leaving.reason}, so the connection it admitted is revoked`);
   return revoke('enforce:no-longer-allowed', `account ${accountId} is no longer on the allow list, so the connection the policy admitted is revoked`);
+}
+
+/** The allow entry a decision rule such as `allow:prod` names, if the policy still has it. */
+function admittingEntry(policy: Policy, rule: string | undefined): AllowEntry | undefined {
+  if (!rule?.startsWith('allow:')) return undefined;
+  const name = rule.slice('allow:'.length);
+  return policy.allow.find((entry) => nameOf(entry) === name);
+}
+
+/** How an account left the OU or organization entry that admitted it. */
+function leavingRule(
+  entry: AllowEntry,
+  accountId: string,
+  standing: Standing,
+  membership: Membership | undefined,
+): { rule: string; reason: string } | undefined {
+  const target = targetOf(entry);
+  if (target.kind === 'account' || !membership || membership.kind === 'unreadable') return undefined;
+  const name = nameOf(entry);
+  const what = target.kind === 'organizationalUnit' ? `OU ${target.id}` : `organization ${target.id}`;
+  if (membership.kind === 'outside') {
+    return {
+      rule: `enforce:left-organization:${name}`,
+      reason: `account ${accountId} is no longer an account of organization ${membership.organizationId} (read at ${membership.readAt}), which ${what} ('${name}') needs`,
+    };
+  }
+  if (standing.kind === 'inactive') {
+    return {
+      rule: `enforce:suspended:${name}`,
+      reason: `account ${accountId} is ${membership.status} (${factsText(membership)}); only ACTIVE accounts match '${name}'`,
+    };
+  }
+  if (target.kind === 'organizationalUnit') {
+    return { rule: `enforce:left-ou:${name}`, reason: `account ${accountId} is no longer below ${what} ('${name}'): ${factsText(membership)}` };
+  }
+  return {
+    rule: `enforce:left-organization:${name}`,
+    reason: `account ${accountId} is no longer an account of ${what} ('${name}'): ${factsText(membership)}`,
+  };
 }
 
 /**

@@ -3,6 +3,17 @@
 import * as z from 'zod/mini';
 import { ValidationError } from '../errors';
 import { parseDuration } from './duration';
+import {
+  distanceToOu,
+  factsText,
+  inOrganization,
+  membershipFacts,
+  ORGANIZATION_ID,
+  ORGANIZATIONAL_UNIT_ID,
+  unreadableReason,
+  type Membership,
+  type MembershipFacts,
+} from './organization';
 
 /** The policy id that covers every endpoint service without a policy of its own. */
 export const DEFAULT_POLICY_ID = 'default';
@@ -16,16 +27,46 @@ const label = z.string().check(z.minLength(1, 'must not be empty'), z.maxLength(
 const region = z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'));
 const wholeNumber = () => z.int('must be a whole number');
 
-const allowEntrySchema = z.strictObject({
-  account: z.union([accountId, z.literal('*')], { error: "must be a 12-digit AWS account id or '*'" }),
-  label: z.optional(label),
-  expiresAt: z.optional(z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2027-06-30T00:00:00Z' })),
-});
+const organizationalUnitId = z.string().check(
+  z.regex(ORGANIZATIONAL_UNIT_ID, 'must be an organizational unit id such as ou-ab12-cdef3456'),
+);
+const organizationId = z.string().check(z.regex(ORGANIZATION_ID, 'must be an organization id such as o-a1b2c3d4e5'));
 
-const denyEntrySchema = z.strictObject({
-  account: accountId,
-  label: z.optional(label),
-});
+/** An entry names exactly one of an account, an organizational unit or an organization. */
+function exactlyOneTarget(ctx: { value: { account?: string; organizationalUnit?: string; organization?: string }; issues: z.core.$ZodRawIssue[] }) {
+  const named = TARGET_FIELDS.filter((field) => ctx.value[field] !== undefined);
+  if (named.length !== 1) {
+    ctx.issues.push({
+      code: 'custom',
+      message:
+        named.length === 0
+          ? 'needs one of account, organizationalUnit or organization'
+          : `names ${named.join(' and ')}: an entry has exactly one of account, organizationalUnit or organization`,
+      input: ctx.value,
+    });
+  }
+}
+
+const TARGET_FIELDS = ['account', 'organizationalUnit', 'organization'] as const;
+
+const allowEntrySchema = z
+  .strictObject({
+    account: z.optional(z.union([accountId, z.literal('*')], { error: "must be a 12-digit AWS account id or '*'" })),
+    organizationalUnit: z.optional(organizationalUnitId),
+    organization: z.optional(organizationId),
+    label: z.optional(label),
+    expiresAt: z.optional(z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2027-06-30T00:00:00Z' })),
+  })
+  .check(exactlyOneTarget);
+
+const denyEntrySchema = z
+  .strictObject({
+    account: z.optional(accountId),
+    organizationalUnit: z.optional(organizationalUnitId),
+    organization: z.optional(organizationId),
+    label: z.optional(label),
+  })
+  .check(exactlyOneTarget);
 
 export const policySchema = z
   .strictObject({
@@ -49,6 +90,8 @@ export const policySchema = z
       }),
     ),
     onPendingTimeout: z.optional(z.enum(['reject', 'remind'], { error: 'must be reject or remind' })),
+    // The service's allowed principals follow the allow list (the reconciler); off when left out.
+    sharing: z.optional(z.enum(['off', 'add', 'sync'], { error: 'must be off, add or sync' })),
   })
   .check((ctx) => {
     if (ctx.value.onPendingTimeout !== undefined && ctx.value.pendingTimeout === undefined) {
@@ -94,6 +137,12 @@ export interface EvaluationContext {
   now: Date;
   /** The account's other endpoints on this service that are admitted (pending or available). */
   admittedEndpointsOfAccount: number;
+  /**
+   * The account's place in the organization, needed when the policy has entries
+   * by OU or organization (see usesOrganization). Left out there, the policy
+   * cannot tell and holds the request.
+   */
+  membership?: Membership;
 }
 
 export type Outcome = 'accept' | 'reject' | 'hold';
@@ -105,6 +154,8 @@ export interface Evaluation {
   act: boolean;
   rule: string;
   reason: string;
+  /** The organization facts the decision used, when the policy has entries by OU or organization. */
+  organization?: MembershipFacts;
 }
 
 /** Decides a connection request. With no policy, it holds: never auto-accept. */
@@ -122,6 +173,7 @@ export function evaluatePolicy(
     };
   }
   const verdict = match(policy, request, context);
+  const facts = usesOrganization(policy) ? { organization: membershipFacts(membershipOrUnread(request.accountId, context.membership)) } : {};
   switch (policy.mode) {
     case 'manual':
       return {
@@ -129,40 +181,144 @@ export function evaluatePolicy(
         act: false,
         rule: 'mode:manual',
         reason: `the policy is manual, so every request waits for an approver (auto would have said: ${verdict.reason})`,
+        ...facts,
       };
     case 'observe':
-      return { ...verdict, act: false, reason: `observe mode, nothing done: would ${verdict.outcome}; ${verdict.reason}` };
+      return { ...verdict, act: false, reason: `observe mode, nothing done: would ${verdict.outcome}; ${verdict.reason}`, ...facts };
     case 'auto':
-      return { ...verdict, act: verdict.outcome !== 'hold' };
+      return { ...verdict, act: verdict.outcome !== 'hold', ...facts };
   }
+}
+
+/** Whether a policy has entries by OU or organization, so that deciding needs the account's membership. */
+export function usesOrganization(policy: Policy): boolean {
+  return [...policy.allow, ...policy.deny].some((entry) => entry.account === undefined);
+}
+
+/** What an entry names: an account (or '*'), an organizational unit or an organization. */
+export type EntryTarget =
+  | { kind: 'account'; id: string }
+  | { kind: 'organizationalUnit'; id: string }
+  | { kind: 'organization'; id: string };
+
+/** The one thing an entry names (the schema allows exactly one). */
+export function targetOf(entry: AllowEntry | DenyEntry): EntryTarget {
+  if (entry.organizationalUnit !== undefined) return { kind: 'organizationalUnit', id: entry.organizationalUnit };
+  if (entry.organization !== undefined) return { kind: 'organization', id: entry.organization };
+  return { kind: 'account', id: entry.account ?? '' };
+}
+
+/** An entry's name in rules and reasons: its label, else what it names. */
+export function nameOf(entry: AllowEntry | DenyEntry): string {
+  return entry.label ?? targetOf(entry).id;
 }
 
 /** Where an account stands on a policy's lists, ignoring region and endpoint limits. */
 export type Standing =
-  | { kind: 'denied'; entry: DenyEntry }
-  | { kind: 'allowed'; entry: AllowEntry }
+  | { kind: 'denied'; entry: DenyEntry; why: string }
+  | { kind: 'allowed'; entry: AllowEntry; why: string }
   | { kind: 'expired'; entry: AllowEntry }
-  | { kind: 'unlisted' };
+  /** Below an allowed OU or in an allowed organization, but not ACTIVE. */
+  | { kind: 'inactive'; entry: AllowEntry; why: string }
+  /** An entry by OU or organization is in play and the organization could not be read. */
+  | { kind: 'unreadable'; error: string }
+  | { kind: 'unlisted'; why: string };
 
-/** Whether an account is denied, allowed (by which entry), allowed only by an expired entry, or on no list. */
-export function standingOf(policy: Policy, accountId: string, now: Date): Standing {
-  const denied = policy.deny.find((entry) => entry.account === accountId);
-  if (denied) return { kind: 'denied', entry: denied };
-  const candidates = policy.allow.filter((entry) => entry.account === accountId || entry.account === '*');
-  // An entry for the account itself says more than the wildcard, so it is preferred.
-  candidates.sort((a, b) => Number(b.account === accountId) - Number(a.account === accountId));
-  const live = candidates.find((entry) => !isExpired(entry, now));
-  if (live) return { kind: 'allowed', entry: live };
-  const expired = candidates[0];
-  return expired ? { kind: 'expired', entry: expired } : { kind: 'unlisted' };
+/**
+ * Whether an account is denied, allowed (by which entry), allowed only by an
+ * expired entry, or on no list. Precedence: a deny entry of any kind; then an
+ * allow entry for the account itself, the OU entry nearest the account, an
+ * organization entry, and '*'. OU and organization entries match members only;
+ * allow entries among them match ACTIVE accounts only, deny entries whatever the
+ * status. When such an entry is in play and the membership is unknown, the
+ * answer is `unreadable`: never allowed on an unknown.
+ */
+export function standingOf(policy: Policy, accountId: string, now: Date, membership?: Membership): Standing {
+  const known = membershipOrUnread(accountId, membership);
+  const accountDeny = policy.deny.find((entry) => entry.account === accountId);
+  if (accountDeny) return { kind: 'denied', entry: accountDeny, why: `account ${accountId} matched deny entry '${nameOf(accountDeny)}'` };
+  const organizationDenies = policy.deny.filter((entry) => entry.account === undefined);
+  if (organizationDenies.length && known.kind === 'unreadable') return { kind: 'unreadable', error: known.error };
+  for (const entry of organizationDenies) {
+    const matched = matchesOrganizationEntry(entry, known);
+    if (matched) return { kind: 'denied', entry, why: `${describeMatch(accountId, entry, known)}; matched deny entry '${nameOf(entry)}'` };
+  }
+
+  const ownEntries = policy.allow.filter((entry) => entry.account === accountId);
+  const ownLive = ownEntries.find((entry) => !isExpired(entry, now));
+  if (ownLive) return { kind: 'allowed', entry: ownLive, why: `account ${accountId} matched allow entry '${nameOf(ownLive)}'` };
+
+  const organizationAllows = policy.allow.filter((entry) => entry.account === undefined);
+  if (organizationAllows.length && known.kind === 'unreadable') return { kind: 'unreadable', error: known.error };
+  // Nearest OU first, then the organization: the most specific entry that matches speaks.
+  const byOrganization = organizationAllows
+    .map((entry) => ({ entry, distance: organizationDistance(entry, known) }))
+    .filter((candidate): candidate is { entry: AllowEntry; distance: number } => candidate.distance !== undefined)
+    .sort((a, b) => a.distance - b.distance)
+    .map(({ entry }) => entry);
+  const wildcard = policy.allow.filter((entry) => entry.account === '*');
+  if (known.kind === 'member' && known.status === 'ACTIVE') {
+    const live = byOrganization.find((entry) => !isExpired(entry, now));
+    if (live) return { kind: 'allowed', entry: live, why: describeMatch(accountId, live, known) };
+  }
+  const anyLive = wildcard.find((entry) => !isExpired(entry, now));
+  if (anyLive) return { kind: 'allowed', entry: anyLive, why: `account ${accountId} matched the allow entry for any account ('${nameOf(anyLive)}')` };
+  const inactive = known.kind === 'member' && known.status !== 'ACTIVE' ? byOrganization.find((entry) => !isExpired(entry, now)) : undefined;
+  if (inactive && known.kind === 'member') {
+    return {
+      kind: 'inactive',
+      entry: inactive,
+      why: `${describeMatch(accountId, inactive, known)}; only ACTIVE accounts match allow entries by OU or organization`,
+    };
+  }
+  const expired = [...ownEntries, ...(known.kind === 'member' && known.status === 'ACTIVE' ? byOrganization : []), ...wildcard][0];
+  if (expired) return { kind: 'expired', entry: expired };
+  return { kind: 'unlisted', why: unlistedWhy(accountId, known, organizationAllows.length > 0) };
+}
+
+function membershipOrUnread(accountId: string, membership: Membership | undefined): Membership {
+  return membership ?? { kind: 'unreadable', accountId, error: 'not read' };
+}
+
+function matchesOrganizationEntry(entry: AllowEntry | DenyEntry, membership: Membership): boolean {
+  return organizationDistance(entry, membership) !== undefined;
+}
+
+/** How far the entry's OU is above the account (the organization counts as farther than any OU); undefined: no match. */
+function organizationDistance(entry: AllowEntry | DenyEntry, membership: Membership): number | undefined {
+  const target = targetOf(entry);
+  if (target.kind === 'organizationalUnit') return distanceToOu(membership, target.id);
+  if (target.kind === 'organization') return inOrganization(membership, target.id) ? Number.MAX_SAFE_INTEGER : undefined;
+  return undefined;
+}
+
+function describeMatch(accountId: string, entry: AllowEntry | DenyEntry, membership: Membership): string {
+  if (membership.kind !== 'member') return `account ${accountId} matched '${nameOf(entry)}'`;
+  const target = targetOf(entry);
+  const where = target.kind === 'organizationalUnit' ? `OU ${target.id}` : `organization ${target.id}`;
+  const label = entry.label ? ` (${entry.label})` : '';
+  return `account ${accountId} is in ${where}${label}: ${factsText(membership)}`;
+}
+
+function unlistedWhy(accountId: string, membership: Membership, organizationInPlay: boolean): string {
+  if (organizationInPlay && membership.kind === 'outside') {
+    return `account ${accountId} is not an account of organization ${membership.organizationId} (read at ${membership.readAt}) and is on neither the allow nor the deny list`;
+  }
+  if (organizationInPlay && membership.kind === 'member') {
+    return `account ${accountId} is in ${factsText(membership)}, below no allowed OU, and is on neither the allow nor the deny list`;
+  }
+  return `account ${accountId} is on neither the allow nor the deny list`;
 }
 
 function match(policy: Policy, request: ConnectionRequest, context: EvaluationContext): Omit<Evaluation, 'act'> {
   const { accountId } = request;
-  const standing = standingOf(policy, accountId, context.now);
+  const standing = standingOf(policy, accountId, context.now, context.membership);
   if (standing.kind === 'denied') {
-    const name = standing.entry.label ?? standing.entry.account;
-    return { outcome: 'reject', rule: `deny:${name}`, reason: `account ${accountId} matched deny entry '${name}'` };
+    return { outcome: 'reject', rule: `deny:${nameOf(standing.entry)}`, reason: standing.why };
+  }
+  if (standing.kind === 'unreadable') {
+    // Fail closed whatever onUnmatched says: a rule that could deny cannot be evaluated.
+    return { outcome: 'hold', rule: 'organization-unreadable', reason: unreadableReason(standing.error) };
   }
   if (policy.regions && !policy.regions.includes(request.region)) {
     return unmatched(policy, `region ${request.region} is not one of the allowed regions (${policy.regions.join(', ')})`);
@@ -172,10 +328,9 @@ function match(policy: Policy, request: ConnectionRequest, context: EvaluationCo
       policy,
       standing.kind === 'expired'
         ? `allow entry '${nameOf(standing.entry)}' for account ${accountId} expired at ${standing.entry.expiresAt}`
-        : `account ${accountId} is on neither the allow nor the deny list`,
+        : standing.why,
     );
   }
-  const live = standing.entry;
   const max = policy.maxEndpointsPerAccount;
   if (max !== undefined && context.admittedEndpointsOfAccount >= max) {
     return unmatched(
@@ -183,14 +338,7 @@ function match(policy: Policy, request: ConnectionRequest, context: EvaluationCo
       `account ${accountId} already has ${context.admittedEndpointsOfAccount} endpoint(s) admitted, the most allowed is ${max}`,
     );
   }
-  return {
-    outcome: 'accept',
-    rule: `allow:${nameOf(live)}`,
-    reason:
-      live.account === '*'
-        ? `account ${accountId} matched the allow entry for any account ('${nameOf(live)}')`
-        : `account ${accountId} matched allow entry '${nameOf(live)}'`,
-  };
+  return { outcome: 'accept', rule: `allow:${nameOf(standing.entry)}`, reason: standing.why };
 }
 
 function unmatched(policy: Policy, why: string): Omit<Evaluation, 'act'> {
@@ -199,10 +347,6 @@ function unmatched(policy: Policy, why: string): Omit<Evaluation, 'act'> {
     rule: `onUnmatched:${policy.onUnmatched}`,
     reason: `${why}; unmatched requests ${policy.onUnmatched === 'reject' ? 'are rejected' : 'wait for an approver'}`,
   };
-}
-
-function nameOf(entry: AllowEntry): string {
-  return entry.label ?? entry.account;
 }
 
 function isExpired(entry: AllowEntry, now: Date): boolean {

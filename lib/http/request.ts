@@ -59,6 +59,22 @@ export function jsonBody(event: HttpApiEvent): unknown {
   }
 }
 
+/**
+ * What a human may write in free text that is stored and published (a reason):
+ * controls other than tab and newline, bidirectional-text controls (which make
+ * text read differently from what it is) and lone surrogates (which are not
+ * Unicode, and break JSON tools such as jq) are refused, not cleaned.
+ */
+const UNSAFE_TEXT = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]|\p{Cs}/u;
+
+/** A reason an approver gives: 1 to 1000 characters after trimming, none of them unsafe (see UNSAFE_TEXT). */
+export const reasonSchema = z
+  .string()
+  .trim()
+  .min(1, 'must say why')
+  .max(1000, 'must be at most 1000 characters')
+  .refine((text) => !UNSAFE_TEXT.test(text), 'must not contain control characters (other than tab and newline), bidirectional-text controls or lone surrogates');
+
 /** The JSON body, validated against `schema` (strict: unknown fields are refused). */
 export function body<T extends z.ZodType>(event: HttpApiEvent, schema: T): z.infer<T> {
   return validate(schema, jsonBody(event), 'body');

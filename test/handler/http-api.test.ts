@@ -141,4 +141,32 @@ describe('http-api handler', () => {
     expect(response.status).toBe(200);
     expect(response.body).toMatchObject({ decision: { reason: 'sent as bytes' } });
   });
+
+  it.each([
+    ['a control character', 'approved\u0007 by ops'],
+    ['an escape sequence', 'ok \u001b[31mred'],
+    ['a bidi override', 'approved \u202egnp.exe'],
+    ['a bidi isolate', 'ticket \u2067SEC-42\u2069'],
+    ['a lone surrogate', 'broken \ud800 text'],
+  ])('refuses a reason holding %s with 400, changing nothing', async (_, reason) => {
+    const connection = aws.connect(serviceId, STRANGER);
+    const event = acceptEvent(serviceId, connection.endpointId, (e) => (e.body = JSON.stringify({ reason })));
+
+    const response = await invoke(event);
+
+    expect(response).toEqual({ status: 400, body: { error: { code: 'InvalidRequest', message: expect.stringContaining('reason') } } });
+    expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 0);
+    expect(await getConnection(serviceId, connection.endpointId)).toBeUndefined();
+  });
+
+  it('keeps a reason written on several lines, with tabs and any script', async () => {
+    const connection = aws.connect(serviceId, STRANGER);
+    const reason = 'ticket SEC-42\n\tchecked with the owner — 已确认 ✅';
+    const event = acceptEvent(serviceId, connection.endpointId, (e) => (e.body = JSON.stringify({ reason })));
+
+    const response = await invoke(event);
+
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ decision: { reason } });
+  });
 });

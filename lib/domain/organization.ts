@@ -1,0 +1,94 @@
+/**
+ * What an AWS Organization says about an account, as facts the policy matches
+ * against. Pure: the facts are read elsewhere (lib/aws/organizations-gateway.ts)
+ * and handed in, with the time they were read.
+ */
+
+/** The id formats AWS Organizations uses; defined once, used by the policy schema and the gateway. */
+export const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
+export const ORGANIZATIONAL_UNIT_ID = /^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
+export const ROOT_ID = /^r-[0-9a-z]{4,32}$/;
+
+/** An account's status, as Organizations spells it. Only ACTIVE accounts match allow entries by OU or organization. */
+export type AccountStatus = 'ACTIVE' | 'SUSPENDED' | 'PENDING_CLOSURE';
+
+/** The root or an organizational unit on an account's path. */
+export interface OrganizationNode {
+  id: string;
+  name: string;
+}
+
+/**
+ * An account's place in the organization:
+ * - member: its status and its path from the root to its parent (root first);
+ * - outside: Organizations says it is not an account of the organization;
+ * - unreadable: the organization could not be read (denied, throttled,
+ *   unreachable); `error` is the error's name, such as AccessDeniedException.
+ */
+export type Membership =
+  | { kind: 'member'; accountId: string; organizationId: string; status: AccountStatus; path: OrganizationNode[]; readAt: string }
+  | { kind: 'outside'; accountId: string; organizationId: string; readAt: string }
+  | { kind: 'unreadable'; accountId: string; error: string };
+
+/** The facts that a decision used, as shown by evaluate: the OU path and the status, and when they were read. */
+export interface MembershipFacts {
+  organizationId?: string;
+  /** "Root › Workloads › Prod"; absent for an account outside the organization. */
+  path?: string;
+  /** The OU ids of the path, root first. */
+  pathIds?: string[];
+  status?: AccountStatus;
+  member: boolean;
+  readAt?: string;
+  /** Set when the organization could not be read. */
+  error?: string;
+}
+
+/** The facts of a membership, for the record and the API. */
+export function membershipFacts(membership: Membership): MembershipFacts {
+  switch (membership.kind) {
+    case 'member':
+      return {
+        organizationId: membership.organizationId,
+        path: pathText(membership),
+        pathIds: membership.path.map((node) => node.id),
+        status: membership.status,
+        member: true,
+        readAt: membership.readAt,
+      };
+    case 'outside':
+      return { organizationId: membership.organizationId, member: false, readAt: membership.readAt };
+    case 'unreadable':
+      return { member: false, error: membership.error };
+  }
+}
+
+/** "Root › Workloads › Prod": the account's path from the root, by name. */
+export function pathText(membership: Extract<Membership, { kind: 'member' }>): string {
+  return membership.path.map((node) => node.name).join(' › ');
+}
+
+/** "Root › Workloads › Prod, ACTIVE, read at 2026-11-23T12:00:00.000Z": the facts a reason quotes. */
+export function factsText(membership: Extract<Membership, { kind: 'member' }>): string {
+  return `${pathText(membership)}, ${membership.status}, read at ${membership.readAt}`;
+}
+
+/**
+ * How far above the account an OU sits: 0 for its parent, 1 for the parent's
+ * parent, and so on; undefined when the account is not below it.
+ */
+export function distanceToOu(membership: Membership, organizationalUnitId: string): number | undefined {
+  if (membership.kind !== 'member') return undefined;
+  const index = membership.path.findIndex((node) => node.id === organizationalUnitId);
+  return index < 0 ? undefined : membership.path.length - 1 - index;
+}
+
+/** Whether the account is an account of this organization, whatever its status. */
+export function inOrganization(membership: Membership, organizationId: string): boolean {
+  return membership.kind === 'member' && membership.organizationId === organizationId;
+}
+
+/** The reason a held request gives when the organization could not be read. */
+export function unreadableReason(error: string): string {
+  return `organization membership could not be read: ${error}`;
+}
