@@ -110,8 +110,10 @@ export function claimFor(
  * and the completion of a claim whose action EC2 shows was carried out by an
  * invocation that did not live to record it.
  */
-function sync(record: ConnectionRecord | undefined, observed: ObservedConnection, context: PlanContext) {
+function sync(record: ConnectionRecord | undefined, observed: ObservedConnection, context: PlanContext, holding?: Claim) {
   const at = context.now.toISOString();
+  // Someone else's action under way: EC2 may already show it, and its holder records that, in order.
+  const othersUnderWay = (claim: Claim | undefined) => claimIsLive(claim, context.now) && claim?.token !== holding?.token;
   const history: HistoryEvent[] = [];
   let next: ConnectionRecord = record
     ? { ...record }
@@ -127,12 +129,15 @@ function sync(record: ConnectionRecord | undefined, observed: ObservedConnection
         history: [],
       };
   if (!record) history.push({ at, type: 'first-seen', state: observed.state, source: context.source });
-  else if (record.state !== observed.state) {
+  else if (othersUnderWay(record.claim) && observed.state !== record.claim?.from) {
+    // left to the claim's holder
+  } else if (record.state !== observed.state) {
     history.push({ at, type: 'state-changed', from: record.state, to: observed.state, source: context.source });
     next.state = observed.state;
   }
   const outbox = [...(next.outbox ?? [])];
-  if (next.claim?.status === 'acting' && observed.state !== next.claim.from) {
+  // Only a claim whose lease ran out (its holder may have died), or our own, is finished here.
+  if (next.claim?.status === 'acting' && observed.state !== next.claim.from && !othersUnderWay(next.claim)) {
     const { claim } = next;
     next.claim = undefined;
     if (claimCarriedOut(claim, observed.state)) {
@@ -215,7 +220,7 @@ export function withoutPublished(record: ConnectionRecord, publishedIds: Readonl
  * shows the claimed action carried out (by an earlier attempt), the decision.
  */
 export function settledElsewhere(record: ConnectionRecord, claim: Claim, observed: ObservedConnection, context: PlanContext): ConnectionRecord {
-  const { next, history, outbox } = sync({ ...record, claim: { ...claim, status: 'acting' } }, observed, { ...context, source: 'ec2-action' });
+  const { next, history, outbox } = sync({ ...record, claim: { ...claim, status: 'acting' } }, observed, { ...context, source: 'ec2-action' }, claim);
   return finish(next, history, outbox, context.now.toISOString());
 }
 
