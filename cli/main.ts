@@ -4,6 +4,7 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { parsePolicyFile } from '../lib/domain/policy-file';
 import { ApprovalsClient, type ApiResponse } from './api-client';
 import { table } from './table';
+import { confirm, renderPlan, type PolicyPlan } from './plan';
 
 const USAGE = `usage: vpce-gatekeeper [--api URL] [--region REGION] [--json] COMMAND
 
@@ -14,7 +15,10 @@ const USAGE = `usage: vpce-gatekeeper [--api URL] [--region REGION] [--json] COM
   reject SERVICE_ID ENDPOINT_ID --reason R  reject it, or revoke it when available (approvers only)
   policy get POLICY_ID                      a policy ('default' or a service id) and its version
   policy versions POLICY_ID                 who changed a policy, and when
-  policy put FILE [--if-match VERSION]      write each policy in FILE (keyed by service id or 'default')
+  policy plan FILE                          what saving each policy in FILE would accept, reject, hold and revoke
+  policy put FILE [--if-match VERSION] [--yes]
+                                            write each policy in FILE (keyed by service id or 'default');
+                                            in a terminal, shows the plan and asks first (--yes: don't ask)
   policy evaluate POLICY_ID --account ID [--consumer-region R]
                                             what the policy would decide, changing nothing
 
@@ -44,6 +48,7 @@ async function main(argv: string[]): Promise<void> {
       'if-match': { type: 'string' },
       account: { type: 'string' },
       'consumer-region': { type: 'string' },
+      yes: { type: 'boolean', short: 'y', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -108,7 +113,12 @@ async function main(argv: string[]): Promise<void> {
 type Call = (method: string, path: string, options?: Parameters<ApprovalsClient['request']>[2]) => Promise<Record<string, unknown>>;
 type Print = (body: unknown, human: () => string) => void;
 
-async function policyCommand(args: string[], values: { 'if-match'?: string; account?: string; 'consumer-region'?: string }, call: Call, print: Print): Promise<void> {
+async function policyCommand(
+  args: string[],
+  values: { 'if-match'?: string; account?: string; 'consumer-region'?: string; json?: boolean; yes?: boolean },
+  call: Call,
+  print: Print,
+): Promise<void> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'get': {
@@ -122,14 +132,32 @@ async function policyCommand(args: string[], values: { 'if-match'?: string; acco
       const versions = body.versions as Record<string, unknown>[];
       return print(body, () => table(versions.map((v) => ({ VERSION: v.version, BY: v.createdBy, AT: v.createdAt }))));
     }
+    case 'plan': {
+      const [file = ''] = required(rest, 'FILE');
+      const plans: PolicyPlan[] = [];
+      for (const [policyId, policy] of parsePolicyFile(await readText(file))) plans.push(await plan(call, policyId, policy));
+      return print({ plans }, () => plans.map(renderPlan).join('\n\n'));
+    }
     case 'put': {
       const [file = ''] = required(rest, 'FILE');
       const policies = parsePolicyFile(await readText(file));
       if (values['if-match'] !== undefined && policies.size !== 1) throw new CliError('--if-match applies to a file with a single policy', 2);
+      // A person at a terminal sees the plan and says yes; scripts (no TTY, --json, --yes) are not asked.
+      const ask = process.stdin.isTTY && process.stderr.isTTY && !values.yes && !values.json;
+      const confirmed = new Map<string, string | undefined>();
+      if (ask) {
+        for (const [policyId, policy] of policies) {
+          const planned = await plan(call, policyId, policy);
+          process.stderr.write(`${renderPlan(planned)}\n\n`);
+          // The version the plan was made against is the one replaced: if someone saves first, the put gets 412.
+          confirmed.set(policyId, values['if-match'] ?? (planned.baseVersion === null ? undefined : String(planned.baseVersion)));
+        }
+        if (!(await confirm(`save ${[...policies.keys()].join(', ')}?`))) throw new CliError('nothing saved');
+      }
       const written: Record<string, unknown>[] = [];
       for (const [policyId, policy] of policies) {
-        // Without --if-match, replace whatever version is current now.
-        const ifMatch = values['if-match'] ?? (await currentVersion(call, policyId));
+        // Without --if-match, replace the version the plan showed, else whatever version is current now.
+        const ifMatch = confirmed.has(policyId) ? confirmed.get(policyId) : (values['if-match'] ?? (await currentVersion(call, policyId)));
         const headers: Record<string, string> = ifMatch === undefined ? {} : { 'if-match': `"${ifMatch}"` };
         written.push(await call('PUT', `/policies/${policyId}`, { body: policy, headers }));
       }
@@ -146,8 +174,12 @@ async function policyCommand(args: string[], values: { 'if-match'?: string; acco
       return print(body, () => `${String(evaluation.outcome)} (${String(evaluation.rule)}, ${source})\n${String(evaluation.reason)}`);
     }
     default:
-      throw new CliError(`unknown policy command '${sub ?? ''}': get, versions, put or evaluate`, 2);
+      throw new CliError(`unknown policy command '${sub ?? ''}': get, versions, plan, put or evaluate`, 2);
   }
+}
+
+async function plan(call: Call, policyId: string, policy: unknown): Promise<PolicyPlan> {
+  return (await call('POST', `/policies/${policyId}/plan`, { body: policy })) as unknown as PolicyPlan;
 }
 
 async function currentVersion(call: Call, policyId: string): Promise<string | undefined> {

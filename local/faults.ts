@@ -1,4 +1,10 @@
 import { z } from 'zod';
+import { DEFAULT_EC2_RATE_LIMITS, Ec2RateLimiter, type Ec2RateLimits } from './ec2-rate-limits';
+
+const bucketLimitsSchema = z.strictObject({
+  capacity: z.int().min(1).max(1_000_000),
+  refillPerSecond: z.number().positive().max(1_000_000),
+});
 
 /**
  * Fault injection switches. Each is optional; a POST replaces the whole set, so `{}`
@@ -23,10 +29,21 @@ export const faultSettingsSchema = z.strictObject({
   crashAfterEc2Call: z.number().min(0).max(1).optional(),
   /** While true, every DynamoDB request is answered 503 ServiceUnavailable. */
   dynamoUnavailable: z.boolean().optional(),
+  /** EC2 calls that name one of these endpoint service or endpoint ids are answered 503 Unavailable, without acting. */
+  ec2UnavailableFor: z.array(z.string().regex(/^vpce-(svc-)?[0-9a-f]{8,17}$/, 'must be vpce-svc-… or vpce-… ids')).max(1000).optional(),
+  /**
+   * EC2's request-rate limits, on unless turned off: `false` turns them off; buckets
+   * given replace the documented defaults, and those left out keep them.
+   */
+  ec2RateLimits: z
+    .union([z.literal(false), z.strictObject({ mutating: bucketLimitsSchema.optional(), nonMutating: bucketLimitsSchema.optional() })])
+    .optional(),
+  /** While true, every Organizations call is answered AccessDeniedException. */
+  organizationsUnavailable: z.boolean().optional(),
 });
 
 export type FaultSettings = z.infer<typeof faultSettingsSchema>;
-export type FaultsInForce = Required<FaultSettings>;
+export type FaultsInForce = Required<Omit<FaultSettings, 'ec2RateLimits'>> & { ec2RateLimits: Ec2RateLimits | false };
 
 const NO_FAULTS: FaultsInForce = {
   ec2ThrottleRate: 0,
@@ -36,6 +53,9 @@ const NO_FAULTS: FaultsInForce = {
   dropNotifications: 0,
   crashAfterEc2Call: 0,
   dynamoUnavailable: false,
+  ec2UnavailableFor: [],
+  ec2RateLimits: DEFAULT_EC2_RATE_LIMITS,
+  organizationsUnavailable: false,
 };
 
 const MAX_SHUFFLE_DELAY_MS = 250;
@@ -43,22 +63,50 @@ const MAX_SHUFFLE_DELAY_MS = 250;
 /** The faults in force, and the decisions that follow from them. */
 export class Faults {
   private settings: FaultsInForce = { ...NO_FAULTS };
+  private readonly rateLimiter: Ec2RateLimiter;
 
-  /** `random` returns a number in [0, 1); tests may hand in a fixed sequence. */
-  constructor(private readonly random: () => number = Math.random) {}
+  /**
+   * `random` returns a number in [0, 1), `now` milliseconds; tests may hand in a
+   * fixed sequence and their own clock.
+   */
+  constructor(
+    private readonly random: () => number = Math.random,
+    now?: () => number,
+  ) {
+    this.rateLimiter = new Ec2RateLimiter(NO_FAULTS.ec2RateLimits, now);
+  }
 
-  /** Replaces the settings; switches left out go back to no fault. */
+  /**
+   * Replaces the settings; switches left out go back to no fault, and the rate
+   * limits to EC2's defaults. The buckets start full only when the limits change.
+   */
   set(settings: FaultSettings): FaultsInForce {
-    this.settings = { ...NO_FAULTS, ...withoutUndefined(settings) };
+    const { ec2RateLimits, ...others } = settings;
+    const limits = rateLimitsFrom(ec2RateLimits);
+    if (JSON.stringify(limits) !== JSON.stringify(this.settings.ec2RateLimits)) this.rateLimiter.configure(limits);
+    this.settings = { ...NO_FAULTS, ...withoutUndefined(others), ec2RateLimits: limits };
     return this.current();
   }
 
+  /** No faults, the default rate limits, every bucket full. */
   clear(): void {
     this.settings = { ...NO_FAULTS };
+    this.rateLimiter.configure(NO_FAULTS.ec2RateLimits);
   }
 
   current(): FaultsInForce {
-    return { ...this.settings };
+    return structuredClone(this.settings);
+  }
+
+  /** Whether this call of `action` finds a token in its EC2 rate-limit bucket (takes it if so). */
+  withinEc2RateLimit(action: string): boolean {
+    return this.rateLimiter.take(action);
+  }
+
+  /** Whether an EC2 call naming these ids is to be answered 503 Unavailable (ec2UnavailableFor). */
+  ec2UnavailableFor(namedIds: readonly string[]): boolean {
+    const unavailable = this.settings.ec2UnavailableFor;
+    return unavailable.length > 0 && namedIds.some((id) => unavailable.includes(id));
   }
 
   // A rate of 0 draws nothing, so that a switch left off never disturbs another's sequence of draws.
@@ -92,6 +140,11 @@ export class Faults {
     return this.settings.dynamoUnavailable;
   }
 
+  /** Whether Organizations refuses every call now. */
+  organizationsUnavailable(): boolean {
+    return this.settings.organizationsUnavailable;
+  }
+
   /** How many times to deliver one notification. */
   deliveriesPerNotification(): number {
     return this.settings.duplicateDeliveries;
@@ -103,6 +156,14 @@ export class Faults {
   }
 }
 
-function withoutUndefined(settings: FaultSettings): Partial<FaultsInForce> {
+function withoutUndefined(settings: Omit<FaultSettings, 'ec2RateLimits'>): Partial<FaultsInForce> {
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+}
+
+function rateLimitsFrom(setting: FaultSettings['ec2RateLimits']): Ec2RateLimits | false {
+  if (setting === false) return false;
+  return {
+    mutating: setting?.mutating ?? DEFAULT_EC2_RATE_LIMITS.mutating,
+    nonMutating: setting?.nonMutating ?? DEFAULT_EC2_RATE_LIMITS.nonMutating,
+  };
 }

@@ -5,6 +5,7 @@ import { sendJson } from './http-io';
 import { describeError, logLocal } from './log';
 import { verifySignature, type LocalPrincipal } from './sigv4';
 import { lambdaContext } from './lambda-runtime';
+import type { LocalJwtAuthorizer } from './jwt-authorizer';
 
 /**
  * API Gateway's HTTP API in front of the approvals handler, as deployed with IAM
@@ -46,10 +47,18 @@ export interface HttpApiRoute {
   method: string;
   /** `/services/{serviceId}/connections`, as in serverless.yml. */
   path: string;
+  /** 'public': deployed without an authorizer (the console's static assets). */
+  access?: string;
 }
+
+/** How routes with an authorizer are authorized: IAM (SigV4), or a JWT authorizer. */
+export type LocalApiAuth = { kind: 'iam' } | { kind: 'jwt'; authorizer: LocalJwtAuthorizer };
+
+type RequestAuthorizer = APIGatewayProxyEventV2WithIAMAuthorizer['requestContext']['authorizer'] | { jwt: { claims: Record<string, string>; scopes: string[] | null } };
 
 interface RouteMatcher {
   routeKey: string;
+  public: boolean;
   method: string;
   pattern: RegExp;
   names: string[];
@@ -59,10 +68,11 @@ export class LocalHttpApi {
   private readonly matchers: RouteMatcher[];
 
   constructor(
-    private readonly options: { routes: readonly HttpApiRoute[]; handler: HttpApiHandler; functionName: string },
+    private readonly options: { routes: readonly HttpApiRoute[]; handler: HttpApiHandler; functionName: string; auth?: LocalApiAuth },
   ) {
-    this.matchers = options.routes.map(({ method, path }) => ({
+    this.matchers = options.routes.map(({ method, path, access }) => ({
       routeKey: `${method} ${path}`,
+      public: access === 'public',
       method,
       names: [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1] ?? ''),
       pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, '([^/]+)')}$`),
@@ -78,14 +88,34 @@ export class LocalHttpApi {
     if (!route) return refuse(response, 404, 'NotFound', `no route for ${method} ${rawPath}`);
     const body = await readPayload(request);
     if (!body) return refuse(response, 413, 'PayloadTooLarge', `the request body is larger than ${MAX_PAYLOAD_BYTES} bytes`);
-    const verified = verifySignature(
-      { method, url, rawHeaders: request.rawHeaders, body },
-      { region: API_REGION, service: API_SERVICE, principals: LOCAL_PRINCIPALS },
-    );
-    if (!verified.ok) return refuse(response, verified.status, verified.status === 401 ? 'Unauthorized' : 'InvalidSignature', verified.message);
+    let authorizer: RequestAuthorizer | undefined;
+    const auth = this.options.auth ?? { kind: 'iam' };
+    if (route.public) {
+      authorizer = undefined;
+    } else if (auth.kind === 'jwt') {
+      const verified = await auth.authorizer.verify(request.headers.authorization);
+      if (!verified.ok) {
+        // What API Gateway's JWT authorizer answers: 401, {"message":"Unauthorized"}, the reason in WWW-Authenticate.
+        logLocal('info', 'JWT refused', { reason: verified.message });
+        response.writeHead(401, {
+          'content-type': 'application/json',
+          'www-authenticate': `Bearer error="invalid_token" error_description="${verified.message.replace(/"/g, "'")}"`,
+        });
+        response.end(JSON.stringify({ message: 'Unauthorized' }));
+        return;
+      }
+      authorizer = { jwt: { claims: verified.claims, scopes: verified.scopes } };
+    } else {
+      const verified = verifySignature(
+        { method, url, rawHeaders: request.rawHeaders, body },
+        { region: API_REGION, service: API_SERVICE, principals: LOCAL_PRINCIPALS },
+      );
+      if (!verified.ok) return refuse(response, verified.status, verified.status === 401 ? 'Unauthorized' : 'InvalidSignature', verified.message);
+      authorizer = iamAuthorizer(verified.principal);
+    }
 
     const requestId = randomUUID();
-    const event = toEvent({ request, route, rawPath, rawQueryString, body, principal: verified.principal, requestId });
+    const event = toEvent({ request, route, rawPath, rawQueryString, body, authorizer, requestId });
     let result: unknown;
     try {
       result = await this.options.handler(event, lambdaContext(this.options.functionName, requestId));
@@ -96,13 +126,17 @@ export class LocalHttpApi {
     send(response, result);
   }
 
-  private match(method: string, rawPath: string): { routeKey: string; pathParameters?: Record<string, string> } | undefined {
+  private match(method: string, rawPath: string): { routeKey: string; public: boolean; pathParameters?: Record<string, string> } | undefined {
     for (const matcher of this.matchers) {
       const found = matcher.method === method ? matcher.pattern.exec(rawPath) : null;
       if (!found) continue;
       const values = found.slice(1).map(decode);
-      if (!values.length) return { routeKey: matcher.routeKey };
-      return { routeKey: matcher.routeKey, pathParameters: Object.fromEntries(matcher.names.map((name, i) => [name, values[i] ?? ''])) };
+      if (!values.length) return { routeKey: matcher.routeKey, public: matcher.public };
+      return {
+        routeKey: matcher.routeKey,
+        public: matcher.public,
+        pathParameters: Object.fromEntries(matcher.names.map((name, i) => [name, values[i] ?? ''])),
+      };
     }
     return undefined;
   }
@@ -114,10 +148,10 @@ function toEvent(parts: {
   rawPath: string;
   rawQueryString: string;
   body: Buffer;
-  principal: LocalPrincipal;
+  authorizer: RequestAuthorizer | undefined;
   requestId: string;
-}): APIGatewayProxyEventV2WithIAMAuthorizer {
-  const { request, route, rawPath, rawQueryString, body, principal, requestId } = parts;
+}): Omit<APIGatewayProxyEventV2WithIAMAuthorizer, 'requestContext'> & { requestContext: Record<string, unknown> } {
+  const { request, route, rawPath, rawQueryString, body, authorizer, requestId } = parts;
   const headers = joinValues(request.rawHeaders, (name) => name.toLowerCase());
   const query = new URLSearchParams(rawQueryString);
   const queryStringParameters = joinValues([...query.entries()].flat(), (name) => name);
@@ -134,17 +168,7 @@ function toEvent(parts: {
     requestContext: {
       accountId: ACCOUNT_ID,
       apiId: 'local',
-      authorizer: {
-        iam: {
-          accessKey: principal.accessKeyId,
-          accountId: principal.accountId,
-          callerId: principal.userId,
-          cognitoIdentity: null as never,
-          principalOrgId: null as never,
-          userArn: principal.userArn,
-          userId: principal.userId,
-        },
-      },
+      ...(authorizer ? { authorizer } : {}),
       domainName: headers.host ?? 'localhost',
       domainPrefix: (headers.host ?? 'localhost').split('.')[0] ?? 'localhost',
       http: {
@@ -162,6 +186,20 @@ function toEvent(parts: {
     },
     ...(body.length ? { body: body.toString(binary ? 'base64' : 'utf8') } : {}),
     isBase64Encoded: binary,
+  };
+}
+
+function iamAuthorizer(principal: LocalPrincipal): APIGatewayProxyEventV2WithIAMAuthorizer['requestContext']['authorizer'] {
+  return {
+    iam: {
+      accessKey: principal.accessKeyId,
+      accountId: principal.accountId,
+      callerId: principal.userId,
+      cognitoIdentity: null as never,
+      principalOrgId: null as never,
+      userArn: principal.userArn,
+      userId: principal.userId,
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { startLocalStack } from './stack';
 
-const USAGE = `usage: npm start [-- --policy FILE]
+const USAGE = `usage: npm start [-- --policy FILE] [--auth iam|jwt]
 
 Runs the whole stack on 127.0.0.1 in this one process, state in memory, until Ctrl-C (SIGINT) or SIGTERM.
 
@@ -10,6 +10,9 @@ options:
                   loaded at start and again on every POST /local/reset.
                   Without it there is no policy, and every request is held for an approver.
                   Try: npm start -- --policy examples/policies.yaml
+  --auth jwt      the approvals API behind a JWT authorizer instead of SigV4, trusting the local
+                  OpenID Connect issuer at /local/oidc (sign in as local-approver or local-viewer);
+                  the console (/console) then signs in through it. Default: --auth iam
   --help, -h      this text
 
 variables:
@@ -24,12 +27,15 @@ Reference: docs/local-stack.md`;
 /** `npm start [-- --policy FILE]`: runs the local stack until SIGINT or SIGTERM. */
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { policy: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    options: { policy: { type: 'string' }, auth: { type: 'string', default: 'iam' }, help: { type: 'boolean', short: 'h', default: false } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
+  }
+  if (values.auth !== 'iam' && values.auth !== 'jwt') {
+    throw new Error(`--auth must be iam (SigV4, the default) or jwt (the local OpenID Connect issuer), not '${values.auth}'`);
   }
   // Handled from the start: a signal that arrives while the stack starts stops it once it is up.
   let stopRequested: NodeJS.Signals | undefined;
@@ -42,6 +48,7 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({
     port: numberFromEnv('PORT', 3000),
     policyFile: values.policy,
+    auth: values.auth,
     acceptDelayMs: numberFromEnv('ACCEPT_DELAY_MS', 1000),
     retryDelayMs: numberFromEnv('LOCAL_RETRY_DELAY_MS', 500),
     reconcileIntervalSeconds: numberFromEnv('RECONCILE_INTERVAL_SECONDS', 60),

@@ -6,13 +6,16 @@ import { type LocalDynamo, startDynamo } from './dynamo';
 import { PrivateLinkSimulator } from './ec2-simulator';
 import { Faults } from './faults';
 import { closeServer, listen } from './listen';
-import { logLocal } from './log';
+import { describeError, logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './policies';
-import { type ControlPlane, createRequestListener, EC2_PATH, SNS_PATH, SQS_PATH } from './server';
+import { type ControlPlane, createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, STS_PATH } from './server';
+import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './organization-routes';
 import { type DynamoGate, startDynamoGate } from './dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './scheduled-function';
 import { LocalQueue } from './sqs';
-import { LOCAL_APPROVER_ARN, LocalHttpApi } from './http-api';
+import { LOCAL_APPROVER_ARN, LocalHttpApi, type LocalApiAuth } from './http-api';
+import { LOCAL_APPROVER_GROUP, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './oidc';
+import { LocalJwtAuthorizer } from './jwt-authorizer';
 import { InboundSns, type LambdaHandler } from './sns-inbound';
 import { OutboundSns } from './sns-outbound';
 
@@ -44,6 +47,11 @@ export interface LocalStackOptions {
   reconcileIntervalSeconds?: number;
   /** After which every local function invocation has failed. Default: each function's deployed timeout. */
   functionTimeoutMs?: number;
+  /**
+   * How the approvals API authenticates: 'iam' (SigV4, the default) or 'jwt' (a JWT
+   * authorizer trusting the local OpenID Connect issuer at /local/oidc).
+   */
+  auth?: 'iam' | 'jwt';
 }
 
 export interface LocalStack {
@@ -76,8 +84,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await listen(server, options.port ?? 3000);
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     pointAwsSdkAtLocalStack(baseUrl, dynamoGate.endpoint);
+    const oidc = options.auth === 'jwt' ? await LocalOidcIssuer.start(baseUrl) : undefined;
+    if (oidc) useJwtAuthorization(oidc);
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
-    const api = await importApprovalsApi();
+    const api = await importApprovalsApi(
+      oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: [LOCAL_CONSOLE_CLIENT_ID] }) } : { kind: 'iam' },
+    );
     const direct = await importDirectFunctions();
     let policyIds: string[] = [];
     const loadPolicies = async () => {
@@ -86,7 +98,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
     const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options });
-    server.on('request', createRequestListener(plane, api));
+    const listener = createRequestListener(plane, api);
+    server.on('request', (request, response) => {
+      if (!oidc || !LocalOidcIssuer.handles(new URL(request.url ?? '/', baseUrl).pathname)) return listener(request, response);
+      oidc.serve(request, response).catch((error: unknown) => {
+        logLocal('error', 'local OIDC issuer failed', describeError(error));
+        response.destroy();
+      });
+    });
     await loadPolicies();
     plane.reconciler.start();
     return {
@@ -150,8 +169,10 @@ function wire(parts: {
     acceptDelayMs: options.acceptDelayMs ?? 1000,
     notify: (notification) => inbound.publish(JSON.stringify(notification)),
   });
+  const organization = createOrganizationPlane(faults);
   const reset = oneAtATime(async () => {
     faults.clear();
+    organization.reset();
     simulator.reset();
     await inbound.reset(RESET_SETTLE_MS);
     await reconciler.settle(RESET_SETTLE_MS);
@@ -167,8 +188,23 @@ function wire(parts: {
     snsEndpoint: `${baseUrl}${SNS_PATH}`,
     inboundTopicArn: INBOUND_TOPIC_ARN,
     outboundTopicArn: OUTBOUND_TOPIC_ARN,
+    organizationsEndpoint: `${baseUrl}${ORGANIZATIONS_PATH}`,
+    stsEndpoint: `${baseUrl}${STS_PATH}`,
   };
-  return { simulator, inbound, outbound, faults, calls, info, reset, reconciler, redrive, deadLetterQueue, dynamoRequests: () => dynamo.requestCounts() };
+  return {
+    simulator,
+    inbound,
+    outbound,
+    faults,
+    calls,
+    info,
+    reset,
+    reconciler,
+    redrive,
+    deadLetterQueue,
+    dynamoRequests: () => dynamo.requestCounts(),
+    organization,
+  };
 }
 
 /** Runs `task` after every earlier run has settled, so that two resets never interleave. */
@@ -198,6 +234,11 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     // Through the gate, not to dynalite directly, so that dynamoUnavailable can cut it off.
     AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
     AWS_ENDPOINT_URL_SQS: `${baseUrl}${SQS_PATH}`,
+    AWS_ENDPOINT_URL_ORGANIZATIONS: `${baseUrl}${ORGANIZATIONS_PATH}`,
+    AWS_ENDPOINT_URL_STS: `${baseUrl}${STS_PATH}`,
+    // The functions read the organization through the read-only role, as deployed.
+    ORGANIZATIONS_ROLE_ARN: LOCAL_ORGANIZATIONS_ROLE_ARN,
+    ORGANIZATIONS_EXTERNAL_ID: LOCAL_ORGANIZATIONS_EXTERNAL_ID,
     DEAD_LETTER_QUEUE_URL: `${baseUrl}${SQS_PATH}${DEAD_LETTER_QUEUE_PATH}`,
     POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-local',
     TABLE_NAME: LOCAL_TABLE_NAME,
@@ -205,6 +246,20 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     MANAGED_SERVICE_IDS: '',
     APPROVER_PRINCIPALS: LOCAL_APPROVER_ARN,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+}
+
+/**
+ * The JWT mode's settings, as serverless.yml gives them to the approvals API when
+ * jwtIssuerUrl is set: the issuer the console signs in with, its client id, and
+ * the group whose members approve.
+ */
+function useJwtAuthorization(oidc: LocalOidcIssuer): void {
+  Object.assign(process.env, {
+    JWT_ISSUER_URL: oidc.issuer,
+    CONSOLE_CLIENT_ID: LOCAL_CONSOLE_CLIENT_ID,
+    APPROVER_GROUPS: LOCAL_APPROVER_GROUP,
+    JWT_GROUPS_CLAIM: 'groups',
   });
 }
 
@@ -216,9 +271,9 @@ async function importHandlerAndPolicyStore(): Promise<{ handler: LambdaHandler; 
 }
 
 /** The approvals API handler behind a local API Gateway; imported, like the others, after the environment is set. */
-async function importApprovalsApi(): Promise<LocalHttpApi> {
+async function importApprovalsApi(auth: LocalApiAuth): Promise<LocalHttpApi> {
   const { handler, routes } = await import('../handlers/http-api');
-  return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME });
+  return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME, auth });
 }
 
 /** The reconciler and the dead-letter redrive, which the stack invokes directly. */

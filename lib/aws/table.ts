@@ -7,6 +7,11 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *   connection     pk CONN#<serviceId>     sk EP#<endpointId>
  *                  gsi1pk STATE#<state>    gsi1sk <createdAt>#<serviceId>#<endpointId>
  *   policy version pk POLICY#<serviceId|default>  sk V#<version, zero-padded>
+<<<<<<< HEAD
+=======
+ *   membership     pk ORGMEMBER#<accountId> sk MEMBERSHIP               (expires: TTL)
+ *   sharing        pk SHARING#<serviceId>   sk PRINCIPALS
+>>>>>>> main
  */
 export const BY_STATE_INDEX = 'byState';
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -23,6 +28,8 @@ export const keys = {
     sk: `V#${String(version).padStart(10, '0')}`,
   }),
   policyVersions: (policyId: string) => ({ pk: `POLICY#${policyId}` }),
+  membership: (accountId: string) => ({ pk: `ORGMEMBER#${accountId}`, sk: 'MEMBERSHIP' }),
+  sharing: (serviceId: string) => ({ pk: `SHARING#${serviceId}`, sk: 'PRINCIPALS' }),
 };
 
 /** The table as CloudFormation declares it (serverless.yml), for creating it locally. */

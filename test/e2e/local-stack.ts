@@ -67,7 +67,19 @@ export interface Faults {
   crashAfterEc2Call?: number;
   /** Every DynamoDB connection is cut while true. */
   dynamoUnavailable?: boolean;
+  /** EC2 calls naming one of these service or endpoint ids are answered 503 Unavailable. */
+  ec2UnavailableFor?: string[];
+  /** EC2's rate limits: false turns them off; buckets given replace the defaults (Describe* 100 + 20/s, mutating 50 + 5/s). */
+  ec2RateLimits?: false | { mutating?: BucketLimits; nonMutating?: BucketLimits };
 }
+
+export interface BucketLimits {
+  capacity: number;
+  refillPerSecond: number;
+}
+
+/** The faults in force, as GET and POST /local/faults answer. */
+export type FaultsInForce = Required<Omit<Faults, 'ec2RateLimits'>> & { ec2RateLimits: false | { mutating: BucketLimits; nonMutating: BucketLimits } };
 
 /** What one reconcile run did (POST /local/reconcile). */
 export interface ReconcileCounts {
@@ -146,6 +158,8 @@ export interface StartOptions {
   functionTimeoutMs?: number;
   /** Extra environment for the child process. */
   env?: Record<string, string>;
+  /** `--auth jwt`: the approvals API behind a JWT authorizer and the local OIDC issuer. Default iam. */
+  auth?: 'iam' | 'jwt';
 }
 
 /** Thrown when the stack answers with an unexpected status. */
@@ -221,7 +235,7 @@ export interface LocalStack {
   /** EC2 calls received (and failed by injected faults), by action and by endpoint. */
   calls(): Promise<Calls>;
   /** Replaces the injected faults (`{}` clears them); returns the faults in force. */
-  faults(body: Faults): Promise<Required<Faults>>;
+  faults(body: Faults): Promise<FaultsInForce>;
   /** Notifications that failed every delivery attempt. */
   dlq(): Promise<DeadLetter[]>;
   /** Back to empty: simulator, table, outbox, calls, DLQ and faults; policies reloaded. */
@@ -251,6 +265,7 @@ export async function startLocalStack(options: StartOptions = {}): Promise<Local
   } else if (options.policyFile !== undefined) {
     args.push('--policy', options.policyFile);
   }
+  if (options.auth) args.push('--auth', options.auth);
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: {

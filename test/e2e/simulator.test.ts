@@ -18,6 +18,20 @@ import { type LocalStack, OUTBOUND_TOPIC_ARN, startLocalStack } from './local-st
 const CONSUMER_A = '111122223333';
 const CONSUMER_B = '444455556666';
 const UNKNOWN_ENDPOINT = 'vpce-0123456789abcdef0';
+const DEFAULT_RATE_LIMITS = { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } };
+/** GET /local/faults with nothing injected: EC2's own rate limits are still in force. */
+const NO_FAULTS = {
+  ec2ThrottleRate: 0,
+  duplicateDeliveries: 1,
+  shuffleDeliveries: false,
+  ec2ErrorRate: 0,
+  dropNotifications: 0,
+  crashAfterEc2Call: 0,
+  dynamoUnavailable: false,
+  ec2UnavailableFor: [],
+  ec2RateLimits: DEFAULT_RATE_LIMITS,
+  organizationsUnavailable: false,
+};
 
 let stack: LocalStack;
 let ec2: EC2Client;
@@ -316,7 +330,7 @@ describe('EC2 fault injection and call accounting', () => {
     const calls = await stack.calls();
     oneShot.destroy();
 
-    expect(inForce).toEqual({ ec2ThrottleRate: 1, duplicateDeliveries: 1, shuffleDeliveries: false, ec2ErrorRate: 0, dropNotifications: 0, crashAfterEc2Call: 0, dynamoUnavailable: false });
+    expect(inForce).toEqual({ ...NO_FAULTS, ec2ThrottleRate: 1 });
     expect(error).toMatchObject({ name: 'RequestLimitExceeded', status: 503 });
     expect(throttledAccept.name).toBe('RequestLimitExceeded');
     expect(await stateOf(serviceId, vpcEndpointId)).toBe('pendingAcceptance');
@@ -337,6 +351,69 @@ describe('EC2 fault injection and call accounting', () => {
 
     expect(error.name).toBe('RequestLimitExceeded');
     expect((await stack.calls()).byEndpoint[UNKNOWN_ENDPOINT]).toEqual({ AcceptVpcEndpointConnections: { received: 2, failed: 2 } });
+  });
+
+  it("refuses calls beyond EC2's default rate limits with RequestLimitExceeded, each API on its own, and counts them failed", async () => {
+    const { serviceId } = await stack.createService();
+    const oneShot = stack.ec2Client({ maxAttempts: 1 });
+    const accept = () => oneShot.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: serviceId, VpcEndpointIds: [UNKNOWN_ENDPOINT] }));
+
+    const started = performance.now();
+    const accepts = await Promise.allSettled(Array.from({ length: 100 }, accept));
+    const elapsedSeconds = (performance.now() - started) / 1000;
+    const reject = await oneShot.send(new RejectVpcEndpointConnectionsCommand({ ServiceId: serviceId, VpcEndpointIds: [UNKNOWN_ENDPOINT] }));
+    const calls = await stack.calls();
+    oneShot.destroy();
+
+    const refused = accepts.filter((a) => a.status === 'rejected').map((a) => (a.reason as Error).name);
+    // 50 tokens, and 5 a second refilled while the calls were made
+    expect(100 - refused.length).toBeLessThanOrEqual(50 + Math.ceil(5 * elapsedSeconds));
+    expect(new Set(refused)).toEqual(new Set(['RequestLimitExceeded']));
+    expect(reject.Unsuccessful).toHaveLength(1); // its own bucket, still full
+    expect(calls.byAction.AcceptVpcEndpointConnections).toEqual({ received: 100, failed: refused.length });
+  });
+
+  it('takes rate limits of its own, turns them off with false, and restores the defaults with {}', async () => {
+    const { serviceId } = await stack.createService();
+    const oneShot = stack.ec2Client({ maxAttempts: 1 });
+    let elapsedSeconds = 0;
+    const describeAll = async (n: number) => {
+      const started = performance.now();
+      const results = await Promise.allSettled(Array.from({ length: n }, () => oneShot.send(new DescribeVpcEndpointConnectionsCommand({ Filters: [{ Name: 'service-id', Values: [serviceId] }] }))));
+      elapsedSeconds = (performance.now() - started) / 1000;
+      return results;
+    };
+    const refusedOf = (results: PromiseSettledResult<unknown>[]) => results.filter((r) => r.status === 'rejected').length;
+
+    const tight = await stack.faults({ ec2RateLimits: { nonMutating: { capacity: 5, refillPerSecond: 0.01 } } });
+    const underTight = refusedOf(await describeAll(8));
+    const off = await stack.faults({ ec2RateLimits: false });
+    const underNone = refusedOf(await describeAll(150));
+    const restored = await stack.faults({});
+    const underDefaults = refusedOf(await describeAll(200));
+    const defaultsElapsed = elapsedSeconds;
+    oneShot.destroy();
+
+    expect(tight.ec2RateLimits).toEqual({ ...DEFAULT_RATE_LIMITS, nonMutating: { capacity: 5, refillPerSecond: 0.01 } });
+    expect(underTight).toBe(3);
+    expect(off.ec2RateLimits).toBe(false);
+    expect(underNone).toBe(0);
+    expect(restored.ec2RateLimits).toEqual(DEFAULT_RATE_LIMITS);
+    expect(200 - underDefaults).toBeLessThanOrEqual(100 + Math.ceil(20 * defaultsElapsed)); // 100 tokens, 20 a second after
+  });
+
+  it('answers calls naming a service set unavailable with 503 Unavailable, and no others', async () => {
+    const { serviceId: broken } = await stack.createService();
+    const { serviceId: fine } = await stack.createService();
+    const oneShot = stack.ec2Client({ maxAttempts: 1 });
+
+    await stack.faults({ ec2UnavailableFor: [broken] });
+    const error = await sdkError(oneShot.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: broken, VpcEndpointIds: [UNKNOWN_ENDPOINT] })));
+    const answered = await oneShot.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: fine, VpcEndpointIds: [UNKNOWN_ENDPOINT] }));
+    oneShot.destroy();
+
+    expect(error).toMatchObject({ name: 'Unavailable', status: 503 });
+    expect(answered.Unsuccessful).toHaveLength(1);
   });
 
   it('counts every call by action and by each endpoint it names, in ids and in filters', async () => {
@@ -467,8 +544,8 @@ describe('the control routes', () => {
     const set = await stack.faults({ duplicateDeliveries: 3, shuffleDeliveries: true });
     const cleared = await stack.faults({});
 
-    expect(set).toEqual({ ec2ThrottleRate: 0, duplicateDeliveries: 3, shuffleDeliveries: true, ec2ErrorRate: 0, dropNotifications: 0, crashAfterEc2Call: 0, dynamoUnavailable: false });
-    expect(cleared).toEqual({ ec2ThrottleRate: 0, duplicateDeliveries: 1, shuffleDeliveries: false, ec2ErrorRate: 0, dropNotifications: 0, crashAfterEc2Call: 0, dynamoUnavailable: false });
+    expect(set).toEqual({ ...NO_FAULTS, duplicateDeliveries: 3, shuffleDeliveries: true });
+    expect(cleared).toEqual(NO_FAULTS);
   });
 });
 
@@ -498,15 +575,7 @@ describe('reset', () => {
     expect(await stack.outbox()).toEqual([]);
     expect(await stack.notifications()).toEqual([]);
     expect(await stack.dlq()).toEqual([]);
-    expect((await stack.request('GET', '/local/faults')).body).toEqual({
-      ec2ThrottleRate: 0,
-      duplicateDeliveries: 1,
-      shuffleDeliveries: false,
-      ec2ErrorRate: 0,
-      dropNotifications: 0,
-      crashAfterEc2Call: 0,
-      dynamoUnavailable: false,
-    });
+    expect((await stack.request('GET', '/local/faults')).body).toEqual(NO_FAULTS);
     // The describe above is the only call since the reset.
     expect(await stack.calls()).toEqual({
       byAction: { DescribeVpcEndpointConnections: { received: 1, failed: 0 } },

@@ -16,6 +16,9 @@ describe('fault injection settings', () => {
       dropNotifications: 0,
       crashAfterEc2Call: 0,
       dynamoUnavailable: false,
+      ec2UnavailableFor: [],
+      ec2RateLimits: { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } },
+      organizationsUnavailable: false,
     });
   });
 
@@ -68,7 +71,7 @@ describe('fault injection settings', () => {
     expect([always.dropNotification(), always.crashAfterEc2Call(), always.dynamoUnavailable()]).toEqual([true, true, true]);
   });
 
-  it.each([{ ec2ThrottleRate: -0.1 }, { ec2ThrottleRate: 1.1 }, { duplicateDeliveries: 11 }, { duplicateDeliveries: 1.5 }, { other: 1 }, { dropNotifications: 2 }, { crashAfterEc2Call: -1 }, { dynamoUnavailable: 'yes' }, { ec2ErrorRate: 1.5 }])(
+  it.each([{ ec2ThrottleRate: -0.1 }, { ec2ThrottleRate: 1.1 }, { duplicateDeliveries: 11 }, { duplicateDeliveries: 1.5 }, { other: 1 }, { dropNotifications: 2 }, { crashAfterEc2Call: -1 }, { dynamoUnavailable: 'yes' }, { ec2ErrorRate: 1.5 }, { ec2RateLimits: true }, { ec2RateLimits: { mutating: { capacity: 0, refillPerSecond: 1 } } }, { ec2RateLimits: { mutating: { capacity: 5 } } }, { ec2RateLimits: { describe: {} } }, { ec2UnavailableFor: ['i-123'] }])(
     'refuses %j',
     (body) => {
       expect(faultSettingsSchema.safeParse(body).success).toBe(false);
