@@ -203,7 +203,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
     }
   });
 
-  it("grants Resource '*' only to EC2 Describe actions, which allow nothing narrower", () => {
+  it("grants Resource '*' only to EC2 Describe actions and, without a role to assume, Organizations' reads, which allow nothing narrower", () => {
     const wildcardActions = allRoleStatements(template)
       .filter((statement) => asArray(statement.Resource).includes('*'))
       .flatMap((statement) => asArray(statement.Action));
@@ -211,6 +211,13 @@ describe('the packaged stack, with two managed endpoint services', () => {
     expect([...new Set(wildcardActions)].sort()).toEqual([
       'ec2:DescribeVpcEndpointConnections',
       'ec2:DescribeVpcEndpointServiceConfigurations',
+      'organizations:DescribeAccount',
+      'organizations:DescribeOrganization',
+      'organizations:DescribeOrganizationalUnit',
+      'organizations:ListAccountsForParent',
+      'organizations:ListOrganizationalUnitsForParent',
+      'organizations:ListParents',
+      'organizations:ListRoots',
     ]);
   });
 
@@ -329,6 +336,24 @@ describe('the packaged stack, with two managed endpoint services', () => {
   describe('the approvals API', () => {
     const routes = () => resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
 
+    it('writes an access log of every request, with the caller, the route and the status, kept 30 days', () => {
+      const access = resource(template, 'HttpApiStage').Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
+      const [[logGroupId, logGroup] = []] = resourcesOfType(template, 'AWS::Logs::LogGroup').filter(([, group]) =>
+        String(group.Properties.LogGroupName).startsWith('/aws/http-api/'),
+      );
+
+      expect(logGroup?.Properties).toEqual({ LogGroupName: '/aws/http-api/vpce-gatekeeper-test', RetentionInDays: 30 });
+      expect(access.DestinationArn).toEqual({ 'Fn::GetAtt': [logGroupId, 'Arn'] });
+      const fields = JSON.parse(access.Format) as Record<string, string>;
+      expect(fields).toMatchObject({
+        requestId: '$context.requestId',
+        caller: '$context.identity.userArn',
+        subject: '$context.authorizer.claims.sub',
+        routeKey: '$context.routeKey',
+        status: '$context.status',
+      });
+    });
+
     it('requires IAM authorization (SigV4) on every route', () => {
       expect(routes().length).toBeGreaterThan(0);
       for (const route of routes()) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
@@ -354,7 +379,14 @@ describe('the packaged stack, with two managed endpoint services', () => {
       expect(asArray(decide?.Resource).map(arnText).sort()).toEqual(
         SERVICE_IDS.map((id) => `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${id}`).sort(),
       );
-      expect(actions.filter((action) => action.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+      // BatchGetItem and BatchWriteItem: the organization membership cache, for evaluate.
+      expect(actions.filter((action) => action.startsWith('dynamodb:')).sort()).toEqual([
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+      ]);
       expect(actions).not.toContain('sqs:SendMessage');
     });
 
