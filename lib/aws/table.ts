@@ -6,6 +6,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *
  *   connection     pk CONN#<serviceId>     sk EP#<endpointId>
  *                  gsi1pk STATE#<state>    gsi1sk <createdAt>#<serviceId>#<endpointId>
+ *                  byServiceState: pk and the record's own `state` attribute (keys only)
  *   policy version pk POLICY#<serviceId|default>  sk V#<version, zero-padded>
 <<<<<<< HEAD
 =======
@@ -14,6 +15,12 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 >>>>>>> main
  */
 export const BY_STATE_INDEX = 'byState';
+/**
+ * One service's connections in one state, so that a state filter is a key
+ * condition rather than a filter applied after Limit (which could read a whole
+ * partition for one page). Keys only: a page reads its records with BatchGet.
+ */
+export const BY_SERVICE_STATE_INDEX = 'byServiceState';
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 export const keys = {
@@ -42,6 +49,7 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
       { AttributeName: 'sk', AttributeType: 'S' },
       { AttributeName: 'gsi1pk', AttributeType: 'S' },
       { AttributeName: 'gsi1sk', AttributeType: 'S' },
+      { AttributeName: 'state', AttributeType: 'S' },
     ],
     KeySchema: [
       { AttributeName: 'pk', KeyType: 'HASH' },
@@ -55,6 +63,14 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
           { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: BY_SERVICE_STATE_INDEX,
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'state', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
       },
     ],
   };

@@ -235,7 +235,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
     for (const statement of statementsAllowing(template, 'dynamodb:Query')) {
       const [table, ...indexes] = asArray(statement.Resource);
       expect(table).toEqual({ 'Fn::GetAtt': ['StateTable', 'Arn'] });
-      for (const index of indexes) expect(arnText(index)).toMatch(/^\$\{StateTable\.Arn\}\/index\/(\*|byState)$/);
+      for (const index of indexes) expect(arnText(index)).toMatch(/^\$\{StateTable\.Arn\}\/index\/(\*|byState|byServiceState)$/);
     }
     expect(statementsAllowing(template, 'dynamodb:Scan')).toEqual([]);
   });
