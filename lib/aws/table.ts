@@ -8,9 +8,11 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *                  gsi1pk STATE#<state>    gsi1sk <createdAt>#<serviceId>#<endpointId>
  *                  byServiceState: pk and the record's own `state` attribute (keys only)
  *   policy version pk POLICY#<serviceId|default>  sk V#<version, zero-padded>
- *   delivery       pk DELIVERY#<serviceId>  sk <event>#<endpointId>   (expires: TTL)
+<<<<<<< HEAD
+=======
  *   membership     pk ORGMEMBER#<accountId> sk MEMBERSHIP               (expires: TTL)
  *   sharing        pk SHARING#<serviceId>   sk PRINCIPALS
+>>>>>>> main
  */
 export const BY_STATE_INDEX = 'byState';
 /**
@@ -33,10 +35,6 @@ export const keys = {
     sk: `V#${String(version).padStart(10, '0')}`,
   }),
   policyVersions: (policyId: string) => ({ pk: `POLICY#${policyId}` }),
-  delivery: (serviceId: string, eventType: string, endpointId: string) => ({
-    pk: `DELIVERY#${serviceId}`,
-    sk: `${eventType}#${endpointId}`,
-  }),
   membership: (accountId: string) => ({ pk: `ORGMEMBER#${accountId}`, sk: 'MEMBERSHIP' }),
   sharing: (serviceId: string) => ({ pk: `SHARING#${serviceId}`, sk: 'PRINCIPALS' }),
 };

@@ -10,18 +10,21 @@ import { LocalStackHttpError, startLocalStack, eventTypesFor, type LocalStack } 
 const ALLOWED = '111122223333';
 const BROKEN = 'vpce-svc-0000000000000000e';
 
+const LEASE_SECONDS = 8;
+
 let stack: LocalStack;
 
 beforeAll(async () => {
   stack = await startLocalStack({
     policy: { default: { allow: [{ account: ALLOWED, label: 'acme-prod' }], onUnmatched: 'hold' } },
-    // A killed invocation is declared dead after 2 s, and an unreachable table is given up on quickly.
+    // A killed invocation is declared dead after 2 s, and its claim's lease (longer than
+    // that, as deployed) runs out 8 s after it was taken; an unreachable table is given up on quickly.
     functionTimeoutMs: 2_000,
-    // Longer than the function timeout, as deployed (there six times longer); and a lease that
-    // outlives the function, so that a crashed invocation's claim is free for the retry.
-    visibilityTimeoutMs: 3_000,
+    // A failed message is back after 5 s (deployed: 180 s, six times the function timeout), and
+    // in the dead-letter queue after 3 receives.
+    visibilityTimeoutMs: 5_000,
     maxReceiveCount: 3,
-    env: { AWS_MAX_ATTEMPTS: '3', DECISION_LEASE_SECONDS: '3' },
+    env: { AWS_MAX_ATTEMPTS: '3', DECISION_LEASE_SECONDS: String(LEASE_SECONDS) },
   });
 });
 
@@ -66,7 +69,10 @@ describe('a crash after EC2 acted', () => {
     expect(halfDone?.claim).toMatchObject({ outcome: 'accept', status: 'acting' });
     expect(halfDone?.decision).toBeUndefined();
 
+    // While the claim's lease runs, its holder may still be recording: the next run leaves it alone.
     await stack.faults({ dropNotifications: 1 });
+    expect((await stack.reconcile()).totals).toMatchObject({ recovered: 0, accepted: 0, failed: 0 });
+    await new Promise((resolve) => setTimeout(resolve, LEASE_SECONDS * 1000));
     const summary = await stack.reconcile();
 
     expect(summary.totals).toMatchObject({ recovered: 1, accepted: 0, failed: 0 });
@@ -76,6 +82,34 @@ describe('a crash after EC2 acted', () => {
     expect(recovered?.decision).toMatchObject({ outcome: 'accept', acted: true, rule: 'allow:acme-prod' });
     expect(recovered?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
     expect(eventTypesFor(await stack.outbox(), vpcEndpointId)).toEqual(['accepted']);
+  });
+});
+
+describe('a crash after EC2 acted, inside a batch', () => {
+  it('is finished when the batch comes back from the queue: each connection recorded, no second Accept', async () => {
+    const { serviceId } = await stack.createService();
+    await stack.faults({ crashAfterEc2Call: 1 });
+    const endpoints = await Promise.all([1, 2, 3].map(() => stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED })));
+    const ids = endpoints.map((e) => e.vpcEndpointId);
+    // EC2 accepts them all; the invocation never hears back and times out with nothing recorded.
+    await stack.waitFor(async () => (await statesOf(serviceId)).every((state) => state !== 'pendingAcceptance'), { description: 'EC2 to accept' });
+    await stack.faults({});
+
+    await stack.waitFor(
+      async () => (await Promise.all(ids.map((id) => stack.record(serviceId, id)))).every((r) => r?.decision?.acted) && (await stack.idle()),
+      { timeoutMs: 30_000, description: 'every connection recorded as accepted' },
+    );
+
+    expect((await stack.invocations()).some((i) => !i.ok)).toBe(true); // the crashed one
+    for (const id of ids) {
+      expect(await acceptCalls(id)).toBe(1);
+      const record = await stack.record(serviceId, id);
+      expect(record?.claim).toBeUndefined();
+      expect(record?.decision).toMatchObject({ outcome: 'accept', acted: true, rule: 'allow:acme-prod' });
+      expect(record?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
+      expect(eventTypesFor(await stack.outbox(), id)).toEqual(['accepted']);
+    }
+    expect(await stack.dlq()).toEqual([]);
   });
 });
 
@@ -136,7 +170,7 @@ describe('the dead-letter queue', () => {
     const { serviceId } = await stack.createService();
     await stack.faults({ dynamoUnavailable: true });
     const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
-    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 45_000, description: 'a dead letter' });
     const [deadLetter] = await stack.dlq();
     expect(deadLetter?.receiveCount).toBe(3);
     expect(JSON.parse(deadLetter?.body ?? '{}')).toMatchObject({ eventType: 'Connect', vpcEndpointId });
@@ -156,12 +190,12 @@ describe('the dead-letter queue', () => {
     const { serviceId } = await stack.createService();
     await stack.faults({ dynamoUnavailable: true });
     await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
-    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 45_000, description: 'a dead letter' });
     const [before] = await stack.dlq();
 
     await stack.redriveDlq();
     const justMoved = await stack.dlq();
-    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'the dead letter back' });
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 45_000, description: 'the dead letter back' });
 
     expect(justMoved).toEqual([]);
     expect((await stack.dlq())[0]).toMatchObject({ messageId: before?.messageId, receiveCount: 3 });
