@@ -85,34 +85,6 @@ describe('a crash after EC2 acted', () => {
   });
 });
 
-describe('a crash after EC2 acted, inside a batch', () => {
-  it('is finished when the batch comes back from the queue: each connection recorded, no second Accept', async () => {
-    const { serviceId } = await stack.createService();
-    await stack.faults({ crashAfterEc2Call: 1 });
-    const endpoints = await Promise.all([1, 2, 3].map(() => stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED })));
-    const ids = endpoints.map((e) => e.vpcEndpointId);
-    // EC2 accepts them all; the invocation never hears back and times out with nothing recorded.
-    await stack.waitFor(async () => (await statesOf(serviceId)).every((state) => state !== 'pendingAcceptance'), { description: 'EC2 to accept' });
-    await stack.faults({});
-
-    await stack.waitFor(
-      async () => (await Promise.all(ids.map((id) => stack.record(serviceId, id)))).every((r) => r?.decision?.acted) && (await stack.idle()),
-      { timeoutMs: 30_000, description: 'every connection recorded as accepted' },
-    );
-
-    expect((await stack.invocations()).some((i) => !i.ok)).toBe(true); // the crashed one
-    for (const id of ids) {
-      expect(await acceptCalls(id)).toBe(1);
-      const record = await stack.record(serviceId, id);
-      expect(record?.claim).toBeUndefined();
-      expect(record?.decision).toMatchObject({ outcome: 'accept', acted: true, rule: 'allow:acme-prod' });
-      expect(record?.history.filter((e) => e.type === 'decision')).toHaveLength(1);
-      expect(eventTypesFor(await stack.outbox(), id)).toEqual(['accepted']);
-    }
-    expect(await stack.dlq()).toEqual([]);
-  });
-});
-
 describe('an unreachable table', () => {
   it('stops every decision, fails and counts the run, and after recovery each connection is decided exactly once', async () => {
     const { serviceId } = await stack.createService();
