@@ -125,6 +125,12 @@ export function Services({ session }: { session: Session }) {
 
 type Action = 'accept' | 'reject' | 'revoke';
 
+/**
+ * The API call behind each action. The API revokes an admitted (pending or
+ * available) connection through its reject route.
+ */
+const ROUTE: Record<Action, string> = { accept: 'accept', reject: 'reject', revoke: 'reject' };
+
 const CONSEQUENCE: Record<Action, (c: Connection) => string> = {
   accept: (c) => `EC2 accepts endpoint ${c.endpointId} of account ${c.ownerAccountId} on ${c.serviceId}: its traffic flows once the connection is available.`,
   reject: (c) => `EC2 rejects the request of account ${c.ownerAccountId} (endpoint ${c.endpointId}); to ask again, the consumer must create a new endpoint.`,
@@ -241,7 +247,7 @@ function ActionDialog({ session, connection, action, onCancel, onDone }: {
     event.preventDefault();
     setBusy(true);
     try {
-      const answer = await call<Connection>(session, 'POST', `${path}/${action}`, { body: { reason } });
+      const answer = await call<Connection>(session, 'POST', `${path}/${ROUTE[action]}`, { body: { reason } });
       onDone(`${past(action)} ${connection.endpointId}: EC2 now shows it ${answer.body.state}.`, 'ok');
     } catch (error) {
       if (error instanceof ApiError && error.status === 409) {

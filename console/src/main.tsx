@@ -5,7 +5,7 @@ import { finishSignIn, forget, loadSession } from './auth';
 import { SignIn } from './sign-in';
 import { ConnectionPage, Queue, Services } from './connections';
 import { Evaluate, Policies } from './policies';
-import { ErrorNote, useRoute } from './ui';
+import { ErrorNote, messageOf, useRoute } from './ui';
 import './app.css';
 
 function App() {
@@ -32,7 +32,7 @@ function App() {
       .then((answer) => setMe(answer.body))
       .catch((error: unknown) => {
         signOut();
-        setProblem(error instanceof ApiError && error.status === 401 ? `sign-in refused: ${error.message}` : String(error instanceof Error ? error.message : error));
+        setProblem(error instanceof ApiError && (error.status === 401 || error.status === 403) ? `sign-in refused: ${error.message}` : messageOf(error));
       });
   }, [session]);
 

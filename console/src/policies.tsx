@@ -82,7 +82,7 @@ export function Policies({ session, me, policyId }: { session: Session; me: Me; 
       )}
       {current.value !== undefined && (
         <Editor
-          key={`${policyId}:${current.value?.version ?? 0}`}
+          key={policyId}
           session={session}
           me={me}
           policyId={policyId}

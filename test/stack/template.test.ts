@@ -314,6 +314,16 @@ describe('the packaged stack, with two managed endpoint services', () => {
     });
   });
 
+  it('ships the console beside the approvals API bundle, which serves it from there', async () => {
+    const files = unzip(await readFile(join(outDir, 'approvalsApi.zip')));
+
+    expect(files.has('handlers/http-api.mjs')).toBe(true);
+    expect(files.get('console/dist/index.html')?.toString('utf8')).toContain('<script type="module" src="console/app.js">');
+    expect(files.get('console/dist/app.js')?.length).toBeGreaterThan(10_000);
+    expect(files.has('console/dist/app.css')).toBe(true);
+    expect([...files.keys()].filter((name) => name.startsWith('console/src/'))).toEqual([]);
+  });
+
   it('ships the handler as a minified ES module bundle with a require() shim and a source map', async () => {
     const files = unzip(await readFile(join(outDir, 'onConnectionNotification.zip')));
     const bundle = files.get('handlers/on-connection-notification.mjs')?.toString('utf8') ?? '';
