@@ -2,6 +2,15 @@ import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 
+/**
+ * A request path with every interpolated value encoded as one path segment, so that an id with a
+ * space, a slash or `…` reaches the API as that id (and gets its 400), not as a broken signature:
+ * apiPath`/services/${serviceId}/connections/${endpointId}`.
+ */
+export function apiPath(strings: TemplateStringsArray, ...segments: string[]): string {
+  return strings.reduce((path, literal, i) => path + literal + (i < segments.length ? encodeRfc3986(segments[i] ?? '') : ''), '');
+}
+
 /** What API Gateway answered. */
 export interface ApiResponse {
   status: number;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { parsePolicyFile } from '../lib/domain/policy-file';
-import { ApprovalsClient, type ApiResponse } from './api-client';
+import { ApprovalsClient, type ApiResponse, apiPath } from './api-client';
 import { table } from './table';
 import { confirm, renderPlan, type PolicyPlan } from './plan';
 
@@ -19,7 +19,7 @@ const USAGE = `usage: vpce-gatekeeper [--api URL] [--region REGION] [--json] COM
   policy put FILE [--if-match VERSION] [--yes]
                                             write each policy in FILE (keyed by service id or 'default');
                                             in a terminal, shows the plan and asks first (--yes: don't ask)
-  policy evaluate POLICY_ID --account ID [--consumer-region R]
+  policy evaluate POLICY_ID --account ID --consumer-region R
                                             what the policy would decide, changing nothing
 
 --api defaults to $VPCE_GATEKEEPER_API, else http://127.0.0.1:3000 (the local stack).
@@ -93,14 +93,14 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'show': {
       const [serviceId = '', endpointId = ''] = required(args, 'SERVICE_ID', 'ENDPOINT_ID');
-      const body = await call('GET', `/services/${serviceId}/connections/${endpointId}`);
+      const body = await call('GET', apiPath`/services/${serviceId}/connections/${endpointId}`);
       return print(body, () => showConnection(body));
     }
     case 'accept':
     case 'reject': {
       const [serviceId = '', endpointId = ''] = required(args, 'SERVICE_ID', 'ENDPOINT_ID');
       if (!values.reason) throw new CliError(`${command} needs --reason "why"`, 2);
-      const body = await call('POST', `/services/${serviceId}/connections/${endpointId}/${command}`, { body: { reason: values.reason } });
+      const body = await call('POST', apiPath`/services/${serviceId}/connections/${endpointId}/${command}`, { body: { reason: values.reason } });
       return print(body, () => `${command}ed ${endpointId}: now ${String(body.state)}\n\n${showConnection(body)}`);
     }
     case 'policy':
@@ -123,12 +123,12 @@ async function policyCommand(
   switch (sub) {
     case 'get': {
       const [policyId = ''] = required(rest, 'POLICY_ID');
-      const body = await call('GET', `/policies/${policyId}`);
+      const body = await call('GET', apiPath`/policies/${policyId}`);
       return print(body, () => `${policyId} version ${String(body.version)}, by ${String(body.createdBy)} at ${String(body.createdAt)}\n${JSON.stringify(body.policy, null, 2)}`);
     }
     case 'versions': {
       const [policyId = ''] = required(rest, 'POLICY_ID');
-      const body = await call('GET', `/policies/${policyId}/versions`);
+      const body = await call('GET', apiPath`/policies/${policyId}/versions`);
       const versions = body.versions as Record<string, unknown>[];
       return print(body, () => table(versions.map((v) => ({ VERSION: v.version, BY: v.createdBy, AT: v.createdAt }))));
     }
@@ -159,15 +159,17 @@ async function policyCommand(
         // Without --if-match, replace the version the plan showed, else whatever version is current now.
         const ifMatch = confirmed.has(policyId) ? confirmed.get(policyId) : (values['if-match'] ?? (await currentVersion(call, policyId)));
         const headers: Record<string, string> = ifMatch === undefined ? {} : { 'if-match': `"${ifMatch}"` };
-        written.push(await call('PUT', `/policies/${policyId}`, { body: policy, headers }));
+        written.push(await call('PUT', apiPath`/policies/${policyId}`, { body: policy, headers }));
       }
       return print({ policies: written }, () => written.map((p) => `${String(p.policyId)}: version ${String(p.version)} written`).join('\n'));
     }
     case 'evaluate': {
       const [policyId = ''] = required(rest, 'POLICY_ID');
       if (!values.account) throw new CliError('policy evaluate needs --account ACCOUNT_ID', 2);
-      const body = await call('POST', `/policies/${policyId}/evaluate`, {
-        body: { accountId: values.account, region: values['consumer-region'] ?? 'us-east-1' },
+      // No default: a policy with `regions` decides differently by region, so the caller says which.
+      if (!values['consumer-region']) throw new CliError("policy evaluate needs --consumer-region REGION (the consumer endpoint's region)", 2);
+      const body = await call('POST', apiPath`/policies/${policyId}/evaluate`, {
+        body: { accountId: values.account, region: values['consumer-region'] },
       });
       const evaluation = body.evaluation as Record<string, unknown>;
       const source = body.policyId === null ? 'no policy' : `policy ${String(body.policyId)} version ${String(body.version)}`;
@@ -179,12 +181,12 @@ async function policyCommand(
 }
 
 async function plan(call: Call, policyId: string, policy: unknown): Promise<PolicyPlan> {
-  return (await call('POST', `/policies/${policyId}/plan`, { body: policy })) as unknown as PolicyPlan;
+  return (await call('POST', apiPath`/policies/${policyId}/plan`, { body: policy })) as unknown as PolicyPlan;
 }
 
 async function currentVersion(call: Call, policyId: string): Promise<string | undefined> {
   try {
-    return String((await call('GET', `/policies/${policyId}`)).version);
+    return String((await call('GET', apiPath`/policies/${policyId}`)).version);
   } catch (error) {
     if (error instanceof CliError && error.message.startsWith('404 ')) return undefined;
     throw error;

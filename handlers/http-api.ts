@@ -4,8 +4,8 @@ import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../
 import { planPolicy } from '../lib/policy-plan';
 import { CONNECTION_STATES, ENDPOINT_ID, SERVICE_ID } from '../lib/domain/connection';
 import { policyIdSchema } from '../lib/domain/policy';
-import type { StoredPolicy } from '../lib/aws/policy-store';
-import { body, ifMatchVersion, jsonBody, pathParams, queryParams, reasonSchema } from '../lib/http/request';
+import type { PolicyVersion } from '../lib/aws/policy-store';
+import { body, ifMatch, jsonBody, pathParams, queryParams, reasonSchema } from '../lib/http/request';
 import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
 import { middyfy } from '../lib/lambda';
@@ -26,6 +26,7 @@ const page = {
 };
 const queueQuery = z.strictObject({ state: state.default('pendingAcceptance'), serviceId: serviceId.optional(), ...page });
 const serviceQuery = z.strictObject({ state: state.optional(), ...page });
+const versionsQuery = z.strictObject(page);
 const servicePath = z.object({ serviceId });
 const connectionPath = z.object({ serviceId, endpointId });
 const policyPath = z.object({ policyId: policyIdSchema });
@@ -67,7 +68,7 @@ function roleOf(caller: Parameters<typeof requireApprover>[0]): 'approver' | 'vi
   }
 }
 
-const policyResponse = (status: number, stored: StoredPolicy) => json(status, stored, { etag: `"${stored.version}"` });
+const policyResponse = (status: number, stored: PolicyVersion) => json(status, stored, { etag: `"${stored.version}"` });
 
 /** The API. openapi.yaml and serverless.yml list the same routes (test/unit/api-contract.test.ts). */
 export const routes: Route[] = [
@@ -110,7 +111,7 @@ export const routes: Route[] = [
     access: 'approve',
     handle: async ({ event, caller }) => {
       const { policyId } = pathParams(event, policyPath);
-      const { stored, created } = await replacePolicy(policyId, jsonBody(event), { actor: caller.principal, ifMatch: ifMatchVersion(event) });
+      const { stored, created } = await replacePolicy(policyId, jsonBody(event), { actor: caller.principal, ifMatch: ifMatch(event) });
       return policyResponse(created ? 201 : 200, stored);
     },
   },
@@ -118,7 +119,10 @@ export const routes: Route[] = [
     method: 'GET',
     path: '/policies/{policyId}/versions',
     access: 'read',
-    handle: async ({ event }) => json(200, { versions: await getPolicyHistory(pathParams(event, policyPath).policyId) }),
+    handle: async ({ event }) => {
+      const { items, cursor } = await getPolicyHistory(pathParams(event, policyPath).policyId, queryParams(event, versionsQuery));
+      return json(200, { versions: items, nextCursor: cursor ?? null });
+    },
   },
   {
     method: 'POST',

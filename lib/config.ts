@@ -1,5 +1,6 @@
 // zod/mini: classic zod's full build would be most of a cold start's module loading.
 import * as z from 'zod/mini';
+import { parseDuration } from './domain/duration';
 
 // A comma-separated variable, as a list without blanks.
 const commaList = z.pipe(
@@ -7,6 +8,16 @@ const commaList = z.pipe(
   z.transform((raw: string) => raw.split(',').map((item) => item.trim()).filter(Boolean)),
 );
 const positiveWholeNumber = z.pipe(z.coerce.number(), z.int().check(z.positive()));
+// A variable that may be set to '' (an empty stage parameter), which counts as not set.
+const optionalMatching = (pattern: RegExp, message: string) =>
+  z.pipe(
+    z.optional(z.string()),
+    z.transform((raw: string | undefined, ctx) => {
+      if (raw === undefined || raw === '') return undefined;
+      if (!pattern.test(raw)) ctx.issues.push({ code: 'custom', message, input: raw });
+      return raw;
+    }),
+  );
 
 /**
  * The one place that reads process.env. Validated once, at cold start, so a
@@ -52,6 +63,23 @@ const envSchema = z.object({
   CONSOLE_AUTH_ORIGIN: z._default(z.union([z.literal(''), z.url('CONSOLE_AUTH_ORIGIN must be an origin such as https://example.auth.us-east-1.amazoncognito.com')]), ''),
   // Set by Lambda (and by the local stack): the region the API is signed for.
   AWS_REGION: z._default(z.string(), 'us-east-1'),
+  // Policies by OU and organization: the read-only role in the management (or delegated
+  // administrator) account to assume. Not set: Organizations is called with the function's own role.
+  ORGANIZATIONS_ROLE_ARN: optionalMatching(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'ORGANIZATIONS_ROLE_ARN must be an IAM role ARN'),
+  ORGANIZATIONS_EXTERNAL_ID: optionalMatching(
+    /^[\w+=,.@:/-]{2,1224}$/,
+    'ORGANIZATIONS_EXTERNAL_ID must be 2-1224 characters of letters, digits and +=,.@:/-',
+  ),
+  // How long an account's membership read from Organizations is used (ISO 8601 duration).
+  ORGANIZATION_CACHE_TTL: z.pipe(
+    z._default(z.string(), 'PT15M'),
+    z.transform((raw: string, ctx) => {
+      const parsed = parseDuration(raw);
+      if ('ms' in parsed && parsed.ms > 0) return parsed.ms / 1000;
+      ctx.issues.push({ code: 'custom', message: `ORGANIZATION_CACHE_TTL must be an ISO 8601 duration such as PT15M, not '${raw}'`, input: raw });
+      return z.NEVER;
+    }),
+  ),
 });
 
 export type Config = z.infer<typeof envSchema>;

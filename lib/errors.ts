@@ -40,6 +40,11 @@ export class PreconditionFailedError extends Error {
   override readonly name = 'PreconditionFailedError';
 }
 
+/** A stored policy that no longer validates: nothing is decided by it until a valid version replaces it (fail closed). */
+export class UnreadablePolicyError extends Error {
+  override readonly name = 'UnreadablePolicyError';
+}
+
 /** A change to something that exists was asked for without naming the version it replaces. */
 export class PreconditionRequiredError extends Error {
   override readonly name = 'PreconditionRequiredError';

@@ -1,63 +1,105 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { DEFAULT_POLICY_ID, evaluatePolicy, parsePolicy, type ConnectionRequest, type Evaluation } from './domain/policy';
 import type { PolicyChangedEvent } from './domain/outbound-event';
-import { getCurrentPolicy, listPolicyVersions, putPolicy, resolvePolicy, type StoredPolicy } from './aws/policy-store';
-import { publishEvent } from './aws/event-publisher';
-import { countAdmittedEndpoints } from './gatekeeper';
+import {
+  getLatestPolicyVersion,
+  listPolicyVersions,
+  putPolicy,
+  type LatestPolicyVersion,
+  type PolicyVersion,
+} from './aws/policy-store';
+import type { Page } from './aws/cursor';
+import { countAdmittedEndpoints, managesService } from './gatekeeper';
+import { publishPolicyOutbox } from './policy-outbox';
 import { ConflictError, NotFoundError, PreconditionFailedError, PreconditionRequiredError } from './errors';
+import type { IfMatch } from './http/request';
 import { logger } from './logger';
 
-/** The current version of a policy; NotFoundError when it has none. */
-export async function getPolicy(policyId: string): Promise<StoredPolicy> {
-  const stored = await getCurrentPolicy(policyId);
-  if (!stored) throw new NotFoundError(noPolicy(policyId));
-  return stored;
+/** How often a `*` write is tried again after another writer got in first. */
+const MAX_ANY_VERSION_ATTEMPTS = 3;
+
+/** The current version of a policy, valid or not (GET shows an invalid one with the reason); NotFoundError when it has none. */
+export async function getPolicy(policyId: string): Promise<PolicyVersion> {
+  const latest = await getLatestPolicyVersion(policyId);
+  if (!latest) throw new NotFoundError(noPolicy(policyId));
+  const { outbox: _outbox, ...version } = latest;
+  return version;
 }
 
-/** Every version of a policy, newest first, with who wrote it and when; NotFoundError when it has none. */
-export async function getPolicyHistory(policyId: string): Promise<StoredPolicy[]> {
-  const versions = await listPolicyVersions(policyId);
-  if (!versions.length) throw new NotFoundError(noPolicy(policyId));
+/** A page of a policy's versions, newest first, with who wrote each and when; NotFoundError when it has none. */
+export async function getPolicyHistory(policyId: string, page: { limit: number; cursor?: string }): Promise<Page<PolicyVersion>> {
+  const versions = await listPolicyVersions(policyId, page);
+  if (!versions.items.length && !page.cursor) throw new NotFoundError(noPolicy(policyId));
   return versions;
 }
 
 /**
  * Writes a new version of a policy and announces it (policy-changed). Replacing
- * an existing policy needs the version it replaces (`ifMatch`): without one,
- * PreconditionRequiredError; with a stale one, PreconditionFailedError. An
- * invalid document is refused (ValidationError) and nothing is written.
+ * an existing policy needs If-Match naming its current version (`"3"`) or `*`:
+ * without one, PreconditionRequiredError; with one that does not match, in
+ * whatever form, PreconditionFailedError. A document identical to the current
+ * version writes nothing and answers that version (`created: false, changed: false`).
+ * The current version is never parsed, so one that no longer validates can be
+ * replaced. An invalid new document is refused (ValidationError), nothing written.
+ * The event is saved with the version (its outbox) before it is published: if
+ * publishing fails, the version stands and the next writer or the reconciler
+ * publishes it.
  */
 export async function replacePolicy(
   policyId: string,
   document: unknown,
-  options: { actor: string; ifMatch?: number },
-): Promise<{ stored: StoredPolicy; created: boolean }> {
+  options: { actor: string; ifMatch?: IfMatch },
+): Promise<{ stored: PolicyVersion; created: boolean; changed: boolean }> {
   const policy = parsePolicy(document);
-  if (options.ifMatch === undefined && (await getCurrentPolicy(policyId))) {
-    throw new PreconditionRequiredError(
-      `policy ${policyId} exists: send If-Match with the version you are replacing (GET /policies/${policyId})`,
-    );
+  for (let attempt = 1; ; attempt++) {
+    const current = await getLatestPolicyVersion(policyId);
+    checkPrecondition(policyId, current, options.ifMatch);
+    if (current?.valid && isDeepStrictEqual(current.policy, policy)) {
+      if (current.outbox.length) await publishPolicyOutbox(current);
+      const { outbox: _outbox, ...unchanged } = current;
+      return { stored: unchanged, created: false, changed: false };
+    }
+    const at = new Date();
+    const event: PolicyChangedEvent = {
+      eventId: randomUUID(),
+      eventType: 'policy-changed',
+      occurredAt: at.toISOString(),
+      serviceId: policyId,
+      policyId,
+      version: (current?.version ?? 0) + 1,
+      changedBy: options.actor,
+    };
+    // Events a failed publish left on the version being replaced go first, in order.
+    const outbox = [...(current?.outbox ?? []), event];
+    try {
+      const stored = await putPolicy(policyId, policy, { actor: options.actor, expectedVersion: current?.version ?? 0, at, outbox });
+      await publishPolicyOutbox({ ...stored, outbox });
+      logger.info('policy changed', { policyId, version: stored.version, changedBy: stored.createdBy });
+      return { stored: { ...stored, valid: true }, created: stored.version === 1, changed: true };
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      if (options.ifMatch?.any && attempt < MAX_ANY_VERSION_ATTEMPTS) continue;
+      throw new PreconditionFailedError(`${error.message}: read it again and send If-Match with its current version`, { cause: error });
+    }
   }
-  let stored: StoredPolicy;
-  try {
-    // Version 0 stands for "no policy yet", so that two first writes cannot both win.
-    stored = await putPolicy(policyId, policy, { actor: options.actor, expectedVersion: options.ifMatch ?? 0 });
-  } catch (error) {
-    if (!(error instanceof ConflictError)) throw error;
-    throw new PreconditionFailedError(`${error.message}: read it again and send If-Match with its current version`, { cause: error });
+}
+
+/** RFC 9110 §13.1.1: `*` matches any current version; a list of entity tags matches when one is the current one, compared strongly. */
+function checkPrecondition(policyId: string, current: LatestPolicyVersion | undefined, ifMatch: IfMatch | undefined): void {
+  if (ifMatch === undefined) {
+    if (current) {
+      throw new PreconditionRequiredError(
+        `policy ${policyId} exists: send If-Match with the version you are replacing (its ETag, GET /policies/${policyId}), or *`,
+      );
+    }
+    return;
   }
-  const event: PolicyChangedEvent = {
-    eventId: randomUUID(),
-    eventType: 'policy-changed',
-    occurredAt: stored.createdAt,
-    serviceId: policyId,
-    policyId,
-    version: stored.version,
-    changedBy: stored.createdBy,
-  };
-  await publishEvent(event);
-  logger.info('policy changed', { policyId, version: stored.version, changedBy: stored.createdBy });
-  return { stored, created: stored.version === 1 };
+  if (!current) throw new PreconditionFailedError(`If-Match names a version, but policy ${policyId} has none yet: send the first version without If-Match`);
+  if (ifMatch.any || ifMatch.tags.includes(String(current.version))) return;
+  throw new PreconditionFailedError(
+    `If-Match ${ifMatch.raw} does not match policy ${policyId}'s current version, whose ETag is "${current.version}": read it again and send that`,
+  );
 }
 
 /** What a policy would decide about a connection request, and why. Changes nothing. */
@@ -74,10 +116,25 @@ export interface PolicyVerdict {
  * endpoints on the service in EC2 when the policy limits them.
  */
 export async function evaluateRequest(policyId: string, request: ConnectionRequest): Promise<PolicyVerdict> {
-  const stored = policyId === DEFAULT_POLICY_ID ? await getCurrentPolicy(policyId) : await resolvePolicy(policyId);
-  const limited = stored?.policy.maxEndpointsPerAccount !== undefined && policyId !== DEFAULT_POLICY_ID;
+  if (policyId !== DEFAULT_POLICY_ID && !managesService(policyId)) {
+    throw new NotFoundError(`endpoint service ${policyId} is not managed by this stage`);
+  }
+  const own = await getLatestPolicyVersion(policyId);
+  const stored = own ?? (policyId === DEFAULT_POLICY_ID ? undefined : await getLatestPolicyVersion(DEFAULT_POLICY_ID));
+  if (stored && !stored.valid) {
+    // What the engine does with it: decides nothing (fail closed), so the request waits.
+    const evaluation: Evaluation = {
+      outcome: 'hold',
+      act: false,
+      rule: 'policy-unreadable',
+      reason: `policy ${stored.policyId} version ${stored.version} no longer validates (${stored.invalidReason}); nothing is decided until a valid version replaces it`,
+    };
+    return { policyId: stored.policyId, version: stored.version, evaluation };
+  }
+  const policy = stored?.policy;
+  const limited = policy?.maxEndpointsPerAccount !== undefined && policyId !== DEFAULT_POLICY_ID;
   const admitted = limited ? await countAdmittedEndpoints(policyId, request.accountId) : 0;
-  const evaluation = evaluatePolicy(stored?.policy, request, { now: new Date(), admittedEndpointsOfAccount: admitted });
+  const evaluation = evaluatePolicy(policy, request, { now: new Date(), admittedEndpointsOfAccount: admitted });
   return { policyId: stored?.policyId ?? null, version: stored?.version ?? null, evaluation };
 }
 

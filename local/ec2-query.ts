@@ -1,5 +1,5 @@
 import type { CallLog } from './call-log';
-import type { EndpointConnection, EndpointService, PrivateLinkSimulator } from './ec2-simulator';
+import { InvalidPrincipalError, type AllowedPrincipal, type EndpointConnection, type EndpointService, type PrivateLinkSimulator } from './ec2-simulator';
 import { Ec2ApiError } from './ec2-errors';
 import type { Faults } from './faults';
 import { QueryParams } from './form';
@@ -27,10 +27,12 @@ const ACTIONS = new Map<string, ActionHandler>([
   ['AcceptVpcEndpointConnections', (params, simulator) => actOnConnections(params, simulator, 'accept')],
   ['RejectVpcEndpointConnections', (params, simulator) => actOnConnections(params, simulator, 'reject')],
   ['DescribeVpcEndpointServiceConfigurations', describeServiceConfigurations],
+  ['DescribeVpcEndpointServicePermissions', describeServicePermissions],
+  ['ModifyVpcEndpointServicePermissions', modifyServicePermissions],
 ]);
 
 /** The calls that change something in EC2: the ones `crashAfterEc2Call` lets act before the caller dies. */
-const ACTING_CALLS: ReadonlySet<string> = new Set(['AcceptVpcEndpointConnections', 'RejectVpcEndpointConnections']);
+const ACTING_CALLS: ReadonlySet<string> = new Set(['AcceptVpcEndpointConnections', 'RejectVpcEndpointConnections', 'ModifyVpcEndpointServicePermissions']);
 
 /** An answer to an EC2 call; `withhold`: EC2 acted, and the caller is never to hear back (crashAfterEc2Call). */
 export interface Ec2Answer extends QueryResponse {
@@ -197,6 +199,42 @@ function serviceFields(service: EndpointService): string[] {
     textItemSet('networkLoadBalancerArnSet', [loadBalancerArn(service.serviceId)]),
     textItemSet('supportedIpAddressTypeSet', ['ipv4']),
     textItemSet('baseEndpointDnsNameSet', [`${service.serviceId}.${REGION}.vpce.amazonaws.com`]),
+  ];
+}
+
+const PERMISSION_FILTERS: Record<string, FilterField<AllowedPrincipal>> = {
+  principal: { read: (allowed) => allowed.principal },
+  'principal-type': { read: (allowed) => allowed.principalType },
+};
+
+function describeServicePermissions(params: QueryParams, simulator: PrivateLinkSimulator): string[] {
+  const serviceId = requireParameter(params, 'ServiceId');
+  const service = simulator.findService(serviceId);
+  if (!service) throw serviceNotFound(serviceId);
+  const matching = applyFilters(service.allowedPrincipals, params, PERMISSION_FILTERS);
+  const page = pageOf(matching, params.get('MaxResults'), params.get('NextToken'));
+  return [itemSet('allowedPrincipals', page.items.map((allowed) => principalFields(allowed, serviceId))), textElement('nextToken', page.nextToken)];
+}
+
+function modifyServicePermissions(params: QueryParams, simulator: PrivateLinkSimulator): string[] {
+  const serviceId = requireParameter(params, 'ServiceId');
+  if (!simulator.findService(serviceId)) throw serviceNotFound(serviceId);
+  let added: AllowedPrincipal[];
+  try {
+    added = simulator.modifyPermissions(serviceId, { add: params.list('AddAllowedPrincipals'), remove: params.list('RemoveAllowedPrincipals') });
+  } catch (error) {
+    if (error instanceof InvalidPrincipalError) throw new Ec2ApiError('InvalidPrincipal', `Invalid principal ${error.principal}`);
+    throw error;
+  }
+  return [itemSet('addedPrincipalSet', added.map((allowed) => principalFields(allowed, serviceId))), textElement('return', true)];
+}
+
+function principalFields(allowed: AllowedPrincipal, serviceId: string): string[] {
+  return [
+    textElement('principalType', allowed.principalType),
+    textElement('principal', allowed.principal),
+    textElement('servicePermissionId', allowed.servicePermissionId),
+    textElement('serviceId', serviceId),
   ];
 }
 

@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError } from '../lib/errors';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../lib/errors';
 import { ec2Id } from './ids';
 
 /** The states of an endpoint connection, spelled as EC2 spells them. */
@@ -8,7 +8,18 @@ export interface EndpointService {
   serviceId: string;
   acceptanceRequired: boolean;
   createdAt: Date;
+  /** Who may find the service and create an endpoint to it: '*', or IAM ARNs (an account's root admits the whole account). */
+  allowedPrincipals: AllowedPrincipal[];
 }
+
+export interface AllowedPrincipal {
+  principal: string;
+  principalType: 'All' | 'Account' | 'Role' | 'User';
+  servicePermissionId: string;
+}
+
+/** The principals EC2 accepts in a service's permissions: '*' or an IAM account root, role or user. */
+const PRINCIPAL = /^(\*|arn:aws:iam::\d{12}:(root|role\/[\w+=,.@/-]+|user\/[\w+=,.@/-]+))$/;
 
 export interface EndpointConnection {
   serviceId: string;
@@ -61,26 +72,66 @@ export class PrivateLinkSimulator {
   constructor(private readonly options: SimulatorOptions) {}
 
   /** Creates an endpoint service; `serviceId` may be fixed by the caller. */
-  createService(input: { serviceId?: string; acceptanceRequired: boolean }): EndpointService {
+  createService(input: { serviceId?: string; acceptanceRequired: boolean; allowedPrincipals?: string[] }): EndpointService {
     const serviceId = input.serviceId ?? ec2Id('vpce-svc-');
     if (this.services.has(serviceId)) throw new ConflictError(`endpoint service ${serviceId} already exists`);
-    const service = { serviceId, acceptanceRequired: input.acceptanceRequired, createdAt: new Date() };
+    const principals = input.allowedPrincipals ?? ['*'];
+    const invalid = principals.find((principal) => !PRINCIPAL.test(principal));
+    if (invalid !== undefined) throw new ValidationError(`allowedPrincipals: '${invalid}' is neither '*' nor an IAM account root, role or user ARN`);
+    const service: EndpointService = { serviceId, acceptanceRequired: input.acceptanceRequired, createdAt: new Date(), allowedPrincipals: [] };
     this.services.set(serviceId, service);
-    return { ...service };
+    this.modifyPermissions(serviceId, { add: principals, remove: [] });
+    return copyService(service);
   }
 
   findService(serviceId: string): EndpointService | undefined {
     const service = this.services.get(serviceId);
-    return service && { ...service };
+    return service && copyService(service);
   }
 
   listServices(): EndpointService[] {
-    return [...this.services.values()].map((service) => ({ ...service }));
+    return [...this.services.values()].map(copyService);
+  }
+
+  /**
+   * ModifyVpcEndpointServicePermissions: adds and removes allowed principals.
+   * Adding one that is there already and removing one that is not change nothing.
+   * Returns the principals added. Refuses an invalid principal before changing anything.
+   */
+  modifyPermissions(serviceId: string, change: { add: readonly string[]; remove: readonly string[] }): AllowedPrincipal[] {
+    const service = this.requireService(serviceId);
+    const invalid = [...change.add, ...change.remove].find((principal) => !PRINCIPAL.test(principal));
+    if (invalid !== undefined) throw new InvalidPrincipalError(invalid);
+    const removed = new Set(change.remove);
+    service.allowedPrincipals = service.allowedPrincipals.filter(({ principal }) => !removed.has(principal));
+    const added: AllowedPrincipal[] = [];
+    for (const principal of new Set(change.add)) {
+      const existing = service.allowedPrincipals.find((allowed) => allowed.principal === principal);
+      if (existing) {
+        added.push({ ...existing });
+        continue;
+      }
+      const allowed: AllowedPrincipal = { principal, principalType: principalTypeOf(principal), servicePermissionId: ec2Id('vpce-svc-perm-') };
+      service.allowedPrincipals.push(allowed);
+      added.push({ ...allowed });
+    }
+    return added;
+  }
+
+  /** Whether an account may create an endpoint to the service: '*', or a principal of that account. */
+  admits(service: EndpointService, accountId: string): boolean {
+    return service.allowedPrincipals.some(({ principal }) => principal === '*' || principal.startsWith(`arn:aws:iam::${accountId}:`));
   }
 
   /** A consumer creates an interface endpoint to the service. */
   createEndpoint(serviceId: string, consumer: { ownerAccountId: string; region: string }): EndpointConnection {
     const service = this.requireService(serviceId);
+    if (!this.admits(service, consumer.ownerAccountId)) {
+      // EC2 does not show a service to an account it does not allow: to that account, it does not exist.
+      throw new ForbiddenError(
+        `The Vpc Endpoint Service 'com.amazonaws.vpce.us-east-1.${serviceId}' does not exist (account ${consumer.ownerAccountId} is not among its allowed principals)`,
+      );
+    }
     const connection: EndpointConnection = {
       serviceId,
       vpcEndpointId: ec2Id('vpce-'),
@@ -205,4 +256,21 @@ export class PrivateLinkSimulator {
     }
     return connection;
   }
+}
+
+/** A principal that is neither '*' nor an IAM ARN EC2 accepts in a service's permissions. */
+export class InvalidPrincipalError extends ValidationError {
+  constructor(readonly principal: string) {
+    super(`Invalid principal ${principal}`);
+  }
+}
+
+function principalTypeOf(principal: string): AllowedPrincipal['principalType'] {
+  if (principal === '*') return 'All';
+  if (principal.endsWith(':root')) return 'Account';
+  return principal.includes(':role/') ? 'Role' : 'User';
+}
+
+function copyService(service: EndpointService): EndpointService {
+  return { ...service, allowedPrincipals: service.allowedPrincipals.map((allowed) => ({ ...allowed })) };
 }

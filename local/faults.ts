@@ -38,6 +38,8 @@ export const faultSettingsSchema = z.strictObject({
   ec2RateLimits: z
     .union([z.literal(false), z.strictObject({ mutating: bucketLimitsSchema.optional(), nonMutating: bucketLimitsSchema.optional() })])
     .optional(),
+  /** While true, every Organizations call is answered AccessDeniedException. */
+  organizationsUnavailable: z.boolean().optional(),
 });
 
 export type FaultSettings = z.infer<typeof faultSettingsSchema>;
@@ -53,6 +55,7 @@ const NO_FAULTS: FaultsInForce = {
   dynamoUnavailable: false,
   ec2UnavailableFor: [],
   ec2RateLimits: DEFAULT_EC2_RATE_LIMITS,
+  organizationsUnavailable: false,
 };
 
 const MAX_SHUFFLE_DELAY_MS = 250;
@@ -135,6 +138,11 @@ export class Faults {
   /** Whether DynamoDB is unreachable now. */
   dynamoUnavailable(): boolean {
     return this.settings.dynamoUnavailable;
+  }
+
+  /** Whether Organizations refuses every call now. */
+  organizationsUnavailable(): boolean {
+    return this.settings.organizationsUnavailable;
   }
 
   /** How many times to deliver one notification. */

@@ -26,10 +26,7 @@ Reference: docs/local-stack.md`;
 
 /** `npm start [-- --policy FILE]`: runs the local stack until SIGINT or SIGTERM. */
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { policy: { type: 'string' }, auth: { type: 'string', default: 'iam' }, help: { type: 'boolean', short: 'h', default: false } },
-    strict: true,
-  });
+  const values = parseOptions();
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
@@ -73,6 +70,15 @@ async function main(): Promise<void> {
     );
   };
   if (stopRequested) stop(stopRequested);
+}
+
+function parseOptions(): { policy?: string; auth: string; help: boolean } {
+  try {
+    const options = { policy: { type: 'string' }, auth: { type: 'string', default: 'iam' }, help: { type: 'boolean', short: 'h', default: false } } as const;
+    return parseArgs({ options, strict: true }).values;
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)} (npm start -- --help)`, { cause: error });
+  }
 }
 
 function numberFromEnv(name: string, fallback: number): number {

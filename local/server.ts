@@ -1,6 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../lib/errors';
 import type { CallLog } from './call-log';
 import { Ec2ApiError } from './ec2-errors';
 import { answerEc2Query, ec2ErrorResponse } from './ec2-query';
@@ -10,6 +10,7 @@ import { InvalidJsonError, parseJsonBody, readBody, sendJson, sendXml } from './
 import { requestId } from './ids';
 import { describeError, logLocal } from './log';
 import type { LocalHttpApi } from './http-api';
+import { organizationRoutes, type OrganizationPlane } from './organization-routes';
 import type { ScheduledFunction } from './scheduled-function';
 import { answerSqs, type LocalQueue } from './sqs';
 import type { InboundSns } from './sns-inbound';
@@ -34,20 +35,24 @@ export interface ControlPlane {
   deadLetterQueue: LocalQueue;
   /** DynamoDB requests received since the stack started, by operation. */
   dynamoRequests(): Promise<Record<string, number>>;
+  /** The AWS Organization, its API, and the STS that hands out the role to read it. */
+  organization: OrganizationPlane;
 }
 
 /** Where the SDK clients are pointed: AWS_ENDPOINT_URL_EC2 and AWS_ENDPOINT_URL_SNS are base URL + these. */
 export const EC2_PATH = '/aws/ec2';
 export const SNS_PATH = '/aws/sns';
 export const SQS_PATH = '/aws/sqs';
+export const ORGANIZATIONS_PATH = '/aws/organizations';
+export const STS_PATH = '/aws/sts';
 
-interface JsonReply {
+export interface JsonReply {
   status: number;
   body: unknown;
 }
 
-interface Route {
-  method: 'GET' | 'POST' | 'DELETE';
+export interface Route {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   path: RegExp;
   handle: (pathParams: string[], body: string) => JsonReply | Promise<JsonReply>;
 }
@@ -55,6 +60,8 @@ interface Route {
 const createServiceBody = z.strictObject({
   serviceId: z.string().regex(/^vpce-svc-[0-9a-f]{17}$/, 'must be vpce-svc- followed by 17 lowercase hex digits').optional(),
   acceptanceRequired: z.boolean().default(true),
+  /** Who may create an endpoint to it (EC2's allowed principals); anyone by default. */
+  allowedPrincipals: z.array(z.string()).optional(),
 });
 
 const createEndpointBody = z.strictObject({
@@ -90,6 +97,16 @@ function controlRoutes(plane: ControlPlane): Route[] {
       path: /^\/local\/services$/,
       handle: () => ok({ services: simulator.listServices().map(({ serviceId, acceptanceRequired }) => ({ serviceId, acceptanceRequired })) }),
     },
+    {
+      method: 'GET',
+      path: /^\/local\/services\/([^/]+)\/permissions$/,
+      handle: ([serviceId = '']) => {
+        const service = simulator.findService(serviceId);
+        if (!service) throw new NotFoundError(`endpoint service ${serviceId} does not exist`);
+        return ok({ allowedPrincipals: service.allowedPrincipals.map(({ principal }) => principal) });
+      },
+    },
+    ...organizationRoutes(plane.organization),
     {
       method: 'POST',
       path: /^\/local\/services\/([^/]+)\/endpoints$/,
@@ -184,6 +201,10 @@ async function handleRequest(plane: ControlPlane, routes: Route[], request: Inco
     await answerAwsRequest(plane, path, request, response);
     return;
   }
+  if (request.method === 'POST' && (path === ORGANIZATIONS_PATH || path === STS_PATH)) {
+    await answerOrganizationOrSts(plane.organization, path, request, response);
+    return;
+  }
   if (request.method === 'POST' && path === SQS_PATH) {
     const answer = answerSqs(request.headers['x-amz-target']?.toString(), await readBody(request), [plane.deadLetterQueue]);
     response.writeHead(answer.status, { 'content-type': answer.contentType, 'x-amzn-requestid': answer.requestId });
@@ -235,10 +256,27 @@ async function answerAwsRequest(plane: ControlPlane, path: string, request: Inco
   }
 }
 
+async function answerOrganizationOrSts(plane: OrganizationPlane, path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const body = await readBody(request);
+  if (path === STS_PATH) {
+    sendXml(response, plane.sts.answer(body));
+    return;
+  }
+  const answer = plane.api.answer(request.headers['x-amz-target']?.toString(), body, request.headers.authorization);
+  const text = answer.body;
+  response.writeHead(answer.status, {
+    'content-type': 'application/x-amz-json-1.1',
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': answer.requestId,
+  });
+  response.end(text);
+}
+
 /** The one place that maps errors to HTTP statuses; a 5xx says nothing about internals. */
 function errorReply(error: unknown): { status: number; code: string; message: string } {
   if (error instanceof InvalidJsonError) return { status: 400, code: 'InvalidJson', message: error.message };
   if (error instanceof ValidationError) return { status: 400, code: 'InvalidRequest', message: error.message };
+  if (error instanceof ForbiddenError) return { status: 403, code: 'Forbidden', message: error.message };
   if (error instanceof NotFoundError) return { status: 404, code: 'NotFound', message: error.message };
   if (error instanceof ConflictError) return { status: 409, code: 'Conflict', message: error.message };
   logLocal('error', 'control request failed', describeError(error));

@@ -9,7 +9,8 @@ import { Faults } from './faults';
 import { closeServer, listen } from './listen';
 import { describeError, logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './policies';
-import { type ControlPlane, createRequestListener, EC2_PATH, SNS_PATH, SQS_PATH } from './server';
+import { type ControlPlane, createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, STS_PATH } from './server';
+import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './organization-routes';
 import { type DynamoGate, startDynamoGate } from './dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './scheduled-function';
 import { LocalQueue } from './sqs';
@@ -176,8 +177,10 @@ function wire(parts: {
     acceptDelayMs: options.acceptDelayMs ?? 1000,
     notify: (notification) => inbound.publish(JSON.stringify(notification)),
   });
+  const organization = createOrganizationPlane(faults);
   const reset = oneAtATime(async () => {
     faults.clear();
+    organization.reset();
     simulator.reset();
     await inbound.reset(RESET_SETTLE_MS);
     await reconciler.settle(RESET_SETTLE_MS);
@@ -193,8 +196,23 @@ function wire(parts: {
     snsEndpoint: `${baseUrl}${SNS_PATH}`,
     inboundTopicArn: INBOUND_TOPIC_ARN,
     outboundTopicArn: OUTBOUND_TOPIC_ARN,
+    organizationsEndpoint: `${baseUrl}${ORGANIZATIONS_PATH}`,
+    stsEndpoint: `${baseUrl}${STS_PATH}`,
   };
-  return { simulator, inbound, outbound, faults, calls, info, reset, reconciler, redrive, deadLetterQueue, dynamoRequests: () => dynamo.requestCounts() };
+  return {
+    simulator,
+    inbound,
+    outbound,
+    faults,
+    calls,
+    info,
+    reset,
+    reconciler,
+    redrive,
+    deadLetterQueue,
+    dynamoRequests: () => dynamo.requestCounts(),
+    organization,
+  };
 }
 
 /** Runs `task` after every earlier run has settled, so that two resets never interleave. */
@@ -224,6 +242,11 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     // Through the gate, not to dynalite directly, so that dynamoUnavailable can cut it off.
     AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
     AWS_ENDPOINT_URL_SQS: `${baseUrl}${SQS_PATH}`,
+    AWS_ENDPOINT_URL_ORGANIZATIONS: `${baseUrl}${ORGANIZATIONS_PATH}`,
+    AWS_ENDPOINT_URL_STS: `${baseUrl}${STS_PATH}`,
+    // The functions read the organization through the read-only role, as deployed.
+    ORGANIZATIONS_ROLE_ARN: LOCAL_ORGANIZATIONS_ROLE_ARN,
+    ORGANIZATIONS_EXTERNAL_ID: LOCAL_ORGANIZATIONS_EXTERNAL_ID,
     DEAD_LETTER_QUEUE_URL: `${baseUrl}${SQS_PATH}${DEAD_LETTER_QUEUE_PATH}`,
     POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-local',
     TABLE_NAME: LOCAL_TABLE_NAME,

@@ -1,10 +1,11 @@
 import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { ConnectionRecord, ConnectionState } from '../domain/connection';
-import { ConflictError, ValidationError } from '../errors';
+import { ConflictError } from '../errors';
 import { config } from '../config';
 import { documentClient } from './clients';
 import { queryAllItems } from './query';
+import { decodeQueueCursor, decodeServiceConnectionsCursor, encodeCursor, type Page } from './cursor';
 import { BY_STATE_INDEX, keys } from './table';
 
 const BATCH_GET_LIMIT = 100;
@@ -68,11 +69,7 @@ export async function putConnection(
   }
 }
 
-export interface Page<T> {
-  items: T[];
-  /** Opaque; absent on the last page. */
-  cursor?: string;
-}
+export type { Page } from './cursor';
 
 /** The connections in one state across every service, oldest first: a Query on the byState index. */
 export async function listConnectionsByState(
@@ -88,7 +85,7 @@ export async function listConnectionsByState(
       KeyConditionExpression: 'gsi1pk = :state',
       ExpressionAttributeValues: { ':state': partition.gsi1pk },
       Limit: options.limit,
-      ExclusiveStartKey: options.cursor ? decodeCursor(options.cursor, partition, ['pk', 'sk', 'gsi1pk', 'gsi1sk']) : undefined,
+      ExclusiveStartKey: options.cursor ? decodeQueueCursor(options.cursor, state) : undefined,
     }),
   );
   return {
@@ -107,7 +104,7 @@ export async function listConnectionsOfService(
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<Page<ConnectionRecord>> {
   const partition = keys.connectionsOfService(serviceId);
-  let startKey = options.cursor ? decodeCursor(options.cursor, partition, ['pk', 'sk']) : undefined;
+  let startKey: Record<string, unknown> | undefined = options.cursor ? decodeServiceConnectionsCursor(options.cursor, serviceId) : undefined;
   const items: ConnectionRecord[] = [];
   // A filter applies after Limit, so keep reading, asking each time only for what is
   // still missing: a page is never cut in the middle, and the cursor skips nothing.
@@ -163,32 +160,6 @@ function toItem(record: ConnectionRecord): Record<string, unknown> {
 function fromItem(item: Record<string, unknown>): ConnectionRecord {
   const { pk: _pk, sk: _sk, gsi1pk: _gsi1pk, gsi1sk: _gsi1sk, type: _type, ...record } = item;
   return record as unknown as ConnectionRecord;
-}
-
-function encodeCursor(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
-
-/**
- * A cursor back into the key it was made from. Only a key of the listing being
- * continued is accepted: anything else would make DynamoDB fail the Query.
- */
-function decodeCursor(cursor: string, partition: Record<string, string>, attributes: string[]): Record<string, unknown> {
-  let key: unknown;
-  try {
-    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    key = undefined;
-  }
-  const valid =
-    typeof key === 'object' &&
-    key !== null &&
-    !Array.isArray(key) &&
-    Object.keys(key).length === attributes.length &&
-    attributes.every((name) => typeof (key as Record<string, unknown>)[name] === 'string') &&
-    Object.entries(partition).every(([name, value]) => (key as Record<string, unknown>)[name] === value);
-  if (!valid) throw new ValidationError('the cursor is not one this API issued for this listing');
-  return key as Record<string, unknown>;
 }
 
 function sleep(ms: number): Promise<void> {

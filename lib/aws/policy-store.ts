@@ -1,12 +1,15 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_POLICY_ID, parsePolicy, type Policy } from '../domain/policy';
-import { ConflictError } from '../errors';
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DEFAULT_POLICY_ID, policySchema, describeIssues, type Policy } from '../domain/policy';
+import type { PolicyChangedEvent } from '../domain/outbound-event';
+import { ConflictError, UnreadablePolicyError } from '../errors';
 import { config } from '../config';
 import { documentClient } from './clients';
-import { queryAllItems } from './query';
+import { decodePolicyVersionsCursor, encodeCursor } from './cursor';
+import type { Page } from './connection-store';
 import { keys } from './table';
 
+/** A policy version whose document validates: what the engine decides by. */
 export interface StoredPolicy {
   policyId: string;
   version: number;
@@ -16,14 +19,24 @@ export interface StoredPolicy {
 }
 
 /**
- * The newest version of a policy, or undefined if there is none. A stored
- * document that no longer validates throws: a policy that cannot be read must
- * never be treated as "no restrictions".
+ * A policy version as stored, whether or not its document still validates
+ * (a later release may refuse what an earlier one wrote). `policy` is the
+ * document as stored; `invalidReason` says why it no longer validates.
  */
-export async function getCurrentPolicy(
+export type PolicyVersion = Omit<StoredPolicy, 'policy'> &
+  ({ valid: true; policy: Policy } | { valid: false; policy: unknown; invalidReason: string });
+
+/** The newest version with the policy-changed events not yet known to be published (its outbox). */
+export type LatestPolicyVersion = PolicyVersion & { outbox: PolicyChangedEvent[] };
+
+/**
+ * The newest version of a policy as stored, valid or not, with its outbox; undefined
+ * when there is none. Never throws on a document that no longer validates.
+ */
+export async function getLatestPolicyVersion(
   policyId: string,
   db: DynamoDBDocumentClient = documentClient,
-): Promise<StoredPolicy | undefined> {
+): Promise<LatestPolicyVersion | undefined> {
   const output = await db.send(
     new QueryCommand({
       TableName: config().TABLE_NAME,
@@ -35,7 +48,27 @@ export async function getCurrentPolicy(
     }),
   );
   const item = output.Items?.[0];
-  return item ? fromItem(item) : undefined;
+  return item ? { ...fromItem(item), outbox: outboxOf(item) } : undefined;
+}
+
+/**
+ * The newest version of a policy, or undefined if there is none. A stored
+ * document that no longer validates throws UnreadablePolicyError: a policy that
+ * cannot be read must never be treated as "no restrictions" (fail closed).
+ */
+export async function getCurrentPolicy(
+  policyId: string,
+  db: DynamoDBDocumentClient = documentClient,
+): Promise<StoredPolicy | undefined> {
+  const latest = await getLatestPolicyVersion(policyId, db);
+  if (!latest) return undefined;
+  if (!latest.valid) {
+    throw new UnreadablePolicyError(
+      `policy ${policyId} version ${latest.version} no longer validates (${latest.invalidReason}); nothing is decided by it until a valid version replaces it`,
+    );
+  }
+  const { valid: _valid, outbox: _outbox, ...stored } = latest;
+  return stored;
 }
 
 /** The policy that governs a service: its own, else the default, else undefined. */
@@ -48,32 +81,33 @@ export async function resolvePolicy(
 
 /**
  * Writes the next version of a policy; earlier versions are kept. With
- * `expectedVersion`, refuses (ConflictError) unless that is still the newest.
+ * `expectedVersion` (0: none yet), refuses (ConflictError) unless that is still
+ * the newest. The version being replaced is never parsed, so a stored document
+ * that no longer validates can be replaced. `outbox` holds the policy-changed
+ * events to publish, saved with the version so that none is lost.
  */
 export async function putPolicy(
   policyId: string,
   policy: Policy,
-  options: { actor: string; expectedVersion?: number },
+  options: { actor: string; expectedVersion?: number; at?: Date; outbox?: PolicyChangedEvent[] },
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<StoredPolicy> {
-  const current = await getCurrentPolicy(policyId, db);
-  if (options.expectedVersion !== undefined && options.expectedVersion !== (current?.version ?? 0)) {
-    throw new ConflictError(
-      `policy ${policyId} is at version ${current?.version ?? 0}, not ${options.expectedVersion}`,
-    );
+  const currentVersion = (await getLatestPolicyVersion(policyId, db))?.version ?? 0;
+  if (options.expectedVersion !== undefined && options.expectedVersion !== currentVersion) {
+    throw new ConflictError(`policy ${policyId} is at version ${currentVersion}, not ${options.expectedVersion}`);
   }
   const stored: StoredPolicy = {
     policyId,
-    version: (current?.version ?? 0) + 1,
+    version: currentVersion + 1,
     policy,
-    createdAt: new Date().toISOString(),
+    createdAt: (options.at ?? new Date()).toISOString(),
     createdBy: options.actor,
   };
   try {
     await db.send(
       new PutCommand({
         TableName: config().TABLE_NAME,
-        Item: toItem(stored),
+        Item: { ...toItem(stored), ...(options.outbox?.length ? { outbox: JSON.stringify(options.outbox) } : {}) },
         // Two writers computing the same next version: exactly one wins.
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
@@ -87,20 +121,51 @@ export async function putPolicy(
   return stored;
 }
 
-/** Every version of a policy, newest first. */
+/**
+ * Empties a version's outbox once its events are published: the item is written
+ * again without it (the writers' roles have PutItem, not UpdateItem), only if
+ * it still holds the outbox that was published.
+ */
+export async function clearPolicyOutbox(policyId: string, version: number, db: DynamoDBDocumentClient = documentClient): Promise<void> {
+  const key = keys.policyVersion(policyId, version);
+  const { Item: item } = await db.send(new GetCommand({ TableName: config().TABLE_NAME, Key: key, ConsistentRead: true }));
+  if (typeof item?.outbox !== 'string') return;
+  const { outbox, ...cleared } = item;
+  try {
+    await db.send(
+      new PutCommand({
+        TableName: config().TABLE_NAME,
+        Item: cleared,
+        ConditionExpression: 'outbox = :outbox',
+        ExpressionAttributeValues: { ':outbox': outbox },
+      }),
+    );
+  } catch (error) {
+    // Someone else cleared it first: their publish covered the same events.
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+  }
+}
+
+/** One page of a policy's versions, newest first, valid or not. */
 export async function listPolicyVersions(
   policyId: string,
+  options: { limit: number; cursor?: string },
   db: DynamoDBDocumentClient = documentClient,
-): Promise<StoredPolicy[]> {
-  const versions: StoredPolicy[] = [];
-  const items = queryAllItems(db, {
-    TableName: config().TABLE_NAME,
-    KeyConditionExpression: 'pk = :pk',
-    ExpressionAttributeValues: { ':pk': keys.policyVersions(policyId).pk },
-    ScanIndexForward: false,
-  });
-  for await (const item of items) versions.push(fromItem(item));
-  return versions;
+): Promise<Page<PolicyVersion>> {
+  const output = await db.send(
+    new QueryCommand({
+      TableName: config().TABLE_NAME,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.policyVersions(policyId).pk },
+      ScanIndexForward: false,
+      Limit: options.limit,
+      ExclusiveStartKey: options.cursor ? decodePolicyVersionsCursor(options.cursor, policyId) : undefined,
+    }),
+  );
+  return {
+    items: (output.Items ?? []).map(fromItem),
+    cursor: output.LastEvaluatedKey ? encodeCursor(output.LastEvaluatedKey) : undefined,
+  };
 }
 
 function toItem(stored: StoredPolicy): Record<string, unknown> {
@@ -116,14 +181,30 @@ function toItem(stored: StoredPolicy): Record<string, unknown> {
   };
 }
 
-function fromItem(item: Record<string, unknown>): StoredPolicy {
-  const policyId = String(item.policyId);
-  return {
-    policyId,
+function fromItem(item: Record<string, unknown>): PolicyVersion {
+  const meta = {
+    policyId: String(item.policyId),
     version: Number(item.version),
-    // Throws ValidationError on a document that no longer validates (fail closed).
-    policy: parsePolicy(JSON.parse(String(item.document))),
     createdAt: String(item.createdAt),
     createdBy: String(item.createdBy),
   };
+  let document: unknown;
+  try {
+    document = JSON.parse(String(item.document));
+  } catch (error) {
+    return { ...meta, valid: false, policy: null, invalidReason: `the stored document is not JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  const parsed = policySchema.safeParse(document);
+  if (!parsed.success) return { ...meta, valid: false, policy: document, invalidReason: `invalid policy: ${describeIssues(parsed.error)}` };
+  return { ...meta, valid: true, policy: parsed.data };
+}
+
+function outboxOf(item: Record<string, unknown>): PolicyChangedEvent[] {
+  if (typeof item.outbox !== 'string') return [];
+  try {
+    const events: unknown = JSON.parse(item.outbox);
+    return Array.isArray(events) ? (events as PolicyChangedEvent[]) : [];
+  } catch {
+    return [];
+  }
 }

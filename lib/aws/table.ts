@@ -8,6 +8,8 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *                  gsi1pk STATE#<state>    gsi1sk <createdAt>#<serviceId>#<endpointId>
  *   policy version pk POLICY#<serviceId|default>  sk V#<version, zero-padded>
  *   delivery       pk DELIVERY#<serviceId>  sk <event>#<endpointId>   (expires: TTL)
+ *   membership     pk ORGMEMBER#<accountId> sk MEMBERSHIP               (expires: TTL)
+ *   sharing        pk SHARING#<serviceId>   sk PRINCIPALS
  */
 export const BY_STATE_INDEX = 'byState';
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -28,6 +30,8 @@ export const keys = {
     pk: `DELIVERY#${serviceId}`,
     sk: `${eventType}#${endpointId}`,
   }),
+  membership: (accountId: string) => ({ pk: `ORGMEMBER#${accountId}`, sk: 'MEMBERSHIP' }),
+  sharing: (serviceId: string) => ({ pk: `SHARING#${serviceId}`, sk: 'PRINCIPALS' }),
 };
 
 /** The table as CloudFormation declares it (serverless.yml), for creating it locally. */

@@ -92,3 +92,35 @@ export function inOrganization(membership: Membership, organizationId: string): 
 export function unreadableReason(error: string): string {
   return `organization membership could not be read: ${error}`;
 }
+
+/** The whole organization as one reading saw it: every OU and every account, with their parents. */
+export interface OrganizationStructure {
+  organizationId: string;
+  root: OrganizationNode;
+  /** By OU id. */
+  units: Map<string, OrganizationNode & { parentId: string }>;
+  /** By account id. */
+  accounts: Map<string, { status: AccountStatus; parentId: string }>;
+  readAt: string;
+}
+
+/** An account's membership as a structure shows it; an account the structure lacks is outside the organization. */
+export function membershipIn(structure: OrganizationStructure, accountId: string): Membership {
+  const account = structure.accounts.get(accountId);
+  const { organizationId, readAt } = structure;
+  if (!account) return { kind: 'outside', accountId, organizationId, readAt };
+  const path: OrganizationNode[] = [];
+  const seen = new Set<string>();
+  for (let id: string | undefined = account.parentId; id !== undefined && !seen.has(id); ) {
+    seen.add(id);
+    if (id === structure.root.id) {
+      path.unshift({ ...structure.root });
+      break;
+    }
+    const unit = structure.units.get(id);
+    if (!unit) break;
+    path.unshift({ id: unit.id, name: unit.name });
+    id = unit.parentId;
+  }
+  return { kind: 'member', accountId, organizationId, status: account.status, path, readAt };
+}

@@ -1,5 +1,5 @@
 import { ForbiddenError, UnauthorizedError } from '../errors';
-import type { HttpApiEvent } from './request';
+import { header, type HttpApiEvent } from './request';
 
 /** Who is calling, as the API Gateway authorizer established it. Never taken from the body. */
 export interface Caller {
@@ -25,7 +25,7 @@ export function callerOf(event: HttpApiEvent, groupsClaim: string): Caller {
   const { iam, jwt } = event.requestContext.authorizer ?? {};
   if (iam?.userArn) return { principal: iam.userArn, groups: [], via: 'iam' };
   const subject = jwt?.claims.sub;
-  if (typeof subject === 'string' && subject) return { principal: subject, groups: groupsOf(jwt?.claims[groupsClaim]), via: 'jwt' };
+  if (typeof subject === 'string' && subject && jwt) return { principal: subject, groups: groupsOf(event, jwt.claims, groupsClaim), via: 'jwt' };
   throw new UnauthorizedError('the request carries no authenticated identity; sign it with SigV4');
 }
 
@@ -48,10 +48,43 @@ function isSessionOfRole(callerArn: string, roleArn: string): boolean {
   return Boolean(session && role && session[1] === role[1] && session[2] === role[2] && session[3] === role[3]);
 }
 
-/** API Gateway hands a JWT array claim over as "[a b]"; a token may also carry a real array or one string. */
-function groupsOf(claim: unknown): string[] {
+/**
+ * The caller's groups, each a whole name as the token gives it, so that a name
+ * can only ever match itself. A real array is taken as it is, and a plain string
+ * is one group. API Gateway hands an array claim over flattened, `"[a b]"`,
+ * which cannot tell the groups `not admins` and `admins` from `not` and
+ * `admins`. So the flattened form is read from the token itself: the
+ * Authorization header holds the token API Gateway verified (the authorizer's
+ * identity source), and its claims are used only when they are the ones API
+ * Gateway passed on. Without it, only a flattened claim with one name and no
+ * space is read; anything else grants no group (fail closed).
+ */
+function groupsOf(event: HttpApiEvent, claims: Record<string, unknown>, claimName: string): string[] {
+  const claim = claims[claimName];
   if (Array.isArray(claim)) return claim.filter((group): group is string => typeof group === 'string');
   if (typeof claim !== 'string') return [];
-  const text = claim.startsWith('[') && claim.endsWith(']') ? claim.slice(1, -1) : claim;
-  return text.split(/[\s,]+/).filter(Boolean);
+  if (!(claim.startsWith('[') && claim.endsWith(']'))) return [claim];
+  const fromToken = groupsInVerifiedToken(event, claims, claimName, claim);
+  if (fromToken) return fromToken;
+  const flattened = claim.slice(1, -1);
+  return flattened && !/\s/.test(flattened) ? [flattened] : [];
+}
+
+/** The groups array of the token in the Authorization header, if it is the token whose claims API Gateway passed on. */
+function groupsInVerifiedToken(event: HttpApiEvent, claims: Record<string, unknown>, claimName: string, flattened: string): string[] | undefined {
+  const token = header(event, 'authorization')?.replace(/^Bearer\s+/i, '');
+  const [, payload, ...rest] = token?.split('.') ?? [];
+  if (payload === undefined || rest.length !== 1) return undefined;
+  let tokenClaims: unknown;
+  try {
+    tokenClaims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof tokenClaims !== 'object' || tokenClaims === null) return undefined;
+  const given = tokenClaims as Record<string, unknown>;
+  const sameToken = ['sub', 'iss', 'iat', 'exp', 'jti'].every((name) => claims[name] === undefined || String(given[name]) === String(claims[name]));
+  const groups = given[claimName];
+  if (!sameToken || !Array.isArray(groups) || !groups.every((group): group is string => typeof group === 'string')) return undefined;
+  return `[${groups.join(' ')}]` === flattened ? groups : undefined;
 }

@@ -91,11 +91,24 @@ function validate<T extends z.ZodType>(schema: T, input: unknown, where: 'path' 
   return parsed.data;
 }
 
-/** The version named by If-Match (`"3"`, `3` or `W/"3"`), or undefined without one. */
-export function ifMatchVersion(event: HttpApiEvent): number | undefined {
+/** What If-Match named: any current version (`*`), or a list of entity tags, compared strongly. */
+export type IfMatch = { any: true } | { any: false; tags: string[]; raw: string };
+
+/**
+ * If-Match as RFC 9110 §13.1.1 reads it: `*`, or a list of entity tags. A value
+ * that is not well formed (`stale-version-0`, an unquoted `3`) is kept as a list
+ * that matches nothing, so that it gets 412 like any other mismatch, never 400.
+ * Weak tags (`W/"3"`) never match: If-Match compares strongly.
+ */
+export function ifMatch(event: HttpApiEvent): IfMatch | undefined {
   const raw = header(event, 'if-match');
   if (raw === undefined) return undefined;
-  const version = /^(?:W\/)?"?(\d{1,10})"?$/.exec(raw.trim())?.[1];
-  if (!version) throw new ValidationError(`If-Match must name a policy version, such as "3", not '${raw}'`);
-  return Number(version);
+  if (raw.trim() === '*') return { any: true };
+  const tags: string[] = [];
+  const entityTag = /\s*(W\/)?"([\x21\x23-\x7e\x80-\uffff]*)"\s*(?:,|$)/y;
+  for (let match = entityTag.exec(raw); match; match = entityTag.exec(raw)) {
+    if (!match[1]) tags.push(match[2] ?? '');
+    if (entityTag.lastIndex >= raw.length) return { any: false, tags, raw };
+  }
+  return { any: false, tags: [], raw };
 }

@@ -8,6 +8,7 @@ import {
   PreconditionFailedError,
   PreconditionRequiredError,
   UnauthorizedError,
+  UnreadablePolicyError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors';
@@ -26,6 +27,8 @@ const STATUS_OF: [new (...args: never[]) => Error, number, string][] = [
   [ForbiddenError, 403, 'Forbidden'],
   [NotFoundError, 404, 'NotFound'],
   [ConflictError, 409, 'Conflict'],
+  // A correct request that a stored policy which no longer validates prevents: replace that policy.
+  [UnreadablePolicyError, 409, 'PolicyUnreadable'],
   [PreconditionFailedError, 412, 'PreconditionFailed'],
   [PayloadTooLargeError, 413, 'PayloadTooLarge'],
   [UnsupportedMediaTypeError, 415, 'UnsupportedMediaType'],

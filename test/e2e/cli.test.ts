@@ -1,7 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_APPROVER, LOCAL_APPROVER_ARN, LOCAL_VIEWER } from './approvals-client';
 import { startLocalStack, type LocalStack } from './local-stack';
@@ -89,12 +90,59 @@ describe('npx vpce-gatekeeper', () => {
 
     const put = await cli(LOCAL_APPROVER, 'policy', 'put', file);
     const got = await cli(LOCAL_VIEWER, '--json', 'policy', 'get', 'default');
-    const evaluated = await cli(LOCAL_VIEWER, 'policy', 'evaluate', 'default', '--account', STRANGER);
+    const evaluated = await cli(LOCAL_VIEWER, 'policy', 'evaluate', 'default', '--account', STRANGER, '--consumer-region', 'eu-west-1');
     const stale = await cli(LOCAL_APPROVER, 'policy', 'put', file, '--if-match', '1');
 
     expect(put).toMatchObject({ code: 0, stdout: expect.stringMatching(/^default: version \d+ written$/m) });
     expect(JSON.parse(got.stdout)).toMatchObject({ policyId: 'default', createdBy: LOCAL_APPROVER_ARN, policy: { allow: [{ account: STRANGER }] } });
     expect(evaluated).toMatchObject({ code: 0, stdout: expect.stringContaining(`accept (allow:new-customer`) });
     expect(stale).toMatchObject({ code: 1, stderr: expect.stringContaining('412 PreconditionFailed') });
+  });
+
+  it.each([
+    ['the placeholders of a copied example', 'vpce-svc-…', 'vpce-…', ['serviceId', 'endpointId']],
+    ['a space', 'vpce-svc 0123', 'vpce-0123456789abcdef0', ['serviceId']],
+    ['non-ASCII letters', 'vpce-svc-0123456789abcdef0', 'vpcé-0123', ['endpointId']],
+  ])('signs ids with %s so that the API answers 400 naming the bad id, not a signature error', async (_, serviceId, endpointId, badIds) => {
+    const shown = await cli(LOCAL_VIEWER, 'show', serviceId, endpointId);
+    const accepted = await cli(LOCAL_APPROVER, 'accept', serviceId, endpointId, '--reason', 'ticket SEC-9');
+
+    for (const run of [shown, accepted]) {
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/^vpce-gatekeeper: 400 InvalidRequest: invalid path: /);
+      for (const id of badIds) expect(run.stderr).toContain(`${id}: must be`);
+    }
+  });
+
+  it('refuses to evaluate without a consumer region rather than assume one', async () => {
+    const evaluated = await cli(LOCAL_VIEWER, 'policy', 'evaluate', 'default', '--account', STRANGER);
+
+    expect(evaluated).toMatchObject({ code: 2, stderr: expect.stringContaining('policy evaluate needs --consumer-region REGION') });
+  });
+
+  it('packs into a tarball that runs with node alone, outside the checkout, and holds nothing else', async () => {
+    const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', tempDir], { cwd: repo, encoding: 'utf8' }).trim().split('\n').at(-1) ?? '';
+    const tarball = join(tempDir, packed);
+    const contents = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n').sort();
+    execFileSync('tar', ['-xzf', tarball, '-C', tempDir]);
+
+    const pending = await new Promise<Run>((done) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: LOCAL_VIEWER.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_VIEWER.secretAccessKey };
+      for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'NODE_PATH']) delete env[name];
+      execFile(process.execPath, [join(tempDir, 'package/bin/vpce-gatekeeper.mjs'), '--api', stack.baseUrl, 'pending'], { cwd: tempDir, env }, (error, stdout, stderr) =>
+        done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+    expect(contents).toEqual([
+      'package/README.md',
+      'package/bin/vpce-gatekeeper.mjs',
+      'package/dist/vpce-gatekeeper.cjs',
+      'package/examples/policies.yaml',
+      'package/package.json',
+    ]);
+    expect(pending).toMatchObject({ code: 0, stderr: '' });
+    expect(pending.stdout).toMatch(/^SERVICE\s+ENDPOINT|^nothing is waiting for an approver$/m);
   });
 });

@@ -1,6 +1,13 @@
-// `npm start` as a user runs it: the ready line, the policy file, shutting down.
+// `npm start` as a user runs it: the ready line, the policy file, its usage, shutting down.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startLocalStack } from './local-stack';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 describe('npm start', () => {
   it('refuses to start with an invalid policy file, naming the problem', async () => {
@@ -32,3 +39,102 @@ describe('npm start', () => {
     expect(exit).toEqual({ code: 0, signal: null });
   });
 });
+
+describe('npm start, through npm', () => {
+  it('prints its usage for --help: options, variables and where the policy comes from', async () => {
+    const { child, output } = npmStart(['--help']);
+
+    const exit = await exitOf(child);
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(output()).toContain('--policy FILE');
+    expect(output()).toContain('every request is held for an approver');
+    expect(output()).toMatch(/PORT +port on 127\.0\.0\.1/);
+    expect(output()).toContain('RECONCILE_INTERVAL_SECONDS');
+    expect(output()).not.toContain('ready at');
+  });
+
+  it('refuses an unknown option and points to --help', async () => {
+    const { child, output } = npmStart(['--polcy', 'x.yaml']);
+
+    const exit = await exitOf(child);
+
+    expect(exit.code).toBe(1);
+    expect(output()).toMatch(/Unknown option '--polcy'.*npm start -- --help/);
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('stops on %s sent to the npm process, and frees its port', async (signal) => {
+    const { child, output } = npmStart();
+    const line = await readyLine(output);
+    const port = Number(/:(\d+);/.exec(line)?.[1]);
+    expect(await portIsFree(port)).toBe(false);
+
+    child.kill(signal);
+    const exit = await exitOf(child);
+    await setTimeout(200);
+
+    expect(exit.code === 0 || exit.signal === signal).toBe(true);
+    expect(output()).toContain(`${signal} received, stopping the local stack`);
+    expect(await portIsFree(port)).toBe(true);
+  });
+
+  it('says in its ready line when no policy was loaded, so that everything will be held', async () => {
+    const { child, output } = npmStart();
+
+    const line = await readyLine(output);
+    child.kill('SIGTERM');
+    await exitOf(child);
+
+    expect(line).toMatch(/ready at http:\/\/127\.0\.0\.1:\d+; no policy loaded, so every request will be held for an approver/);
+  });
+
+  it('names the policies loaded in its ready line', async () => {
+    const { child, output } = npmStart(['--policy', 'examples/policies.yaml']);
+
+    const line = await readyLine(output);
+    child.kill('SIGTERM');
+    await exitOf(child);
+
+    expect(line).toMatch(/; policies loaded from examples\/policies\.yaml: default$/);
+  });
+});
+
+/** Runs `npm start` exactly as a user does (npm, then node), on a free port. */
+function npmStart(args: string[] = [], env: Record<string, string> = {}): { child: ChildProcess; output: () => string } {
+  const child = spawn('npm', ['start', '--silent', ...(args.length ? ['--', ...args] : [])], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, PORT: '0', RECONCILE_INTERVAL_SECONDS: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  return { child, output: () => output };
+}
+
+async function readyLine(output: () => string): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const line = /^vpce-gatekeeper local stack ready at .*$/m.exec(output())?.[0];
+    if (line) return line;
+    await setTimeout(50);
+  }
+  throw new Error(`no ready line within 30 s:\n${output()}`);
+}
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((done) => child.once('exit', (code, signal) => done({ code, signal })));
+}
+
+/** True when nothing accepts connections on the port any more. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      done(false);
+    });
+    socket.once('error', () => done(true));
+  });
+}

@@ -30,6 +30,7 @@ const NO_FAULTS = {
   dynamoUnavailable: false,
   ec2UnavailableFor: [],
   ec2RateLimits: DEFAULT_RATE_LIMITS,
+  organizationsUnavailable: false,
 };
 
 let stack: LocalStack;

@@ -71,7 +71,7 @@ describe('policy store', () => {
     await putPolicy(id, { ...allowAcme, mode: 'manual' }, { actor: 'bob', expectedVersion: 1 });
 
     expect(await getCurrentPolicy(id)).toMatchObject({ version: 2, createdBy: 'bob', policy: { mode: 'manual' } });
-    expect((await listPolicyVersions(id)).map((v) => [v.version, v.createdBy])).toEqual([
+    expect((await listPolicyVersions(id, { limit: 25 })).items.map((v) => [v.version, v.createdBy])).toEqual([
       [2, 'bob'],
       [1, 'alice'],
     ]);

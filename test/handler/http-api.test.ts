@@ -93,9 +93,15 @@ describe('http-api handler', () => {
 
   it('takes a JWT caller from its subject and groups: an accept for the approvers group, the queue for anyone', async () => {
     const connection = aws.connect(serviceId, STRANGER);
-    const jwt = fixture('http-api-list-connections-jwt.json').requestContext.authorizer;
+    const jwtRequest = fixture('http-api-list-connections-jwt.json') as Event & { headers: Record<string, string> };
 
-    const accepted = await invoke(acceptEvent(serviceId, connection.endpointId, (e) => (e.requestContext.authorizer = jwt)));
+    const accepted = await invoke(
+      acceptEvent(serviceId, connection.endpointId, (e) => {
+        // A JWT-authorized request carries its token, and API Gateway's view of its claims.
+        (e.headers as Record<string, string>).authorization = jwtRequest.headers.authorization ?? '';
+        e.requestContext.authorizer = jwtRequest.requestContext.authorizer;
+      }),
+    );
     const queue = await invoke(fixture('http-api-list-connections-jwt.json'));
 
     expect(accepted.status).toBe(200);
@@ -168,5 +174,70 @@ describe('http-api handler', () => {
 
     expect(response.status).toBe(200);
     expect(response.body).toMatchObject({ decision: { reason } });
+  });
+
+  describe('JWT groups: a group name only ever matches itself', () => {
+    /** A JWT caller as API Gateway's JWT authorizer hands it over: the token in Authorization, its claims flattened. */
+    function jwtCaller(groups: string[], options: { flattened?: string; token?: string } = {}) {
+      const claims = { sub: 'mallory', iss: 'https://sso.example.com/', iat: 1795412034, exp: 1795415634, groups };
+      const encode = (part: unknown) => Buffer.from(JSON.stringify(part)).toString('base64url');
+      const token = options.token ?? `${encode({ alg: 'RS256' })}.${encode(claims)}.c2lnbmF0dXJl`;
+      return (e: Event) => {
+        (e.headers as Record<string, string>).authorization = `Bearer ${token}`;
+        e.requestContext.authorizer = {
+          jwt: { claims: { ...claims, iat: String(claims.iat), exp: String(claims.exp), groups: options.flattened ?? `[${groups.join(' ')}]` }, scopes: null },
+        };
+      };
+    }
+
+    it.each([
+      ['a group whose name ends with a space and the approvers group name', ['not approvers']],
+      ['a group whose name joins it to another with a comma', ['ops,approvers']],
+      ['groups whose names merely contain it', ['approvers-readonly', 'xapprovers']],
+    ])('refuses (403) %s, calling nothing', async (_, groups) => {
+      const connection = aws.connect(serviceId, STRANGER);
+
+      const response = await invoke(acceptEvent(serviceId, connection.endpointId, jwtCaller(groups)));
+
+      expect(response.status).toBe(403);
+      expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 0);
+    });
+
+    it('admits a member of the approvers group among groups whose names have spaces', async () => {
+      const connection = aws.connect(serviceId, STRANGER);
+
+      const response = await invoke(acceptEvent(serviceId, connection.endpointId, jwtCaller(['platform team', 'approvers', 'on call'])));
+
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ decision: { decidedBy: 'mallory' } });
+    });
+
+    it('grants no group from a flattened claim with several names when the token in Authorization is not the one behind the claims', async () => {
+      const connection = aws.connect(serviceId, STRANGER);
+      const otherToken = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzb21lb25lLWVsc2UiLCJncm91cHMiOlsibm90IiwiYXBwcm92ZXJzIl19.c2ln';
+
+      const response = await invoke(acceptEvent(serviceId, connection.endpointId, jwtCaller(['not approvers'], { flattened: '[not approvers]', token: otherToken })));
+
+      expect(response.status).toBe(403);
+    });
+  });
+
+  it.each([
+    ['an empty sort key', (service: string) => ({ pk: `CONN#${service}`, sk: '' })],
+    ['an oversized sort key', (service: string) => ({ pk: `CONN#${service}`, sk: `EP#vpce-${'0'.repeat(2048)}` })],
+  ])("answers a forged cursor with %s 400, not 500", async (_, forge) => {
+    const listing = (path: string, routeKey: string, query: Record<string, string>, pathParameters?: Record<string, string>) => {
+      const event = fixture('http-api-list-connections-jwt.json');
+      return { ...event, routeKey, rawPath: path, queryStringParameters: query, ...(pathParameters ? { pathParameters } : {}) };
+    };
+    const cursor = Buffer.from(JSON.stringify(forge(serviceId))).toString('base64url');
+    const queueCursor = Buffer.from(JSON.stringify({ ...forge(serviceId), gsi1pk: 'STATE#pendingAcceptance', gsi1sk: '' })).toString('base64url');
+
+    const ofService = await invoke(listing(`/services/${serviceId}/connections`, 'GET /services/{serviceId}/connections', { cursor }, { serviceId }));
+    const queue = await invoke(listing('/connections', 'GET /connections', { cursor: queueCursor }));
+
+    for (const response of [ofService, queue]) {
+      expect(response).toEqual({ status: 400, body: { error: { code: 'InvalidRequest', message: expect.stringContaining('cursor') } } });
+    }
   });
 });

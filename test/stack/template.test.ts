@@ -203,7 +203,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
     }
   });
 
-  it("grants Resource '*' only to EC2 Describe actions, which allow nothing narrower", () => {
+  it("grants Resource '*' only to EC2 Describe actions and, without a role to assume, Organizations' reads, which allow nothing narrower", () => {
     const wildcardActions = allRoleStatements(template)
       .filter((statement) => asArray(statement.Resource).includes('*'))
       .flatMap((statement) => asArray(statement.Action));
@@ -211,6 +211,13 @@ describe('the packaged stack, with two managed endpoint services', () => {
     expect([...new Set(wildcardActions)].sort()).toEqual([
       'ec2:DescribeVpcEndpointConnections',
       'ec2:DescribeVpcEndpointServiceConfigurations',
+      'organizations:DescribeAccount',
+      'organizations:DescribeOrganization',
+      'organizations:DescribeOrganizationalUnit',
+      'organizations:ListAccountsForParent',
+      'organizations:ListOrganizationalUnitsForParent',
+      'organizations:ListParents',
+      'organizations:ListRoots',
     ]);
   });
 
@@ -367,7 +374,14 @@ describe('the packaged stack, with two managed endpoint services', () => {
       expect(asArray(decide?.Resource).map(arnText).sort()).toEqual(
         SERVICE_IDS.map((id) => `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${id}`).sort(),
       );
-      expect(actions.filter((action) => action.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+      // BatchGetItem and BatchWriteItem: the organization membership cache, for evaluate.
+      expect(actions.filter((action) => action.startsWith('dynamodb:')).sort()).toEqual([
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+      ]);
       expect(actions).not.toContain('sqs:SendMessage');
     });
 

@@ -31,7 +31,11 @@ export function fakeAws() {
   const published: PublishCommandInput[] = [];
   const ec2 = mockClient(EC2Client);
   const sns = mockClient(SNSClient);
-  const overrides: { unsuccessful?: (endpointId: string) => UnsuccessfulItem['Error'] | undefined } = {};
+  const overrides: {
+    unsuccessful?: (endpointId: string) => UnsuccessfulItem['Error'] | undefined;
+    /** How many of the next publishes fail, as SNS does when it is unavailable. */
+    failingPublishes?: number;
+  } = {};
 
   ec2.on(DescribeVpcEndpointConnectionsCommand).callsFake((input: DescribeVpcEndpointConnectionsCommandInput) => {
     const filter = (name: string) => input.Filters?.find((f) => f.Name === name)?.Values;
@@ -67,6 +71,10 @@ export function fakeAws() {
   ec2.on(AcceptVpcEndpointConnectionsCommand).callsFake(act('pending'));
   ec2.on(RejectVpcEndpointConnectionsCommand).callsFake(act('rejected'));
   sns.on(PublishCommand).callsFake((input: PublishCommandInput) => {
+    if (overrides.failingPublishes) {
+      overrides.failingPublishes -= 1;
+      throw new Error('SNS is unavailable');
+    }
     published.push(input);
     return { MessageId: String(published.length) };
   });

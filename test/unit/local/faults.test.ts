@@ -18,6 +18,7 @@ describe('fault injection settings', () => {
       dynamoUnavailable: false,
       ec2UnavailableFor: [],
       ec2RateLimits: { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } },
+      organizationsUnavailable: false,
     });
   });
 
