@@ -346,6 +346,24 @@ describe('the packaged stack, with two managed endpoint services', () => {
   describe('the approvals API', () => {
     const routes = () => resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
 
+    it('writes an access log of every request, with the caller, the route and the status, kept 30 days', () => {
+      const access = resource(template, 'HttpApiStage').Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
+      const [[logGroupId, logGroup] = []] = resourcesOfType(template, 'AWS::Logs::LogGroup').filter(([, group]) =>
+        String(group.Properties.LogGroupName).startsWith('/aws/http-api/'),
+      );
+
+      expect(logGroup?.Properties).toEqual({ LogGroupName: '/aws/http-api/vpce-gatekeeper-test', RetentionInDays: 30 });
+      expect(access.DestinationArn).toEqual({ 'Fn::GetAtt': [logGroupId, 'Arn'] });
+      const fields = JSON.parse(access.Format) as Record<string, string>;
+      expect(fields).toMatchObject({
+        requestId: '$context.requestId',
+        caller: '$context.identity.userArn',
+        subject: '$context.authorizer.claims.sub',
+        routeKey: '$context.routeKey',
+        status: '$context.status',
+      });
+    });
+
     it('requires IAM authorization (SigV4) on every route but the console\'s page and static assets', () => {
       const [open, authorized] = partitionConsole(routes());
       expect(authorized.length).toBeGreaterThan(0);
