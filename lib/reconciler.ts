@@ -12,6 +12,7 @@ import { updateConnection } from './conditional-update';
 import { flushOutbox } from './outbox';
 import { managedServiceIds } from './managed-services';
 import { count, countDecisions, METRIC } from './metrics';
+import { publishStrandedPolicyEvents } from './policy-outbox';
 import { logger } from './logger';
 
 /**
@@ -72,6 +73,7 @@ export async function reconcile(): Promise<ReconcileSummary> {
   // Fail closed: every policy is read before anything is decided.
   const policies = new Map<string, StoredPolicy | undefined>();
   for (const serviceId of serviceIds) policies.set(serviceId, await resolvePolicy(serviceId));
+  await publishStrandedPolicyEvents(serviceIds);
   const services: ServiceSummary[] = [];
   for (const serviceId of serviceIds) {
     const summary = emptySummary(serviceId);
