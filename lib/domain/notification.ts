@@ -1,4 +1,4 @@
-import { ENDPOINT_ID, SERVICE_ID, normalizeState, type ConnectionRecord, type ConnectionState } from './connection';
+import { ENDPOINT_ID, SERVICE_ID, claimIsLive, normalizeState, type ConnectionRecord, type ConnectionState } from './connection';
 
 export const CONNECTION_EVENTS = ['Connect', 'Accept', 'Reject', 'Delete'] as const;
 export type ConnectionEvent = (typeof CONNECTION_EVENTS)[number];
@@ -94,8 +94,7 @@ function tryJson(text: string): unknown {
 export function recordReflects(record: ConnectionRecord | undefined, event: ConnectionEvent, now: Date): boolean {
   if (!record) return false;
   if (record.claim) {
-    const live = record.claim.status === 'acting' && Date.parse(record.claim.leaseUntil) > now.getTime();
-    return live && record.claim.outcome === ANNOUNCED_OUTCOME[event];
+    return claimIsLive(record.claim, now) && record.claim.outcome === ANNOUNCED_OUTCOME[event];
   }
   switch (event) {
     case 'Connect':
