@@ -103,8 +103,13 @@ const pluginOptions = Object.freeze({
   packager: 'npm',
 });
 
-/** The settings serverless-esbuild uses, as `custom.esbuild.config` expects: a function. */
+/**
+ * The settings serverless-esbuild uses, as `custom.esbuild.config` expects: a function.
+ * It first builds the console (console/dist), which the approvals API function ships
+ * beside its bundle (serverless.yml: package.patterns) and serves at /console.
+ */
 function serverlessEsbuildConfig() {
+  require('./console/build.cjs').buildConsole();
   return { ...esbuildOptions, ...pluginOptions };
 }
 

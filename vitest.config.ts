@@ -24,6 +24,16 @@ export default defineConfig({
           env,
         },
       },
+      {
+        // The console in headless Chromium (test/browser/browser.ts finds it, or fails saying how to get one).
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+          env,
+        },
+      },
     ],
   },
 });
