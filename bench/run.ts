@@ -101,6 +101,7 @@ async function main(): Promise<void> {
 /** What must hold whatever the machine: every connection decided, exactly once, nothing dead-lettered. */
 function check(results: Results): string[] {
   const problems: string[] = [];
+  if (results.queueReads.fullPagination.error) problems.push(`queue reads: ${results.queueReads.fullPagination.error}`);
   if (results.sweep.decided !== results.sweep.pending) problems.push(`sweep: decided ${results.sweep.decided} of ${results.sweep.pending} pending connections`);
   for (const b of [...results.bursts, ...results.windows.map((w) => w.burst)]) {
     const what = `burst of ${b.connections}`;
