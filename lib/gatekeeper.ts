@@ -10,6 +10,8 @@ import { resolvePolicy, type StoredPolicy } from './aws/policy-store';
 import { publishEvent } from './aws/event-publisher';
 import { ConflictError, RetryableActionError } from './errors';
 import { forEachConcurrently } from './concurrency';
+import type { Membership } from './domain/organization';
+import { membershipsToDecide } from './organization-membership';
 import { config } from './config';
 import { logger } from './logger';
 
@@ -164,6 +166,8 @@ class ServiceDecisions {
     private readonly policy: StoredPolicy | undefined,
     private readonly known: Map<string, ConnectionRecord>,
     private readonly source: string,
+    /** The owners' places in the organization, when the policy names an OU or an organization. */
+    private readonly memberships: Map<string, Membership>,
   ) {}
 
   static async start(
@@ -177,7 +181,8 @@ class ServiceDecisions {
     const unread = connections.filter(({ endpointId }) => !alreadyRead.has(endpointId));
     const known = await getConnections(unread.map(({ endpointId }) => ({ serviceId, endpointId })));
     for (const [endpointId, record] of alreadyRead) if (record) known.set(endpointId, record);
-    return new ServiceDecisions(serviceId, policy, known, source);
+    const memberships = await membershipsToDecide(policy?.policy, connections);
+    return new ServiceDecisions(serviceId, policy, known, source, memberships);
   }
 
   /** Brings every record in line with EC2 and claims the connections to act on. */
@@ -224,7 +229,7 @@ class ServiceDecisions {
     return evaluatePolicy(
       this.policy?.policy,
       { accountId: observed.ownerAccountId, region: observed.region },
-      { now: new Date(), admittedEndpointsOfAccount: admitted },
+      { now: new Date(), admittedEndpointsOfAccount: admitted, membership: this.memberships.get(observed.ownerAccountId) },
     );
   }
 

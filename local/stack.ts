@@ -173,6 +173,8 @@ function wire(parts: {
   const reset = oneAtATime(async () => {
     faults.clear();
     organization.reset();
+    // The functions' containers start cold: nothing remembered of an organization that is gone.
+    (await import('../lib/organization-membership')).forgetMemberships();
     simulator.reset();
     await inbound.reset(RESET_SETTLE_MS);
     await reconciler.settle(RESET_SETTLE_MS);
