@@ -54,6 +54,27 @@ async function assumedRoleCredentials(
   };
 }
 
+/**
+ * At most this many Organizations calls of this container in flight at once.
+ * Organizations allows few requests per second: a burst of notifications that
+ * all miss the cache queues here, and the SDK's retries back off on the
+ * throttling that is left, instead of every invocation failing at once.
+ */
+const MAX_CALLS_IN_FLIGHT = 2;
+let callsInFlight = 0;
+const queued: (() => void)[] = [];
+
+async function limited<T>(call: () => Promise<T>): Promise<T> {
+  while (callsInFlight >= MAX_CALLS_IN_FLIGHT) await new Promise<void>((resume) => queued.push(resume));
+  callsInFlight++;
+  try {
+    return await call();
+  } finally {
+    callsInFlight--;
+    queued.shift()?.();
+  }
+}
+
 /** Organizations reports an account's Status as ACTIVE, SUSPENDED or PENDING_CLOSURE. */
 function statusOf(account: { Status?: string; State?: string }): AccountStatus {
   const status = account.Status ?? account.State;
@@ -65,7 +86,7 @@ let organizationId: Promise<string> | undefined;
 async function readOrganizationId(client: OrganizationsClient): Promise<string> {
   organizationId ??= (async () => {
     const { DescribeOrganizationCommand } = await import('@aws-sdk/client-organizations');
-    const { Organization } = await client.send(new DescribeOrganizationCommand({}));
+    const { Organization } = await limited(() => client.send(new DescribeOrganizationCommand({})));
     if (!Organization?.Id) throw new Error('DescribeOrganization returned no organization id');
     return Organization.Id;
   })().catch((error: unknown) => {
@@ -92,7 +113,7 @@ export async function readMembership(
   const orgId = await readOrganizationId(organizations);
   let account;
   try {
-    ({ Account: account } = await organizations.send(new sdk.DescribeAccountCommand({ AccountId: accountId })));
+    ({ Account: account } = await limited(() => organizations.send(new sdk.DescribeAccountCommand({ AccountId: accountId }))));
   } catch (error) {
     if (error instanceof sdk.AccountNotFoundException) return { kind: 'outside', accountId, organizationId: orgId, readAt: new Date().toISOString() };
     throw error;
@@ -104,7 +125,7 @@ export async function readMembership(
     const known = units.get(childId);
     const parent = known
       ? { Id: known.parentId, Type: known.parentId.startsWith('r-') ? 'ROOT' : 'ORGANIZATIONAL_UNIT' }
-      : (await organizations.send(new sdk.ListParentsCommand({ ChildId: childId }))).Parents?.[0];
+      : (await limited(() => organizations.send(new sdk.ListParentsCommand({ ChildId: childId })))).Parents?.[0];
     if (!parent?.Id) throw new Error(`ListParents returned no parent for ${childId}`);
     if (parent.Type === 'ROOT') {
       path.unshift({ id: parent.Id, name: 'Root' });
@@ -112,8 +133,8 @@ export async function readMembership(
     }
     let unit = units.get(parent.Id);
     if (!unit) {
-      const { OrganizationalUnit } = await organizations.send(new sdk.DescribeOrganizationalUnitCommand({ OrganizationalUnitId: parent.Id }));
-      const parentOfUnit = (await organizations.send(new sdk.ListParentsCommand({ ChildId: parent.Id }))).Parents?.[0]?.Id;
+      const { OrganizationalUnit } = await limited(() => organizations.send(new sdk.DescribeOrganizationalUnitCommand({ OrganizationalUnitId: parent.Id })));
+      const parentOfUnit = (await limited(() => organizations.send(new sdk.ListParentsCommand({ ChildId: parent.Id })))).Parents?.[0]?.Id;
       if (!parentOfUnit) throw new Error(`ListParents returned no parent for ${parent.Id}`);
       unit = { id: parent.Id, name: OrganizationalUnit?.Name ?? parent.Id, parentId: parentOfUnit };
       units.set(unit.id, unit);
