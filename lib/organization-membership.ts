@@ -1,7 +1,7 @@
-import type { Membership, OrganizationNode, OrganizationStructure } from './domain/organization';
+import type { Membership, OrganizationStructure } from './domain/organization';
 import { membershipIn } from './domain/organization';
 import { getCachedMemberships, putCachedMemberships } from './aws/organization-store';
-import { forgetOrganization, readMembership, readStructure } from './aws/organizations-gateway';
+import { forgetOrganization, readMembership, readStructure, type UnitCache } from './aws/organizations-gateway';
 import { usesOrganization, type Policy } from './domain/policy';
 import { config } from './config';
 import { logger } from './logger';
@@ -15,7 +15,7 @@ type Known = Exclude<Membership, { kind: 'unreadable' }>;
  * notifications must not turn into a burst of calls.
  */
 const remembered = new Map<string, Known>();
-let units = new Map<string, OrganizationNode & { parentId: string }>();
+let units: UnitCache = new Map();
 let unitsReadAt = 0;
 const reading = new Map<string, Promise<Membership>>();
 /** The whole organization as this container last read it (the reconciler, each run). */
@@ -106,7 +106,7 @@ export async function refreshOrganization(alsoAccounts: readonly string[] = []):
   const accountIds = new Set([...read.accounts.keys(), ...alsoAccounts]);
   const memberships = [...accountIds].map((accountId) => membershipIn(read, accountId) as Known);
   for (const membership of memberships) remember(membership);
-  units = new Map([...read.units].map(([id, unit]) => [id, { ...unit }]));
+  units = new Map([...read.units].map(([id, unit]) => [id, Promise.resolve({ ...unit })]));
   unitsReadAt = Date.parse(read.readAt);
   structure = read;
   await putCachedMemberships(memberships);

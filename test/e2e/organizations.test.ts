@@ -278,6 +278,8 @@ describe('the Organizations calls of a burst', () => {
 
     // Cold: nothing cached, one connection per account, each account read on its own.
     const cold = await burst(1);
+    // The cold burst spent Organizations' allowance; the reconciler runs minutes later in a stage.
+    await new Promise((resume) => setTimeout(resume, 5000));
     const beforeRun = (await organizationCalls()).total;
     // The reconciler reads the whole structure and caches every account (and decides what a throttled read held).
     await stack.reconcile();
