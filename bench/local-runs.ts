@@ -183,7 +183,7 @@ export async function measureOverhead(stack: LocalStack, table: DynamoDBDocument
 
 /**
  * What deciding one Connect costs in AWS calls alone, in the handler's order:
- * claim the delivery, read the record, describe, read the policy (own, then
+ * read the record, describe, read the policy (own, then
  * default), claim, accept, publish, record.
  * Made on endpoints whose notifications are not delivered, so that nothing else
  * runs. The per-notification call counts the benchmark prints show the handler
@@ -202,7 +202,6 @@ async function measureFloor(stack: LocalStack, tableName: string, serviceId: str
   for (const endpointId of ids) {
     const key = keys.connection(serviceId, endpointId);
     const started = performance.now();
-    await table.send(new PutCommand({ TableName: tableName, Item: { ...keys.delivery(serviceId, 'Connect', endpointId), expiresAt: 1 }, ConditionExpression: 'attribute_not_exists(pk)' }));
     await table.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
     await ec2.send(new DescribeVpcEndpointConnectionsCommand({ Filters: [{ Name: 'service-id', Values: [serviceId] }, { Name: 'vpc-endpoint-id', Values: [endpointId] }], MaxResults: 1000 }));
     for (const policyId of [serviceId, 'default']) {
@@ -214,7 +213,6 @@ async function measureFloor(stack: LocalStack, tableName: string, serviceId: str
     await sns.send(new PublishCommand({ TopicArn: health.outboundTopicArn, Message: JSON.stringify({ eventType: 'accepted', endpointId }) }));
     await table.send(new PutCommand({ TableName: tableName, Item: { ...item, state: 'pending', version: 2 }, ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': 1 } }));
     times.push(performance.now() - started);
-    await table.send(new DeleteCommand({ TableName: tableName, Key: keys.delivery(serviceId, 'Connect', endpointId) }));
   }
   await stack.faults({});
   ec2.destroy();

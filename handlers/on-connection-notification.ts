@@ -1,4 +1,4 @@
-import { handleNotification } from '../lib/gatekeeper';
+import { handleNotification } from '../lib/notifications';
 import { snsEventSchema } from '../lib/domain/lambda-events';
 import { middyfy } from '../lib/lambda';
 import { logger } from '../lib/logger';

@@ -34,11 +34,12 @@ export const handler = middyfy(
     }
     recordRunMetrics(summary);
     logger.info('reconcile run finished', { ...summary.totals });
-    const failed = summary.services.filter((service) => service.error);
+    // A service that failed, or actions that failed, make the run an error: counted, alarmed, retried.
+    const failed = summary.services.filter((service) => service.error || service.failed);
     if (failed.length) {
       count(METRIC.reconcileFailures, 1);
       const ids = failed.map((service) => service.serviceId).join(', ');
-      throw new ReconcileFailedError(`${failed.length} of ${summary.services.length} services could not be reconciled: ${ids}`);
+      throw new ReconcileFailedError(`${failed.length} of ${summary.services.length} services could not be fully reconciled: ${ids}`);
     }
     return summary;
   },

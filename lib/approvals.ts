@@ -1,15 +1,10 @@
 import type { Claim, ConnectionRecord, ConnectionState } from './domain/connection';
 import { claimFor, type Intent } from './domain/decisions';
 import { describeConnections } from './aws/ec2-gateway';
-import {
-  countConnectionsByState,
-  getConnection,
-  listConnectionsByState,
-  listConnectionsOfService,
-  putConnection,
-  type Page,
-} from './aws/connection-store';
-import { carryOutClaims, managedServiceIds, managesService, planContext, type Claimed } from './gatekeeper';
+import { countConnectionsByState, getConnection, listConnectionsByState, listConnectionsOfService, type Page } from './aws/connection-store';
+import { carryOutClaims, planContext, type Claimed } from './deciding';
+import { updateConnection } from './conditional-update';
+import { isManagedService, managedServiceIds } from './managed-services';
 import { ActionFailedError, ConflictError, NotFoundError } from './errors';
 
 /** The history's source for what an approver's request observed and did. */
@@ -70,7 +65,7 @@ export async function listServiceConnections(
   serviceId: string,
   query: { state?: ConnectionState; limit: number; cursor?: string },
 ): Promise<Page<ConnectionView>> {
-  requireManaged(serviceId);
+  await requireManaged(serviceId);
   return viewsOf(await listConnectionsOfService(serviceId, query));
 }
 
@@ -88,7 +83,7 @@ export async function listServices(): Promise<ServiceSummary[]> {
 
 /** One connection's record and full history. */
 export async function getConnectionView(serviceId: string, endpointId: string): Promise<ConnectionView> {
-  requireManaged(serviceId);
+  await requireManaged(serviceId);
   const record = await getConnection(serviceId, endpointId);
   if (!record) throw new NotFoundError(`no connection ${endpointId} is known on endpoint service ${serviceId}`);
   return connectionView(record);
@@ -113,7 +108,7 @@ export interface ApproverDecision {
  */
 export async function decideConnection(request: ApproverDecision): Promise<ConnectionView> {
   const { serviceId, endpointId, outcome } = request;
-  requireManaged(serviceId);
+  await requireManaged(serviceId);
   const claimed = await claimConnection(request);
   const result = (await carryOutClaims(serviceId, [claimed], SOURCE)).get(endpointId);
   if (result?.status === 'done') return connectionView(result.record);
@@ -133,32 +128,32 @@ export async function decideConnection(request: ApproverDecision): Promise<Conne
 async function claimConnection(request: ApproverDecision): Promise<Claimed> {
   const { serviceId, endpointId, outcome } = request;
   const intent: Intent = { outcome, rule: APPROVER_RULE, reason: request.reason, decidedBy: request.actor };
-  for (let attempt = 1; ; attempt++) {
-    // The record first, then EC2: a decision finished in between then shows in EC2's
-    // state and is refused, and one claimed in between makes our write conflict.
-    // The other order could act on a connection that was already decided.
-    const record = await getConnection(serviceId, endpointId);
-    const [observed] = await describeConnections({ serviceId, endpointIds: [endpointId] });
-    if (!observed) {
-      if (!record) throw new NotFoundError(`no connection ${endpointId} on endpoint service ${serviceId}`);
-      throw new ConflictError(`connection ${endpointId} no longer exists in EC2, so it cannot be ${outcome}ed`);
-    }
-    const plan = claimFor(record, observed, intent, planContext(SOURCE));
-    if (plan.kind === 'refused') throw new ConflictError(plan.why);
-    try {
-      await putConnection(plan.next, record?.version);
-      return { record: plan.next, claim: plan.claim };
-    } catch (error) {
-      if (!(error instanceof ConflictError)) throw error;
-      if (attempt >= MAX_CLAIM_ATTEMPTS) {
-        throw new ConflictError(`connection ${endpointId} kept changing while it was being ${outcome}ed; look at it again`, { cause: error });
+  // The record first, then EC2: a decision finished in between then shows in EC2's
+  // state and is refused, and one claimed in between makes our write conflict.
+  // The other order could act on a connection that was already decided.
+  const claimed = await updateConnection<Claimed>(
+    { serviceId, endpointId },
+    await getConnection(serviceId, endpointId),
+    async (record) => {
+      const [observed] = await describeConnections({ serviceId, endpointIds: [endpointId] });
+      if (!observed) {
+        if (!record) throw new NotFoundError(`no connection ${endpointId} on endpoint service ${serviceId}`);
+        throw new ConflictError(`connection ${endpointId} no longer exists in EC2, so it cannot be ${outcome}ed`);
       }
-    }
-  }
+      const plan = claimFor(record, observed, intent, planContext(SOURCE));
+      if (plan.kind === 'refused') throw new ConflictError(plan.why);
+      return { write: plan.next, then: { record: plan.next, claim: plan.claim } };
+    },
+    // A write that lost to one that only kept the record in line with EC2 (a
+    // notification arriving) is tried again; a lost decision is refused by claimFor.
+    { attempts: MAX_CLAIM_ATTEMPTS, whenExhausted: 'throw', message: `connection ${endpointId} kept changing while it was being ${outcome}ed; look at it again` },
+  );
+  if (!claimed) throw new ConflictError(`connection ${endpointId} could not be claimed; look at it again`);
+  return claimed;
 }
 
-function requireManaged(serviceId: string): void {
-  if (!managesService(serviceId)) throw new NotFoundError(`endpoint service ${serviceId} is not managed by this stage`);
+async function requireManaged(serviceId: string): Promise<void> {
+  if (!(await isManagedService(serviceId))) throw new NotFoundError(`endpoint service ${serviceId} is not managed by this stage`);
 }
 
 function viewsOf(page: Page<ConnectionRecord>): Page<ConnectionView> {

@@ -11,7 +11,8 @@ import {
   type PolicyVersion,
 } from './aws/policy-store';
 import type { Page } from './aws/cursor';
-import { countAdmittedEndpoints, managesService } from './gatekeeper';
+import { countAdmittedEndpoints } from './deciding';
+import { isManagedService } from './managed-services';
 import { publishPolicyOutbox } from './policy-outbox';
 import { ConflictError, NotFoundError, PreconditionFailedError, PreconditionRequiredError } from './errors';
 import type { IfMatch } from './http/request';
@@ -117,7 +118,7 @@ export interface PolicyVerdict {
  * endpoints on the service in EC2 when the policy limits them.
  */
 export async function evaluateRequest(policyId: string, request: ConnectionRequest): Promise<PolicyVerdict> {
-  if (policyId !== DEFAULT_POLICY_ID && !managesService(policyId)) {
+  if (policyId !== DEFAULT_POLICY_ID && !(await isManagedService(policyId))) {
     throw new NotFoundError(`endpoint service ${policyId} is not managed by this stage`);
   }
   const own = await getLatestPolicyVersion(policyId);

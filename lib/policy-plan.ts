@@ -3,7 +3,7 @@ import { planService, summarize, type PlannedChange, type RevocationLimitTrip } 
 import { describeConnections } from './aws/ec2-gateway';
 import { getConnections } from './aws/connection-store';
 import { getCurrentPolicy } from './aws/policy-store';
-import { managedServiceIds, managesService } from './gatekeeper';
+import { isManagedService, managedServiceIds } from './managed-services';
 
 /** What saving a candidate policy would do, before it is saved (POST /policies/{policyId}/plan). */
 export interface PolicyPlan {
@@ -45,7 +45,7 @@ export async function planPolicy(policyId: string, document: unknown, now = new 
 /** The services a policy governs, each with the policy that governs it today. */
 async function governedServices(policyId: string, stored: Policy | undefined): Promise<{ serviceId: string; current: Policy | undefined }[]> {
   if (policyId !== DEFAULT_POLICY_ID) {
-    if (!managesService(policyId)) return [];
+    if (!(await isManagedService(policyId))) return [];
     return [{ serviceId: policyId, current: stored ?? (await getCurrentPolicy(DEFAULT_POLICY_ID))?.policy }];
   }
   const governed = [];

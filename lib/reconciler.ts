@@ -3,22 +3,26 @@ import { isAdmitted, type ConnectionRecord, type ObservedConnection } from './do
 import { claimFor, remindApprovers, type Intent } from './domain/decisions';
 import { enforces, pendingTimeoutStep, revocationFor, revocationLimits, withinRevocationLimits } from './domain/enforcement';
 import type { RevocationLimitEvent } from './domain/outbound-event';
-import { describeConnections, listTaggedEndpointServiceIds } from './aws/ec2-gateway';
-import { getConnections, putConnection } from './aws/connection-store';
+import { describeConnections } from './aws/ec2-gateway';
+import { getConnections } from './aws/connection-store';
 import { resolvePolicy, type StoredPolicy } from './aws/policy-store';
 import { publishEvent } from './aws/event-publisher';
-import { carryOutClaims, decideConnections, flushOutbox, managedServiceIds, planContext, type Claimed } from './gatekeeper';
+import { carryOutClaims, decideService, planContext, type Claimed } from './deciding';
+import { updateConnection } from './conditional-update';
+import { flushOutbox } from './outbox';
+import { managedServiceIds } from './managed-services';
 import { count, countDecisions, METRIC } from './metrics';
 import { membershipIn, type Membership, type OrganizationStructure } from './domain/organization';
 import { usesOrganization } from './domain/policy';
 import { refreshOrganization } from './organization-membership';
 import { shareService, type SharingSummary } from './sharing';
-import { config } from './config';
-import { ConflictError, RetryableActionError } from './errors';
 import { logger } from './logger';
 
-/** The tag that puts an endpoint service under management (with RECONCILE_TAGGED_SERVICES). */
-export const MANAGED_TAG = { key: 'vpce-gatekeeper:managed', value: 'true' };
+/**
+ * The reconciler's answer to a lost race: leave the connection to whoever
+ * changed it, and look again next run.
+ */
+const LEAVE_TO_NEXT_RUN = { attempts: 1, whenExhausted: 'leave' } as const;
 /** How history records what the reconciler found. */
 const SOURCE = 'reconciled';
 const MAX_CANDIDATES_IN_ALERT = 100;
@@ -70,7 +74,7 @@ export interface ReconcileSummary {
  */
 export async function reconcile(): Promise<ReconcileSummary> {
   const startedAt = new Date().toISOString();
-  const serviceIds = await discoverServices();
+  const serviceIds = await managedServiceIds();
   // Fail closed: every policy is read before anything is decided.
   const policies = new Map<string, StoredPolicy | undefined>();
   for (const serviceId of serviceIds) policies.set(serviceId, await resolvePolicy(serviceId));
@@ -92,22 +96,22 @@ export async function reconcile(): Promise<ReconcileSummary> {
   return { startedAt, finishedAt: new Date().toISOString(), services, totals: totalsOf(services) };
 }
 
-/** The configured services (or all of the account's), plus the tagged ones when asked to. */
-async function discoverServices(): Promise<string[]> {
-  const ids = new Set(await managedServiceIds());
-  if (config().RECONCILE_TAGGED_SERVICES) {
-    for (const id of await listTaggedEndpointServiceIds(MANAGED_TAG)) ids.add(id);
-  }
-  return [...ids].sort();
-}
-
+/**
+ * Reconciles one service with the policy read at the start of the run: each
+ * record is read once, decided, and the same records and policy then drive
+ * enforcement and pending timeouts. A failed action is counted, and the rest
+ * goes on. Throws only when EC2 or the table cannot be read at all.
+ */
 async function reconcileService(summary: ServiceSummary, stored: StoredPolicy | undefined, organization: OrganizationRead | undefined): Promise<void> {
   const { serviceId } = summary;
   const observed = await describeConnections({ serviceId });
   summary.connections = observed.length;
-  const outcome = await decideConnections(observed, SOURCE);
-  for (const key of ['firstSeen', 'stateChanged', 'recovered', 'accepted', 'rejected'] as const) summary[key] = outcome[key];
-  const stillPending = observed.filter((c) => c.state === 'pendingAcceptance').length - outcome.accepted - outcome.rejected;
+  const read = await getConnections(observed.map(({ endpointId }) => ({ serviceId, endpointId })));
+  const known = new Map(observed.map(({ endpointId }) => [endpointId, read.get(endpointId)]));
+  const decided = await decideService(serviceId, observed, { source: SOURCE, policy: { stored }, records: known });
+  for (const key of ['firstSeen', 'stateChanged', 'recovered', 'accepted', 'rejected', 'failed'] as const) summary[key] = decided.counts[key];
+  const records = decided.records;
+  const stillPending = observed.filter((c) => c.state === 'pendingAcceptance' && records.get(c.endpointId)?.state === 'pendingAcceptance').length;
 
   const policy = stored?.policy;
   const revocable = enforces(policy) ? observed.filter((c) => c.state === 'available') : [];
@@ -116,7 +120,6 @@ async function reconcileService(summary: ServiceSummary, stored: StoredPolicy | 
     summary.pending = stillPending;
     return;
   }
-  const records = await getConnections([...revocable, ...waiting].map(({ endpointId }) => ({ serviceId, endpointId })));
   const now = new Date();
 
   const revocations: Claimed[] = [];
@@ -125,7 +128,7 @@ async function reconcileService(summary: ServiceSummary, stored: StoredPolicy | 
     const intent = revocationFor(stored.policy, records.get(connection.endpointId), connection.ownerAccountId, now, membership);
     return intent ? [{ connection, intent }] : [];
   });
-  const admitted = observed.filter((c) => isAdmitted(c.state)).length + outcome.accepted;
+  const admitted = observed.filter((c) => isAdmitted(c.state)).length + decided.counts.accepted;
   const limits = revocationLimits(stored.policy);
   if (!withinRevocationLimits(candidates.length, admitted, limits)) {
     summary.revocationLimit = { candidates: candidates.length, admitted, ...limits };
@@ -150,7 +153,6 @@ async function reconcileService(summary: ServiceSummary, stored: StoredPolicy | 
     else if (result.status === 'done') summary[revoked.has(endpointId) ? 'revoked' : 'timedOut']++;
   }
   summary.pending = stillPending - summary.timedOut;
-  if (summary.failed) throw new RetryableActionError(`${summary.failed} revocation(s) or timeout rejection(s) failed and will be retried`);
 }
 
 type OrganizationRead = { structure: OrganizationStructure } | { error: string };
@@ -176,30 +178,27 @@ async function shareOrReport(
 
 /** Claims a connection for an action decided here; a connection another writer holds is left for the next run. */
 async function claim(connection: ObservedConnection, record: ConnectionRecord | undefined, intent: Intent, into: Claimed[]): Promise<void> {
-  const plan = claimFor(record, connection, intent, planContext(SOURCE));
-  if (plan.kind === 'refused') {
-    logger.info('not acting on a connection this run', { serviceId: connection.serviceId, endpointId: connection.endpointId, why: plan.why });
-    return;
-  }
-  try {
-    await putConnection(plan.next, record?.version);
-  } catch (error) {
-    if (!(error instanceof ConflictError)) throw error;
-    logger.info('connection changed while the run looked at it; left for the next run', { endpointId: connection.endpointId });
-    return;
-  }
-  into.push({ record: plan.next, claim: plan.claim });
+  const claimed = await updateConnection<Claimed | undefined>(
+    connection,
+    record,
+    (latest) => {
+      const plan = claimFor(latest, connection, intent, planContext(SOURCE));
+      if (plan.kind === 'refused') {
+        logger.info('not acting on a connection this run', { serviceId: connection.serviceId, endpointId: connection.endpointId, why: plan.why });
+        return { stop: undefined };
+      }
+      return { write: plan.next, then: { record: plan.next, claim: plan.claim } };
+    },
+    LEAVE_TO_NEXT_RUN,
+  );
+  if (claimed) into.push(claimed);
 }
 
 /** Reminds approvers of a request still pending; false when another writer got there first. */
 async function remind(record: ConnectionRecord): Promise<boolean> {
   const next = remindApprovers(record, planContext(SOURCE));
-  try {
-    await putConnection(next, record.version);
-  } catch (error) {
-    if (error instanceof ConflictError) return false;
-    throw error;
-  }
+  const written = await updateConnection(record, record, () => ({ write: next, then: true }), LEAVE_TO_NEXT_RUN);
+  if (!written) return false;
   await flushOutbox(next, record);
   logger.info('approvers reminded of a pending request', { serviceId: record.serviceId, endpointId: record.endpointId });
   return true;

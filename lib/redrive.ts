@@ -1,6 +1,6 @@
 import { onFailureRecordSchema } from './domain/lambda-events';
 import { deleteDeadLetter, receiveDeadLetters, type DeadLetterMessage } from './aws/dead-letter-queue';
-import { handleNotification } from './gatekeeper';
+import { handleNotification } from './notifications';
 import { logger } from './logger';
 
 /**

@@ -182,13 +182,20 @@ function describeServiceConfigurations(params: QueryParams, simulator: PrivateLi
   const unknown = ids.find((serviceId) => !simulator.findService(serviceId));
   if (unknown !== undefined) throw serviceNotFound(unknown);
   const named = ids.length === 0 ? simulator.listServices() : simulator.listServices().filter((s) => ids.includes(s.serviceId));
-  const matching = applyFilters(named, params, SERVICE_FILTERS);
+  const matching = applyFilters(named, params, { ...SERVICE_FILTERS, ...tagFilters(params) });
   const page = pageOf(matching, params.get('MaxResults'), params.get('NextToken'));
   return [itemSet('serviceConfigurationSet', page.items.map(serviceFields)), textElement('nextToken', page.nextToken)];
 }
 
+/** EC2's `tag:<key>` filters: the service's value of that tag (none matches no value). */
+function tagFilters(params: QueryParams): Record<string, FilterField<EndpointService>> {
+  const names = params.structures('Filter').map((filter) => filter.get('Name') ?? '').filter((name) => name.startsWith('tag:'));
+  return Object.fromEntries(names.map((name) => [name, { read: (service: EndpointService) => service.tags[name.slice(4)] ?? '\u0000' }]));
+}
+
 function serviceFields(service: EndpointService): string[] {
   return [
+    itemSet('tagSet', Object.entries(service.tags).map(([key, value]) => [textElement('key', key), textElement('value', value)])),
     itemSet('serviceType', [[textElement('serviceType', 'Interface')]]),
     textElement('serviceId', service.serviceId),
     textElement('serviceName', serviceName(service.serviceId)),

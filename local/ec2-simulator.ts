@@ -10,6 +10,8 @@ export interface EndpointService {
   createdAt: Date;
   /** Who may find the service and create an endpoint to it: '*', or IAM ARNs (an account's root admits the whole account). */
   allowedPrincipals: AllowedPrincipal[];
+  /** The service's tags, key to value, as DescribeVpcEndpointServiceConfigurations shows them. */
+  tags: Record<string, string>;
 }
 
 export interface AllowedPrincipal {
@@ -72,13 +74,19 @@ export class PrivateLinkSimulator {
   constructor(private readonly options: SimulatorOptions) {}
 
   /** Creates an endpoint service; `serviceId` may be fixed by the caller. */
-  createService(input: { serviceId?: string; acceptanceRequired: boolean; allowedPrincipals?: string[] }): EndpointService {
+  createService(input: { serviceId?: string; acceptanceRequired: boolean; allowedPrincipals?: string[]; tags?: Record<string, string> }): EndpointService {
     const serviceId = input.serviceId ?? ec2Id('vpce-svc-');
     if (this.services.has(serviceId)) throw new ConflictError(`endpoint service ${serviceId} already exists`);
     const principals = input.allowedPrincipals ?? ['*'];
     const invalid = principals.find((principal) => !PRINCIPAL.test(principal));
     if (invalid !== undefined) throw new ValidationError(`allowedPrincipals: '${invalid}' is neither '*' nor an IAM account root, role or user ARN`);
-    const service: EndpointService = { serviceId, acceptanceRequired: input.acceptanceRequired, createdAt: new Date(), allowedPrincipals: [] };
+    const service: EndpointService = {
+      serviceId,
+      acceptanceRequired: input.acceptanceRequired,
+      createdAt: new Date(),
+      allowedPrincipals: [],
+      tags: { ...input.tags },
+    };
     this.services.set(serviceId, service);
     this.modifyPermissions(serviceId, { add: principals, remove: [] });
     return copyService(service);
@@ -272,5 +280,5 @@ function principalTypeOf(principal: string): AllowedPrincipal['principalType'] {
 }
 
 function copyService(service: EndpointService): EndpointService {
-  return { ...service, allowedPrincipals: service.allowedPrincipals.map((allowed) => ({ ...allowed })) };
+  return { ...service, allowedPrincipals: service.allowedPrincipals.map((allowed) => ({ ...allowed })), tags: { ...service.tags } };
 }

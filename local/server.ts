@@ -62,6 +62,8 @@ const createServiceBody = z.strictObject({
   acceptanceRequired: z.boolean().default(true),
   /** Who may create an endpoint to it (EC2's allowed principals); anyone by default. */
   allowedPrincipals: z.array(z.string()).optional(),
+  /** The service's tags, key to value: vpce-gatekeeper:managed=true manages it when tagged services are. */
+  tags: z.record(z.string().min(1).max(128), z.string().max(256)).optional(),
 });
 
 const createEndpointBody = z.strictObject({

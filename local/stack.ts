@@ -245,7 +245,8 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-local',
     TABLE_NAME: LOCAL_TABLE_NAME,
     OUTBOUND_TOPIC_ARN,
-    MANAGED_SERVICE_IDS: '',
+    // Which services this stage manages, as the deployed stage's serviceIds parameter says: every one by default.
+    MANAGED_SERVICE_IDS: process.env.MANAGED_SERVICE_IDS ?? '',
     APPROVER_PRINCIPALS: LOCAL_APPROVER_ARN,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });

@@ -5,8 +5,8 @@ import { ConflictError } from '../errors';
 import { config } from '../config';
 import { documentClient } from './clients';
 import { queryAllItems } from './query';
-import { decodeQueueCursor, decodeServiceConnectionsCursor, encodeCursor, type Page } from './cursor';
-import { BY_STATE_INDEX, keys } from './table';
+import { decodeQueueCursor, decodeServiceConnectionsCursor, decodeServiceStateCursor, encodeCursor, type Page } from './cursor';
+import { BY_SERVICE_STATE_INDEX, BY_STATE_INDEX, keys } from './table';
 
 const BATCH_GET_LIMIT = 100;
 
@@ -95,36 +95,60 @@ export async function listConnectionsByState(
 }
 
 /**
- * The connections of one service, by endpoint id, optionally only those in one
- * state: a Query on the service's partition. A page holds up to `limit` records.
+ * The connections of one service, by endpoint id: a Query on the service's
+ * partition. With a state, a Query on the byServiceState index (keys only) and
+ * one BatchGet of the page's records, in no particular order: the work of a page
+ * is bounded by `limit`, whatever the partition holds. A record whose state
+ * changed since the index saw it is left out of that page.
  */
 export async function listConnectionsOfService(
   serviceId: string,
   options: { state?: ConnectionState; limit: number; cursor?: string },
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<Page<ConnectionRecord>> {
-  const partition = keys.connectionsOfService(serviceId);
-  let startKey: Record<string, unknown> | undefined = options.cursor ? decodeServiceConnectionsCursor(options.cursor, serviceId) : undefined;
-  const items: ConnectionRecord[] = [];
-  // A filter applies after Limit, so keep reading, asking each time only for what is
-  // still missing: a page is never cut in the middle, and the cursor skips nothing.
-  do {
-    const output = await db.send(
-      new QueryCommand({
-        TableName: config().TABLE_NAME,
-        KeyConditionExpression: 'pk = :pk',
-        ...(options.state
-          ? { FilterExpression: '#state = :state', ExpressionAttributeNames: { '#state': 'state' } }
-          : {}),
-        ExpressionAttributeValues: { ':pk': partition.pk, ...(options.state ? { ':state': options.state } : {}) },
-        Limit: options.limit - items.length,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    items.push(...(output.Items ?? []).map(fromItem));
-    startKey = output.LastEvaluatedKey;
-  } while (startKey && items.length < options.limit);
-  return { items, cursor: startKey ? encodeCursor(startKey) : undefined };
+  const { state } = options;
+  if (state) return listConnectionsOfServiceInState(serviceId, state, options, db);
+  const output = await db.send(
+    new QueryCommand({
+      TableName: config().TABLE_NAME,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.connectionsOfService(serviceId).pk },
+      Limit: options.limit,
+      ExclusiveStartKey: options.cursor ? decodeServiceConnectionsCursor(options.cursor, serviceId) : undefined,
+    }),
+  );
+  return { items: (output.Items ?? []).map(fromItem), cursor: output.LastEvaluatedKey ? encodeCursor(output.LastEvaluatedKey) : undefined };
+}
+
+async function listConnectionsOfServiceInState(
+  serviceId: string,
+  state: ConnectionState,
+  options: { limit: number; cursor?: string },
+  db: DynamoDBDocumentClient,
+): Promise<Page<ConnectionRecord>> {
+  const output = await db.send(
+    new QueryCommand({
+      TableName: config().TABLE_NAME,
+      IndexName: BY_SERVICE_STATE_INDEX,
+      KeyConditionExpression: 'pk = :pk AND #state = :state',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':pk': keys.connectionsOfService(serviceId).pk, ':state': state },
+      Limit: options.limit,
+      ExclusiveStartKey: options.cursor ? decodeServiceStateCursor(options.cursor, serviceId, state) : undefined,
+    }),
+  );
+  const ids = (output.Items ?? []).flatMap((item) => {
+    const endpointId = typeof item.sk === 'string' ? item.sk.replace(/^EP#/, '') : undefined;
+    return endpointId ? [{ serviceId, endpointId }] : [];
+  });
+  const records = await getConnections(ids, db);
+  return {
+    items: ids.flatMap(({ endpointId }) => {
+      const record = records.get(endpointId);
+      return record?.state === state ? [record] : [];
+    }),
+    cursor: output.LastEvaluatedKey ? encodeCursor(output.LastEvaluatedKey) : undefined,
+  };
 }
 
 /** How many of a service's connections the table holds in each state: a Query reading only the state. */

@@ -1,5 +1,6 @@
 import {
   AcceptVpcEndpointConnectionsCommand,
+  DescribeVpcEndpointServiceConfigurationsCommand,
   RejectVpcEndpointConnectionsCommand,
   paginateDescribeVpcEndpointConnections,
   paginateDescribeVpcEndpointServiceConfigurations,
@@ -14,6 +15,8 @@ import { ec2Client } from './clients';
 
 /** The most endpoint ids sent in one Accept or Reject call, or one describe filter. */
 export const ACTION_BATCH_SIZE = 100;
+/** The most values EC2 takes in one filter: endpoint ids read per Describe call. */
+export const FILTER_VALUES_LIMIT = 200;
 const PAGE_SIZE = 1000;
 
 export interface ConnectionQuery {
@@ -25,7 +28,7 @@ export interface ConnectionQuery {
 
 /** Reads connections from EC2, every page, optionally narrowed by service, endpoints, owner or state. */
 export async function describeConnections(query: ConnectionQuery, client: EC2Client = ec2Client): Promise<ObservedConnection[]> {
-  const endpointBatches = query.endpointIds ? chunk(query.endpointIds, ACTION_BATCH_SIZE) : [undefined];
+  const endpointBatches = query.endpointIds ? chunk(query.endpointIds, FILTER_VALUES_LIMIT) : [undefined];
   const connections: ObservedConnection[] = [];
   for (const endpointIds of endpointBatches) {
     const filters: Filter[] = [];
@@ -111,6 +114,27 @@ export async function listEndpointServiceIds(client: EC2Client = ec2Client): Pro
 /** The account's endpoint services that carry a tag with this value. */
 export async function listTaggedEndpointServiceIds(tag: { key: string; value: string }, client: EC2Client = ec2Client): Promise<string[]> {
   return serviceIdsMatching([{ Name: `tag:${tag.key}`, Values: [tag.value] }], client);
+}
+
+/** An endpoint service as EC2 describes it, with its tags. */
+export interface EndpointServiceDescription {
+  serviceId: string;
+  tags: Record<string, string>;
+}
+
+/** Describes some of the account's endpoint services; an id EC2 does not know is left out. */
+export async function describeEndpointServices(serviceIds: string[], client: EC2Client = ec2Client): Promise<EndpointServiceDescription[]> {
+  try {
+    const output = await client.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: serviceIds }));
+    return (output.ServiceConfigurations ?? []).flatMap((service) =>
+      service.ServiceId
+        ? [{ serviceId: service.ServiceId, tags: Object.fromEntries((service.Tags ?? []).map(({ Key, Value }) => [Key ?? '', Value ?? ''])) }]
+        : [],
+    );
+  } catch (error) {
+    if (error instanceof Error && error.name === 'InvalidVpcEndpointServiceId.NotFound') return [];
+    throw error;
+  }
 }
 
 async function serviceIdsMatching(filters: Filter[], client: EC2Client): Promise<string[]> {

@@ -6,12 +6,21 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *
  *   connection     pk CONN#<serviceId>     sk EP#<endpointId>
  *                  gsi1pk STATE#<state>    gsi1sk <createdAt>#<serviceId>#<endpointId>
+ *                  byServiceState: pk and the record's own `state` attribute (keys only)
  *   policy version pk POLICY#<serviceId|default>  sk V#<version, zero-padded>
- *   delivery       pk DELIVERY#<serviceId>  sk <event>#<endpointId>   (expires: TTL)
+<<<<<<< HEAD
+=======
  *   membership     pk ORGMEMBER#<accountId> sk MEMBERSHIP               (expires: TTL)
  *   sharing        pk SHARING#<serviceId>   sk PRINCIPALS
+>>>>>>> main
  */
 export const BY_STATE_INDEX = 'byState';
+/**
+ * One service's connections in one state, so that a state filter is a key
+ * condition rather than a filter applied after Limit (which could read a whole
+ * partition for one page). Keys only: a page reads its records with BatchGet.
+ */
+export const BY_SERVICE_STATE_INDEX = 'byServiceState';
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 export const keys = {
@@ -26,10 +35,6 @@ export const keys = {
     sk: `V#${String(version).padStart(10, '0')}`,
   }),
   policyVersions: (policyId: string) => ({ pk: `POLICY#${policyId}` }),
-  delivery: (serviceId: string, eventType: string, endpointId: string) => ({
-    pk: `DELIVERY#${serviceId}`,
-    sk: `${eventType}#${endpointId}`,
-  }),
   membership: (accountId: string) => ({ pk: `ORGMEMBER#${accountId}`, sk: 'MEMBERSHIP' }),
   sharing: (serviceId: string) => ({ pk: `SHARING#${serviceId}`, sk: 'PRINCIPALS' }),
 };
@@ -44,6 +49,7 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
       { AttributeName: 'sk', AttributeType: 'S' },
       { AttributeName: 'gsi1pk', AttributeType: 'S' },
       { AttributeName: 'gsi1sk', AttributeType: 'S' },
+      { AttributeName: 'state', AttributeType: 'S' },
     ],
     KeySchema: [
       { AttributeName: 'pk', KeyType: 'HASH' },
@@ -57,6 +63,14 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
           { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: BY_SERVICE_STATE_INDEX,
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'state', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
       },
     ],
   };

@@ -30,6 +30,15 @@ export function isAdmitted(state: ConnectionState): boolean {
   return state === 'pending' || state === 'available';
 }
 
+/**
+ * Whether a claim still holds its connection: taken for an action, and within
+ * its lease. A claim whose lease ran out may belong to an invocation that died,
+ * and anyone may take it over (after looking at EC2 to see whether it acted).
+ */
+export function claimIsLive(claim: Claim | undefined, now: Date): boolean {
+  return claim?.status === 'acting' && Date.parse(claim.leaseUntil) > now.getTime();
+}
+
 /** A connection as EC2 reports it. */
 export interface ObservedConnection {
   serviceId: string;

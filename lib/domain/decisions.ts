@@ -1,5 +1,6 @@
 import type { Claim, ConnectionRecord, ConnectionState, Decision, HistoryEvent, ObservedConnection } from './connection';
-import { isAdmitted } from './connection';
+import { claimIsLive, isAdmitted } from './connection';
+import { withoutEvents } from './outbox';
 import { eventFor, type OutboundEventType } from './outbound-event';
 import type { Evaluation } from './policy';
 
@@ -109,8 +110,10 @@ export function claimFor(
  * and the completion of a claim whose action EC2 shows was carried out by an
  * invocation that did not live to record it.
  */
-function sync(record: ConnectionRecord | undefined, observed: ObservedConnection, context: PlanContext) {
+function sync(record: ConnectionRecord | undefined, observed: ObservedConnection, context: PlanContext, holding?: Claim) {
   const at = context.now.toISOString();
+  // Someone else's action under way: EC2 may already show it, and its holder records that, in order.
+  const othersUnderWay = (claim: Claim | undefined) => claimIsLive(claim, context.now) && claim?.token !== holding?.token;
   const history: HistoryEvent[] = [];
   let next: ConnectionRecord = record
     ? { ...record }
@@ -126,12 +129,15 @@ function sync(record: ConnectionRecord | undefined, observed: ObservedConnection
         history: [],
       };
   if (!record) history.push({ at, type: 'first-seen', state: observed.state, source: context.source });
-  else if (record.state !== observed.state) {
+  else if (othersUnderWay(record.claim) && observed.state !== record.claim?.from) {
+    // left to the claim's holder
+  } else if (record.state !== observed.state) {
     history.push({ at, type: 'state-changed', from: record.state, to: observed.state, source: context.source });
     next.state = observed.state;
   }
   const outbox = [...(next.outbox ?? [])];
-  if (next.claim?.status === 'acting' && observed.state !== next.claim.from) {
+  // Only a claim whose lease ran out (its holder may have died), or our own, is finished here.
+  if (next.claim?.status === 'acting' && observed.state !== next.claim.from && !othersUnderWay(next.claim)) {
     const { claim } = next;
     next.claim = undefined;
     if (claimCarriedOut(claim, observed.state)) {
@@ -204,12 +210,36 @@ export function remindApprovers(record: ConnectionRecord, context: PlanContext):
 
 /** The record once some of its outbox has been published. */
 export function withoutPublished(record: ConnectionRecord, publishedIds: ReadonlySet<string>, now: Date): ConnectionRecord {
-  const outbox = (record.outbox ?? []).filter((event) => !publishedIds.has(event.eventId));
-  return { ...record, outbox: outbox.length ? outbox : undefined, updatedAt: now.toISOString(), version: record.version + 1 };
+  return { ...withoutEvents(record, publishedIds), updatedAt: now.toISOString(), version: record.version + 1 };
 }
 
-function claimIsLive(claim: Claim | undefined, now: Date): boolean {
-  return claim?.status === 'acting' && Date.parse(claim.leaseUntil) > now.getTime();
+/**
+ * The record after EC2 refused a claim's action because the connection had
+ * already left the state the claim was taken in (`observed.state` differs from
+ * `claim.from`): the claim goes, the state EC2 shows is recorded, and, when EC2
+ * shows the claimed action carried out (by an earlier attempt), the decision.
+ */
+export function settledElsewhere(record: ConnectionRecord, claim: Claim, observed: ObservedConnection, context: PlanContext): ConnectionRecord {
+  const { next, history, outbox } = sync({ ...record, claim: { ...claim, status: 'acting' } }, observed, { ...context, source: 'ec2-action' }, claim);
+  return finish(next, history, outbox, context.now.toISOString());
+}
+
+/** What a write repaired, read from the history it added: first sightings, drift, decisions of claims whose holder died. */
+export interface Repairs {
+  firstSeen: number;
+  stateChanged: number;
+  recovered: number;
+}
+
+/** The repairs that the write from `before` to `after` made, as its new history entries say. */
+export function repairsOf(before: ConnectionRecord | undefined, after: ConnectionRecord): Repairs {
+  const added = after.history.slice(before?.history.length ?? 0);
+  return {
+    firstSeen: added.some((entry) => entry.type === 'first-seen') ? 1 : 0,
+    stateChanged: added.some((entry) => entry.type === 'state-changed') ? 1 : 0,
+    // Planning never decides an acted outcome itself (it claims): one in the history was found done in EC2.
+    recovered: added.some((entry) => entry.type === 'decision' && entry.acted) ? 1 : 0,
+  };
 }
 
 function claimCarriedOut(claim: Claim, state: ConnectionState): boolean {

@@ -31,7 +31,8 @@ export function parseDuration(text: string): { ms: number } | { problem: string 
     Number(days ?? 0) * DAY +
     Number(hours ?? 0) * HOUR +
     Number(minutes ?? 0) * MINUTE +
-    Number(seconds ?? 0) * SECOND;
+    // Whole milliseconds: 16.1 * 1000 is 16100.000000000002 in floating point.
+    Math.round(Number(seconds ?? 0) * SECOND);
   if (ms <= 0) return { problem: 'must be longer than zero' };
   return { ms };
 }

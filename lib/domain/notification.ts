@@ -1,4 +1,4 @@
-import { ENDPOINT_ID, SERVICE_ID, normalizeState, type ConnectionRecord, type ConnectionState } from './connection';
+import { ENDPOINT_ID, SERVICE_ID, claimIsLive, normalizeState, type ConnectionRecord, type ConnectionState } from './connection';
 
 export const CONNECTION_EVENTS = ['Connect', 'Accept', 'Reject', 'Delete'] as const;
 export type ConnectionEvent = (typeof CONNECTION_EVENTS)[number];
@@ -9,8 +9,6 @@ export interface NotificationTarget {
   endpointIds: string[];
   eventType?: ConnectionEvent;
   state?: ConnectionState;
-  /** False when the message was not JSON: ids, if any, were found in the text. */
-  structured: boolean;
 }
 
 // Field names seen in the wild and in AWS's own documents, compared after
@@ -34,11 +32,11 @@ export function parseNotification(message: string): NotificationTarget {
   let eventType: ConnectionEvent | undefined;
   let state: ConnectionState | undefined;
   let document: unknown;
-  let structured = true;
+  let isJson = true;
   try {
     document = JSON.parse(message);
   } catch {
-    structured = false;
+    isJson = false;
   }
 
   const visit = (value: unknown, key: string | undefined, depth: number): void => {
@@ -63,16 +61,10 @@ export function parseNotification(message: string): NotificationTarget {
     }
   };
 
-  if (structured) visit(document, undefined, 0);
+  if (isJson) visit(document, undefined, 0);
   else collectIds(message, found);
 
-  return {
-    serviceIds: [...found.serviceIds],
-    endpointIds: [...found.endpointIds],
-    eventType,
-    state,
-    structured,
-  };
+  return { serviceIds: [...found.serviceIds], endpointIds: [...found.endpointIds], eventType, state };
 }
 
 function collectIds(text: string, found: { serviceIds: Set<string>; endpointIds: Set<string> }): void {
@@ -102,8 +94,7 @@ function tryJson(text: string): unknown {
 export function recordReflects(record: ConnectionRecord | undefined, event: ConnectionEvent, now: Date): boolean {
   if (!record) return false;
   if (record.claim) {
-    const live = record.claim.status === 'acting' && Date.parse(record.claim.leaseUntil) > now.getTime();
-    return live && record.claim.outcome === ANNOUNCED_OUTCOME[event];
+    return claimIsLive(record.claim, now) && record.claim.outcome === ANNOUNCED_OUTCOME[event];
   }
   switch (event) {
     case 'Connect':

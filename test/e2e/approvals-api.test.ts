@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { keys } from '../../lib/aws/table';
 import type { ApprovalsClient } from '../../cli/api-client';
 import { LOCAL_APPROVER, LOCAL_APPROVER_ARN, LOCAL_VIEWER, signedClient } from './approvals-client';
 import { startLocalStack, type LocalStack, type OutboxMessage } from './local-stack';
@@ -136,6 +138,54 @@ describe('the approver queue', () => {
       expect(pageSizes.slice(0, 2)).toEqual([2, 2]);
       expect(seen.sort()).toEqual([...ids].sort());
     }
+  });
+
+  it("lists one service's connections in one state with a few DynamoDB calls, however many records the service has", async () => {
+    const { serviceId } = await stack.createService();
+    const { db, tableName } = await stack.table();
+    const at = new Date().toISOString();
+    // 600 records written as the handler writes them: 599 available, and one deleted whose endpoint id sorts last.
+    const ids = Array.from({ length: 600 }, (_, i) => `vpce-${i.toString(16).padStart(17, '0')}`);
+    const deleted = ids[ids.length - 1] ?? '';
+    const items = ids.map((endpointId) => {
+      const state = endpointId === deleted ? 'deleted' : 'available';
+      return {
+        ...keys.connection(serviceId, endpointId),
+        ...keys.byState(state),
+        ...keys.byStateSort(at, serviceId, endpointId),
+        type: 'connection',
+        serviceId,
+        endpointId,
+        ownerAccountId: ALLOWED,
+        region: 'us-east-1',
+        state,
+        createdAt: at,
+        updatedAt: at,
+        version: 1,
+        history: [{ at, type: 'first-seen', state, source: 'test' }],
+      };
+    });
+    for (let i = 0; i < items.length; i += 25) {
+      await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
+    }
+    const readCalls = async () => {
+      const { byOperation } = (await stack.request('GET', '/local/dynamodb-calls')).body as { byOperation: Record<string, number> };
+      return (byOperation.Query ?? 0) + (byOperation.GetItem ?? 0) + (byOperation.BatchGetItem ?? 0) + (byOperation.Scan ?? 0);
+    };
+
+    const before = await readCalls();
+    const onlyDeleted = await viewer.request('GET', `/services/${serviceId}/connections`, { query: { state: 'deleted', limit: '1' } });
+    const afterDeleted = await readCalls();
+    const available = await viewer.request('GET', `/services/${serviceId}/connections`, { query: { state: 'available', limit: '25' } });
+    const afterAvailable = await readCalls();
+
+    expect(onlyDeleted.status).toBe(200);
+    expect((onlyDeleted.body as ConnectionsPage).connections.map((c) => c.endpointId)).toEqual([deleted]);
+    expect(afterDeleted - before).toBeLessThanOrEqual(3);
+    expect((available.body as ConnectionsPage).connections).toHaveLength(25);
+    expect((available.body as ConnectionsPage).connections.every((c) => c.state === 'available')).toBe(true);
+    expect((available.body as ConnectionsPage).nextCursor).toEqual(expect.any(String));
+    expect(afterAvailable - afterDeleted).toBeLessThanOrEqual(3);
   });
 
   it('refuses a cursor it did not issue, or one from another listing', async () => {

@@ -213,7 +213,7 @@ export interface LocalStack {
   /** An SNSClient pointed at the simulated SNS. */
   snsClient(options?: { maxAttempts?: number }): SNSClient;
   /** Creates an endpoint service (acceptance required unless told otherwise). */
-  createService(options?: { acceptanceRequired?: boolean; serviceId?: string }): Promise<{ serviceId: string }>;
+  createService(options?: { acceptanceRequired?: boolean; serviceId?: string; tags?: Record<string, string> }): Promise<{ serviceId: string }>;
   /** A consumer creates an endpoint; the stack publishes a Connect notification. */
   createEndpoint(serviceId: string, consumer: { ownerAccountId: string; region?: string }): Promise<{ vpcEndpointId: string; state: EndpointState }>;
   /** `count` endpoints of one owner at once (up to 10,000), each publishing its Connect. */

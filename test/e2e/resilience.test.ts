@@ -10,14 +10,17 @@ import { LocalStackHttpError, startLocalStack, eventTypesFor, type LocalStack } 
 const ALLOWED = '111122223333';
 const BROKEN = 'vpce-svc-0000000000000000e';
 
+const LEASE_SECONDS = 8;
+
 let stack: LocalStack;
 
 beforeAll(async () => {
   stack = await startLocalStack({
     policy: { default: { allow: [{ account: ALLOWED, label: 'acme-prod' }], onUnmatched: 'hold' } },
-    // A killed invocation is declared dead after 2 s, and an unreachable table is given up on quickly.
+    // A killed invocation is declared dead after 2 s, and its claim's lease (longer than
+    // that, as deployed) runs out 8 s after it was taken; an unreachable table is given up on quickly.
     functionTimeoutMs: 2_000,
-    env: { AWS_MAX_ATTEMPTS: '3' },
+    env: { AWS_MAX_ATTEMPTS: '3', DECISION_LEASE_SECONDS: String(LEASE_SECONDS) },
   });
 });
 
@@ -62,7 +65,10 @@ describe('a crash after EC2 acted', () => {
     expect(halfDone?.claim).toMatchObject({ outcome: 'accept', status: 'acting' });
     expect(halfDone?.decision).toBeUndefined();
 
+    // While the claim's lease runs, its holder may still be recording: the next run leaves it alone.
     await stack.faults({ dropNotifications: 1 });
+    expect((await stack.reconcile()).totals).toMatchObject({ recovered: 0, accepted: 0, failed: 0 });
+    await new Promise((resolve) => setTimeout(resolve, LEASE_SECONDS * 1000));
     const summary = await stack.reconcile();
 
     expect(summary.totals).toMatchObject({ recovered: 1, accepted: 0, failed: 0 });

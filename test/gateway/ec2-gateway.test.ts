@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ACTION_BATCH_SIZE, actOnConnections, describeConnections } from '../../lib/aws/ec2-gateway';
+import { ACTION_BATCH_SIZE, FILTER_VALUES_LIMIT, actOnConnections, describeConnections } from '../../lib/aws/ec2-gateway';
 
 const ec2 = mockClient(EC2Client);
 afterEach(() => ec2.reset());
@@ -59,9 +59,9 @@ describe('describeConnections', () => {
     expect(await describeConnections({ serviceId: SERVICE })).toEqual([]);
   });
 
-  it('splits a long list of endpoint ids over several filtered calls', async () => {
+  it('splits a long list of endpoint ids over filtered calls of at most 200 values', async () => {
     ec2.on(DescribeVpcEndpointConnectionsCommand).resolves({ VpcEndpointConnections: [] });
-    await describeConnections({ endpointIds: ids(ACTION_BATCH_SIZE + 1) });
+    await describeConnections({ endpointIds: ids(FILTER_VALUES_LIMIT + 1) });
     expect(ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointConnectionsCommand, 2);
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { getConnection, getConnections, listConnectionsByState, putConnection } from '../../lib/aws/connection-store';
+import { getConnection, getConnections, listConnectionsByState, listConnectionsOfService, putConnection } from '../../lib/aws/connection-store';
 import { getCurrentPolicy, listPolicyVersions, putPolicy, resolvePolicy } from '../../lib/aws/policy-store';
 import type { ConnectionRecord } from '../../lib/domain/connection';
 import { parsePolicy } from '../../lib/domain/policy';
@@ -59,6 +59,26 @@ describe('connection store', () => {
     const seen = [...first.items, ...second.items].map((r) => r.endpointId).sort();
     expect(seen).toEqual(written.map((r) => r.endpointId).sort());
     await expect(listConnectionsByState(state, { limit: 2, cursor: 'garbage' })).rejects.toBeInstanceOf(ValidationError);
+  });
+});
+
+describe("one service's connections in one state", () => {
+  it('pages through the byServiceState index, each connection of that state exactly once, and no other', async () => {
+    const serviceId = newServiceId();
+    const available = Array.from({ length: 5 }, () => record(serviceId, { state: 'available' }));
+    const others = [record(serviceId, { state: 'rejected' }), record(newServiceId(), { state: 'available' })];
+    for (const r of [...available, ...others]) await putConnection(r, undefined);
+
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await listConnectionsOfService(serviceId, { state: 'available', limit: 2, cursor });
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((r) => r.endpointId));
+      cursor = page.cursor;
+    } while (cursor);
+
+    expect(seen.sort()).toEqual(available.map((r) => r.endpointId).sort());
   });
 });
 

@@ -221,4 +221,23 @@ describe('http-api handler', () => {
       expect(response.status).toBe(403);
     });
   });
+
+  it.each([
+    ['an empty sort key', (service: string) => ({ pk: `CONN#${service}`, sk: '' })],
+    ['an oversized sort key', (service: string) => ({ pk: `CONN#${service}`, sk: `EP#vpce-${'0'.repeat(2048)}` })],
+  ])("answers a forged cursor with %s 400, not 500", async (_, forge) => {
+    const listing = (path: string, routeKey: string, query: Record<string, string>, pathParameters?: Record<string, string>) => {
+      const event = fixture('http-api-list-connections-jwt.json');
+      return { ...event, routeKey, rawPath: path, queryStringParameters: query, ...(pathParameters ? { pathParameters } : {}) };
+    };
+    const cursor = Buffer.from(JSON.stringify(forge(serviceId))).toString('base64url');
+    const queueCursor = Buffer.from(JSON.stringify({ ...forge(serviceId), gsi1pk: 'STATE#pendingAcceptance', gsi1sk: '' })).toString('base64url');
+
+    const ofService = await invoke(listing(`/services/${serviceId}/connections`, 'GET /services/{serviceId}/connections', { cursor }, { serviceId }));
+    const queue = await invoke(listing('/connections', 'GET /connections', { cursor: queueCursor }));
+
+    for (const response of [ofService, queue]) {
+      expect(response).toEqual({ status: 400, body: { error: { code: 'InvalidRequest', message: expect.stringContaining('cursor') } } });
+    }
+  });
 });

@@ -7,7 +7,6 @@ import { getConnection, putConnection } from '../../lib/aws/connection-store';
 import { putPolicy } from '../../lib/aws/policy-store';
 import { parsePolicy } from '../../lib/domain/policy';
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { releaseDelivery } from '../../lib/aws/delivery-store';
 import { documentClient } from '../../lib/aws/clients';
 import { keys } from '../../lib/aws/table';
 import { TEST_TABLE } from '../support/aws-env';
@@ -280,7 +279,6 @@ describe('on-connection-notification', () => {
       const fixedService = 'vpce-svc-0a1b2c3d4e5f60718';
       // Every fixture names the same endpoint: forget what the previous one left behind.
       await documentClient.send(new DeleteCommand({ TableName: TEST_TABLE, Key: keys.connection(fixedService, 'vpce-0123456789abcdef0') }));
-      await releaseDelivery({ serviceId: fixedService, endpointId: 'vpce-0123456789abcdef0', eventType: 'Connect' });
       aws.connections.set('vpce-0123456789abcdef0', {
         serviceId: fixedService,
         endpointId: 'vpce-0123456789abcdef0',

@@ -235,7 +235,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
     for (const statement of statementsAllowing(template, 'dynamodb:Query')) {
       const [table, ...indexes] = asArray(statement.Resource);
       expect(table).toEqual({ 'Fn::GetAtt': ['StateTable', 'Arn'] });
-      for (const index of indexes) expect(arnText(index)).toMatch(/^\$\{StateTable\.Arn\}\/index\/(\*|byState)$/);
+      for (const index of indexes) expect(arnText(index)).toMatch(/^\$\{StateTable\.Arn\}\/index\/(\*|byState|byServiceState)$/);
     }
     expect(statementsAllowing(template, 'dynamodb:Scan')).toEqual([]);
   });
@@ -336,6 +336,24 @@ describe('the packaged stack, with two managed endpoint services', () => {
   describe('the approvals API', () => {
     const routes = () => resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
 
+    it('writes an access log of every request, with the caller, the route and the status, kept 30 days', () => {
+      const access = resource(template, 'HttpApiStage').Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
+      const [[logGroupId, logGroup] = []] = resourcesOfType(template, 'AWS::Logs::LogGroup').filter(([, group]) =>
+        String(group.Properties.LogGroupName).startsWith('/aws/http-api/'),
+      );
+
+      expect(logGroup?.Properties).toEqual({ LogGroupName: '/aws/http-api/vpce-gatekeeper-test', RetentionInDays: 30 });
+      expect(access.DestinationArn).toEqual({ 'Fn::GetAtt': [logGroupId, 'Arn'] });
+      const fields = JSON.parse(access.Format) as Record<string, string>;
+      expect(fields).toMatchObject({
+        requestId: '$context.requestId',
+        caller: '$context.identity.userArn',
+        subject: '$context.authorizer.claims.sub',
+        routeKey: '$context.routeKey',
+        status: '$context.status',
+      });
+    });
+
     it('requires IAM authorization (SigV4) on every route', () => {
       expect(routes().length).toBeGreaterThan(0);
       for (const route of routes()) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
@@ -408,7 +426,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
       expect(Number(variables.DECISION_LEASE_SECONDS)).toBeGreaterThan(fn.Timeout as number);
     });
 
-    it('lets the reconciler act only on the managed services, and on tagged ones only when asked to', () => {
+    it('lets the deciding functions act only on the managed services, and on tagged ones only when asked to', () => {
       const statements = roleStatements(template, 'ReconcileRole');
       const deciding = statements.filter((statement) => asArray(statement.Action).includes('ec2:RejectVpcEndpointConnections'));
       const tagged = resource(template, 'ReconcileTaggedServicesPolicy') as CfnResource & { Condition?: string };
@@ -420,7 +438,8 @@ describe('the packaged stack, with two managed endpoint services', () => {
       );
       expect(tagged.Condition).toBe('ReconcileTaggedServices');
       expect(conditions?.ReconcileTaggedServices).toEqual({ 'Fn::Equals': ['false', 'true'] });
-      expect(tagged.Properties.Roles).toEqual([{ Ref: 'ReconcileRole' }]);
+      // Every entry point manages tagged services alike: the reconciler, the notifications and the approvals API.
+      expect(tagged.Properties.Roles).toEqual([{ Ref: 'ReconcileRole' }, { Ref: 'OnConnectionNotificationRole' }, { Ref: 'ApprovalsApiRole' }]);
       expect(taggedStatement?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } });
     });
 

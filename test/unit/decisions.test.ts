@@ -45,7 +45,7 @@ describe('planConnection', () => {
   });
 
   it('records a decision EC2 shows was carried out by an invocation that died before recording it', () => {
-    const record = claimedRecord('2026-11-23T12:00:30Z');
+    const record = claimedRecord('2026-11-23T11:59:00Z');
     const plan = planConnection(record, { ...pending, state: 'available' }, undefined, context);
 
     expect(plan.kind).toBe('record');
@@ -56,8 +56,14 @@ describe('planConnection', () => {
     expect(plan.next.outbox?.map((e) => e.eventType)).toEqual(['accepted']);
   });
 
+  it('leaves a claim still under way to its holder, even when EC2 already shows its action', () => {
+    const record = claimedRecord('2026-11-23T12:00:30Z');
+    expect(planConnection(record, { ...pending, state: 'pending' }, undefined, context)).toEqual({ kind: 'unchanged' });
+    expect(planConnection(record, { ...pending, state: 'deleted' }, undefined, context)).toEqual({ kind: 'unchanged' });
+  });
+
   it('drops a claim that EC2 shows was overtaken by something else, deciding nothing', () => {
-    const plan = planConnection(claimedRecord('2026-11-23T12:00:30Z'), { ...pending, state: 'deleted' }, undefined, context);
+    const plan = planConnection(claimedRecord('2026-11-23T11:59:00Z'), { ...pending, state: 'deleted' }, undefined, context);
     if (plan.kind !== 'record') throw new Error('expected a record');
     expect(plan.next.state).toBe('deleted');
     expect(plan.next.claim).toBeUndefined();

@@ -1,10 +1,22 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseNotification, recordReflects } from '../../lib/domain/notification';
-import type { ConnectionRecord } from '../../lib/domain/connection';
+import { ENDPOINT_ID, SERVICE_ID, type ConnectionRecord } from '../../lib/domain/connection';
 
 const SERVICE = 'vpce-svc-0a1b2c3d4e5f60718';
 const ENDPOINT = 'vpce-0123456789abcdef0';
+
+const hex = (min: number, max: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${min},${max}}$`));
+const serviceId = hex(8, 17).map((digits) => `vpce-svc-${digits}`);
+const endpointId = hex(8, 17).map((digits) => `vpce-${digits}`);
+/** Messages shaped like notifications, with real and near-miss ids among the noise. */
+const messageWithIds = fc
+  .dictionary(
+    fc.constantFrom('serviceId', 'vpcEndpointId', 'VPC Endpoint ID', 'endpoint_id', 'state', 'note', 'Message'),
+    fc.oneof(serviceId, endpointId, hex(1, 30).map((digits) => `vpce-svc-${digits}`), hex(1, 30).map((digits) => `vpce-con-${digits}`), fc.string()),
+  )
+  .map((document) => JSON.stringify(document));
 
 function messageOf(fixture: string): string {
   const event = JSON.parse(readFileSync(new URL(`../../events/${fixture}`, import.meta.url), 'utf8'));
@@ -20,7 +32,6 @@ describe('parseNotification', () => {
         endpointIds: [ENDPOINT],
         eventType: 'Connect',
         state: 'pendingAcceptance',
-        structured: true,
       });
     },
   );
@@ -44,7 +55,6 @@ describe('parseNotification', () => {
       endpointIds: [ENDPOINT],
       eventType: undefined,
       state: undefined,
-      structured: false,
     });
   });
 
@@ -64,10 +74,47 @@ describe('parseNotification', () => {
   });
 
   it('never throws, whatever the text', () => {
-    for (const text of ['', 'null', '[]', '{', '"just a string"', '{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":{}}}}}}}}}}']) {
-      expect(parseNotification(text).endpointIds).toEqual([]);
-    }
-  });
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.json(), fc.jsonValue().map((value) => JSON.stringify(value))), (text) => {
+        parseNotification(text);
+      }),
+      { numRuns: 1000 },
+    );
+  }, 30_000);
+
+  it('never invents an id: every id it returns is well formed and occurs in the message', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json(), messageWithIds), (text) => {
+        const { serviceIds, endpointIds } = parseNotification(text);
+        for (const id of serviceIds) {
+          expect(id).toMatch(SERVICE_ID);
+          expect(text).toContain(id);
+        }
+        for (const id of endpointIds) {
+          expect(id).toMatch(ENDPOINT_ID);
+          expect(text).toContain(id);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  }, 30_000);
+
+  it('finds a well-formed id wherever it sits: any field, any nesting, in JSON or plain text', () => {
+    fc.assert(
+      fc.property(serviceId, endpointId, fc.string(), fc.string(), fc.nat({ max: 5 }), fc.boolean(), (service, endpoint, key, filler, depth, plain) => {
+        const sentence = `${filler.replace(/[0-9a-z-]+$/, '')} ${service} and ${endpoint} .`;
+        let value: unknown = { [key]: sentence };
+        for (let i = 0; i < depth; i++) value = i % 2 ? [value] : { [`level${i}`]: value };
+        const text = plain ? sentence : JSON.stringify(value);
+
+        const parsed = parseNotification(text);
+
+        expect(parsed.serviceIds).toContain(service);
+        expect(parsed.endpointIds).toContain(endpoint);
+      }),
+      { numRuns: 1000 },
+    );
+  }, 30_000);
 });
 
 describe('recordReflects', () => {
