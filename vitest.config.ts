@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/gateway/**/*.test.ts', 'test/handler/**/*.test.ts'],
-          setupFiles: ['test/support/aws-env.ts'],
+          setupFiles: ['test/support/quiet-output.ts', 'test/support/aws-env.ts'],
           env,
         },
       },
@@ -20,6 +20,16 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'test/stack/**/*.test.ts'],
           testTimeout: 120_000,
+          hookTimeout: 180_000,
+          env,
+        },
+      },
+      {
+        // The console in headless Chromium (test/browser/browser.ts finds it, or fails saying how to get one).
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 60_000,
           hookTimeout: 180_000,
           env,
         },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices } from '../lib/approvals';
+import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices, type ApproverAction } from '../lib/approvals';
 import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../lib/policy-admin';
 import { planPolicy } from '../lib/policy-plan';
 import { CONNECTION_STATES, ENDPOINT_ID, SERVICE_ID } from '../lib/domain/connection';
@@ -9,6 +9,8 @@ import { body, ifMatch, jsonBody, pathParams, queryParams, reasonSchema } from '
 import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
 import { middyfy } from '../lib/lambda';
+import { consoleAsset, type ConsoleSettings } from '../lib/http/static-assets';
+import { requireApprover } from '../lib/http/auth';
 import { config, outboundTopicArn } from '../lib/config';
 
 // Fail at cold start, naming the variable, rather than on the first request.
@@ -34,16 +36,55 @@ const evaluateBody = z.strictObject({
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'),
 });
 
-const decide = (outcome: 'accept' | 'reject') => async ({ event, caller }: ApiRequest) => {
+const decide = (action: ApproverAction) => async ({ event, caller }: ApiRequest) => {
   const connection = pathParams(event, connectionPath);
   const { reason } = body(event, decisionBody);
-  return json(200, await decideConnection({ ...connection, outcome, reason, actor: caller.principal }));
+  return json(200, await decideConnection({ ...connection, action, reason, actor: caller.principal }));
 };
+
+/** The console's build, shipped beside this handler (serverless.yml: package.patterns). */
+const CONSOLE_DIST = new URL('../console/dist/', import.meta.url);
+const consolePath = z.object({ asset: z.string().max(100) });
+
+function consoleSettings(): ConsoleSettings {
+  const { JWT_ISSUER_URL, CONSOLE_CLIENT_ID, CONSOLE_AUTH_ORIGIN, AWS_REGION } = config();
+  if (!JWT_ISSUER_URL) return { auth: 'iam', region: AWS_REGION, authOrigins: [] };
+  const authOrigins = [...new Set([new URL(JWT_ISSUER_URL).origin, ...(CONSOLE_AUTH_ORIGIN ? [new URL(CONSOLE_AUTH_ORIGIN).origin] : [])])];
+  return { auth: 'jwt', region: AWS_REGION, issuer: JWT_ISSUER_URL, clientId: CONSOLE_CLIENT_ID, authOrigins };
+}
+
+function approvers() {
+  const { APPROVER_PRINCIPALS, APPROVER_GROUPS, JWT_GROUPS_CLAIM } = config();
+  return { principals: APPROVER_PRINCIPALS, groups: APPROVER_GROUPS, groupsClaim: JWT_GROUPS_CLAIM };
+}
+
+/** Whether the caller may write; the API checks it again on every write. */
+function roleOf(caller: Parameters<typeof requireApprover>[0]): 'approver' | 'viewer' {
+  try {
+    requireApprover(caller, approvers());
+    return 'approver';
+  } catch {
+    return 'viewer';
+  }
+}
 
 const policyResponse = (status: number, stored: PolicyVersion) => json(status, stored, { etag: `"${stored.version}"` });
 
 /** The API. openapi.yaml and serverless.yml list the same routes (test/unit/api-contract.test.ts). */
 export const routes: Route[] = [
+  { method: 'GET', path: '/console', access: 'public', handle: async () => consoleAsset(CONSOLE_DIST, undefined, consoleSettings()) },
+  {
+    method: 'GET',
+    path: '/console/{asset}',
+    access: 'public',
+    handle: async ({ event }) => consoleAsset(CONSOLE_DIST, pathParams(event, consolePath).asset, consoleSettings()),
+  },
+  {
+    method: 'GET',
+    path: '/me',
+    access: 'read',
+    handle: async ({ caller }) => json(200, { principal: caller.principal, via: caller.via, groups: caller.groups, role: roleOf(caller) }),
+  },
   { method: 'GET', path: '/connections', access: 'read', handle: async ({ event }) => pageOf(await listConnections(queryParams(event, queueQuery))) },
   { method: 'GET', path: '/services', access: 'read', handle: async () => json(200, { services: await listServices() }) },
   {
@@ -63,6 +104,7 @@ export const routes: Route[] = [
   },
   { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/accept', access: 'approve', handle: decide('accept') },
   { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/reject', access: 'approve', handle: decide('reject') },
+  { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/revoke', access: 'approve', handle: decide('revoke') },
   { method: 'GET', path: '/policies/{policyId}', access: 'read', handle: async ({ event }) => policyResponse(200, await getPolicy(pathParams(event, policyPath).policyId)) },
   {
     method: 'PUT',
@@ -102,9 +144,4 @@ function pageOf({ items, cursor }: { items: unknown[]; cursor?: string }) {
 }
 
 /** The approvals API behind API Gateway (HTTP API, payload 2.0, IAM or JWT authorization). */
-export const handler = middyfy(
-  serveRoutes(routes, () => {
-    const { APPROVER_PRINCIPALS, APPROVER_GROUPS, JWT_GROUPS_CLAIM } = config();
-    return { principals: APPROVER_PRINCIPALS, groups: APPROVER_GROUPS, groupsClaim: JWT_GROUPS_CLAIM };
-  }),
-);
+export const handler = middyfy(serveRoutes(routes, approvers));

@@ -55,6 +55,14 @@ const envSchema = z.object({
   APPROVER_GROUPS: commaList,
   // The JWT claim that lists the caller's groups (when the stage uses the JWT authorizer).
   JWT_GROUPS_CLAIM: z._default(z.string().check(z.minLength(1)), 'groups'),
+  // The console (GET /console). Its sign-in: with JWT_ISSUER_URL, OpenID Connect (code + PKCE) against
+  // that issuer as CONSOLE_CLIENT_ID; without, temporary AWS credentials signing with SigV4 for AWS_REGION.
+  JWT_ISSUER_URL: z._default(z.union([z.literal(''), z.url('JWT_ISSUER_URL must be the OpenID Connect issuer URL')]), ''),
+  CONSOLE_CLIENT_ID: z._default(z.string(), ''),
+  // Where the browser fetches tokens when that is not the issuer's origin (Cognito: the user pool domain).
+  CONSOLE_AUTH_ORIGIN: z._default(z.union([z.literal(''), z.url('CONSOLE_AUTH_ORIGIN must be an origin such as https://example.auth.us-east-1.amazoncognito.com')]), ''),
+  // Set by Lambda (and by the local stack): the region the API is signed for.
+  AWS_REGION: z._default(z.string(), 'us-east-1'),
   // Policies by OU and organization: the read-only role in the management (or delegated
   // administrator) account to assume. Not set: Organizations is called with the function's own role.
   ORGANIZATIONS_ROLE_ARN: optionalMatching(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'ORGANIZATIONS_ROLE_ARN must be an IAM role ARN'),

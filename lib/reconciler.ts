@@ -12,6 +12,7 @@ import { updateConnection } from './conditional-update';
 import { flushOutbox } from './outbox';
 import { managedServiceIds } from './managed-services';
 import { count, countDecisions, METRIC } from './metrics';
+import { publishStrandedPolicyEvents } from './policy-outbox';
 import { membershipIn, type Membership, type OrganizationStructure } from './domain/organization';
 import { usesOrganization } from './domain/policy';
 import { refreshOrganization } from './organization-membership';
@@ -78,6 +79,7 @@ export async function reconcile(): Promise<ReconcileSummary> {
   // Fail closed: every policy is read before anything is decided.
   const policies = new Map<string, StoredPolicy | undefined>();
   for (const serviceId of serviceIds) policies.set(serviceId, await resolvePolicy(serviceId));
+  await publishStrandedPolicyEvents(serviceIds);
   // The organization's structure, read fresh each run when a policy names an OU or an organization.
   const organization = [...policies.values()].some((stored) => stored && usesOrganization(stored.policy)) ? await refreshOrganization() : undefined;
   const services: ServiceSummary[] = [];

@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { CallLog } from './call-log';
@@ -75,6 +76,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const policyFile = options.policyFile === undefined ? undefined : resolve(options.policyFile);
   if (policyFile) await readPolicyFile(policyFile); // a bad file stops us before anything starts
+  buildConsole(); // the approvals API serves it at /console, as the deployed function does
 
   const dynamo = await startDynamo(LOCAL_TABLE_NAME, CREDENTIALS);
   const faults = new Faults();
@@ -127,6 +129,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await dynamo.close();
     throw error;
   }
+}
+
+/** Builds console/dist from console/src (console/build.cjs), as packaging the stack does. */
+function buildConsole(): void {
+  const { buildConsole: build } = createRequire(import.meta.url)('../console/build.cjs') as { buildConsole: () => unknown };
+  build();
 }
 
 /** Builds the simulators and connects them: EC2 state changes notify the handler's topic. */

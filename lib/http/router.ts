@@ -4,12 +4,16 @@ import { callerOf, requireApprover, type Approvers, type Caller } from './auth';
 import { httpApiEventSchema, type HttpApiEvent } from './request';
 import { errorResponse, type HttpResponse } from './responses';
 
-/** `read`: any authenticated caller. `approve`: approvers only (accept, reject, policy changes). */
-export type Access = 'read' | 'approve';
+/**
+ * `read`: any authenticated caller. `approve`: approvers only (accept, reject, policy changes).
+ * `public`: deployed without an authorizer (the console's static assets): no caller is established.
+ */
+export type Access = 'read' | 'approve' | 'public';
 
 /** What a route's handler is given: the event, and the caller it was authenticated as. */
 export interface ApiRequest {
   event: HttpApiEvent;
+  /** On a public route, a placeholder that no check admits. */
   caller: Caller;
 }
 
@@ -20,6 +24,9 @@ export interface Route {
   access: Access;
   handle: (request: ApiRequest) => Promise<HttpResponse>;
 }
+
+/** Who calls a public route: nobody in particular. */
+const ANONYMOUS: Caller = Object.freeze({ principal: 'anonymous', groups: [], via: 'iam' as const });
 
 /** The route key API Gateway puts in the event: `GET /services/{serviceId}/connections`. */
 export function routeKeyOf(route: Pick<Route, 'method' | 'path'>): string {
@@ -50,6 +57,7 @@ export function serveRoutes(routes: Route[], authorization: () => Authorization)
     try {
       const route = byKey.get(event.routeKey);
       if (!route) throw new NotFoundError(`no route ${event.routeKey}`);
+      if (route.access === 'public') return await route.handle({ event, caller: ANONYMOUS });
       const { groupsClaim, ...approvers } = authorization();
       const caller = callerOf(event, groupsClaim);
       logger.appendKeys({ caller: caller.principal });

@@ -108,8 +108,10 @@ describe('vpce-gatekeeper policy plan and put', () => {
 
   it('does not ask when it is not run in a terminal', async () => {
     const before = await defaultVersion();
+    const another = join(tempDir, 'another.yaml');
+    await writeFile(another, `default:\n  allow: [{account: "${ALLOWED}", label: acme-prod}]\n  onUnmatched: reject\n`);
 
-    const put = await cli(LOCAL_APPROVER, 'policy', 'put', file);
+    const put = await cli(LOCAL_APPROVER, 'policy', 'put', another);
 
     expect(put.code).toBe(0);
     expect(put.stdout).not.toContain('[y/N]');

@@ -103,11 +103,18 @@ describe('http-api handler', () => {
       }),
     );
     const queue = await invoke(fixture('http-api-list-connections-jwt.json'));
+    const admitted = fixture('http-api-list-connections-jwt.json') as Event & { queryStringParameters: Record<string, string> };
+    admitted.queryStringParameters.state = String(accepted.body.state);
+    admitted.rawQueryString = `state=${String(accepted.body.state)}&limit=10`;
+    const admittedQueue = await invoke(admitted);
 
+    const endpointIdsOf = (page: { body: Record<string, unknown> }) => (page.body.connections as { endpointId: string }[]).map((c) => c.endpointId);
     expect(accepted.status).toBe(200);
-    expect(accepted.body).toMatchObject({ decision: { decidedBy: '00u1abcd2EFGH3ijk4l5' } });
+    expect(accepted.body).toMatchObject({ state: 'pending', decision: { decidedBy: '00u1abcd2EFGH3ijk4l5' } });
     expect(queue.status).toBe(200);
-    expect((queue.body.connections as { endpointId: string }[]).map((c) => c.endpointId)).not.toContain(connection.endpointId);
+    expect(endpointIdsOf(queue)).not.toContain(connection.endpointId);
+    expect(admittedQueue.status).toBe(200);
+    expect(endpointIdsOf(admittedQueue)).toContain(connection.endpointId);
   });
 
   it('answers 502 when EC2 refuses the accept, records the failure, and a retry may succeed', async () => {
@@ -125,14 +132,17 @@ describe('http-api handler', () => {
     expect(history.map((e) => e.type)).toContain('action-failed');
   });
 
-  it('answers an unexpected failure with 500 and the request id, saying nothing about internals', async () => {
+  it('answers a failed read of EC2 with 502 and throttling with 503, saying nothing about internals', async () => {
     aws.ec2.on(DescribeVpcEndpointConnectionsCommand).rejects(new Error('socket hang up at 10.0.3.7:443'));
+    const failed = await invoke(acceptEvent(serviceId, 'vpce-0a1b2c3d4e5f60718'));
+    aws.ec2.on(DescribeVpcEndpointConnectionsCommand).rejects(Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded' }));
+    const throttled = await invoke(acceptEvent(serviceId, 'vpce-0a1b2c3d4e5f60718'));
 
-    const response = await invoke(acceptEvent(serviceId, 'vpce-0a1b2c3d4e5f60718'));
-
-    expect(response.status).toBe(500);
-    expect(response.body).toEqual({ error: { code: 'InternalError', message: expect.stringContaining('CJ3mVhSwjoEEMpA=') } });
-    expect(JSON.stringify(response.body)).not.toContain('10.0.3.7');
+    expect(failed.status).toBe(502);
+    expect(failed.body).toEqual({ error: { code: 'ActionFailed', message: expect.stringContaining('nothing was changed') } });
+    expect(JSON.stringify(failed.body)).not.toContain('10.0.3.7');
+    expect(throttled.status).toBe(503);
+    expect(throttled.body).toEqual({ error: { code: 'EC2Throttled', message: expect.any(String) } });
   });
 
   it('decodes a base64-encoded body as API Gateway delivers non-text payloads', async () => {

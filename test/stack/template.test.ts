@@ -321,6 +321,16 @@ describe('the packaged stack, with two managed endpoint services', () => {
     });
   });
 
+  it('ships the console beside the approvals API bundle, which serves it from there', async () => {
+    const files = unzip(await readFile(join(outDir, 'approvalsApi.zip')));
+
+    expect(files.has('handlers/http-api.mjs')).toBe(true);
+    expect(files.get('console/dist/index.html')?.toString('utf8')).toContain('<script type="module" src="console/app.js">');
+    expect(files.get('console/dist/app.js')?.length).toBeGreaterThan(10_000);
+    expect(files.has('console/dist/app.css')).toBe(true);
+    expect([...files.keys()].filter((name) => name.startsWith('console/src/'))).toEqual([]);
+  });
+
   it('ships the handler as a minified ES module bundle with a require() shim and a source map', async () => {
     const files = unzip(await readFile(join(outDir, 'onConnectionNotification.zip')));
     const bundle = files.get('handlers/on-connection-notification.mjs')?.toString('utf8') ?? '';
@@ -354,9 +364,12 @@ describe('the packaged stack, with two managed endpoint services', () => {
       });
     });
 
-    it('requires IAM authorization (SigV4) on every route', () => {
-      expect(routes().length).toBeGreaterThan(0);
-      for (const route of routes()) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
+    it('requires IAM authorization (SigV4) on every route but the console\'s page and static assets', () => {
+      const [open, authorized] = partitionConsole(routes());
+      expect(authorized.length).toBeGreaterThan(0);
+      for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
+      expect(open.map((route) => route.RouteKey).sort()).toEqual(['GET /console', 'GET /console/{asset}']);
+      for (const route of open) expect(route.AuthorizationType ?? 'NONE').toBe('NONE');
     });
 
     it('is an HTTP API with payload format 2.0, without CORS, and throttled on its stage', () => {
@@ -489,16 +502,23 @@ describe('the packaged stack, with SSO', () => {
     'puts every approvals API route behind the JWT authorizer of the configured issuer and audience',
     async () => {
       const template = await readTemplate(
-        await packageStack(SERVICE_IDS[0], ['jwtIssuerUrl=https://sso.example.com/', 'jwtAudience=approvals', 'approverGroups=approvers']),
+        await packageStack(SERVICE_IDS[0], [
+          'jwtIssuerUrl=https://sso.example.com/',
+          'jwtAudience=approvals',
+          'approverGroups=approvers',
+          'consoleClientId=console-app',
+        ]),
       );
       const [[authorizerId, authorizer] = []] = resourcesOfType(template, 'AWS::ApiGatewayV2::Authorizer');
-      const routes = resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+      const [open, authorized] = partitionConsole(resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties));
 
       expect(authorizer?.Properties).toMatchObject({
         AuthorizerType: 'JWT',
-        JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals'] },
+        // The console's tokens name its client, so its id is an audience too.
+        JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app'] },
       });
-      for (const route of routes) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
+      for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
+      expect(open).toHaveLength(2);
     },
     PACKAGE_TIMEOUT_MS,
   );
@@ -530,3 +550,9 @@ describe('the packaged stack, without managed endpoint services', () => {
     PACKAGE_TIMEOUT_MS,
   );
 });
+
+/** Routes of the console's page and assets (no authorizer), and the others. */
+function partitionConsole(routes: Record<string, unknown>[]): [Record<string, unknown>[], Record<string, unknown>[]] {
+  const isConsole = (route: Record<string, unknown>) => /^GET \/console(\/|$)/.test(String(route.RouteKey));
+  return [routes.filter(isConsole), routes.filter((route) => !isConsole(route))];
+}

@@ -49,7 +49,17 @@ describe('the approvals API contract', () => {
     expect(sorted(inServerless)).toEqual(sorted(inHandler));
   });
 
-  it('puts an authorizer on every route in serverless.yml', () => {
-    for (const route of serverlessRoutes()) expect(route.authorizer).toBe('${self:custom.apiAuthorizer}');
+  it("puts an authorizer on every route in serverless.yml but the console's page and assets, which are public in all three", () => {
+    const publicInHandler = routes.filter((route) => route.access === 'public').map(routeKeyOf);
+    expect(sorted(publicInHandler)).toEqual(['GET /console', 'GET /console/{asset}']);
+    for (const route of serverlessRoutes()) {
+      const key = routeKeyOf({ method: route.method.toUpperCase() as 'GET', path: route.path });
+      expect(route.authorizer, key).toBe(publicInHandler.includes(key) ? undefined : '${self:custom.apiAuthorizer}');
+    }
+    const document = readYaml('openapi.yaml') as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+    for (const key of publicInHandler) {
+      const [method = '', path = ''] = key.split(' ');
+      expect(document.paths[path]?.[method.toLowerCase()]?.security, key).toEqual([]);
+    }
   });
 });

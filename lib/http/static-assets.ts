@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NotFoundError } from '../errors';
+import type { HttpResponse } from './responses';
+
+/** What the console needs to know before anyone signs in: how to sign in, and where. */
+export interface ConsoleSettings {
+  auth: 'iam' | 'jwt';
+  /** The region SigV4 signs for (IAM). */
+  region: string;
+  /** The OpenID Connect issuer and the console's client id there (JWT). */
+  issuer?: string;
+  clientId?: string;
+  /** Origins the browser may fetch from besides the API: the issuer's, and its token endpoint's. */
+  authOrigins: string[];
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.map': 'application/json',
+};
+const ASSET_NAME = /^[a-z0-9][a-z0-9.-]*\.(js|css|png|svg|map)$/;
+const cache = new Map<string, Buffer>();
+
+/**
+ * The Content-Security-Policy of every console response: scripts and styles
+ * only from the API's own origin (no inline script), data only from it and the
+ * sign-in provider, never framed.
+ */
+export function consoleCsp(settings: ConsoleSettings): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self'${settings.authOrigins.map((origin) => ` ${origin}`).join('')}`,
+    "form-action 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/**
+ * One file of the console's build (console/dist beside the handler): its page
+ * for `GET /console`, a named asset, or its settings as config.json. Anything
+ * else is NotFoundError.
+ */
+export async function consoleAsset(distDir: URL, asset: string | undefined, settings: ConsoleSettings): Promise<HttpResponse> {
+  const headers = {
+    'content-security-policy': consoleCsp(settings),
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+  };
+  if (asset === 'config.json') {
+    return { statusCode: 200, headers: { ...headers, 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify(settings) };
+  }
+  const name = asset ?? 'index.html';
+  if (asset !== undefined && !ASSET_NAME.test(asset)) throw new NotFoundError(`the console has no file ${asset}`);
+  const bytes = await read(new URL(name, distDir));
+  if (!bytes) throw new NotFoundError(`the console has no file ${name}`);
+  return {
+    statusCode: 200,
+    headers: { ...headers, 'content-type': CONTENT_TYPES[extname(name)] ?? 'application/octet-stream', 'cache-control': 'no-cache' },
+    body: bytes.toString('base64'),
+    isBase64Encoded: true,
+  };
+}
+
+async function read(file: URL): Promise<Buffer | undefined> {
+  const path = fileURLToPath(file);
+  let bytes = cache.get(path);
+  if (!bytes) {
+    try {
+      bytes = await readFile(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    cache.set(path, bytes);
+  }
+  return bytes;
+}
