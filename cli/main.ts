@@ -12,7 +12,8 @@ const USAGE = `usage: vpce-gatekeeper [--api URL] [--region REGION] [--json] COM
   services                                  managed services, with connections by state
   show SERVICE_ID ENDPOINT_ID               one connection and its history
   accept SERVICE_ID ENDPOINT_ID --reason R  accept it (approvers only)
-  reject SERVICE_ID ENDPOINT_ID --reason R  reject it, or revoke it when available (approvers only)
+  reject SERVICE_ID ENDPOINT_ID --reason R  reject a request still waiting (approvers only)
+  revoke SERVICE_ID ENDPOINT_ID --reason R  cut off an admitted connection (approvers only)
   policy get POLICY_ID                      a policy ('default' or a service id) and its version
   policy versions POLICY_ID                 who changed a policy, and when
   policy plan FILE                          what saving each policy in FILE would accept, reject, hold and revoke
@@ -97,11 +98,12 @@ async function main(argv: string[]): Promise<void> {
       return print(body, () => showConnection(body));
     }
     case 'accept':
-    case 'reject': {
+    case 'reject':
+    case 'revoke': {
       const [serviceId = '', endpointId = ''] = required(args, 'SERVICE_ID', 'ENDPOINT_ID');
       if (!values.reason) throw new CliError(`${command} needs --reason "why"`, 2);
       const body = await call('POST', apiPath`/services/${serviceId}/connections/${endpointId}/${command}`, { body: { reason: values.reason } });
-      return print(body, () => `${command}ed ${endpointId}: now ${String(body.state)}\n\n${showConnection(body)}`);
+      return print(body, () => `${command === 'revoke' ? 'revok' : command}ed ${endpointId}: now ${String(body.state)}\n\n${showConnection(body)}`);
     }
     case 'policy':
       return policyCommand(args, values, call, print);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices } from '../lib/approvals';
+import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices, type ApproverAction } from '../lib/approvals';
 import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../lib/policy-admin';
 import { planPolicy } from '../lib/policy-plan';
 import { CONNECTION_STATES, ENDPOINT_ID, SERVICE_ID } from '../lib/domain/connection';
@@ -36,10 +36,10 @@ const evaluateBody = z.strictObject({
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'),
 });
 
-const decide = (outcome: 'accept' | 'reject') => async ({ event, caller }: ApiRequest) => {
+const decide = (action: ApproverAction) => async ({ event, caller }: ApiRequest) => {
   const connection = pathParams(event, connectionPath);
   const { reason } = body(event, decisionBody);
-  return json(200, await decideConnection({ ...connection, outcome, reason, actor: caller.principal }));
+  return json(200, await decideConnection({ ...connection, action, reason, actor: caller.principal }));
 };
 
 /** The console's build, shipped beside this handler (serverless.yml: package.patterns). */
@@ -99,6 +99,7 @@ export const routes: Route[] = [
   },
   { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/accept', access: 'approve', handle: decide('accept') },
   { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/reject', access: 'approve', handle: decide('reject') },
+  { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/revoke', access: 'approve', handle: decide('revoke') },
   { method: 'GET', path: '/policies/{policyId}', access: 'read', handle: async ({ event }) => policyResponse(200, await getPolicy(pathParams(event, policyPath).policyId)) },
   {
     method: 'PUT',

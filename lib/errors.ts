@@ -65,6 +65,11 @@ export class ActionFailedError extends Error {
   override readonly name = 'ActionFailedError';
 }
 
+/** EC2 throttled an action asked for through the API; nothing is left claimed, and asking again shortly is safe. */
+export class EC2ThrottledError extends Error {
+  override readonly name = 'EC2ThrottledError';
+}
+
 /** A reconcile run that could not bring every service in line; thrown so that it counts as failed and is retried. */
 export class ReconcileFailedError extends Error {
   override readonly name = 'ReconcileFailedError';

@@ -2,6 +2,7 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   ActionFailedError,
   ConflictError,
+  EC2ThrottledError,
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
@@ -34,6 +35,7 @@ const STATUS_OF: [new (...args: never[]) => Error, number, string][] = [
   [UnsupportedMediaTypeError, 415, 'UnsupportedMediaType'],
   [PreconditionRequiredError, 428, 'PreconditionRequired'],
   [ActionFailedError, 502, 'ActionFailed'],
+  [EC2ThrottledError, 503, 'EC2Throttled'],
 ];
 
 /** What an error becomes over HTTP. Anything unexpected is a 500 that says nothing about internals. */

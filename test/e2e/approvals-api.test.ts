@@ -84,7 +84,7 @@ async function acceptCalls(endpointId: string): Promise<number> {
 const eventsOf = (outbox: OutboxMessage[], eventType: string) =>
   outbox.filter((m) => (m.message as { eventType: string }).eventType === eventType);
 
-const decide = (client: ApprovalsClient, action: 'accept' | 'reject', serviceId: string, endpointId: string, reason = 'checked with the account owner') =>
+const decide = (client: ApprovalsClient, action: 'accept' | 'reject' | 'revoke', serviceId: string, endpointId: string, reason = 'checked with the account owner') =>
   client.request('POST', `/services/${serviceId}/connections/${endpointId}/${action}`, { body: { reason } });
 
 describe('the approver queue', () => {
@@ -258,16 +258,19 @@ describe('accepting, rejecting and revoking', () => {
     expect(eventsOf(await stack.outbox(), 'rejected')).toHaveLength(1);
   });
 
-  it('revokes an available connection with reject, and will not accept one that is already admitted', async () => {
+  it('revokes an available connection with revoke, and will neither reject nor accept one that is already admitted', async () => {
     const { serviceId } = await stack.createService();
     const { vpcEndpointId: endpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
     await stack.waitFor(async () => (await ec2State(serviceId, endpointId)) === 'available' && (await idle()));
 
     const acceptAgain = await decide(approver, 'accept', serviceId, endpointId);
-    const revoked = await decide(approver, 'reject', serviceId, endpointId, 'contract ended');
+    const rejected = await decide(approver, 'reject', serviceId, endpointId, 'contract ended');
+    const revoked = await decide(approver, 'revoke', serviceId, endpointId, 'contract ended');
 
     expect(acceptAgain.status).toBe(409);
     expect(await acceptCalls(endpointId)).toBe(1); // the policy's, none from the API
+    expect(rejected.status).toBe(409);
+    expect(rejected.body).toEqual({ error: { code: 'Conflict', message: expect.stringMatching(/accepted by policy at .*revoke/) } });
     expect(revoked.status).toBe(200);
     expect(revoked.body).toMatchObject({ state: 'rejected', decision: { outcome: 'reject', reason: 'contract ended', decidedBy: LOCAL_APPROVER_ARN } });
     expect(await ec2State(serviceId, endpointId)).toBe('rejected');

@@ -125,14 +125,17 @@ describe('http-api handler', () => {
     expect(history.map((e) => e.type)).toContain('action-failed');
   });
 
-  it('answers an unexpected failure with 500 and the request id, saying nothing about internals', async () => {
+  it('answers a failed read of EC2 with 502 and throttling with 503, saying nothing about internals', async () => {
     aws.ec2.on(DescribeVpcEndpointConnectionsCommand).rejects(new Error('socket hang up at 10.0.3.7:443'));
+    const failed = await invoke(acceptEvent(serviceId, 'vpce-0a1b2c3d4e5f60718'));
+    aws.ec2.on(DescribeVpcEndpointConnectionsCommand).rejects(Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded' }));
+    const throttled = await invoke(acceptEvent(serviceId, 'vpce-0a1b2c3d4e5f60718'));
 
-    const response = await invoke(acceptEvent(serviceId, 'vpce-0a1b2c3d4e5f60718'));
-
-    expect(response.status).toBe(500);
-    expect(response.body).toEqual({ error: { code: 'InternalError', message: expect.stringContaining('CJ3mVhSwjoEEMpA=') } });
-    expect(JSON.stringify(response.body)).not.toContain('10.0.3.7');
+    expect(failed.status).toBe(502);
+    expect(failed.body).toEqual({ error: { code: 'ActionFailed', message: expect.stringContaining('nothing was changed') } });
+    expect(JSON.stringify(failed.body)).not.toContain('10.0.3.7');
+    expect(throttled.status).toBe(503);
+    expect(throttled.body).toEqual({ error: { code: 'EC2Throttled', message: expect.any(String) } });
   });
 
   it('decodes a base64-encoded body as API Gateway delivers non-text payloads', async () => {
