@@ -25,15 +25,42 @@ const path = require('node:path');
  * keys are string constants declared in the same module: writing them in as
  * literals lets esbuild drop the schemas no command uses. Nothing else changes.
  */
+const SDK_SCHEMA_MODULE = /[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]dist-es[\\/]schemas[\\/]schemas_\d+\.js$/;
+const SDK_CLIENT_MODULE = /[\\/]@aws-sdk[\\/](client-[^\\/]+)[\\/]dist-es[\\/]/;
+
 const inlineSdkSchemaKeys = {
   name: 'inline-sdk-schema-keys',
   setup(build) {
-    build.onLoad({ filter: /[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]dist-es[\\/]schemas[\\/]schemas_\d+\.js$/ }, async (args) => {
+    // Guarded: if an SDK upgrade moves the schemas or writes them differently, the build fails
+    // here instead of quietly shipping (and cold-starting) every schema again.
+    const clientsBundled = new Set();
+    const clientsRewritten = new Set();
+    build.onLoad({ filter: SDK_CLIENT_MODULE }, (args) => {
+      clientsBundled.add(SDK_CLIENT_MODULE.exec(args.path)[1]);
+      return undefined; // loaded as usual; only noted
+    });
+    build.onLoad({ filter: SDK_SCHEMA_MODULE }, async (args) => {
       const source = await fs.promises.readFile(args.path, 'utf8');
       const constants = new Map();
       for (const match of source.matchAll(/^const (_\w+) = ("[^"\\]*");$/gm)) constants.set(match[1], match[2]);
-      const contents = source.replace(/\[(_\w+)\]:/g, (key, name) => (constants.has(name) ? `${constants.get(name)}:` : key));
+      let inlined = 0;
+      const contents = source.replace(/\[(_\w+)\]:/g, (key, name) => {
+        if (!constants.has(name)) return key;
+        inlined += 1;
+        return `${constants.get(name)}:`;
+      });
+      if (inlined === 0) {
+        return { errors: [{ text: `inline-sdk-schema-keys: no computed schema keys to inline in ${args.path}; the SDK's schema layout changed, update esbuild.config.cjs` }] };
+      }
+      clientsRewritten.add(SDK_CLIENT_MODULE.exec(args.path)[1]);
       return { contents, loader: 'js' };
+    });
+    build.onEnd((result) => {
+      const missed = [...clientsBundled].filter((client) => !clientsRewritten.has(client));
+      if (missed.length === 0 || result.errors.length > 0) return undefined;
+      return {
+        errors: [{ text: `inline-sdk-schema-keys: no schema module found for ${missed.join(', ')}; the SDK's schema layout changed, update esbuild.config.cjs` }],
+      };
     });
   },
 };

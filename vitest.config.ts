@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/gateway/**/*.test.ts', 'test/handler/**/*.test.ts'],
-          setupFiles: ['test/support/aws-env.ts'],
+          setupFiles: ['test/support/quiet-output.ts', 'test/support/aws-env.ts'],
           env,
         },
       },

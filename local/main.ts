@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { type LogFormat, setLogFormat } from './log';
 import { startLocalStack } from './stack';
 
 const USAGE = `usage: npm start [-- --policy FILE] [--auth iam|jwt]
@@ -21,6 +22,10 @@ variables:
   LOCAL_RETRY_DELAY_MS        delay before a failed invocation is retried, doubling (default 500)
   RECONCILE_INTERVAL_SECONDS  how often the reconciler runs (default 60; 0: only POST /local/reconcile)
   LOCAL_FUNCTION_TIMEOUT_MS   when an invocation counts as failed (default: the deployed timeouts)
+  LOG_FORMAT                  text (default): one short line per log entry, no metric documents;
+                              json: the functions' full JSON log lines and CloudWatch metric
+                              documents (stdout) and the local stack's own JSON log (stderr)
+  POWERTOOLS_LOG_LEVEL        the functions' log level (default INFO; DEBUG, WARN, ERROR, SILENT)
 
 Reference: docs/local-stack.md`;
 
@@ -34,6 +39,7 @@ async function main(): Promise<void> {
   if (values.auth !== 'iam' && values.auth !== 'jwt') {
     throw new Error(`--auth must be iam (SigV4, the default) or jwt (the local OpenID Connect issuer), not '${values.auth}'`);
   }
+  setLogFormat(logFormatFromEnv());
   // Handled from the start: a signal that arrives while the stack starts stops it once it is up.
   let stopRequested: NodeJS.Signals | undefined;
   let stop = (signal: NodeJS.Signals) => {
@@ -79,6 +85,12 @@ function parseOptions(): { policy?: string; auth: string; help: boolean } {
   } catch (error) {
     throw new Error(`${error instanceof Error ? error.message : String(error)} (npm start -- --help)`, { cause: error });
   }
+}
+
+function logFormatFromEnv(): LogFormat {
+  const raw = process.env.LOG_FORMAT ?? 'text';
+  if (raw !== 'text' && raw !== 'json') throw new Error(`LOG_FORMAT must be text or json, not '${raw}'`);
+  return raw;
 }
 
 function numberFromEnv(name: string, fallback: number): number {

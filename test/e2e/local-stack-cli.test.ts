@@ -29,14 +29,48 @@ describe('npm start', () => {
 
     await stack.reset();
     const health = await stack.health();
-    const loaded = stack.output().match(/"message":"policies loaded"[^\n]*/g) ?? [];
+    const loaded = stack.output().match(/INFO +local-stack: policies loaded [^\n]*/g) ?? [];
     const exit = await stack.stop();
 
     expect(health).toMatchObject({ status: 'ok', tableName: 'vpce-gatekeeper-local', ec2Endpoint: `${stack.baseUrl}/aws/ec2` });
     expect(stack.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(loaded).toHaveLength(2);
-    expect(loaded[0]).toContain('"policyIds":["default","vpce-svc-0123456789abcdef0"]');
+    expect(loaded[0]).toContain('policyIds=["default","vpce-svc-0123456789abcdef0"]');
     expect(exit).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('npm start output', () => {
+  async function acceptOne(stack: Awaited<ReturnType<typeof startLocalStack>>): Promise<string> {
+    const { serviceId } = await stack.createService();
+    const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: '111122223333' });
+    await stack.waitFor(async () => (await stack.outbox()).some((m) => (m.message as { eventType?: string }).eventType === 'accepted'));
+    await setTimeout(300);
+    return vpcEndpointId;
+  }
+
+  it('is one short line per log entry by default, without metric documents', async () => {
+    const stack = await startLocalStack({ policy: { default: { allow: [{ account: '111122223333', label: 'acme-prod' }] } } });
+    const endpointId = await acceptOne(stack);
+    const output = stack.output();
+    await stack.stop();
+
+    expect(output).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} INFO +onConnectionNotification: connection accepted serviceId=vpce-svc-[0-9a-f]+ endpointId=${endpointId} rule=allow:acme-prod decidedBy=policy$`, 'm'));
+    expect(output).not.toContain('"_aws"');
+    expect(output).not.toContain('function_arn');
+    for (const line of output.split('\n')) expect(line.length).toBeLessThan(400);
+  });
+
+  it('is the full JSON, metric documents included, with LOG_FORMAT=json', async () => {
+    const stack = await startLocalStack({ policy: { default: { allow: [{ account: '111122223333', label: 'acme-prod' }] } }, env: { LOG_FORMAT: 'json' } });
+    const endpointId = await acceptOne(stack);
+    const output = stack.output();
+    await stack.stop();
+
+    const accepted = output.split('\n').find((line) => line.includes('"message":"connection accepted"')) ?? '';
+    expect(JSON.parse(accepted)).toMatchObject({ level: 'INFO', endpointId, rule: 'allow:acme-prod', function_name: expect.stringContaining('onConnectionNotification') });
+    expect(output).toMatch(/^\{"_aws":\{.*"Decisions":1\}$/m);
+    expect(output).toMatch(/^\{"level":"info","source":"local-stack","message":"policies loaded"/m);
   });
 });
 

@@ -103,11 +103,18 @@ describe('http-api handler', () => {
       }),
     );
     const queue = await invoke(fixture('http-api-list-connections-jwt.json'));
+    const admitted = fixture('http-api-list-connections-jwt.json') as Event & { queryStringParameters: Record<string, string> };
+    admitted.queryStringParameters.state = String(accepted.body.state);
+    admitted.rawQueryString = `state=${String(accepted.body.state)}&limit=10`;
+    const admittedQueue = await invoke(admitted);
 
+    const endpointIdsOf = (page: { body: Record<string, unknown> }) => (page.body.connections as { endpointId: string }[]).map((c) => c.endpointId);
     expect(accepted.status).toBe(200);
-    expect(accepted.body).toMatchObject({ decision: { decidedBy: '00u1abcd2EFGH3ijk4l5' } });
+    expect(accepted.body).toMatchObject({ state: 'pending', decision: { decidedBy: '00u1abcd2EFGH3ijk4l5' } });
     expect(queue.status).toBe(200);
-    expect((queue.body.connections as { endpointId: string }[]).map((c) => c.endpointId)).not.toContain(connection.endpointId);
+    expect(endpointIdsOf(queue)).not.toContain(connection.endpointId);
+    expect(admittedQueue.status).toBe(200);
+    expect(endpointIdsOf(admittedQueue)).toContain(connection.endpointId);
   });
 
   it('answers 502 when EC2 refuses the accept, records the failure, and a retry may succeed', async () => {

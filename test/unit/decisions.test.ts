@@ -89,7 +89,11 @@ describe('planConnection', () => {
     const record = claimedRecord('2026-11-23T12:00:30Z');
     const decided = completeClaim(record, record.claim!, context);
     // EC2 still (briefly) reports pendingAcceptance: no second claim
-    expect(planConnection(decided, pending, accept, context).kind).not.toBe('act');
+    const planned = planConnection(decided, pending, accept, context);
+    expect(planned.kind).toBe('record');
+    if (planned.kind !== 'record') return;
+    expect(planned.next.decision).toEqual(decided.decision);
+    expect(planned.next.claim).toBeUndefined();
   });
 });
 
