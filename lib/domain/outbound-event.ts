@@ -8,6 +8,13 @@ export interface OutboundEvent {
   eventId: string;
   eventType: OutboundEventType;
   occurredAt: string;
+  /**
+   * Orders one connection's events: the version of the connection's record that
+   * recorded the event, so a later event always has a larger number. Publishing
+   * may reorder events (one stranded in the outbox goes out later); a subscriber
+   * that keeps the last state ignores an event older than one it has seen.
+   */
+  sequence: number;
   serviceId: string;
   endpointId: string;
   ownerAccountId: string;
@@ -20,7 +27,7 @@ export interface OutboundEvent {
   error?: { code: string; message: string };
 }
 
-/** Builds an outbound event about a connection's current record. */
+/** Builds an outbound event about a connection's record, as the next write (`record.version + 1`) will store it. */
 export function eventFor(
   eventType: OutboundEventType,
   record: ConnectionRecord,
@@ -31,6 +38,7 @@ export function eventFor(
     eventId: details.eventId,
     eventType,
     occurredAt: details.occurredAt,
+    sequence: record.version + 1,
     serviceId: record.serviceId,
     endpointId: record.endpointId,
     ownerAccountId: record.ownerAccountId,

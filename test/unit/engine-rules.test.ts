@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { claimIsLive, type Claim, type ConnectionRecord, type ObservedConnection } from '../../lib/domain/connection';
-import { planConnection, repairsOf, settledElsewhere, withoutPublished, type PlanContext } from '../../lib/domain/decisions';
+import { completeClaim, failClaim, planConnection, repairsOf, settledElsewhere, withoutPublished, type PlanContext } from '../../lib/domain/decisions';
 import { eventsAddedBy, eventsToPublish } from '../../lib/domain/outbox';
 import type { Evaluation } from '../../lib/domain/policy';
 
@@ -92,5 +92,21 @@ describe('the outbox', () => {
     const next = withoutPublished(record, new Set([event?.eventId ?? '']), now);
     expect(next.outbox).toBeUndefined();
     expect(next.version).toBe(record.version + 1);
+  });
+});
+
+describe('the order of a connection\'s events', () => {
+  it('numbers each event with the version of the write that recorded it, so a later event always has a larger number', () => {
+    const hold: Evaluation = { outcome: 'hold', act: false, rule: 'onUnmatched:hold', reason: 'unknown account' };
+    const held = planConnection(undefined, pending, hold, context);
+    if (held.kind !== 'record') throw new Error('expected a record');
+    const claimedLater = planConnection(withoutPublished(held.next, new Set(held.next.outbox?.map((e) => e.eventId)), now), pending, accept, context);
+    if (claimedLater.kind !== 'act') throw new Error('expected a claim');
+    const accepted = completeClaim(claimedLater.next, claimedLater.claim, context);
+    const rejectedAfter = failClaim(accepted, { ...claimedLater.claim, outcome: 'reject' }, { code: 'InvalidState', message: 'x' }, context);
+
+    const sequences = [held.next, accepted, rejectedAfter].map((record) => record.outbox?.at(-1)?.sequence);
+    expect(sequences).toEqual([held.next.version, accepted.version, rejectedAfter.version]);
+    expect(sequences).toEqual([...sequences].sort((a, b) => (a ?? 0) - (b ?? 0)));
   });
 });
