@@ -1,5 +1,6 @@
-import { handleNotification } from '../lib/notifications';
-import { snsEventSchema } from '../lib/domain/lambda-events';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { handleNotificationBatch, type NotificationMessage } from '../lib/notifications';
+import { sqsEventSchema, sqsMessageSchema, sqsMessageIdSchema } from '../lib/domain/lambda-events';
 import { middyfy } from '../lib/lambda';
 import { logger } from '../lib/logger';
 import { count, countDecisions, METRIC } from '../lib/metrics';
@@ -11,30 +12,36 @@ config();
 outboundTopicArn();
 
 /**
- * Subscribed to the inbound topic that vpce.amazonaws.com publishes endpoint
- * connection notifications to. Throws when any record could not be fully
- * handled, so that Lambda retries the event and, at last, sends it to the DLQ.
+ * Consumes the notifications queue (event source mapping with
+ * ReportBatchItemFailures): decides the batch as one, and names the messages
+ * that could not be decided, so that only those come back to the queue (and,
+ * after maxReceiveCount receives, go to the dead-letter queue).
  */
 export const handler = middyfy(
-  async (event: unknown): Promise<void> => {
-    const parsed = snsEventSchema.safeParse(event);
-    if (!parsed.success) throw new ValidationError('not an SNS event', parsed.error.issues);
-    const failures: unknown[] = [];
-    for (const { Sns } of parsed.data.Records) {
-      logger.appendKeys({ messageId: Sns.MessageId });
-      try {
-        const outcome = await handleNotification(Sns.Message);
-        logger.info('notification handled', { ...outcome });
-        count(METRIC.notificationsHandled, 1);
-        countDecisions({ accept: outcome.accepted, reject: outcome.rejected });
-      } catch (error) {
-        logger.error('notification failed; it will be retried', { error });
-        count(METRIC.notificationFailures, 1);
-        failures.push(error);
+  async (event: unknown): Promise<SQSBatchResponse> => {
+    const parsed = sqsEventSchema.safeParse(event);
+    if (!parsed.success) throw new ValidationError('not an SQS event', parsed.error.issues);
+    const messages: NotificationMessage[] = [];
+    const unreadable: string[] = [];
+    for (const record of parsed.data.Records) {
+      const message = sqsMessageSchema.safeParse(record);
+      if (message.success) {
+        messages.push({ messageId: message.data.messageId, body: message.data.body });
+        continue;
       }
+      // A record Lambda would never build: reported failed, so that it ends in the dead-letter queue.
+      const named = sqsMessageIdSchema.safeParse(record);
+      if (!named.success) throw new ValidationError('an SQS record without a messageId; the whole batch is retried', message.error.issues);
+      logger.error('unreadable SQS record; reported failed', { messageId: named.data.messageId, issues: message.error.issues });
+      unreadable.push(named.data.messageId);
     }
-    if (failures.length === 1) throw failures[0];
-    if (failures.length > 1) throw new AggregateError(failures, `${failures.length} notifications failed`);
+    const { failedMessageIds, counts } = await handleNotificationBatch(messages);
+    const failed = [...unreadable, ...failedMessageIds];
+    logger.info('batch handled', { ...counts, messages: parsed.data.Records.length, failedMessages: failed.length });
+    count(METRIC.notificationsHandled, parsed.data.Records.length - failed.length);
+    if (failed.length) count(METRIC.notificationFailures, failed.length);
+    countDecisions({ accept: counts.accepted, reject: counts.rejected });
+    return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
   },
   { metrics: true },
 );

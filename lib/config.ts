@@ -37,8 +37,6 @@ const envSchema = z.object({
   DECISION_LEASE_SECONDS: z._default(positiveWholeNumber, 45),
   // Total attempts per AWS call, including the first; throttling backs off between them.
   AWS_MAX_ATTEMPTS: z._default(z.pipe(z.coerce.number(), z.int().check(z.minimum(1), z.maximum(20))), 8),
-  // Required by the dead-letter redrive only (see deadLetterQueueUrl).
-  DEAD_LETTER_QUEUE_URL: z.optional(z.url('DEAD_LETTER_QUEUE_URL must be an SQS queue URL')),
   // The reconciler: besides MANAGED_SERVICE_IDS, also manage every endpoint service of the
   // account tagged vpce-gatekeeper:managed=true.
   RECONCILE_TAGGED_SERVICES: z.pipe(
@@ -109,9 +107,3 @@ export function outboundTopicArn(): string {
   return arn;
 }
 
-/** The notification dead-letter queue; throws naming the variable when this process has none. */
-export function deadLetterQueueUrl(): string {
-  const url = config().DEAD_LETTER_QUEUE_URL;
-  if (!url) throw new Error('invalid configuration: DEAD_LETTER_QUEUE_URL environment variable is not set');
-  return url;
-}

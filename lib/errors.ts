@@ -75,7 +75,3 @@ export class ReconcileFailedError extends Error {
   override readonly name = 'ReconcileFailedError';
 }
 
-/** A dead-letter redrive that left messages in the queue. */
-export class RedriveIncompleteError extends Error {
-  override readonly name = 'RedriveIncompleteError';
-}

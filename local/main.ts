@@ -19,7 +19,12 @@ options:
 variables:
   PORT                        port on 127.0.0.1 (default 3000; 0 picks a free one)
   ACCEPT_DELAY_MS             how long an accepted connection stays pending (default 1000)
-  LOCAL_RETRY_DELAY_MS        delay before a failed invocation is retried, doubling (default 500)
+  LOCAL_VISIBILITY_TIMEOUT_MS the notification queue's visibility timeout: how long a failed message
+                              waits before it is retried (default: the deployed 180000)
+  LOCAL_MAX_RECEIVE_COUNT     receives before a message moves to the dead-letter queue (default 5)
+  LOCAL_BATCH_SIZE            the event source mapping's batch size (default 100)
+  LOCAL_BATCHING_WINDOW_MS    its batching window (default 1000)
+  LOCAL_MAXIMUM_CONCURRENCY   its maximum concurrency (default 5)
   RECONCILE_INTERVAL_SECONDS  how often the reconciler runs (default 60; 0: only POST /local/reconcile)
   LOCAL_FUNCTION_TIMEOUT_MS   when an invocation counts as failed (default: the deployed timeouts)
   LOG_FORMAT                  text (default): one short line per log entry, no metric documents;
@@ -53,7 +58,11 @@ async function main(): Promise<void> {
     policyFile: values.policy,
     auth: values.auth,
     acceptDelayMs: numberFromEnv('ACCEPT_DELAY_MS', 1000),
-    retryDelayMs: numberFromEnv('LOCAL_RETRY_DELAY_MS', 500),
+    visibilityTimeoutMs: optionalNumberFromEnv('LOCAL_VISIBILITY_TIMEOUT_MS'),
+    maxReceiveCount: optionalNumberFromEnv('LOCAL_MAX_RECEIVE_COUNT'),
+    batchSize: optionalNumberFromEnv('LOCAL_BATCH_SIZE'),
+    batchingWindowMs: optionalNumberFromEnv('LOCAL_BATCHING_WINDOW_MS'),
+    maximumConcurrency: optionalNumberFromEnv('LOCAL_MAXIMUM_CONCURRENCY'),
     reconcileIntervalSeconds: numberFromEnv('RECONCILE_INTERVAL_SECONDS', 60),
     functionTimeoutMs: optionalNumberFromEnv('LOCAL_FUNCTION_TIMEOUT_MS'),
   });

@@ -12,8 +12,10 @@ import { describeError, logLocal } from './log';
 import type { LocalHttpApi } from './http-api';
 import { organizationRoutes, type OrganizationPlane } from './organization-routes';
 import type { ScheduledFunction } from './scheduled-function';
-import { answerSqs, type LocalQueue } from './sqs';
+import { answerSqs, type LocalQueue, type LocalSqs } from './sqs';
 import type { InboundSns } from './sns-inbound';
+import type { EventSourceMapping } from './event-source-mapping';
+import { redriveDeadLetters } from './dlq-redrive';
 import { type OutboundSns, SnsApiError, snsErrorResponse } from './sns-outbound';
 
 /** Everything the routes act on. */
@@ -29,10 +31,14 @@ export interface ControlPlane {
   reset(): Promise<void>;
   /** The reconciler, on its schedule and on POST /local/reconcile. */
   reconciler: ScheduledFunction;
-  /** The dead-letter redrive, on POST /local/dlq/redrive. */
-  redrive: ScheduledFunction;
-  /** The notification function's on-failure destination. */
+  /** The account's queues, answered over the SQS protocol at SQS_PATH. */
+  sqs: LocalSqs;
+  /** Where the inbound topic delivers. */
+  notificationQueue: LocalQueue;
+  /** Where the notification queue moves a message after maxReceiveCount receives. */
   deadLetterQueue: LocalQueue;
+  /** The notification function's event source mapping on the notification queue. */
+  notificationSource: EventSourceMapping;
   /** DynamoDB requests received since the stack started, by operation. */
   dynamoRequests(): Promise<Record<string, number>>;
   /** The AWS Organization, its API, and the STS that hands out the role to read it. */
@@ -73,7 +79,7 @@ const createEndpointBody = z.strictObject({
   count: z.int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').optional(),
 });
 
-const redriveBody = z.strictObject({ maxMessages: z.int().min(1).max(1000).optional() });
+const redriveBody = z.strictObject({ maxNumberOfMessagesPerSecond: z.int().min(1).max(500).optional() });
 
 const notificationBody = z.strictObject({ message: z.string() });
 const emptyBody = z.strictObject({});
@@ -84,7 +90,7 @@ function controlRoutes(plane: ControlPlane): Route[] {
     {
       method: 'GET',
       path: /^\/local\/health$/,
-      handle: () => ok({ status: 'ok', ...plane.info, deliveries: plane.inbound.activity(), reconciles: plane.reconciler.activity() }),
+      handle: () => ok({ status: 'ok', ...plane.info, deliveries: deliveries(plane), reconciles: plane.reconciler.activity() }),
     },
     {
       method: 'POST',
@@ -140,7 +146,7 @@ function controlRoutes(plane: ControlPlane): Route[] {
     },
     { method: 'GET', path: /^\/local\/notifications$/, handle: () => ok({ messages: plane.inbound.messages() }) },
     { method: 'GET', path: /^\/local\/outbox$/, handle: () => ok({ messages: plane.outbound.messages() }) },
-    { method: 'GET', path: /^\/local\/dlq$/, handle: () => ok({ messages: plane.inbound.deadLetters() }) },
+    { method: 'GET', path: /^\/local\/dlq$/, handle: () => ok({ messages: plane.deadLetterQueue.messages() }) },
     {
       method: 'GET',
       path: /^\/local\/dynamodb-calls$/,
@@ -149,7 +155,7 @@ function controlRoutes(plane: ControlPlane): Route[] {
         return ok({ total: Object.values(byOperation).reduce((sum, n) => sum + n, 0), byOperation });
       },
     },
-    { method: 'GET', path: /^\/local\/invocations$/, handle: () => ok({ invocations: plane.inbound.invocations() }) },
+    { method: 'GET', path: /^\/local\/invocations$/, handle: () => ok({ invocations: plane.notificationSource.invocations() }) },
     {
       method: 'POST',
       path: /^\/local\/reconcile$/,
@@ -162,8 +168,11 @@ function controlRoutes(plane: ControlPlane): Route[] {
       method: 'POST',
       path: /^\/local\/dlq\/redrive$/,
       handle: async (_, body) => {
-        const request = parseJsonBody(body, redriveBody);
-        return invoke('RedriveFailed', 'the dead-letter redrive', () => plane.redrive.run(request));
+        const { maxNumberOfMessagesPerSecond } = parseJsonBody(body, redriveBody);
+        const { sqsEndpoint = '' } = plane.info;
+        const summary = await redriveDeadLetters(sqsEndpoint, plane.deadLetterQueue.arn, maxNumberOfMessagesPerSecond);
+        if (summary.status === 'COMPLETED') return ok(summary);
+        return { status: 500, body: { error: { code: 'RedriveFailed', message: `the message move task ended ${summary.status}: ${summary.failureReason ?? 'no reason given'}` } } };
       },
     },
     { method: 'GET', path: /^\/local\/calls$/, handle: () => ok(plane.calls.snapshot()) },
@@ -179,6 +188,21 @@ function controlRoutes(plane: ControlPlane): Route[] {
       },
     },
   ];
+}
+
+/**
+ * Notifications on their way: deliveries held back between the topic and the
+ * queue and messages in the queue (waiting, being gathered, or back after a
+ * failure once their visibility timeout ends), and invocations running.
+ */
+function deliveries(plane: ControlPlane): { scheduled: number; running: number; queued: number; deadLetters: number } {
+  const { visible, inFlight } = plane.notificationQueue.counts();
+  return {
+    scheduled: plane.inbound.pendingDeliveries() + visible + inFlight,
+    running: plane.notificationSource.activity().running,
+    queued: visible + inFlight,
+    deadLetters: plane.deadLetterQueue.counts().visible + plane.deadLetterQueue.counts().inFlight,
+  };
 }
 
 /** Paths of the approvals API: everything outside /local and /aws. */
@@ -208,8 +232,12 @@ async function handleRequest(plane: ControlPlane, routes: Route[], request: Inco
     return;
   }
   if (request.method === 'POST' && path === SQS_PATH) {
-    const answer = answerSqs(request.headers['x-amz-target']?.toString(), await readBody(request), [plane.deadLetterQueue]);
-    response.writeHead(answer.status, { 'content-type': answer.contentType, 'x-amzn-requestid': answer.requestId });
+    const answer = answerSqs(request.headers['x-amz-target']?.toString(), await readBody(request), plane.sqs);
+    response.writeHead(answer.status, {
+      'content-type': answer.contentType,
+      'x-amzn-requestid': answer.requestId,
+      ...(answer.queryError ? { 'x-amzn-query-error': answer.queryError } : {}),
+    });
     response.end(answer.body);
     return;
   }

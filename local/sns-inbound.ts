@@ -1,33 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { Context, SNSEventRecord } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
 import type { Faults } from './faults';
-import { DEFAULT_FUNCTION_TIMEOUT_MS, lambdaContext, withinTimeout } from './lambda-runtime';
-import { describeError, logLocal } from './log';
+import { logLocal } from './log';
 import type { LocalQueue } from './sqs';
-
-const REGION = 'us-east-1';
-const ACCOUNT_ID = '000000000000';
-/** Lambda's asynchronous invocation: the first attempt and two retries. */
-const MAX_ATTEMPTS = 3;
-
-/**
- * An SNS event as Lambda delivers it. Lambda sends `"Subject": null` when the
- * publisher gave none, which the aws-lambda typings do not allow for.
- */
-export interface LambdaSnsEvent {
-  Records: Array<Omit<SNSEventRecord, 'Sns'> & { Sns: Omit<SNSEventRecord['Sns'], 'Subject'> & { Subject: string | null } }>;
-}
-
-/** The shape of a Lambda handler that the local stack can invoke. */
-export type LambdaHandler = (event: LambdaSnsEvent, context: Context) => Promise<unknown>;
-
-/** A notification whose every delivery attempt failed. */
-export interface DeadLetter {
-  event: LambdaSnsEvent;
-  error: { errorType: string; errorMessage: string };
-  attempts: number;
-  failedAt: string;
-}
 
 /** A message as it was published to the inbound topic. */
 export interface InboundMessage {
@@ -38,57 +12,36 @@ export interface InboundMessage {
   dropped?: true;
 }
 
-/** What Lambda sends to an on-failure destination when an asynchronous invocation failed every attempt. */
-interface OnFailureRecord {
-  version: '1.0';
-  timestamp: string;
-  requestContext: { requestId: string; functionArn: string; condition: 'RetriesExhausted'; approximateInvokeCount: number };
-  requestPayload: LambdaSnsEvent;
-  responseContext: { statusCode: 200; executedVersion: '$LATEST'; functionError: 'Unhandled' };
-  responsePayload: { errorType: string; errorMessage: string };
-}
-
 export interface InboundSnsOptions {
   topicArn: string;
-  functionName: string;
-  handler: LambdaHandler;
+  /** The subscribed queue, with raw message delivery: each copy's body is the published message as is. */
+  queue: LocalQueue;
   faults: Faults;
-  /** Delay before the first retry; it doubles before the next. */
-  retryDelayMs: number;
-  /** After which an invocation has failed. Default: the deployed 30 s. */
-  functionTimeoutMs?: number;
-  /** The on-failure destination: what failed every attempt goes there, as Lambda sends it. */
-  deadLetterQueue: LocalQueue;
 }
 
 /**
- * The notification topic and its Lambda subscription: each message becomes an SNS
- * event, invoked asynchronously, retried twice on failure, then dead-lettered.
+ * The notification topic and its one subscription: the notifications queue, with
+ * raw message delivery. SNS delivers at least once and in no set order; the
+ * delivery faults act here, between the topic and the queue: copies
+ * (duplicateDeliveries), scrambled order (shuffleDeliveries) and loss
+ * (dropNotifications).
  */
-/** One handler invocation, as the Lambda runtime would report its duration. */
-export interface InvocationTiming {
-  messageId: string;
-  durationMs: number;
-  ok: boolean;
-}
-
 export class InboundSns {
-  private readonly subscriptionArn: string;
   private timers = new Set<NodeJS.Timeout>();
-  private inFlight = new Set<Promise<void>>();
-  private durations: InvocationTiming[] = [];
   private published: InboundMessage[] = [];
-  // Bumped on reset, so that deliveries and retries scheduled before it do nothing.
+  // Bumped on reset, so that deliveries scheduled before it do nothing.
   private generation = 0;
 
-  constructor(private readonly options: InboundSnsOptions) {
-    this.subscriptionArn = `${options.topicArn}:${randomUUID()}`;
+  constructor(private readonly options: InboundSnsOptions) {}
+
+  get topicArn(): string {
+    return this.options.topicArn;
   }
 
   /** Publishes a message to the topic; returns its MessageId. */
   publish(message: string): string {
-    const event = this.eventFor(message);
-    const { MessageId: messageId = '', Timestamp: publishedAt = '' } = event.Records[0]?.Sns ?? {};
+    const messageId = randomUUID();
+    const publishedAt = new Date().toISOString();
     if (this.options.faults.dropNotification()) {
       this.published.push({ messageId, message, publishedAt, dropped: true });
       logLocal('info', 'notification dropped before delivery (dropNotifications)', { messageId });
@@ -97,8 +50,9 @@ export class InboundSns {
     this.published.push({ messageId, message, publishedAt });
     const copies = this.options.faults.deliveriesPerNotification();
     for (let copy = 0; copy < copies; copy += 1) {
-      const awsRequestId = randomUUID();
-      this.schedule(this.options.faults.deliveryDelayMs(), () => this.invoke(event, awsRequestId, 1));
+      const delayMs = this.options.faults.deliveryDelayMs();
+      if (delayMs === 0) this.options.queue.send(message);
+      else this.schedule(delayMs, () => this.options.queue.send(message));
     }
     return messageId;
   }
@@ -108,41 +62,17 @@ export class InboundSns {
     return this.published.map((message) => ({ ...message }));
   }
 
-  /** Deliveries and retries waiting for their time, and handler invocations running now. */
-  activity(): { scheduled: number; running: number } {
-    return { scheduled: this.timers.size, running: this.inFlight.size };
+  /** Deliveries to the queue held back (shuffleDeliveries) and not made yet. */
+  pendingDeliveries(): number {
+    return this.timers.size;
   }
 
-  /** How long each handler invocation took since the last reset, in the order they ended. */
-  invocations(): InvocationTiming[] {
-    return [...this.durations];
-  }
-
-  /** The notifications that failed every attempt and are still in the dead-letter queue, oldest first. */
-  deadLetters(): DeadLetter[] {
-    return this.options.deadLetterQueue.messages().map(({ body }) => {
-      const record = JSON.parse(body) as OnFailureRecord;
-      return {
-        event: record.requestPayload,
-        error: record.responsePayload,
-        attempts: record.requestContext.approximateInvokeCount,
-        failedAt: record.timestamp,
-      };
-    });
-  }
-
-  /**
-   * Cancels every scheduled delivery and retry, waits (at most `timeoutMs`) for
-   * invocations already running, and forgets the messages and dead letters.
-   */
-  async reset(timeoutMs: number): Promise<void> {
+  /** Cancels the deliveries not made yet and forgets what was published. */
+  reset(): void {
     this.generation += 1;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    await settleWithin([...this.inFlight], timeoutMs);
-    this.options.deadLetterQueue.clear();
     this.published = [];
-    this.durations = [];
   }
 
   private schedule(delayMs: number, run: () => void): void {
@@ -153,91 +83,4 @@ export class InboundSns {
     }, delayMs);
     this.timers.add(timer);
   }
-
-  private invoke(event: LambdaSnsEvent, awsRequestId: string, attempt: number): void {
-    const generation = this.generation;
-    const invocation = this.runHandler(event, awsRequestId).then(
-      () => undefined,
-      (error: unknown) => {
-        if (generation === this.generation) this.failed(event, awsRequestId, attempt, error);
-      },
-    );
-    this.inFlight.add(invocation);
-    void invocation.finally(() => this.inFlight.delete(invocation));
-  }
-
-  private async runHandler(event: LambdaSnsEvent, awsRequestId: string): Promise<void> {
-    const timeoutMs = this.options.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS;
-    const context = lambdaContext(this.options.functionName, awsRequestId, timeoutMs);
-    const started = performance.now();
-    let ok = false;
-    try {
-      // Each attempt gets its own copy, as each Lambda invocation deserializes its own event.
-      await withinTimeout(this.options.handler(structuredClone(event), context), timeoutMs);
-      ok = true;
-    } finally {
-      this.durations.push({ messageId: event.Records[0]?.Sns.MessageId ?? '', durationMs: performance.now() - started, ok });
-    }
-  }
-
-  private failed(event: LambdaSnsEvent, awsRequestId: string, attempt: number, error: unknown): void {
-    const messageId = event.Records[0]?.Sns.MessageId;
-    const problem = describeError(error);
-    logLocal('warn', 'handler invocation failed', { messageId, awsRequestId, attempt, ...problem });
-    if (attempt < MAX_ATTEMPTS) {
-      const delayMs = this.options.retryDelayMs * 2 ** (attempt - 1);
-      this.schedule(delayMs, () => this.invoke(event, awsRequestId, attempt + 1));
-      return;
-    }
-    logLocal('error', 'notification dead-lettered', { messageId, attempts: attempt });
-    const record: OnFailureRecord = {
-      version: '1.0',
-      timestamp: new Date().toISOString(),
-      requestContext: {
-        requestId: awsRequestId,
-        functionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:${this.options.functionName}:$LATEST`,
-        condition: 'RetriesExhausted',
-        approximateInvokeCount: attempt,
-      },
-      requestPayload: event,
-      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
-      responsePayload: problem,
-    };
-    this.options.deadLetterQueue.send(JSON.stringify(record));
-  }
-
-  private eventFor(message: string): LambdaSnsEvent {
-    const { topicArn } = this.options;
-    return {
-      Records: [
-        {
-          EventSource: 'aws:sns',
-          EventVersion: '1.0',
-          EventSubscriptionArn: this.subscriptionArn,
-          Sns: {
-            Type: 'Notification',
-            MessageId: randomUUID(),
-            TopicArn: topicArn,
-            Subject: null,
-            Message: message,
-            Timestamp: new Date().toISOString(),
-            SignatureVersion: '1',
-            Signature: randomBytes(256).toString('base64'),
-            SigningCertUrl: `https://sns.${REGION}.amazonaws.com/SimpleNotificationService-local.pem`,
-            UnsubscribeUrl: `https://sns.${REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=${this.subscriptionArn}`,
-            MessageAttributes: {},
-          },
-        },
-      ],
-    };
-  }
-}
-
-async function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs);
-  });
-  await Promise.race([Promise.allSettled(promises), timeout]);
-  clearTimeout(timer);
 }

@@ -13,12 +13,14 @@ import { type ControlPlane, createRequestListener, EC2_PATH, ORGANIZATIONS_PATH,
 import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './organization-routes';
 import { type DynamoGate, startDynamoGate } from './dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './scheduled-function';
-import { LocalQueue } from './sqs';
+import { LocalQueue, LocalSqs } from './sqs';
 import { LOCAL_APPROVER_ARN, LocalHttpApi, type LocalApiAuth } from './http-api';
 import { LOCAL_APPROVER_GROUP, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './oidc';
 import { LocalJwtAuthorizer } from './jwt-authorizer';
-import { InboundSns, type LambdaHandler } from './sns-inbound';
+import { InboundSns } from './sns-inbound';
 import { OutboundSns } from './sns-outbound';
+import { EventSourceMapping, type SqsLambdaHandler } from './event-source-mapping';
+import { DEPLOYED_QUEUE_DEFAULTS } from './deployed-defaults';
 
 export const LOCAL_TABLE_NAME = 'vpce-gatekeeper-local';
 export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
@@ -26,8 +28,8 @@ export const OUTBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatek
 const FUNCTION_NAME = 'vpce-gatekeeper-local-onConnectionNotification';
 const APPROVALS_FUNCTION_NAME = 'vpce-gatekeeper-local-httpApi';
 const RECONCILE_FUNCTION_NAME = 'vpce-gatekeeper-local-reconcile';
-const REDRIVE_FUNCTION_NAME = 'vpce-gatekeeper-local-redriveDeadLetters';
-const DEAD_LETTER_QUEUE_PATH = '/000000000000/vpce-gatekeeper-local-notifications-dlq';
+const NOTIFICATION_QUEUE_NAME = 'vpce-gatekeeper-local-notifications';
+const DEAD_LETTER_QUEUE_NAME = 'vpce-gatekeeper-local-notifications-dlq';
 /** The deployed reconciler's timeout (serverless.yml). */
 const RECONCILE_TIMEOUT_MS = 240_000;
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -42,8 +44,19 @@ export interface LocalStackOptions {
   policyFile?: string;
   /** How long an accepted connection stays pending before it is available. Default 1000. */
   acceptDelayMs?: number;
-  /** Delay before the first retry of a failed handler invocation; it doubles. Default 500. */
-  retryDelayMs?: number;
+  /**
+   * The notification queue's visibility timeout: how long a message that failed
+   * waits before it is retried. Default: the deployed 180 s.
+   */
+  visibilityTimeoutMs?: number;
+  /** Receives after which a message moves to the dead-letter queue. Default: the deployed 5. */
+  maxReceiveCount?: number;
+  /** The event source mapping's batch size. Default: the deployed 100. */
+  batchSize?: number;
+  /** The event source mapping's batching window. Default: the deployed 1 s. */
+  batchingWindowMs?: number;
+  /** The event source mapping's maximum concurrency. Default: the deployed 5. */
+  maximumConcurrency?: number;
   /** Seconds between scheduled reconciler runs; 0 turns the schedule off. Default 60. */
   reconcileIntervalSeconds?: number;
   /** After which every local function invocation has failed. Default: each function's deployed timeout. */
@@ -110,14 +123,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     await loadPolicies();
     plane.reconciler.start();
+    plane.notificationSource.start();
     return {
       baseUrl,
       policyIds,
       close: async () => {
         plane.reconciler.stop();
+        plane.notificationSource.stop();
         await plane.reconciler.settle(CLOSE_SETTLE_MS);
         plane.simulator.reset();
-        await plane.inbound.reset(CLOSE_SETTLE_MS);
+        plane.inbound.reset();
+        await plane.notificationSource.reset(CLOSE_SETTLE_MS);
+        plane.sqs.clear();
         await closeServer(server);
         await dynamoGate.close();
         await dynamo.close();
@@ -137,42 +154,50 @@ function buildConsole(): void {
   build();
 }
 
-/** Builds the simulators and connects them: EC2 state changes notify the handler's topic. */
+/** Builds the simulators and connects them: EC2 state changes go to the topic, the queue, the handler. */
 function wire(parts: {
   baseUrl: string;
   dynamo: LocalDynamo;
   dynamoGate: DynamoGate;
   faults: Faults;
-  handler: LambdaHandler;
-  direct: { reconcile: DirectHandler; redriveDeadLetters: DirectHandler };
+  handler: SqsLambdaHandler;
+  direct: { reconcile: DirectHandler };
   loadPolicies: () => Promise<void>;
   options: LocalStackOptions;
 }): ControlPlane {
   const { baseUrl, dynamo, faults, options } = parts;
-  const deadLetterQueue = new LocalQueue(`${baseUrl}${SQS_PATH}${DEAD_LETTER_QUEUE_PATH}`);
+  const defaults = DEPLOYED_QUEUE_DEFAULTS;
+  const sqs = new LocalSqs();
+  const sqsEndpoint = `${baseUrl}${SQS_PATH}`;
+  const deadLetterQueue = sqs.add(
+    new LocalQueue({ name: DEAD_LETTER_QUEUE_NAME, endpoint: sqsEndpoint, visibilityTimeoutMs: defaults.visibilityTimeoutSeconds * 1000 }),
+  );
+  const notificationQueue = sqs.add(
+    new LocalQueue({
+      name: NOTIFICATION_QUEUE_NAME,
+      endpoint: sqsEndpoint,
+      visibilityTimeoutMs: options.visibilityTimeoutMs ?? defaults.visibilityTimeoutSeconds * 1000,
+      redrivePolicy: { deadLetterQueue, maxReceiveCount: options.maxReceiveCount ?? defaults.maxReceiveCount },
+    }),
+  );
+  const notificationSource = new EventSourceMapping({
+    queue: notificationQueue,
+    functionName: FUNCTION_NAME,
+    handler: parts.handler,
+    batchSize: options.batchSize ?? defaults.batchSize,
+    maximumBatchingWindowMs: options.batchingWindowMs ?? defaults.batchingWindowSeconds * 1000,
+    maximumConcurrency: options.maximumConcurrency ?? defaults.maximumConcurrency,
+    functionTimeoutMs: options.functionTimeoutMs,
+  });
   const reconciler = new ScheduledFunction({
     functionName: RECONCILE_FUNCTION_NAME,
     handler: parts.direct.reconcile,
     timeoutMs: options.functionTimeoutMs ?? RECONCILE_TIMEOUT_MS,
     intervalSeconds: options.reconcileIntervalSeconds ?? 60,
   });
-  const redrive = new ScheduledFunction({
-    functionName: REDRIVE_FUNCTION_NAME,
-    handler: parts.direct.redriveDeadLetters,
-    timeoutMs: options.functionTimeoutMs ?? RECONCILE_TIMEOUT_MS,
-    intervalSeconds: 0,
-  });
   const calls = new CallLog();
   const outbound = new OutboundSns(new Set([OUTBOUND_TOPIC_ARN]));
-  const inbound = new InboundSns({
-    topicArn: INBOUND_TOPIC_ARN,
-    functionName: FUNCTION_NAME,
-    handler: parts.handler,
-    faults,
-    retryDelayMs: options.retryDelayMs ?? 500,
-    functionTimeoutMs: options.functionTimeoutMs,
-    deadLetterQueue,
-  });
+  const inbound = new InboundSns({ topicArn: INBOUND_TOPIC_ARN, queue: notificationQueue, faults });
   const simulator = new PrivateLinkSimulator({
     acceptDelayMs: options.acceptDelayMs ?? 1000,
     notify: (notification) => inbound.publish(JSON.stringify(notification)),
@@ -182,8 +207,11 @@ function wire(parts: {
     faults.clear();
     organization.reset();
     simulator.reset();
-    await inbound.reset(RESET_SETTLE_MS);
+    inbound.reset();
+    sqs.clear();
+    await notificationSource.reset(RESET_SETTLE_MS);
     await reconciler.settle(RESET_SETTLE_MS);
+    sqs.clear(); // what an invocation still running at the reset handed back
     outbound.clear();
     calls.reset();
     await dynamo.resetTable();
@@ -194,8 +222,12 @@ function wire(parts: {
     dynamodbEndpoint: parts.dynamoGate.endpoint,
     ec2Endpoint: `${baseUrl}${EC2_PATH}`,
     snsEndpoint: `${baseUrl}${SNS_PATH}`,
+    sqsEndpoint,
     inboundTopicArn: INBOUND_TOPIC_ARN,
     outboundTopicArn: OUTBOUND_TOPIC_ARN,
+    notificationQueueUrl: notificationQueue.url,
+    deadLetterQueueUrl: deadLetterQueue.url,
+    deadLetterQueueArn: deadLetterQueue.arn,
     organizationsEndpoint: `${baseUrl}${ORGANIZATIONS_PATH}`,
     stsEndpoint: `${baseUrl}${STS_PATH}`,
   };
@@ -208,8 +240,10 @@ function wire(parts: {
     info,
     reset,
     reconciler,
-    redrive,
+    sqs,
+    notificationQueue,
     deadLetterQueue,
+    notificationSource,
     dynamoRequests: () => dynamo.requestCounts(),
     organization,
   };
@@ -247,7 +281,6 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     // The functions read the organization through the read-only role, as deployed.
     ORGANIZATIONS_ROLE_ARN: LOCAL_ORGANIZATIONS_ROLE_ARN,
     ORGANIZATIONS_EXTERNAL_ID: LOCAL_ORGANIZATIONS_EXTERNAL_ID,
-    DEAD_LETTER_QUEUE_URL: `${baseUrl}${SQS_PATH}${DEAD_LETTER_QUEUE_PATH}`,
     POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-local',
     TABLE_NAME: LOCAL_TABLE_NAME,
     OUTBOUND_TOPIC_ARN,
@@ -273,7 +306,7 @@ function useJwtAuthorization(oidc: LocalOidcIssuer): void {
 }
 
 /** Imported only after the environment is set: both read their configuration at cold start. */
-async function importHandlerAndPolicyStore(): Promise<{ handler: LambdaHandler; putPolicy: PutPolicy }> {
+async function importHandlerAndPolicyStore(): Promise<{ handler: SqsLambdaHandler; putPolicy: PutPolicy }> {
   const handlerModule = await import('../handlers/on-connection-notification');
   const policyStore = await import('../lib/aws/policy-store');
   return { handler: handlerModule.handler, putPolicy: policyStore.putPolicy };
@@ -285,9 +318,8 @@ async function importApprovalsApi(auth: LocalApiAuth): Promise<LocalHttpApi> {
   return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME, auth });
 }
 
-/** The reconciler and the dead-letter redrive, which the stack invokes directly. */
-async function importDirectFunctions(): Promise<{ reconcile: DirectHandler; redriveDeadLetters: DirectHandler }> {
+/** The reconciler, which the stack invokes directly. */
+async function importDirectFunctions(): Promise<{ reconcile: DirectHandler }> {
   const reconcile = await import('../handlers/reconcile');
-  const redrive = await import('../handlers/redrive-dead-letters');
-  return { reconcile: reconcile.handler, redriveDeadLetters: redrive.handler };
+  return { reconcile: reconcile.handler };
 }

@@ -1,28 +1,22 @@
 import * as z from 'zod/mini';
 
-/** An SNS event as Lambda delivers it; only what the functions read (Lambda's carries more). */
-export const snsEventSchema = z.object({
-  Records: z
-    .array(
-      z.object({
-        EventSource: z.literal('aws:sns'),
-        Sns: z.object({ MessageId: z.string(), TopicArn: z.string(), Message: z.string() }),
-      }),
-    )
-    .check(z.minLength(1)),
-});
-
-export type SnsEvent = z.infer<typeof snsEventSchema>;
-
 /**
- * What Lambda sends to an asynchronous invocation's on-failure destination (the
- * dead-letter queue): the original event as `requestPayload`, and why the last
- * attempt failed.
+ * An SQS event as Lambda's event source mapping delivers it. Each record is read
+ * on its own (sqsMessageSchema), so that one record that cannot be read fails
+ * alone, not its whole batch.
  */
-export const onFailureRecordSchema = z.object({
-  requestContext: z.looseObject({ requestId: z.string(), approximateInvokeCount: z.optional(z.number()) }),
-  requestPayload: snsEventSchema,
-  responsePayload: z.optional(z.unknown()),
+export const sqsEventSchema = z.object({
+  Records: z.array(z.unknown()).check(z.minLength(1)),
 });
 
-export type OnFailureRecord = z.infer<typeof onFailureRecordSchema>;
+/** One SQS record; only what the function reads (Lambda's carries more). */
+export const sqsMessageSchema = z.object({
+  eventSource: z.literal('aws:sqs'),
+  messageId: z.string().check(z.minLength(1)),
+  body: z.string(),
+});
+
+/** What a batch item failure needs of a record: its messageId. */
+export const sqsMessageIdSchema = z.object({ messageId: z.string().check(z.minLength(1)) });
+
+export type SqsMessage = z.infer<typeof sqsMessageSchema>;

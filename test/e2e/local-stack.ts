@@ -21,11 +21,14 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../lib/aws/table';
 import type { ConnectionRecord } from '../../lib/domain/connection';
-import type { DeadLetter, InboundMessage } from '../../local/sns-inbound';
+import type { InboundMessage } from '../../local/sns-inbound';
 import type { MessageAttribute, PublishedMessage as OutboxMessage } from '../../local/sns-outbound';
+import type { QueuedMessage as DeadLetter } from '../../local/sqs';
+import type { RedriveSummary } from '../../local/dlq-redrive';
+import type { InvocationRecord } from '../../local/event-source-mapping';
 
 // The wire shapes of the control routes, as the local stack defines them.
-export type { DeadLetter, InboundMessage, MessageAttribute, OutboxMessage };
+export type { DeadLetter, InboundMessage, InvocationRecord, MessageAttribute, OutboxMessage, RedriveSummary };
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const READY_LINE = /ready at (http:\/\/127\.0\.0\.1:\d+)/;
@@ -109,13 +112,6 @@ export interface ReconcileSummary {
   totals: ReconcileCounts & { services: number; revocationLimitHits: number; failedServices: number };
 }
 
-/** What one dead-letter redrive did (POST /local/dlq/redrive). */
-export interface RedriveSummary {
-  received: number;
-  redriven: number;
-  failed: number;
-  unreadable: number;
-}
 
 
 /** Where the stack's parts are. */
@@ -125,10 +121,18 @@ export interface Health {
   dynamodbEndpoint: string;
   ec2Endpoint: string;
   snsEndpoint: string;
+  sqsEndpoint: string;
   inboundTopicArn: string;
   outboundTopicArn: string;
-  /** Notification deliveries (and retries) waiting for their time, and handler invocations running. */
-  deliveries: { scheduled: number; running: number };
+  notificationQueueUrl: string;
+  deadLetterQueueUrl: string;
+  deadLetterQueueArn: string;
+  /**
+   * Notifications on their way (held between topic and queue, or in the queue: waiting,
+   * being gathered into a batch, or back after a failure), invocations running, messages in
+   * the queue, and dead letters.
+   */
+  deliveries: { scheduled: number; running: number; queued: number; deadLetters: number };
   /** Reconciler runs going now, completed and failed since start. */
   reconciles: { running: number; completed: number; failed: number };
 }
@@ -150,8 +154,12 @@ export interface StartOptions {
   policyFile?: string;
   /** Pending → available delay (ACCEPT_DELAY_MS). Default 200 here, to keep tests quick. */
   acceptDelayMs?: number;
-  /** First retry delay of a failed handler invocation (LOCAL_RETRY_DELAY_MS). Default 100 here. */
-  retryDelayMs?: number;
+  /** The notification queue's visibility timeout, the delay before a retry (LOCAL_VISIBILITY_TIMEOUT_MS). Default 5000 here. */
+  visibilityTimeoutMs?: number;
+  /** Receives before a message moves to the dead-letter queue (LOCAL_MAX_RECEIVE_COUNT). Default: the deployed 5. */
+  maxReceiveCount?: number;
+  /** The event source mapping's batching window (LOCAL_BATCHING_WINDOW_MS). Default: the deployed 1 s. */
+  batchingWindowMs?: number;
   /** Seconds between scheduled reconciler runs (RECONCILE_INTERVAL_SECONDS). Default 0 (off) here. */
   reconcileIntervalSeconds?: number;
   /** After which a local function invocation has failed (LOCAL_FUNCTION_TIMEOUT_MS). Default: the deployed timeouts. */
@@ -218,7 +226,7 @@ export interface LocalStack {
   createEndpoints(serviceId: string, consumer: { ownerAccountId: string; region?: string; count: number }): Promise<{ vpcEndpointIds: string[] }>;
   /** Runs the reconciler now; throws LocalStackHttpError (500) when the run failed. */
   reconcile(): Promise<ReconcileSummary>;
-  /** Handles the dead-lettered notifications again; throws LocalStackHttpError (500) when some failed again. */
+  /** Moves the dead letters back to the notification queue (SQS message move); throws LocalStackHttpError (500) when the task failed. */
   redriveDlq(): Promise<RedriveSummary>;
   /** The consumer deletes its endpoint; the stack publishes a Delete notification. */
   deleteEndpoint(serviceId: string, vpcEndpointId: string): Promise<LocalEndpoint>;
@@ -236,8 +244,10 @@ export interface LocalStack {
   calls(): Promise<Calls>;
   /** Replaces the injected faults (`{}` clears them); returns the faults in force. */
   faults(body: Faults): Promise<FaultsInForce>;
-  /** Notifications that failed every delivery attempt. */
+  /** The messages in the dead-letter queue: notifications received maxReceiveCount times without going through. */
   dlq(): Promise<DeadLetter[]>;
+  /** Every invocation of the notification function since the last reset. */
+  invocations(): Promise<InvocationRecord[]>;
   /** Back to empty: simulator, table, outbox, calls, DLQ and faults; policies reloaded. */
   reset(): Promise<void>;
   /** Any request, for testing the contract itself; never throws on status. */
@@ -272,7 +282,9 @@ export async function startLocalStack(options: StartOptions = {}): Promise<Local
       ...process.env,
       PORT: '0',
       ACCEPT_DELAY_MS: String(options.acceptDelayMs ?? 200),
-      LOCAL_RETRY_DELAY_MS: String(options.retryDelayMs ?? 100),
+      LOCAL_VISIBILITY_TIMEOUT_MS: String(options.visibilityTimeoutMs ?? 5000),
+      ...(options.maxReceiveCount === undefined ? {} : { LOCAL_MAX_RECEIVE_COUNT: String(options.maxReceiveCount) }),
+      ...(options.batchingWindowMs === undefined ? {} : { LOCAL_BATCHING_WINDOW_MS: String(options.batchingWindowMs) }),
       RECONCILE_INTERVAL_SECONDS: String(options.reconcileIntervalSeconds ?? 0),
       ...(options.functionTimeoutMs === undefined ? {} : { LOCAL_FUNCTION_TIMEOUT_MS: String(options.functionTimeoutMs) }),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -372,6 +384,7 @@ function localStack(baseUrl: string, child: ChildProcess, output: () => string, 
     calls: () => expect('GET', '/local/calls', 200),
     faults: (body) => expect('POST', '/local/faults', 200, body),
     dlq: async () => (await expect<{ messages: DeadLetter[] }>('GET', '/local/dlq', 200)).messages,
+    invocations: async () => (await expect<{ invocations: InvocationRecord[] }>('GET', '/local/invocations', 200)).invocations,
     reset: async () => {
       await expect('POST', '/local/reset', 200, {});
     },

@@ -5,7 +5,7 @@ import { LocalStackHttpError, startLocalStack, eventTypesFor, type LocalStack } 
 
 // Faults that kill or cut off the functions: a crash between EC2 acting and the
 // table recording it, an unreachable table, an unreadable policy, and the
-// dead-letter queue that failed notifications end in.
+// dead-letter queue that notifications end in after maxReceiveCount receives.
 
 const ALLOWED = '111122223333';
 const BROKEN = 'vpce-svc-0000000000000000e';
@@ -20,6 +20,10 @@ beforeAll(async () => {
     // A killed invocation is declared dead after 2 s, and its claim's lease (longer than
     // that, as deployed) runs out 8 s after it was taken; an unreachable table is given up on quickly.
     functionTimeoutMs: 2_000,
+    // A failed message is back after 5 s (deployed: 180 s, six times the function timeout), and
+    // in the dead-letter queue after 3 receives.
+    visibilityTimeoutMs: 5_000,
+    maxReceiveCount: 3,
     env: { AWS_MAX_ATTEMPTS: '3', DECISION_LEASE_SECONDS: String(LEASE_SECONDS) },
   });
 });
@@ -89,7 +93,7 @@ describe('an unreachable table', () => {
     const ids = endpoints.map((e) => e.vpcEndpointId);
     await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 3, {
       timeoutMs: 30_000,
-      description: 'every notification to fail three times and reach the dead-letter queue',
+      description: 'every notification to fail maxReceiveCount times and reach the dead-letter queue',
     });
 
     await failedReconcile();
@@ -134,35 +138,44 @@ describe('an unreadable policy', () => {
 });
 
 describe('the dead-letter queue', () => {
-  it('holds notifications that failed every attempt, and a redrive handles them once the cause is fixed', async () => {
+  it('holds a notification received maxReceiveCount times without going through; the message move brings it back once the cause is fixed', async () => {
     const { serviceId } = await stack.createService();
     await stack.faults({ dynamoUnavailable: true });
     const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
-    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 45_000, description: 'a dead letter' });
     const [deadLetter] = await stack.dlq();
-    expect(deadLetter?.attempts).toBe(3);
-    expect(JSON.parse(deadLetter?.event.Records[0]?.Sns.Message ?? '{}')).toMatchObject({ eventType: 'Connect', vpcEndpointId });
+    expect(deadLetter?.receiveCount).toBe(3);
+    expect(JSON.parse(deadLetter?.body ?? '{}')).toMatchObject({ eventType: 'Connect', vpcEndpointId });
+    expect((await stack.health()).deliveries.deadLetters).toBe(1);
 
     await stack.faults({});
     const summary = await stack.redriveDlq();
 
-    expect(summary).toEqual({ received: 1, redriven: 1, failed: 0, unreadable: 0 });
+    expect(summary).toMatchObject({ status: 'COMPLETED', toMove: 1, moved: 1 });
     expect(await stack.dlq()).toEqual([]);
-    await stack.waitFor(async () => (await statesOf(serviceId))[0] === 'available');
+    await stack.waitFor(async () => (await stack.record(serviceId, vpcEndpointId))?.decision?.acted, { timeoutMs: 15_000, description: 'the redriven notification decided' });
     expect(await acceptCalls(vpcEndpointId)).toBe(1);
     expect((await stack.record(serviceId, vpcEndpointId))?.decision).toMatchObject({ outcome: 'accept', rule: 'allow:acme-prod' });
   });
 
-  it('keeps a dead letter that fails again, and says so', async () => {
+  it('takes a redriven notification back when the cause is still there', async () => {
     const { serviceId } = await stack.createService();
     await stack.faults({ dynamoUnavailable: true });
     await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
-    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 30_000, description: 'a dead letter' });
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 45_000, description: 'a dead letter' });
+    const [before] = await stack.dlq();
 
-    const response = await stack.request('POST', '/local/dlq/redrive', {});
+    await stack.redriveDlq();
+    const justMoved = await stack.dlq();
+    await stack.waitFor(async () => (await stack.idle()) && (await stack.dlq()).length === 1, { timeoutMs: 45_000, description: 'the dead letter back' });
 
-    expect(response.status).toBe(500);
-    expect(response.body).toMatchObject({ error: { code: 'RedriveFailed', message: expect.stringContaining('1 failed again') } });
-    expect(await stack.dlq()).toHaveLength(1);
+    expect(justMoved).toEqual([]);
+    expect((await stack.dlq())[0]).toMatchObject({ messageId: before?.messageId, receiveCount: 3 });
+  });
+
+  it('refuses a redrive request with a field it does not know', async () => {
+    const response = await stack.request('POST', '/local/dlq/redrive', { maxMessages: 10 });
+
+    expect(response.status).toBe(400);
   });
 });

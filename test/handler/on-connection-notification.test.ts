@@ -1,20 +1,23 @@
 import { readFileSync } from 'node:fs';
-import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointConnectionsCommand, RejectVpcEndpointConnectionsCommand } from '@aws-sdk/client-ec2';
-import type { Context } from 'aws-lambda';
+import { AcceptVpcEndpointConnectionsCommand, RejectVpcEndpointConnectionsCommand } from '@aws-sdk/client-ec2';
+import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handler } from '../../handlers/on-connection-notification';
 import { getConnection, putConnection } from '../../lib/aws/connection-store';
 import { putPolicy } from '../../lib/aws/policy-store';
 import { parsePolicy } from '../../lib/domain/policy';
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../../lib/aws/clients';
 import { keys } from '../../lib/aws/table';
 import { TEST_TABLE } from '../support/aws-env';
-import { connectMessage, fakeAws, newServiceId, snsEvent } from '../support/fake-ec2';
+import { connectMessage, fakeAws, newServiceId, sqsEvent, sqsRecord } from '../support/fake-ec2';
 
 const ALLOWED = '111122223333';
 const DENIED = '444455556666';
 const STRANGER = '999988887777';
+// What every fixture in events/ names.
+const FIXTURE_SERVICE = 'vpce-svc-0a1b2c3d4e5f60718';
+const FIXTURE_ENDPOINT = 'vpce-0123456789abcdef0';
 
 const context = {
   functionName: 'on-connection-notification',
@@ -22,7 +25,12 @@ const context = {
   getRemainingTimeInMillis: () => 30_000,
 } as unknown as Context;
 
-const invoke = (message: string) => handler(snsEvent(message), context);
+const invoke = (event: unknown) => handler(event, context) as Promise<SQSBatchResponse>;
+const failedIds = (response: SQSBatchResponse) => response.batchItemFailures.map((failure) => failure.itemIdentifier);
+
+function fixture(name: string): { Records: { messageId: string; body: string }[] } {
+  return JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
+}
 
 let aws: ReturnType<typeof fakeAws>;
 let serviceId: string;
@@ -43,173 +51,135 @@ beforeEach(async () => {
 
 afterEach(() => aws.restore());
 
-describe('on-connection-notification', () => {
-  it('accepts a connection from an allowed account and records why', async () => {
-    const connection = aws.connect(serviceId, ALLOWED);
+describe('on-connection-notification, fed from the notifications queue', () => {
+  it('decides a batch: accepts the allowed, rejects the denied, holds the rest, and reports no failure', async () => {
+    const allowed = aws.connect(serviceId, ALLOWED);
+    const denied = aws.connect(serviceId, DENIED);
+    const stranger = aws.connect(serviceId, STRANGER);
 
-    await invoke(connectMessage(connection));
+    const response = await invoke(sqsEvent(connectMessage(allowed), connectMessage(denied), connectMessage(stranger)));
 
-    expect(aws.ec2).toHaveReceivedCommandWith(AcceptVpcEndpointConnectionsCommand, {
-      ServiceId: serviceId,
-      VpcEndpointIds: [connection.endpointId],
-    });
-    const record = await getConnection(serviceId, connection.endpointId);
-    expect(record).toMatchObject({
-      state: 'pending',
-      ownerAccountId: ALLOWED,
-      decision: { outcome: 'accept', acted: true, rule: 'allow:acme-prod', decidedBy: 'policy' },
-    });
-    expect(record?.decision?.reason).toBe(`account ${ALLOWED} matched allow entry 'acme-prod'`);
-    expect(record?.history.map((event) => event.type)).toEqual(['first-seen', 'decision', 'state-changed']);
-    expect(record?.outbox).toBeUndefined();
-    expect(aws.events()).toMatchObject([
-      {
-        eventType: 'accepted',
-        serviceId,
-        endpointId: connection.endpointId,
-        attributes: { eventType: { DataType: 'String', StringValue: 'accepted' }, serviceId: { StringValue: serviceId } },
-      },
-    ]);
-  });
-
-  it('rejects a connection from a denied account', async () => {
-    const connection = aws.connect(serviceId, DENIED);
-
-    await invoke(connectMessage(connection));
-
-    expect(aws.ec2).toHaveReceivedCommandTimes(RejectVpcEndpointConnectionsCommand, 1);
-    expect(aws.ec2).not.toHaveReceivedCommand(AcceptVpcEndpointConnectionsCommand);
-    expect(await getConnection(serviceId, connection.endpointId)).toMatchObject({
-      state: 'rejected',
-      decision: { outcome: 'reject', rule: 'deny:offboarded' },
-    });
-    expect(aws.events().map((e) => e.eventType)).toEqual(['rejected']);
-  });
-
-  it('holds an unmatched account and announces it once, however often it is notified', async () => {
-    const connection = aws.connect(serviceId, STRANGER);
-
-    await invoke(connectMessage(connection));
-    await invoke(connectMessage(connection));
-
-    expect(aws.ec2).not.toHaveReceivedCommand(AcceptVpcEndpointConnectionsCommand);
-    expect(aws.ec2).not.toHaveReceivedCommand(RejectVpcEndpointConnectionsCommand);
-    const record = await getConnection(serviceId, connection.endpointId);
-    expect(record).toMatchObject({ state: 'pendingAcceptance', decision: { outcome: 'hold', acted: false, rule: 'onUnmatched:hold' } });
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(aws.connections.get(allowed.endpointId)?.state).toBe('pending');
+    expect(aws.connections.get(denied.endpointId)?.state).toBe('rejected');
+    expect(aws.connections.get(stranger.endpointId)?.state).toBe('pendingAcceptance');
+    const accepted = await getConnection(serviceId, allowed.endpointId);
+    expect(accepted?.decision).toMatchObject({ outcome: 'accept', acted: true, rule: 'allow:acme-prod', decidedBy: 'policy' });
+    expect(accepted?.decision?.reason).toBe(`account ${ALLOWED} matched allow entry 'acme-prod'`);
+    expect((await getConnection(serviceId, denied.endpointId))?.decision).toMatchObject({ outcome: 'reject', rule: 'deny:offboarded' });
+    expect((await getConnection(serviceId, stranger.endpointId))?.decision).toMatchObject({ outcome: 'hold', acted: false });
     const events = aws.events();
-    expect(events.map((e) => e.eventType)).toEqual(['approval-needed']);
-    expect(events[0].actions.accept).toBe(`/services/${serviceId}/connections/${connection.endpointId}/accept`);
+    expect(events.map((e) => [e.endpointId, e.eventType]).sort()).toEqual(
+      [
+        [allowed.endpointId, 'accepted'],
+        [denied.endpointId, 'rejected'],
+        [stranger.endpointId, 'approval-needed'],
+      ].sort(),
+    );
+    expect(events.find((e) => e.eventType === 'approval-needed')?.actions.accept).toBe(`/services/${serviceId}/connections/${stranger.endpointId}/accept`);
   });
 
-  it('never auto-accepts a service with no policy and no default', async () => {
-    const unmanagedPolicy = newServiceId();
-    const connection = aws.connect(unmanagedPolicy, ALLOWED);
-
-    await invoke(connectMessage(connection));
-
-    expect(aws.ec2).not.toHaveReceivedCommand(AcceptVpcEndpointConnectionsCommand);
-    expect(await getConnection(unmanagedPolicy, connection.endpointId)).toMatchObject({ decision: { outcome: 'hold', rule: 'no-policy' } });
-  });
-
-  it('makes one Accept call when the same notification is delivered three times at once', async () => {
+  it('accepts once when copies of a notification arrive in one batch and in later ones', async () => {
     const connection = aws.connect(serviceId, ALLOWED);
+    const message = connectMessage(connection);
 
-    await Promise.all([1, 2, 3].map(() => invoke(connectMessage(connection))));
+    await invoke(sqsEvent(message, message, message));
+    const later = await invoke(sqsEvent(message, JSON.stringify({ eventType: 'Accept', serviceId, vpcEndpointId: connection.endpointId })));
 
+    expect(later).toEqual({ batchItemFailures: [] });
     expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 1);
-    const record = await getConnection(serviceId, connection.endpointId);
-    expect(record?.history.filter((event) => event.type === 'decision')).toHaveLength(1);
-    expect(aws.events().filter((e) => e.eventType === 'accepted')).toHaveLength(1);
+    expect((await getConnection(serviceId, connection.endpointId))?.history.filter((event) => event.type === 'decision')).toHaveLength(1);
+    expect(aws.events().map((e) => e.eventType)).toEqual(['accepted']);
   });
 
-  it('does not read EC2 again for a copy of a notification it has handled, nor for the Accept its own accept causes', async () => {
-    const connection = aws.connect(serviceId, ALLOWED);
+  it('reports only the messages whose connection EC2 failed on, and decides them when they come back', async () => {
+    const fine = aws.connect(serviceId, ALLOWED);
+    const failing = aws.connect(serviceId, ALLOWED);
+    aws.overrides.unsuccessful = (id) => (id === failing.endpointId ? { Code: 'InternalError', Message: 'try again' } : undefined);
+    const failingRecord = sqsRecord(connectMessage(failing));
 
-    await invoke(connectMessage(connection));
-    await invoke(connectMessage(connection));
-    await invoke(JSON.stringify({ eventType: 'Accept', serviceId, vpcEndpointId: connection.endpointId }));
+    const response = await invoke({ Records: [sqsRecord(connectMessage(fine)), failingRecord] });
 
-    expect(aws.ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointConnectionsCommand, 1);
-    expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 1);
-  });
+    expect(failedIds(response)).toEqual([failingRecord.messageId]);
+    expect(aws.connections.get(fine.endpointId)?.state).toBe('pending');
+    expect(aws.connections.get(failing.endpointId)?.state).toBe('pendingAcceptance');
+    expect((await getConnection(serviceId, failing.endpointId))?.history.at(-1)).toMatchObject({ type: 'action-failed', code: 'InternalError' });
 
-  it('lets the retry of a failed delivery through, rather than taking it for a copy', async () => {
-    const connection = aws.connect(serviceId, ALLOWED);
-    aws.overrides.unsuccessful = () => ({ Code: 'InternalError', Message: 'try again' });
-    await expect(invoke(connectMessage(connection))).rejects.toThrow();
     aws.overrides.unsuccessful = undefined;
+    const redelivered = await invoke({ Records: [{ ...failingRecord, attributes: { ...failingRecord.attributes, ApproximateReceiveCount: '2' } }] });
 
-    await invoke(connectMessage(connection));
+    expect(redelivered).toEqual({ batchItemFailures: [] });
+    expect(aws.connections.get(failing.endpointId)?.state).toBe('pending');
+    expect(await getConnection(serviceId, failing.endpointId)).toMatchObject({ decision: { outcome: 'accept', acted: true } });
+  });
 
-    expect(aws.ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointConnectionsCommand, 3); // first try, its re-read, the retry
+  it('reports a record it cannot read as failed, so that it ends in the dead-letter queue, and decides the rest', async () => {
+    const connection = aws.connect(serviceId, ALLOWED);
+    const unreadable = { messageId: 'unreadable-1', eventSource: 'aws:sqs', receiptHandle: 'x' }; // no body
+
+    const response = await invoke({ Records: [unreadable, sqsRecord(connectMessage(connection))] });
+
+    expect(failedIds(response)).toEqual(['unreadable-1']);
     expect(aws.connections.get(connection.endpointId)?.state).toBe('pending');
   });
 
-  it('sweeps the pending connections of a service when the message names no endpoint', async () => {
+  it('throws for the whole batch when a record has no messageId to report, and for an event that is not from SQS', async () => {
+    const connection = aws.connect(serviceId, ALLOWED);
+
+    await expect(invoke({ Records: [{ body: connectMessage(connection) }] })).rejects.toThrow(/without a messageId/);
+    await expect(invoke({ Records: [{ EventSource: 'aws:sns', Sns: { Message: '{}' } }] })).rejects.toThrow(/without a messageId/);
+    await expect(invoke({ detail: 'scheduled' })).rejects.toThrow('not an SQS event');
+    expect(aws.ec2).not.toHaveReceivedAnyCommand();
+  });
+
+  it('never auto-accepts a service with no policy and no default', async () => {
+    const noPolicy = newServiceId();
+    const connection = aws.connect(noPolicy, ALLOWED);
+
+    await invoke(sqsEvent(connectMessage(connection)));
+
+    expect(aws.ec2).not.toHaveReceivedCommand(AcceptVpcEndpointConnectionsCommand);
+    expect(await getConnection(noPolicy, connection.endpointId)).toMatchObject({ decision: { outcome: 'hold', rule: 'no-policy' } });
+  });
+
+  it('decides nothing, and hands the message back, when the policy cannot be read', async () => {
+    const connection = aws.connect(serviceId, ALLOWED);
+    await documentClient.send(
+      new PutCommand({
+        TableName: TEST_TABLE,
+        Item: { ...keys.policyVersion(serviceId, 99), policyId: serviceId, version: 99, document: '{"mode":"sometimes"}' },
+      }),
+    );
+    const record = sqsRecord(connectMessage(connection));
+
+    const response = await invoke({ Records: [record] });
+
+    expect(failedIds(response)).toEqual([record.messageId]);
+    expect(aws.ec2).not.toHaveReceivedCommand(AcceptVpcEndpointConnectionsCommand);
+    expect(aws.connections.get(connection.endpointId)?.state).toBe('pendingAcceptance');
+  });
+
+  it('sweeps the pending connections of a service when a message names no endpoint', async () => {
     const first = aws.connect(serviceId, ALLOWED);
     const second = aws.connect(serviceId, ALLOWED);
-    aws.connect(serviceId, STRANGER);
+    const stranger = aws.connect(serviceId, STRANGER);
 
-    await invoke(JSON.stringify({ eventType: 'Connect', serviceId }));
+    await invoke(sqsEvent(JSON.stringify({ eventType: 'Connect', serviceId })));
 
-    expect(aws.ec2).toHaveReceivedCommandWith(DescribeVpcEndpointConnectionsCommand, {
-      Filters: [
-        { Name: 'service-id', Values: [serviceId] },
-        { Name: 'vpc-endpoint-state', Values: ['pendingAcceptance'] },
-      ],
-    });
-    // one batched call for both allowed connections
-    expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 1);
-    expect(aws.ec2).toHaveReceivedCommandWith(AcceptVpcEndpointConnectionsCommand, {
-      VpcEndpointIds: [first.endpointId, second.endpointId],
-    });
+    expect([first, second, stranger].map((c) => aws.connections.get(c.endpointId)?.state)).toEqual(['pending', 'pending', 'pendingAcceptance']);
+    expect(aws.ec2).not.toHaveReceivedCommand(RejectVpcEndpointConnectionsCommand);
   });
 
   it('records a Delete that arrives before its Connect, and then does not act', async () => {
     const connection = aws.connect(serviceId, ALLOWED, { state: 'deleted' });
 
-    await invoke(JSON.stringify({ eventType: 'Delete', serviceId, vpcEndpointId: connection.endpointId }));
-    await invoke(connectMessage(connection));
+    await invoke(sqsEvent(JSON.stringify({ eventType: 'Delete', serviceId, vpcEndpointId: connection.endpointId })));
+    await invoke(sqsEvent(connectMessage(connection)));
 
     expect(aws.ec2).not.toHaveReceivedCommand(AcceptVpcEndpointConnectionsCommand);
     const record = await getConnection(serviceId, connection.endpointId);
-    expect(record).toMatchObject({ state: 'deleted', version: 1 });
+    expect(record?.state).toBe('deleted');
     expect(record?.decision).toBeUndefined();
-  });
-
-  it('records what is true when EC2 says the connection was already decided', async () => {
-    const connection = aws.connect(serviceId, ALLOWED);
-    aws.overrides.unsuccessful = (id) => {
-      // someone accepted it in the console a moment earlier
-      const c = aws.connections.get(id);
-      if (c) c.state = 'available';
-      return { Code: 'InvalidState', Message: 'already accepted' };
-    };
-
-    await invoke(connectMessage(connection));
-
-    const record = await getConnection(serviceId, connection.endpointId);
-    expect(record?.state).toBe('available');
-    expect(record?.claim).toBeUndefined();
-    expect(record?.history.map((e) => e.type)).toContain('state-changed');
-  });
-
-  it('records a failed action, announces it, and throws so the notification is retried', async () => {
-    const connection = aws.connect(serviceId, ALLOWED);
-    aws.overrides.unsuccessful = () => ({ Code: 'InternalError', Message: 'try again' });
-
-    await expect(invoke(connectMessage(connection))).rejects.toThrow(/will be retried/);
-
-    const failed = await getConnection(serviceId, connection.endpointId);
-    expect(failed?.claim?.status).toBe('failed');
-    expect(failed?.history.at(-1)).toMatchObject({ type: 'action-failed', code: 'InternalError' });
-    expect(aws.events().map((e) => e.eventType)).toEqual(['action-failed']);
-
-    aws.overrides.unsuccessful = undefined;
-    await invoke(connectMessage(connection));
-
-    expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 2);
-    expect(await getConnection(serviceId, connection.endpointId)).toMatchObject({ state: 'pending', decision: { outcome: 'accept' } });
   });
 
   it('finishes an accept that a crashed invocation made but never recorded, without a second call', async () => {
@@ -241,7 +211,7 @@ describe('on-connection-notification', () => {
       undefined,
     );
 
-    await invoke(JSON.stringify({ eventType: 'Accept', serviceId, vpcEndpointId: connection.endpointId }));
+    await invoke(sqsEvent(JSON.stringify({ eventType: 'Accept', serviceId, vpcEndpointId: connection.endpointId })));
 
     expect(aws.ec2).not.toHaveReceivedCommand(AcceptVpcEndpointConnectionsCommand);
     expect(await getConnection(serviceId, connection.endpointId)).toMatchObject({
@@ -251,48 +221,16 @@ describe('on-connection-notification', () => {
     expect(aws.events().map((e) => e.eventType)).toEqual(['accepted']);
   });
 
-  it('decides nothing when the policy cannot be read', async () => {
-    const connection = aws.connect(serviceId, ALLOWED);
-    await documentClient.send(
-      new PutCommand({
-        TableName: TEST_TABLE,
-        Item: { ...keys.policyVersion(serviceId, 99), policyId: serviceId, version: 99, document: '{"mode":"sometimes"}' },
-      }),
-    );
+  it('decides the endpoint that the fixtures in events/ name, in each notification format, once', async () => {
+    const names = ['sqs-connect.json', 'sqs-connect-pascal-case.json', 'sqs-connect-events-list.json', 'sqs-plain-text.json'];
+    const records = names.flatMap((name) => fixture(name).Records);
+    aws.connections.set(FIXTURE_ENDPOINT, { serviceId: FIXTURE_SERVICE, endpointId: FIXTURE_ENDPOINT, owner: STRANGER, state: 'pendingAcceptance' });
 
-    await expect(invoke(connectMessage(connection))).rejects.toThrow(/invalid policy/);
+    const response = await invoke({ Records: records });
 
-    expect(aws.ec2).not.toHaveReceivedCommand(AcceptVpcEndpointConnectionsCommand);
-    expect(await getConnection(serviceId, connection.endpointId)).toBeUndefined();
+    expect(records.every((record) => record.body.includes(FIXTURE_ENDPOINT))).toBe(true);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(await getConnection(FIXTURE_SERVICE, FIXTURE_ENDPOINT)).toMatchObject({ ownerAccountId: STRANGER, decision: { outcome: 'hold' } });
+    expect(aws.events().map((e) => e.eventType)).toEqual(['approval-needed']);
   });
-
-  it('refuses an event that is not an SNS event', async () => {
-    await expect(handler({ Records: [{ EventSource: 'aws:sqs' }] }, context)).rejects.toThrow('not an SNS event');
-    expect(aws.ec2).not.toHaveReceivedAnyCommand();
-  });
-
-  it.each(['sns-connect.json', 'sns-connect-pascal-case.json', 'sns-connect-events-list.json', 'sns-plain-text.json'])(
-    'acts on the endpoint named by the fixture %s',
-    async (fixture) => {
-      const event = JSON.parse(readFileSync(new URL(`../../events/${fixture}`, import.meta.url), 'utf8'));
-      const message: string = event.Records[0].Sns.Message;
-      const fixedService = 'vpce-svc-0a1b2c3d4e5f60718';
-      // Every fixture names the same endpoint: forget what the previous one left behind.
-      await documentClient.send(new DeleteCommand({ TableName: TEST_TABLE, Key: keys.connection(fixedService, 'vpce-0123456789abcdef0') }));
-      aws.connections.set('vpce-0123456789abcdef0', {
-        serviceId: fixedService,
-        endpointId: 'vpce-0123456789abcdef0',
-        owner: STRANGER,
-        state: 'pendingAcceptance',
-      });
-
-      await handler(event, context);
-
-      expect(aws.ec2).toHaveReceivedCommandWith(DescribeVpcEndpointConnectionsCommand, {
-        Filters: expect.arrayContaining([{ Name: 'vpc-endpoint-id', Values: ['vpce-0123456789abcdef0'] }]),
-      });
-      expect(message).toContain('vpce-0123456789abcdef0');
-      expect((await getConnection(fixedService, 'vpce-0123456789abcdef0'))?.ownerAccountId).toBe(STRANGER);
-    },
-  );
 });

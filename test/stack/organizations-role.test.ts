@@ -107,7 +107,7 @@ describe('the packaged stage, reading the organization through a role', () => {
     const role = resources[roleName]?.Properties as { Policies: { PolicyDocument: { Statement: Statement[] } }[] };
     return role.Policies.flatMap((policy) => policy.PolicyDocument.Statement);
   };
-  const roles = ['OnConnectionNotificationRole', 'ReconcileRole', 'ApprovalsApiRole', 'RedriveDeadLettersRole'];
+  const roles = ['OnConnectionNotificationRole', 'ReconcileRole', 'ApprovalsApiRole'];
 
   it('lets every function assume that role and no other, and call no Organizations API itself', () => {
     for (const role of roles) {

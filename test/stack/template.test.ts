@@ -8,6 +8,7 @@ import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BY_STATE_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
 import { METRIC } from '../../lib/metrics';
+import { DEPLOYED_QUEUE_DEFAULTS } from '../../local/deployed-defaults';
 
 // Packages the real serverless.yml (offline, without AWS credentials) and pins what the
 // deployed stack must guarantee: who may publish, what the handler may touch, where
@@ -179,16 +180,82 @@ describe('the packaged stack, with two managed endpoint services', () => {
     }
   });
 
-  it('subscribes the handler to the inbound topic', () => {
+  it('delivers the inbound topic into the notifications queue, raw, and lets only that topic send to it', () => {
     const subscriptions = resourcesOfType(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties);
+    const [[, queuePolicy] = []] = resourcesOfType(template, 'AWS::SQS::QueuePolicy');
+    const statements = (queuePolicy?.Properties.PolicyDocument as PolicyDocument).Statement;
 
-    expect(subscriptions).toContainEqual(
-      expect.objectContaining({
+    expect(subscriptions).toEqual([
+      {
         TopicArn: { Ref: 'NotificationsTopic' },
-        Protocol: 'lambda',
-        Endpoint: { 'Fn::GetAtt': ['OnConnectionNotificationLambdaFunction', 'Arn'] },
+        Protocol: 'sqs',
+        Endpoint: { 'Fn::GetAtt': ['NotificationsQueue', 'Arn'] },
+        RawMessageDelivery: true,
+      },
+    ]);
+    expect(queuePolicy?.Properties.Queues).toEqual([{ Ref: 'NotificationsQueue' }]);
+    expect(statements).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'sns.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: { 'Fn::GetAtt': ['NotificationsQueue', 'Arn'] },
+        Condition: { ArnEquals: { 'aws:SourceArn': { Ref: 'NotificationsTopic' } } },
       }),
-    );
+    ]);
+  });
+
+  it('consumes the queue in batches, reporting item failures, with bounded concurrency, at the deployed defaults', () => {
+    const mappings = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').map(([, m]) => m.Properties);
+
+    expect(mappings).toEqual([
+      expect.objectContaining({
+        EventSourceArn: { 'Fn::GetAtt': ['NotificationsQueue', 'Arn'] },
+        FunctionName: { 'Fn::GetAtt': ['OnConnectionNotificationLambdaFunction', 'Arn'] },
+        BatchSize: DEPLOYED_QUEUE_DEFAULTS.batchSize,
+        MaximumBatchingWindowInSeconds: DEPLOYED_QUEUE_DEFAULTS.batchingWindowSeconds,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: DEPLOYED_QUEUE_DEFAULTS.maximumConcurrency },
+        Enabled: true,
+      }),
+    ]);
+    // Not invoked asynchronously any more: no retries or destinations of its own.
+    const invokeConfigs = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig').map(([, c]) => c.Properties.FunctionName);
+    expect(invokeConfigs).not.toContainEqual({ Ref: 'OnConnectionNotificationLambdaFunction' });
+  });
+
+  it('encrypts the queue, hides a batch six times the function timeout, and moves a message received 5 times to the dead-letter queue', () => {
+    const queue = resource(template, 'NotificationsQueue').Properties;
+    const deadLetters = resource(template, 'DeadLetterQueue').Properties;
+
+    expect(queue.SqsManagedSseEnabled).toBe(true);
+    expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * (functionResource(template).Properties.Timeout as number));
+    expect(queue.VisibilityTimeout).toBe(DEPLOYED_QUEUE_DEFAULTS.visibilityTimeoutSeconds);
+    expect(queue.RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] },
+      maxReceiveCount: DEPLOYED_QUEUE_DEFAULTS.maxReceiveCount,
+    });
+    expect(deadLetters.SqsManagedSseEnabled).toBe(true);
+    // SQS keeps a dead letter's original enqueue time: the DLQ must keep messages longer.
+    expect(deadLetters.MessageRetentionPeriod).toBe(14 * 24 * 60 * 60);
+    expect(deadLetters.MessageRetentionPeriod as number).toBeGreaterThan(queue.MessageRetentionPeriod as number);
+  });
+
+  it('lets the notification function take from its queue and nothing more, and no function send to a queue', () => {
+    const statements = roleStatements(template, 'OnConnectionNotificationRole');
+    const onQueues = statements.filter((statement) => asArray(statement.Action).some((action) => action.startsWith('sqs:')));
+    const table = statements.find((statement) => statement.Sid === 'ReadWriteStateTable');
+
+    expect(onQueues).toEqual([
+      expect.objectContaining({
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        Resource: { 'Fn::GetAtt': ['NotificationsQueue', 'Arn'] },
+      }),
+    ]);
+    expect(statementsAllowing(template, 'sqs:SendMessage')).toEqual([]);
+    // Neither UpdateItem nor the index: the notification path uses neither.
+    expect(asArray(table?.Action ?? [])).not.toContain('dynamodb:UpdateItem');
+    expect(table?.Resource).toEqual({ 'Fn::GetAtt': ['StateTable', 'Arn'] });
   });
 
   it('allows accepting and rejecting connections only on the managed endpoint services', () => {
@@ -221,14 +288,11 @@ describe('the packaged stack, with two managed endpoint services', () => {
     ]);
   });
 
-  it('lets the functions publish to the outbound topic only, and the handler send to its dead-letter queue', () => {
+  it('lets the functions publish to the outbound topic only', () => {
     const published = statementsAllowing(template, 'sns:Publish').flatMap((s) => asArray(s.Resource));
 
     expect(published.length).toBeGreaterThan(0);
     for (const topic of published) expect(topic).toEqual({ Ref: 'DecisionsTopic' });
-    expect(statementsAllowing(template, 'sqs:SendMessage').flatMap((s) => asArray(s.Resource))).toEqual([
-      { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] },
-    ]);
   });
 
   it('scopes table access to the state table and its indexes', () => {
@@ -299,25 +363,14 @@ describe('the packaged stack, with two managed endpoint services', () => {
     expect(Number(variables.DECISION_LEASE_SECONDS)).toBeGreaterThan(fn.Timeout as number);
   });
 
-  it('retries a failed notification twice, then sends it to an encrypted dead-letter queue kept 14 days', () => {
-    const [[, invokeConfig] = []] = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig');
-    const queue = resource(template, 'DeadLetterQueue').Properties;
-
-    expect(invokeConfig?.Properties).toMatchObject({
-      FunctionName: { Ref: 'OnConnectionNotificationLambdaFunction' },
-      MaximumRetryAttempts: 2,
-      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] } } },
-    });
-    expect(queue.SqsManagedSseEnabled).toBe(true);
-    expect(queue.MessageRetentionPeriod).toBe(14 * 24 * 60 * 60);
-  });
-
-  it('outputs the topic ARNs, the table name and the dead-letter queue URL', () => {
+  it('outputs the topic ARNs, the table name, the queue and the dead-letter queue (its ARN for the message move)', () => {
     expect(template.Outputs).toMatchObject({
       NotificationsTopicArn: { Value: { Ref: 'NotificationsTopic' } },
       DecisionsTopicArn: { Value: { Ref: 'DecisionsTopic' } },
       StateTableName: { Value: { Ref: 'StateTable' } },
+      NotificationsQueueUrl: { Value: { Ref: 'NotificationsQueue' } },
       DeadLetterQueueUrl: { Value: { Ref: 'DeadLetterQueue' } },
+      DeadLetterQueueArn: { Value: { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] } },
     });
   });
 
@@ -410,7 +463,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
     });
   });
 
-  describe('the reconciler, the dead-letter redrive and the alarms', () => {
+  describe('the reconciler and the alarms', () => {
     const alarm = (logicalId: string) => resource(template, logicalId).Properties;
 
     it('runs the reconciler on the schedule from the reconcileRate parameter, every 5 minutes by default', () => {
@@ -456,22 +509,14 @@ describe('the packaged stack, with two managed endpoint services', () => {
       expect(taggedStatement?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } });
     });
 
-    it('lets only the redrive read and delete dead letters, and invokes it by hand, without retries', () => {
-      const draining = ['sqs:ReceiveMessage', 'sqs:DeleteMessage'].flatMap((action) => statementsAllowing(template, action));
-      const variables = (resource(template, 'RedriveDeadLettersLambdaFunction').Properties.Environment as { Variables: Record<string, unknown> })
-        .Variables;
+    it('has no redrive function: the dead-letter queue is redriven by SQS message move', () => {
+      const functions = resourcesOfType(template, 'AWS::Lambda::Function').map(([logicalId]) => logicalId);
 
-      expect(new Set(draining.map((statement) => statement.Sid))).toEqual(new Set(['DrainDeadLetterQueue']));
-      expect(roleStatements(template, 'RedriveDeadLettersRole').map((statement) => statement.Sid)).toContain('DrainDeadLetterQueue');
-      for (const statement of draining) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] });
-      expect(variables.DEAD_LETTER_QUEUE_URL).toEqual({ Ref: 'DeadLetterQueue' });
-      expect(resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => JSON.stringify(rule))).not.toContainEqual(
-        expect.stringContaining('RedriveDeadLetters'),
-      );
-      expect(template.Outputs.RedriveFunctionName).toEqual(expect.objectContaining({ Value: { Ref: 'RedriveDeadLettersLambdaFunction' } }));
+      expect(functions.sort()).toEqual(['ApprovalsApiLambdaFunction', 'OnConnectionNotificationLambdaFunction', 'ReconcileLambdaFunction']);
+      expect(JSON.stringify(template)).not.toMatch(/RedriveDeadLetters/);
     });
 
-    it('alarms on any dead letter, any reconciler error and any revocation limit hit, to the alarms topic', () => {
+    it('alarms on any dead letter, a notification waiting over 15 minutes, any reconciler error and any revocation limit hit', () => {
       const toAlarms = { AlarmActions: [{ Ref: 'AlarmsTopic' }], ComparisonOperator: 'GreaterThanThreshold', Threshold: 0 };
 
       expect(alarm('DeadLetterQueueAlarm')).toMatchObject({
@@ -479,6 +524,13 @@ describe('the packaged stack, with two managed endpoint services', () => {
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['DeadLetterQueue', 'QueueName'] } }],
+      });
+      expect(alarm('NotificationsBacklogAlarm')).toMatchObject({
+        ...toAlarms,
+        Threshold: 900,
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['NotificationsQueue', 'QueueName'] } }],
       });
       expect(alarm('ReconcileErrorsAlarm')).toMatchObject({
         ...toAlarms,
@@ -519,6 +571,23 @@ describe('the packaged stack, with SSO', () => {
       });
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
       expect(open).toHaveLength(2);
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
+});
+
+describe('the packaged stack, with its own queue settings', () => {
+  it(
+    'takes the batch size, batching window, concurrency and receives from the stage parameters',
+    async () => {
+      const template = await readTemplate(
+        await packageStack(SERVICE_IDS[0], ['notificationBatchSize=10', 'notificationBatchingWindow=5', 'notificationMaxConcurrency=20', 'notificationMaxReceiveCount=3']),
+      );
+      const [[, mapping] = []] = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping');
+
+      expect(mapping?.Properties).toMatchObject({ BatchSize: 10, MaximumBatchingWindowInSeconds: 5, ScalingConfig: { MaximumConcurrency: 20 } });
+      // SQS reads maxReceiveCount as a number or a numeric string; a CLI parameter arrives as the latter.
+      expect(Number((resource(template, 'NotificationsQueue').Properties.RedrivePolicy as { maxReceiveCount: unknown }).maxReceiveCount)).toBe(3);
     },
     PACKAGE_TIMEOUT_MS,
   );

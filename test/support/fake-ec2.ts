@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 export const newServiceId = () => `vpce-svc-${randomBytes(9).toString('hex').slice(0, 17)}`;
 export const newEndpointId = () => `vpce-${randomBytes(9).toString('hex').slice(0, 17)}`;
@@ -99,30 +99,29 @@ export function fakeAws() {
   };
 }
 
-/** An SNS event as Lambda delivers it, carrying one message. */
-export function snsEvent(message: string) {
+/** One message of the notifications queue, as the event source mapping hands it to the function. */
+export function sqsRecord(body: string, messageId: string = randomBytes(16).toString('hex')) {
   return {
-    Records: [
-      {
-        EventSource: 'aws:sns',
-        EventVersion: '1.0',
-        EventSubscriptionArn: 'arn:aws:sns:us-east-1:111111111111:notifications:sub',
-        Sns: {
-          Type: 'Notification',
-          MessageId: randomBytes(8).toString('hex'),
-          TopicArn: 'arn:aws:sns:us-east-1:111111111111:notifications',
-          Subject: null,
-          Message: message,
-          Timestamp: new Date().toISOString(),
-          SignatureVersion: '1',
-          Signature: 'EXAMPLE',
-          SigningCertUrl: 'https://example.invalid/cert.pem',
-          UnsubscribeUrl: 'https://example.invalid/unsubscribe',
-          MessageAttributes: {},
-        },
-      },
-    ],
+    messageId,
+    receiptHandle: `AQEB${randomBytes(24).toString('base64')}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: String(Date.now()),
+      SenderId: 'AIDAIT2UOQQY3AUEKVGXU',
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: createHash('md5').update(body).digest('hex'),
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:111111111111:vpce-gatekeeper-dev-notifications',
+    awsRegion: 'us-east-1',
   };
+}
+
+/** An SQS event as Lambda's event source mapping delivers it: one record per message body. */
+export function sqsEvent(...bodies: string[]) {
+  return { Records: bodies.map((body) => sqsRecord(body)) };
 }
 
 export const connectMessage = (c: FakeConnection) =>

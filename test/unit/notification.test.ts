@@ -20,11 +20,11 @@ const messageWithIds = fc
 
 function messageOf(fixture: string): string {
   const event = JSON.parse(readFileSync(new URL(`../../events/${fixture}`, import.meta.url), 'utf8'));
-  return event.Records[0].Sns.Message;
+  return event.Records[0].body;
 }
 
 describe('parseNotification', () => {
-  it.each(['sns-connect.json', 'sns-connect-pascal-case.json', 'sns-connect-events-list.json'])(
+  it.each(['sqs-connect.json', 'sqs-connect-pascal-case.json', 'sqs-connect-events-list.json'])(
     'finds the service, endpoint, event and state in %s',
     (fixture) => {
       expect(parseNotification(messageOf(fixture))).toEqual({
@@ -37,20 +37,20 @@ describe('parseNotification', () => {
   );
 
   it('reads Delete and Accept events', () => {
-    expect(parseNotification(messageOf('sns-delete.json'))).toMatchObject({ eventType: 'Delete', state: 'deleted' });
-    expect(parseNotification(messageOf('sns-accept.json'))).toMatchObject({ eventType: 'Accept', state: 'available' });
+    expect(parseNotification(messageOf('sqs-delete.json'))).toMatchObject({ eventType: 'Delete', state: 'deleted' });
+    expect(parseNotification(messageOf('sqs-accept.json'))).toMatchObject({ eventType: 'Accept', state: 'available' });
   });
 
   it('names a service but no endpoint when only the service is given', () => {
-    expect(parseNotification(messageOf('sns-service-only.json'))).toMatchObject({ serviceIds: [SERVICE], endpointIds: [] });
+    expect(parseNotification(messageOf('sqs-service-only.json'))).toMatchObject({ serviceIds: [SERVICE], endpointIds: [] });
   });
 
   it('finds nothing in a message with nothing recognizable', () => {
-    expect(parseNotification(messageOf('sns-unrecognized.json'))).toMatchObject({ serviceIds: [], endpointIds: [] });
+    expect(parseNotification(messageOf('sqs-unrecognized.json'))).toMatchObject({ serviceIds: [], endpointIds: [] });
   });
 
   it('picks ids out of a message that is not JSON', () => {
-    expect(parseNotification(messageOf('sns-plain-text.json'))).toEqual({
+    expect(parseNotification(messageOf('sqs-plain-text.json'))).toEqual({
       serviceIds: [SERVICE],
       endpointIds: [ENDPOINT],
       eventType: undefined,

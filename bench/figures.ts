@@ -1,0 +1,123 @@
+import type { ColdStartResult } from './cold-start';
+import type { BurstResult, OverheadResult, QuietConnectResult } from './local-runs';
+import type { QueueReadsResult } from './queue-reads';
+import { formatSummary } from './stats';
+import type { SweepResult } from './sweep';
+
+/** One batching window's figures: a burst's calls and a lone Connect's latency. */
+export interface WindowResult {
+  batchingWindowSeconds: number;
+  burst: BurstResult;
+  quietConnect: QuietConnectResult;
+}
+
+/** Everything `npm run bench` writes to bench/results.json. */
+export interface Results {
+  when: string;
+  smoke: boolean;
+  node: string;
+  coldStart: ColdStartResult;
+  bursts: BurstResult[];
+  quietConnect: QuietConnectResult;
+  windows: WindowResult[];
+  overhead: OverheadResult;
+  queueReads: QueueReadsResult;
+  sweep: SweepResult;
+}
+
+export const FIGURES_BEGIN = '<!-- figures from bench/results.json (npm run bench rewrites this block) -->';
+export const FIGURES_END = '<!-- end of figures -->';
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** The Markdown block bench/README.md carries between the markers, made from the results alone. */
+export function figuresMarkdown(r: Results): string {
+  const lines: string[] = [];
+  const row = (...cells: (string | number)[]) => lines.push(`| ${cells.join(' | ')} |`);
+  lines.push(`Run of ${r.when.slice(0, 10)}, Node ${r.node}.`, '');
+
+  lines.push(`**Bursts** under EC2's default rate limits, every notification delivered ${r.bursts[0]?.duplicateDeliveries ?? 2} times, deployed queue settings:`, '');
+  row('figure', ...r.bursts.map((b) => `${count(b.connections)} connections`), 'target');
+  row('---', ...r.bursts.map(() => '---:'), '---');
+  row('all decided, after the last Connect', ...r.bursts.map((b) => seconds(b.decidedAfterLastConnectMs)), '≤ 30 s');
+  row('EC2 calls per connection', ...r.bursts.map((b) => b.ec2Calls.perConnection.toFixed(3)), '≤ 0.05 (1,000), ≤ 0.02 (10,000)');
+  row(
+    'EC2 calls by action (refused by the rate limits)',
+    ...r.bursts.map((b) =>
+      Object.entries(b.ec2Calls.byAction)
+        .map(([action, c]) => `${action.replace('VpcEndpoint', '')} ${c.received}${c.failed ? ` (${c.failed})` : ''}`)
+        .join(', '),
+    ),
+    '',
+  );
+  row('successful Accepts per connection', ...r.bursts.map((b) => `${b.acceptsPerConnection.min}..${b.acceptsPerConnection.max}`), 'exactly 1');
+  row('left undecided / in the DLQ', ...r.bursts.map((b) => `${b.undecided} / ${b.deadLetters}`), '0 / 0');
+  row('invocations (failed), mean batch', ...r.bursts.map((b) => `${b.invocations.total} (${b.invocations.failed}), ${b.invocations.meanBatchSize.toFixed(1)}`), 'none failed');
+  row('DynamoDB requests per decided connection', ...r.bursts.map((b) => b.dynamodbRequestsPerDecided.toFixed(2)), '≤ 4');
+  lines.push('');
+
+  const q = r.quietConnect;
+  lines.push(
+    `**One Connect on a quiet stack** (batching window ${q.batchingWindowSeconds} s): decided in ${seconds(q.decidedMs.median)} ` +
+      `(p99 ${seconds(q.decidedMs.p99)}, ${q.decidedMs.n} samples); target: within the window plus 1 s.`,
+    '',
+  );
+
+  if (r.windows.length) {
+    lines.push('**The batching window** (`notificationBatchingWindow`): latency against calls.', '');
+    row('window', 'lone Connect decided (p50)', `${count(r.windows[0]?.burst.connections ?? 0)} burst: EC2 calls per connection`, 'invocations, mean batch', 'decided after last Connect');
+    row('---', '---:', '---:', '---:', '---:');
+    for (const w of r.windows) {
+      row(
+        `${w.batchingWindowSeconds} s`,
+        seconds(w.quietConnect.decidedMs.median),
+        w.burst.ec2Calls.perConnection.toFixed(3),
+        `${w.burst.invocations.total}, ${w.burst.invocations.meanBatchSize.toFixed(1)}`,
+        seconds(w.burst.decidedAfterLastConnectMs),
+      );
+    }
+    lines.push('');
+  }
+
+  const o = r.overhead;
+  lines.push(
+    `**Handler overhead**: ${o.notifications} Connects one at a time (no batching window, rate limits off), against the floor: ` +
+      `the same AWS calls made directly (EC2 ${o.callsPerNotification.ec2.toFixed(2)}, DynamoDB ${o.callsPerNotification.dynamodb.toFixed(2)}, ` +
+      `SNS ${o.callsPerNotification.sns.toFixed(2)} per notification).`,
+    '',
+  );
+  row('', 'handler', 'floor', 'ratio');
+  row('---', '---:', '---:', '---:');
+  row('p50', `${o.handlerMs.median.toFixed(1)} ms`, `${o.floorMs.median.toFixed(1)} ms`, o.medianRatio.toFixed(2));
+  row('p99', `${o.handlerMs.p99.toFixed(1)} ms`, `${o.floorMs.p99.toFixed(1)} ms`, o.p99Ratio.toFixed(2));
+  lines.push('');
+
+  const w = r.sweep;
+  lines.push(
+    `**Sweep**: one service with ${count(w.available)} available and ${count(w.pending)} pending connections, one reconcile run: ` +
+      `${(w.runMs / 1000).toFixed(1)} s, ${w.ec2Calls.DescribeVpcEndpointConnections ?? 0} Describe calls (target ${w.expected.describes}) and ` +
+      `${w.ec2Calls.AcceptVpcEndpointConnections ?? 0} Accept calls (target ${w.expected.accepts}); ${count(w.decided)} of ${count(w.pending)} decided.`,
+    '',
+  );
+  const qr = r.queueReads;
+  lines.push(
+    `**Queue reads**: \`GET /connections\` (signed) with ${count(qr.records)} records: first page (${qr.pageSize}) p50 ${qr.firstPageMs.median.toFixed(1)} ms, ` +
+      `p99 ${qr.firstPageMs.p99.toFixed(1)} ms over ${qr.firstPageMs.n} requests; the full queue, ${qr.fullPagination.pages} pages, in ${(qr.fullPagination.ms / 1000).toFixed(1)} s.`,
+    '',
+  );
+
+  lines.push('**Cold start** (× a bare `node`, median and interquartile range):', '');
+  row('function', 'bundle', '× bare node');
+  row('---', '---:', '---:');
+  for (const f of [...r.coldStart.functions, r.coldStart.naiveBaseline]) row(f.name, `${(f.bundleBytes / 1024).toFixed(0)} KiB`, formatSummary(f.ratio));
+  return lines.join('\n');
+}
+
+/** `readme` with the block between the markers replaced by `figures`; throws when a marker is missing. */
+export function withFigures(readme: string, figures: string): string {
+  const begin = readme.indexOf(FIGURES_BEGIN);
+  const end = readme.indexOf(FIGURES_END);
+  if (begin < 0 || end < begin) throw new Error(`bench/README.md lacks the markers ${FIGURES_BEGIN} … ${FIGURES_END}`);
+  return `${readme.slice(0, begin + FIGURES_BEGIN.length)}\n${figures}\n${readme.slice(end)}`;
+}
