@@ -9,6 +9,8 @@ import { updateConnection } from './conditional-update';
 import { flushOutbox, publishedAhead } from './outbox';
 import { forEachSettled } from './concurrency';
 import { config } from './config';
+import type { Membership } from './domain/organization';
+import { membershipsToDecide } from './organization-membership';
 import { logger } from './logger';
 
 /**
@@ -135,6 +137,8 @@ class ServiceDecisions {
     /** The latest record of each connection, as read or written. */
     readonly records: Map<string, ConnectionRecord>,
     private readonly source: DecideOptions['source'],
+    /** The owners' places in the organization, when the policy names an OU or an organization. */
+    private readonly memberships: Map<string, Membership>,
   ) {}
 
   static async start(serviceId: string, connections: ObservedConnection[], options: DecideOptions): Promise<ServiceDecisions> {
@@ -146,7 +150,8 @@ class ServiceDecisions {
       const record = known.get(endpointId);
       if (record) records.set(endpointId, record);
     }
-    return new ServiceDecisions(serviceId, policy, records, options.source);
+    const memberships = await membershipsToDecide(policy?.policy, connections);
+    return new ServiceDecisions(serviceId, policy, records, options.source, memberships);
   }
 
   /** Brings every record in line with EC2 and claims the connections to act on. */
@@ -214,7 +219,7 @@ class ServiceDecisions {
     return evaluatePolicy(
       this.policy?.policy,
       { accountId: observed.ownerAccountId, region: observed.region },
-      { now: new Date(), admittedEndpointsOfAccount: admitted },
+      { now: new Date(), admittedEndpointsOfAccount: admitted, membership: this.memberships.get(observed.ownerAccountId) },
     );
   }
 
