@@ -175,7 +175,7 @@ async function policyCommand(
       });
       const evaluation = body.evaluation as Record<string, unknown>;
       const source = body.policyId === null ? 'no policy' : `policy ${String(body.policyId)} version ${String(body.version)}`;
-      return print(body, () => `${String(evaluation.outcome)} (${String(evaluation.rule)}, ${source})\n${String(evaluation.reason)}`);
+      return print(body, () => `${String(evaluation.outcome)} (${String(evaluation.rule)}, ${source})\n${String(evaluation.reason)}${organizationLine(evaluation.organization)}`);
     }
     default:
       throw new CliError(`unknown policy command '${sub ?? ''}': get, versions, plan, put or evaluate`, 2);
@@ -256,3 +256,12 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   process.stderr.write(`vpce-gatekeeper: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });
+
+/** The organization facts an evaluation used: the OU path and status, or why they are unknown. */
+function organizationLine(facts: unknown): string {
+  if (typeof facts !== 'object' || facts === null) return '';
+  const { path, status, member, readAt, error, organizationId } = facts as Record<string, unknown>;
+  if (typeof error === 'string') return `\norganization: could not be read (${error})`;
+  if (member !== true) return `\norganization: not an account of ${String(organizationId)}, read at ${String(readAt)}`;
+  return `\norganization: ${String(path)}, ${String(status)}, read at ${String(readAt)}`;
+}

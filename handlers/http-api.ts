@@ -9,7 +9,7 @@ import { body, ifMatch, jsonBody, pathParams, queryParams, reasonSchema } from '
 import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
 import { middyfy } from '../lib/lambda';
-import { consoleAsset, type ConsoleSettings } from '../lib/http/static-assets';
+import { consoleAsset, consoleSettingsOf } from '../lib/http/static-assets';
 import { requireApprover } from '../lib/http/auth';
 import { config, outboundTopicArn } from '../lib/config';
 
@@ -46,12 +46,7 @@ const decide = (action: ApproverAction) => async ({ event, caller }: ApiRequest)
 const CONSOLE_DIST = new URL('../console/dist/', import.meta.url);
 const consolePath = z.object({ asset: z.string().max(100) });
 
-function consoleSettings(): ConsoleSettings {
-  const { JWT_ISSUER_URL, CONSOLE_CLIENT_ID, CONSOLE_AUTH_ORIGIN, AWS_REGION } = config();
-  if (!JWT_ISSUER_URL) return { auth: 'iam', region: AWS_REGION, authOrigins: [] };
-  const authOrigins = [...new Set([new URL(JWT_ISSUER_URL).origin, ...(CONSOLE_AUTH_ORIGIN ? [new URL(CONSOLE_AUTH_ORIGIN).origin] : [])])];
-  return { auth: 'jwt', region: AWS_REGION, issuer: JWT_ISSUER_URL, clientId: CONSOLE_CLIENT_ID, authOrigins };
-}
+const consoleSettings = () => consoleSettingsOf(config());
 
 function approvers() {
   const { APPROVER_PRINCIPALS, APPROVER_GROUPS, JWT_GROUPS_CLAIM } = config();

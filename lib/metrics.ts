@@ -23,6 +23,8 @@ export const METRIC = {
   actionFailures: 'ActionFailures',
   /** Reconciler runs that failed (and decided nothing, when the table or a policy was unreadable). */
   reconcileFailures: 'ReconcileFailures',
+  /** Allowed principals the reconciler added to or removed from services (sharing). */
+  sharingChanges: 'SharingChanges',
   /** Notifications handled to the end. */
   notificationsHandled: 'NotificationsHandled',
   /** Notifications that failed and will be retried (or dead-lettered). */

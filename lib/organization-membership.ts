@@ -1,7 +1,8 @@
-import type { Membership, OrganizationNode, OrganizationStructure } from './domain/organization';
+import type { Membership, OrganizationStructure } from './domain/organization';
 import { membershipIn } from './domain/organization';
 import { getCachedMemberships, putCachedMemberships } from './aws/organization-store';
-import { readMembership, readStructure } from './aws/organizations-gateway';
+import { forgetOrganization, readMembership, readStructure, type UnitCache } from './aws/organizations-gateway';
+import { usesOrganization, type Policy } from './domain/policy';
 import { config } from './config';
 import { logger } from './logger';
 
@@ -14,9 +15,11 @@ type Known = Exclude<Membership, { kind: 'unreadable' }>;
  * notifications must not turn into a burst of calls.
  */
 const remembered = new Map<string, Known>();
-let units = new Map<string, OrganizationNode & { parentId: string }>();
+let units: UnitCache = new Map();
 let unitsReadAt = 0;
 const reading = new Map<string, Promise<Membership>>();
+/** The whole organization as this container last read it (the reconciler, each run). */
+let structure: OrganizationStructure | undefined;
 
 /**
  * The memberships of accounts, by account id: from this container's memory,
@@ -27,6 +30,10 @@ const reading = new Map<string, Promise<Membership>>();
 export async function membershipsOf(accountIds: readonly string[]): Promise<Map<string, Membership>> {
   const result = new Map<string, Membership>();
   const wanted = [...new Set(accountIds)];
+  if (structure && Date.now() - Date.parse(structure.readAt) < config().ORGANIZATION_CACHE_TTL * 1000) {
+    for (const accountId of wanted) result.set(accountId, membershipIn(structure, accountId));
+    return result;
+  }
   const missing = wanted.filter((accountId) => {
     const known = remembered.get(accountId);
     if (known && fresh(known)) result.set(accountId, known);
@@ -88,21 +95,45 @@ function readOnce(accountId: string): Promise<Membership> {
  * the structure lacks them), so that notifications until the next run use it.
  * Returns the structure, or the name of the error that kept it from being read.
  */
-export async function refreshOrganization(alsoAccounts: readonly string[]): Promise<{ structure: OrganizationStructure } | { error: string }> {
-  let structure: OrganizationStructure;
+export async function refreshOrganization(alsoAccounts: readonly string[] = []): Promise<{ structure: OrganizationStructure } | { error: string }> {
+  let read: OrganizationStructure;
   try {
-    structure = await readStructure();
+    read = await readStructure();
   } catch (error) {
     logger.warn('could not read the organization; nothing is decided or revoked on it this run', { error });
     return { error: error instanceof Error ? error.name : 'Error' };
   }
-  const accountIds = new Set([...structure.accounts.keys(), ...alsoAccounts]);
-  const memberships = [...accountIds].map((accountId) => membershipIn(structure, accountId) as Known);
+  const accountIds = new Set([...read.accounts.keys(), ...alsoAccounts]);
+  const memberships = [...accountIds].map((accountId) => membershipIn(read, accountId) as Known);
   for (const membership of memberships) remember(membership);
-  units = new Map([...structure.units].map(([id, unit]) => [id, { ...unit }]));
-  unitsReadAt = Date.parse(structure.readAt);
+  units = new Map([...read.units].map(([id, unit]) => [id, Promise.resolve({ ...unit })]));
+  unitsReadAt = Date.parse(read.readAt);
+  structure = read;
   await putCachedMemberships(memberships);
-  return { structure };
+  return { structure: read };
+}
+
+/** Forgets what this container remembers of the organization (the local stack's reset). */
+export function forgetMemberships(): void {
+  remembered.clear();
+  units = new Map();
+  unitsReadAt = 0;
+  structure = undefined;
+  forgetOrganization();
+}
+
+/**
+ * The memberships needed to decide pending connections under a policy: none
+ * when it has no entry by OU or organization, so that such policies never
+ * reach Organizations.
+ */
+export async function membershipsToDecide(
+  policy: Policy | undefined,
+  connections: readonly { ownerAccountId: string; state: string }[],
+): Promise<Map<string, Membership>> {
+  if (!policy || !usesOrganization(policy)) return new Map();
+  const owners = connections.filter((connection) => connection.state === 'pendingAcceptance').map((connection) => connection.ownerAccountId);
+  return owners.length ? membershipsOf(owners) : new Map();
 }
 
 function remember(membership: Known): void {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { DEFAULT_POLICY_ID, evaluatePolicy, parsePolicy, type ConnectionRequest, type Evaluation } from './domain/policy';
+import { DEFAULT_POLICY_ID, evaluatePolicy, parsePolicy, usesOrganization, type ConnectionRequest, type Evaluation } from './domain/policy';
+import { membershipsOf } from './organization-membership';
 import type { PolicyChangedEvent } from './domain/outbound-event';
 import {
   getLatestPolicyVersion,
@@ -135,7 +136,9 @@ export async function evaluateRequest(policyId: string, request: ConnectionReque
   const policy = stored?.policy;
   const limited = policy?.maxEndpointsPerAccount !== undefined && policyId !== DEFAULT_POLICY_ID;
   const admitted = limited ? await countAdmittedEndpoints(policyId, request.accountId) : 0;
-  const evaluation = evaluatePolicy(policy, request, { now: new Date(), admittedEndpointsOfAccount: admitted });
+  // The account's place in the organization (cached), when the policy has entries by OU or organization.
+  const membership = policy && usesOrganization(policy) ? (await membershipsOf([request.accountId])).get(request.accountId) : undefined;
+  const evaluation = evaluatePolicy(policy, request, { now: new Date(), admittedEndpointsOfAccount: admitted, membership });
   return { policyId: stored?.policyId ?? null, version: stored?.version ?? null, evaluation };
 }
 

@@ -13,6 +13,10 @@ import { flushOutbox } from './outbox';
 import { managedServiceIds } from './managed-services';
 import { count, countDecisions, METRIC } from './metrics';
 import { publishStrandedPolicyEvents } from './policy-outbox';
+import { membershipIn, type Membership, type OrganizationStructure } from './domain/organization';
+import { usesOrganization } from './domain/policy';
+import { refreshOrganization } from './organization-membership';
+import { shareService, type SharingSummary } from './sharing';
 import { logger } from './logger';
 
 /**
@@ -49,6 +53,8 @@ export interface ServiceSummary extends Counts {
   serviceId: string;
   /** Set when enforcement withheld its revocations: more than the safety limit allows. */
   revocationLimit?: { candidates: number; admitted: number; maxRevocationsPerRun: number; maxRevocationPercent: number };
+  /** What sharing changed in the service's allowed principals (policies with sharing add or sync). */
+  sharing?: SharingSummary | { error: { name: string; message: string } };
   /** Set when this service could not be reconciled. */
   error?: { name: string; message: string };
 }
@@ -74,15 +80,19 @@ export async function reconcile(): Promise<ReconcileSummary> {
   const policies = new Map<string, StoredPolicy | undefined>();
   for (const serviceId of serviceIds) policies.set(serviceId, await resolvePolicy(serviceId));
   await publishStrandedPolicyEvents(serviceIds);
+  // The organization's structure, read fresh each run when a policy names an OU or an organization.
+  const organization = [...policies.values()].some((stored) => stored && usesOrganization(stored.policy)) ? await refreshOrganization() : undefined;
   const services: ServiceSummary[] = [];
   for (const serviceId of serviceIds) {
     const summary = emptySummary(serviceId);
+    const stored = policies.get(serviceId);
     try {
-      await reconcileService(summary, policies.get(serviceId));
+      await reconcileService(summary, stored, organization);
     } catch (error) {
       logger.error('could not reconcile a service; the next run tries again', { serviceId, error });
       summary.error = error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
     }
+    if (stored) summary.sharing = await shareOrReport(serviceId, stored, organization);
     services.push(summary);
   }
   return { startedAt, finishedAt: new Date().toISOString(), services, totals: totalsOf(services) };
@@ -94,7 +104,7 @@ export async function reconcile(): Promise<ReconcileSummary> {
  * enforcement and pending timeouts. A failed action is counted, and the rest
  * goes on. Throws only when EC2 or the table cannot be read at all.
  */
-async function reconcileService(summary: ServiceSummary, stored: StoredPolicy | undefined): Promise<void> {
+async function reconcileService(summary: ServiceSummary, stored: StoredPolicy | undefined, organization: OrganizationRead | undefined): Promise<void> {
   const { serviceId } = summary;
   const observed = await describeConnections({ serviceId });
   summary.connections = observed.length;
@@ -116,7 +126,8 @@ async function reconcileService(summary: ServiceSummary, stored: StoredPolicy | 
 
   const revocations: Claimed[] = [];
   const candidates = revocable.flatMap((connection) => {
-    const intent = revocationFor(stored.policy, records.get(connection.endpointId), connection.ownerAccountId, now);
+    const membership = organization && membershipFrom(organization, connection.ownerAccountId);
+    const intent = revocationFor(stored.policy, records.get(connection.endpointId), connection.ownerAccountId, now, membership);
     return intent ? [{ connection, intent }] : [];
   });
   const admitted = observed.filter((c) => isAdmitted(c.state)).length + decided.counts.accepted;
@@ -144,6 +155,27 @@ async function reconcileService(summary: ServiceSummary, stored: StoredPolicy | 
     else if (result.status === 'done') summary[revoked.has(endpointId) ? 'revoked' : 'timedOut']++;
   }
   summary.pending = stillPending - summary.timedOut;
+}
+
+type OrganizationRead = { structure: OrganizationStructure } | { error: string };
+
+/** An account's membership as this run read the organization; unreadable when the read failed, so nothing is revoked on it. */
+function membershipFrom(organization: OrganizationRead, accountId: string): Membership {
+  return 'structure' in organization ? membershipIn(organization.structure, accountId) : { kind: 'unreadable', accountId, error: organization.error };
+}
+
+/** Shares a service as its policy says; a failure is reported in the summary, and the next run tries again. */
+async function shareOrReport(
+  serviceId: string,
+  stored: StoredPolicy,
+  organization: OrganizationRead | undefined,
+): Promise<ServiceSummary['sharing']> {
+  try {
+    return await shareService(serviceId, stored, organization);
+  } catch (error) {
+    logger.error('could not share a service; the next run tries again', { serviceId, error });
+    return { error: error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) } };
+  }
 }
 
 /** Claims a connection for an action decided here; a connection another writer holds is left for the next run. */
@@ -202,13 +234,17 @@ async function alertRevocationLimit(
 }
 
 /** Adds a run's numbers to the invocation's metrics. */
-export function recordRunMetrics({ totals }: ReconcileSummary): void {
+export function recordRunMetrics({ totals, services }: ReconcileSummary): void {
   countDecisions({ accept: totals.accepted, reject: totals.rejected + totals.revoked + totals.timedOut });
   count(METRIC.pendingConnections, totals.pending);
   count(METRIC.driftRepaired, totals.firstSeen + totals.stateChanged + totals.recovered);
   count(METRIC.revocations, totals.revoked);
   count(METRIC.revocationLimitHit, totals.revocationLimitHits);
   count(METRIC.actionFailures, totals.failed);
+  count(
+    METRIC.sharingChanges,
+    services.reduce((sum, { sharing }) => sum + (sharing && 'added' in sharing ? sharing.added + sharing.removed : 0), 0),
+  );
 }
 
 function emptySummary(serviceId: string): ServiceSummary {

@@ -206,6 +206,8 @@ function wire(parts: {
   const reset = oneAtATime(async () => {
     faults.clear();
     organization.reset();
+    // The functions' containers start cold: nothing remembered of an organization that is gone.
+    (await import('../lib/organization-membership')).forgetMemberships();
     simulator.reset();
     inbound.reset();
     sqs.clear();

@@ -125,11 +125,8 @@ export function Services({ session }: { session: Session }) {
 
 type Action = 'accept' | 'reject' | 'revoke';
 
-/**
- * The API call behind each action. The API revokes an admitted (pending or
- * available) connection through its reject route.
- */
-const ROUTE: Record<Action, string> = { accept: 'accept', reject: 'reject', revoke: 'reject' };
+/** The API route behind each action: reject acts on a waiting request, revoke on an admitted (pending or available) connection. */
+const ROUTE: Record<Action, string> = { accept: 'accept', reject: 'reject', revoke: 'revoke' };
 
 const CONSEQUENCE: Record<Action, (c: Connection) => string> = {
   accept: (c) => `EC2 accepts endpoint ${c.endpointId} of account ${c.ownerAccountId} on ${c.serviceId}: its traffic flows once the connection is available.`,

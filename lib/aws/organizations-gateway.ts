@@ -1,6 +1,6 @@
 import type { OrganizationsClient } from '@aws-sdk/client-organizations';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import type { AccountStatus, Membership, OrganizationNode, OrganizationStructure } from '../domain/organization';
+import { ROOT_ID, type AccountStatus, type Membership, type OrganizationNode, type OrganizationStructure } from '../domain/organization';
 import { config } from '../config';
 
 /**
@@ -54,6 +54,27 @@ async function assumedRoleCredentials(
   };
 }
 
+/**
+ * At most this many Organizations calls of this container in flight at once.
+ * Organizations allows few requests per second: a burst of notifications that
+ * all miss the cache queues here, and the SDK's retries back off on the
+ * throttling that is left, instead of every invocation failing at once.
+ */
+const MAX_CALLS_IN_FLIGHT = 2;
+let callsInFlight = 0;
+const queued: (() => void)[] = [];
+
+async function limited<T>(call: () => Promise<T>): Promise<T> {
+  while (callsInFlight >= MAX_CALLS_IN_FLIGHT) await new Promise<void>((resume) => queued.push(resume));
+  callsInFlight++;
+  try {
+    return await call();
+  } finally {
+    callsInFlight--;
+    queued.shift()?.();
+  }
+}
+
 /** Organizations reports an account's Status as ACTIVE, SUSPENDED or PENDING_CLOSURE. */
 function statusOf(account: { Status?: string; State?: string }): AccountStatus {
   const status = account.Status ?? account.State;
@@ -65,7 +86,7 @@ let organizationId: Promise<string> | undefined;
 async function readOrganizationId(client: OrganizationsClient): Promise<string> {
   organizationId ??= (async () => {
     const { DescribeOrganizationCommand } = await import('@aws-sdk/client-organizations');
-    const { Organization } = await client.send(new DescribeOrganizationCommand({}));
+    const { Organization } = await limited(() => client.send(new DescribeOrganizationCommand({})));
     if (!Organization?.Id) throw new Error('DescribeOrganization returned no organization id');
     return Organization.Id;
   })().catch((error: unknown) => {
@@ -75,56 +96,55 @@ async function readOrganizationId(client: OrganizationsClient): Promise<string> 
   return organizationId;
 }
 
+/** An OU's name and parent, as described; promises, so that concurrent reads of accounts in one OU describe it once. */
+export type UnitCache = Map<string, Promise<OrganizationNode & { parentId: string }>>;
+
 /**
- * One account's membership, read account by account: DescribeAccount, then
- * ListParents up to the root, with each OU's name (DescribeOrganizationalUnit).
- * `units` keeps OUs already described (id → name and parent), so that accounts
- * of the same OU share those calls. An account Organizations does not know is
- * outside. Any other failure throws: the caller decides what an unknown means.
+ * One account's membership, read account by account: DescribeAccount and
+ * ListParents, then each OU up to the root (DescribeOrganizationalUnit and
+ * ListParents), unless `units` already has it: accounts of the same OU share
+ * those calls. An account Organizations does not know is outside. Any other
+ * failure throws: the caller decides what an unknown means.
  */
-export async function readMembership(
-  accountId: string,
-  units: Map<string, OrganizationNode & { parentId: string }>,
-  client?: OrganizationsClient,
-): Promise<Membership> {
+export async function readMembership(accountId: string, units: UnitCache, client?: OrganizationsClient): Promise<Membership> {
   const sdk = await import('@aws-sdk/client-organizations');
   const organizations = client ?? (await organizationsClient());
   const orgId = await readOrganizationId(organizations);
   let account;
   try {
-    ({ Account: account } = await organizations.send(new sdk.DescribeAccountCommand({ AccountId: accountId })));
+    ({ Account: account } = await limited(() => organizations.send(new sdk.DescribeAccountCommand({ AccountId: accountId }))));
   } catch (error) {
     if (error instanceof sdk.AccountNotFoundException) return { kind: 'outside', accountId, organizationId: orgId, readAt: new Date().toISOString() };
     throw error;
   }
   if (!account) throw new Error(`DescribeAccount returned nothing for ${accountId}`);
-  const path: OrganizationNode[] = [];
-  let childId = accountId;
-  for (let depth = 0; depth < 10; depth++) {
-    const known = units.get(childId);
-    const parent = known
-      ? { Id: known.parentId, Type: known.parentId.startsWith('r-') ? 'ROOT' : 'ORGANIZATIONAL_UNIT' }
-      : (await organizations.send(new sdk.ListParentsCommand({ ChildId: childId }))).Parents?.[0];
-    if (!parent?.Id) throw new Error(`ListParents returned no parent for ${childId}`);
-    if (parent.Type === 'ROOT') {
-      path.unshift({ id: parent.Id, name: 'Root' });
-      break;
-    }
-    let unit = units.get(parent.Id);
+  const parentOf = async (childId: string) => {
+    const parent = (await limited(() => organizations.send(new sdk.ListParentsCommand({ ChildId: childId })))).Parents?.[0]?.Id;
+    if (!parent) throw new Error(`ListParents returned no parent for ${childId}`);
+    return parent;
+  };
+  const describeUnit = (unitId: string) => {
+    let unit = units.get(unitId);
     if (!unit) {
-      const { OrganizationalUnit } = await organizations.send(new sdk.DescribeOrganizationalUnitCommand({ OrganizationalUnitId: parent.Id }));
-      const parentOfUnit = (await organizations.send(new sdk.ListParentsCommand({ ChildId: parent.Id }))).Parents?.[0]?.Id;
-      if (!parentOfUnit) throw new Error(`ListParents returned no parent for ${parent.Id}`);
-      unit = { id: parent.Id, name: OrganizationalUnit?.Name ?? parent.Id, parentId: parentOfUnit };
-      units.set(unit.id, unit);
+      unit = (async () => {
+        const { OrganizationalUnit } = await limited(() => organizations.send(new sdk.DescribeOrganizationalUnitCommand({ OrganizationalUnitId: unitId })));
+        return { id: unitId, name: OrganizationalUnit?.Name ?? unitId, parentId: await parentOf(unitId) };
+      })();
+      units.set(unitId, unit);
+      unit.catch(() => units.delete(unitId));
     }
+    return unit;
+  };
+  const path: OrganizationNode[] = [];
+  let parentId = await parentOf(accountId);
+  for (let depth = 0; !ROOT_ID.test(parentId); depth++) {
+    // Organizations nests OUs at most five deep; more means the answers loop.
+    if (depth > 5) throw new Error(`the OU path of ${accountId} is deeper than Organizations allows`);
+    const unit = await describeUnit(parentId);
     path.unshift({ id: unit.id, name: unit.name });
-    childId = unit.id;
-    if (unit.parentId.startsWith('r-')) {
-      path.unshift({ id: unit.parentId, name: 'Root' });
-      break;
-    }
+    parentId = unit.parentId;
   }
+  path.unshift({ id: parentId, name: 'Root' });
   return { kind: 'member', accountId, organizationId: orgId, status: statusOf(account), path, readAt: new Date().toISOString() };
 }
 

@@ -84,5 +84,22 @@ export interface RevocationLimitEvent {
   candidates: { endpointId: string; ownerAccountId: string; rule: string; reason: string }[];
 }
 
+/**
+ * Published when the reconciler changed a service's allowed principals to follow
+ * its policy (sharing add or sync), or withheld removals beyond the safety limit.
+ */
+export interface SharingChangedEvent {
+  eventId: string;
+  eventType: 'sharing-changed';
+  occurredAt: string;
+  serviceId: string;
+  policyId: string;
+  mode: 'add' | 'sync';
+  added: string[];
+  removed: string[];
+  /** Removals withheld because they exceed the policy's safety limit. */
+  skippedByLimit: string[];
+}
+
 /** Everything published to the outbound topic. */
-export type PublishedEvent = OutboundEvent | PolicyChangedEvent | RevocationLimitEvent;
+export type PublishedEvent = OutboundEvent | PolicyChangedEvent | RevocationLimitEvent | SharingChangedEvent;

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError } from '../errors';
+import type { Config } from '../config';
 import type { HttpResponse } from './responses';
 
 /** What the console needs to know before anyone signs in: how to sign in, and where. */
@@ -14,6 +15,14 @@ export interface ConsoleSettings {
   clientId?: string;
   /** Origins the browser may fetch from besides the API: the issuer's, and its token endpoint's. */
   authOrigins: string[];
+}
+
+/** The console's settings from the stage's: OpenID Connect when it has a JWT issuer, else SigV4. */
+export function consoleSettingsOf(config: Pick<Config, 'JWT_ISSUER_URL' | 'CONSOLE_CLIENT_ID' | 'CONSOLE_AUTH_ORIGIN' | 'AWS_REGION'>): ConsoleSettings {
+  const { JWT_ISSUER_URL, CONSOLE_CLIENT_ID, CONSOLE_AUTH_ORIGIN, AWS_REGION } = config;
+  if (!JWT_ISSUER_URL) return { auth: 'iam', region: AWS_REGION, authOrigins: [] };
+  const origins = [new URL(JWT_ISSUER_URL).origin, ...(CONSOLE_AUTH_ORIGIN ? [new URL(CONSOLE_AUTH_ORIGIN).origin] : [])];
+  return { auth: 'jwt', region: AWS_REGION, issuer: JWT_ISSUER_URL, clientId: CONSOLE_CLIENT_ID, authOrigins: [...new Set(origins)] };
 }
 
 const CONTENT_TYPES: Record<string, string> = {

@@ -131,17 +131,17 @@ describe('the approvals console', () => {
     await inPage(browser, 'lose a race', async (page) => {
       await signIn(page, LOCAL_APPROVER);
       await page.goto(`${stack.baseUrl}/console#/connection/${serviceId}/${endpointId}`);
-      await page.getByRole('button', { name: 'Accept…' }).click();
+      await page.getByRole('button', { name: 'Reject…' }).click();
       await page.getByLabel(/Reason/).fill('too slow');
 
-      // Someone else rejects it while the dialog is open.
-      const other = await signedClient(stack.baseUrl, LOCAL_APPROVER).request('POST', `/services/${serviceId}/connections/${endpointId}/reject`, { body: { reason: 'first!' } });
+      // Someone else accepts it while the dialog is open.
+      const other = await signedClient(stack.baseUrl, LOCAL_APPROVER).request('POST', `/services/${serviceId}/connections/${endpointId}/accept`, { body: { reason: 'first!' } });
       expect(other.status).toBe(200);
-      await page.getByRole('button', { name: 'Accept connection' }).click();
+      await page.getByRole('button', { name: 'Reject connection' }).click();
 
       const outcome = await page.getByTestId('outcome').textContent();
-      expect(outcome).toMatch(new RegExp(`^Not accepted: Rejected by ${LOCAL_APPROVER_ARN.replace(/[/]/g, '\\/')} at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC while you were looking \\("first!"\\)`));
-      expect(await ec2State(serviceId, endpointId)).toBe('rejected');
+      expect(outcome).toMatch(new RegExp(`^Not rejected: Accepted by ${LOCAL_APPROVER_ARN.replace(/[/]/g, '\\/')} at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC while you were looking \\("first!"\\)`));
+      expect(await ec2State(serviceId, endpointId)).not.toBe('rejected');
     });
   });
 

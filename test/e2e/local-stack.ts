@@ -70,6 +70,8 @@ export interface Faults {
   crashAfterEc2Call?: number;
   /** Every DynamoDB connection is cut while true. */
   dynamoUnavailable?: boolean;
+  /** Every Organizations call fails with AccessDeniedException while true. */
+  organizationsUnavailable?: boolean;
   /** EC2 calls naming one of these service or endpoint ids are answered 503 Unavailable. */
   ec2UnavailableFor?: string[];
   /** EC2's rate limits: false turns them off; buckets given replace the defaults (Describe* 100 + 20/s, mutating 50 + 5/s). */
