@@ -26,7 +26,8 @@ async function seed(stack: LocalStack, count: number): Promise<void> {
   });
   // Loaded only now: the store reads its configuration when first loaded.
   const { putConnection } = await import('../lib/aws/connection-store');
-  const serviceId = 'vpce-svc-0000000000000bench';
+  // Ids as EC2 writes them: the API refuses a cursor naming any other.
+  const serviceId = 'vpce-svc-000000000000be0c1';
   const at = new Date().toISOString();
   for (let i = 0; i < count; i += 100) {
     await Promise.all(
