@@ -9,11 +9,8 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *                  byServiceState: pk and the record's own `state` attribute (keys only)
  *   policy version pk POLICY#<serviceId|default>  sk V#<version, zero-padded>
  *   admission      pk ADMISSION#<serviceId>  sk ACCOUNT#<accountId>  (endpoints holding the account's places)
-<<<<<<< HEAD
-=======
  *   membership     pk ORGMEMBER#<accountId> sk MEMBERSHIP               (expires: TTL)
  *   sharing        pk SHARING#<serviceId>   sk PRINCIPALS
->>>>>>> main
  */
 export const BY_STATE_INDEX = 'byState';
 /**
