@@ -103,7 +103,10 @@ export function figuresMarkdown(r: Results): string {
   const qr = r.queueReads;
   lines.push(
     `**Queue reads**: \`GET /connections\` (signed) with ${count(qr.records)} records: first page (${qr.pageSize}) p50 ${qr.firstPageMs.median.toFixed(1)} ms, ` +
-      `p99 ${qr.firstPageMs.p99.toFixed(1)} ms over ${qr.firstPageMs.n} requests; the full queue, ${qr.fullPagination.pages} pages, in ${(qr.fullPagination.ms / 1000).toFixed(1)} s.`,
+      `p99 ${qr.firstPageMs.p99.toFixed(1)} ms over ${qr.firstPageMs.n} requests; ` +
+      (qr.fullPagination.error
+        ? `the full pagination FAILED after ${qr.fullPagination.pages} pages: ${qr.fullPagination.error}.`
+        : `the full queue, ${qr.fullPagination.pages} pages, in ${(qr.fullPagination.ms / 1000).toFixed(1)} s.`),
     '',
   );
 

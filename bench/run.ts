@@ -15,11 +15,18 @@ import { measureSweep } from './sweep';
  * bench/README.md from them. `--smoke` runs a version of under a minute for CI
  * (bench/results.smoke.json, README untouched).
  */
-const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, out: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { smoke: { type: 'boolean', default: false }, out: { type: 'string' }, bursts: { type: 'string' }, windows: { type: 'string' }, rounds: { type: 'string' } },
+});
 const smoke = values.smoke ?? false;
+const numbers = (list: string | undefined) => list?.split(',').map(Number);
 const sizes = smoke
   ? { rounds: 3, bursts: [30], quietSamples: 2, windows: [] as number[], windowBurst: 0, windowSamples: 0, overhead: 5, queueRecords: 200, queueSamples: 20, sweepAvailable: 90, sweepPending: 10 }
   : { rounds: 15, bursts: [1000, 10_000], quietSamples: 10, windows: [0, 5], windowBurst: 1000, windowSamples: 5, overhead: 100, queueRecords: 10_000, queueSamples: 200, sweepAvailable: 9000, sweepPending: 1000 };
+// `--bursts 1000 --windows 0 --rounds 5`: a shorter full run (the figures say what ran).
+sizes.bursts = numbers(values.bursts) ?? sizes.bursts;
+sizes.windows = numbers(values.windows) ?? sizes.windows;
+sizes.rounds = numbers(values.rounds)?.[0] ?? sizes.rounds;
 // ACTION_BATCH_SIZE in lib/aws/ec2-gateway.ts (not imported: that module reads the functions' configuration)
 const ACTION_BATCH_SIZE = 100;
 const out = values.out ?? (smoke ? 'bench/results.smoke.json' : 'bench/results.json');
@@ -94,6 +101,7 @@ async function main(): Promise<void> {
 /** What must hold whatever the machine: every connection decided, exactly once, nothing dead-lettered. */
 function check(results: Results): string[] {
   const problems: string[] = [];
+  if (results.queueReads.fullPagination.error) problems.push(`queue reads: ${results.queueReads.fullPagination.error}`);
   if (results.sweep.decided !== results.sweep.pending) problems.push(`sweep: decided ${results.sweep.decided} of ${results.sweep.pending} pending connections`);
   for (const b of [...results.bursts, ...results.windows.map((w) => w.burst)]) {
     const what = `burst of ${b.connections}`;

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { isAdmitted, type Claim, type ConnectionRecord, type ConnectionState, type ObservedConnection } from './domain/connection';
+import { claimIsLive, isAdmitted, type Claim, type ConnectionRecord, type ConnectionState, type ObservedConnection } from './domain/connection';
 import { completeClaim, failClaim, planConnection, repairsOf, settledElsewhere, type Plan, type PlanContext } from './domain/decisions';
 import { evaluatePolicy, type Evaluation } from './domain/policy';
 import { actOnConnections, describeConnections, type ActionFailure } from './aws/ec2-gateway';
 import { getConnections } from './aws/connection-store';
+import { getAdmissionPlaces, putAdmissionPlaces } from './aws/admission-store';
+import { placesTaken, type AccountConnections } from './domain/admission';
+import { ConflictError } from './errors';
 import { resolvePolicy, type StoredPolicy } from './aws/policy-store';
 import { updateConnection } from './conditional-update';
 import { flushOutbox, publishedAhead } from './outbox';
@@ -22,6 +25,8 @@ import { logger } from './logger';
 
 /** Lost races tolerated per connection while bringing its record in line with EC2. */
 const SETTLE_ATTEMPTS = 5;
+/** Lost races tolerated while taking one of an account's places under maxEndpointsPerAccount. */
+const PLACE_ATTEMPTS = 8;
 /** Lost races tolerated while recording how a claim ended (only while the claim is still ours). */
 const FINISH_ATTEMPTS = 5;
 /**
@@ -126,8 +131,10 @@ export interface Claimed {
 
 /** The decisions about one service's connections within one invocation. */
 class ServiceDecisions {
-  /** Per account: its admitted endpoints as EC2 showed them, plus the accepts claimed since. */
-  private readonly admittedByAccount = new Map<string, Promise<{ count: number }>>();
+  /** Per account: its connections on this service as EC2 showed them. */
+  private readonly byAccount = new Map<string, Promise<AccountConnections>>();
+  /** Per account: the last place being taken, so that this invocation takes them one at a time. */
+  private readonly placeQueue = new Map<string, Promise<void>>();
   /** What settling found out of line with EC2. */
   readonly tally = { firstSeen: 0, stateChanged: 0, recovered: 0 };
 
@@ -169,42 +176,21 @@ class ServiceDecisions {
   }
 
   private async settle(observed: ObservedConnection): Promise<Claimed | undefined> {
-    let reserved: { count: number } | undefined;
-    const release = () => {
-      if (reserved) reserved.count--;
-      reserved = undefined;
-    };
     const source = sourceOf(this.source, observed);
-    let settled: { before: ConnectionRecord | undefined; plan: Exclude<Plan, { kind: 'unchanged' }> } | undefined;
-    try {
-      settled = await updateConnection(
-        observed,
-        this.records.get(observed.endpointId),
-        async (record) => {
-          release();
-          const pending = observed.state === 'pendingAcceptance';
-          const admitted =
-            pending && this.policy?.policy.maxEndpointsPerAccount !== undefined ? await this.admitted(observed.ownerAccountId) : undefined;
-          // Nothing is awaited from reading the count to reserving a place in it, so
-          // connections of one account settled at the same time count each other.
-          const evaluation = pending ? this.evaluate(observed, admitted?.count ?? 0) : undefined;
-          const plan = planConnection(record, observed, evaluation, planContext(source));
-          if (plan.kind === 'unchanged') {
-            if (record) await flushOutbox(record, record);
-            return { stop: undefined };
-          }
-          if (plan.kind === 'act' && plan.claim.outcome === 'accept' && admitted) {
-            reserved = admitted;
-            reserved.count++;
-          }
-          return { write: plan.next, then: { before: record, plan } };
-        },
-        { attempts: SETTLE_ATTEMPTS, whenExhausted: 'throw' },
-      );
-    } catch (error) {
-      release();
-      throw error;
-    }
+    const settled = await updateConnection(
+      observed,
+      this.records.get(observed.endpointId),
+      async (record) => {
+        const evaluation = observed.state === 'pendingAcceptance' ? await this.evaluateWithinLimit(observed, record) : undefined;
+        const plan = planConnection(record, observed, evaluation, planContext(source));
+        if (plan.kind === 'unchanged') {
+          if (record) await flushOutbox(record, record);
+          return { stop: undefined };
+        }
+        return { write: plan.next, then: { before: record, plan } };
+      },
+      { attempts: SETTLE_ATTEMPTS, whenExhausted: 'throw' },
+    );
     if (!settled) return undefined;
     const { before, plan } = settled;
     const repairs = repairsOf(before, plan.next);
@@ -215,21 +201,63 @@ class ServiceDecisions {
     return undefined;
   }
 
+  /**
+   * The policy's verdict on a pending request. Under maxEndpointsPerAccount, an
+   * accept first takes one of the account's places in the table (a conditional
+   * write on one item per account and service), so that concurrent deciders,
+   * in this invocation or any other, never admit beyond the limit.
+   */
+  private async evaluateWithinLimit(observed: ObservedConnection, record: ConnectionRecord | undefined): Promise<Evaluation> {
+    const max = this.policy?.policy.maxEndpointsPerAccount;
+    const unlimited = this.evaluate(observed, 0);
+    if (max === undefined) return unlimited;
+    const wouldAdmit = unlimited.act && unlimited.outcome === 'accept' && !record?.decision?.acted && !claimIsLive(record?.claim, new Date());
+    if (!wouldAdmit) {
+      const ec2 = await this.accountConnections(observed.ownerAccountId);
+      return this.evaluate(observed, placesTaken([], ec2).size);
+    }
+    const taken = await this.takePlace(observed, max);
+    return this.evaluate(observed, taken);
+  }
+
+  /** Takes a place for an endpoint among its account's; answers how many other places are taken (>= max: none left). */
+  private takePlace(observed: ObservedConnection, max: number): Promise<number> {
+    const { ownerAccountId: accountId, endpointId } = observed;
+    // One at a time per account within this invocation; other invocations meet at the item's condition.
+    const previous = this.placeQueue.get(accountId) ?? Promise.resolve();
+    const turn = previous.catch(() => undefined).then(async () => {
+      const ec2 = await this.accountConnections(accountId);
+      for (let attempt = 1; attempt <= PLACE_ATTEMPTS; attempt++) {
+        const places = await getAdmissionPlaces(this.serviceId, accountId);
+        const taken = placesTaken(places.endpointIds, ec2);
+        if (taken.delete(endpointId)) return taken.size;
+        if (taken.size >= max) return taken.size;
+        if (await putAdmissionPlaces(this.serviceId, accountId, [...taken, endpointId], places.version)) return taken.size;
+      }
+      throw new ConflictError(`the places of account ${accountId} on ${this.serviceId} kept changing; the request is decided again later`);
+    });
+    this.placeQueue.set(accountId, turn.then(() => undefined));
+    return turn;
+  }
+
+  /** The account's connections on this service as EC2 shows them, read once per invocation. */
+  private accountConnections(accountId: string): Promise<AccountConnections> {
+    let entry = this.byAccount.get(accountId);
+    if (!entry) {
+      entry = describeConnections({ serviceId: this.serviceId, ownerAccountId: accountId }).then(
+        (connections) => new Map(connections.map((c) => [c.endpointId, c.state])),
+      );
+      this.byAccount.set(accountId, entry);
+    }
+    return entry;
+  }
+
   private evaluate(observed: ObservedConnection, admitted: number): Evaluation {
     return evaluatePolicy(
       this.policy?.policy,
       { accountId: observed.ownerAccountId, region: observed.region },
       { now: new Date(), admittedEndpointsOfAccount: admitted, membership: this.memberships.get(observed.ownerAccountId) },
     );
-  }
-
-  private admitted(accountId: string): Promise<{ count: number }> {
-    let entry = this.admittedByAccount.get(accountId);
-    if (!entry) {
-      entry = countAdmittedEndpoints(this.serviceId, accountId).then((count) => ({ count }));
-      this.admittedByAccount.set(accountId, entry);
-    }
-    return entry;
   }
 }
 

@@ -8,11 +8,9 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *                  gsi1pk STATE#<state>    gsi1sk <createdAt>#<serviceId>#<endpointId>
  *                  byServiceState: pk and the record's own `state` attribute (keys only)
  *   policy version pk POLICY#<serviceId|default>  sk V#<version, zero-padded>
-<<<<<<< HEAD
-=======
+ *   admission      pk ADMISSION#<serviceId>  sk ACCOUNT#<accountId>  (endpoints holding the account's places)
  *   membership     pk ORGMEMBER#<accountId> sk MEMBERSHIP               (expires: TTL)
  *   sharing        pk SHARING#<serviceId>   sk PRINCIPALS
->>>>>>> main
  */
 export const BY_STATE_INDEX = 'byState';
 /**
@@ -35,6 +33,8 @@ export const keys = {
     sk: `V#${String(version).padStart(10, '0')}`,
   }),
   policyVersions: (policyId: string) => ({ pk: `POLICY#${policyId}` }),
+  /** An account's places under maxEndpointsPerAccount on one service: admissions serialise on this item. */
+  admission: (serviceId: string, accountId: string) => ({ pk: `ADMISSION#${serviceId}`, sk: `ACCOUNT#${accountId}` }),
   membership: (accountId: string) => ({ pk: `ORGMEMBER#${accountId}`, sk: 'MEMBERSHIP' }),
   sharing: (serviceId: string) => ({ pk: `SHARING#${serviceId}`, sk: 'PRINCIPALS' }),
 };

@@ -90,8 +90,18 @@ export type HistoryEvent =
   | { at: string; type: 'first-seen'; state: ConnectionState; source: string }
   | { at: string; type: 'state-changed'; from: ConnectionState; to: ConnectionState; source: string }
   | ({ at: string; type: 'decision' } & Omit<Decision, 'decidedAt'>)
-  | { at: string; type: 'action-failed'; outcome: 'accept' | 'reject'; code: string; message: string }
-  | { at: string; type: 'reminded'; pendingSince: string };
+  | {
+      at: string;
+      type: 'action-failed';
+      outcome: 'accept' | 'reject';
+      code: string;
+      message: string;
+      /** Consecutive identical failures are one entry: how many, and when the first was (`at` is the last). */
+      times?: number;
+      firstAt?: string;
+    }
+  /** Consecutive reminders are one entry: how many, and when the first was (`at` is the last). */
+  | { at: string; type: 'reminded'; pendingSince: string; times?: number; firstAt?: string };
 
 /** What the table knows of one connection: its last known state, decision and history. */
 export interface ConnectionRecord {
@@ -110,6 +120,10 @@ export interface ConnectionRecord {
   updatedAt: string;
   /** Incremented on every write; writes are conditional on the version they read. */
   version: number;
-  /** Append-only. */
+  /**
+   * Append-only, except that a run of identical reminders or failures is counted
+   * in one entry (`times`, `firstAt`): what repeats on a schedule cannot grow the
+   * record towards DynamoDB's 400 KB item limit.
+   */
   history: HistoryEvent[];
 }

@@ -192,8 +192,14 @@ export function failClaim(
 ): ConnectionRecord {
   const at = context.now.toISOString();
   const next: ConnectionRecord = { ...record, claim: { ...claim, status: 'failed' } };
-  const history: HistoryEvent[] = [{ at, type: 'action-failed', outcome: claim.outcome, ...error }];
   const event = eventFor('action-failed', next, { eventId: context.newId(), occurredAt: at, error });
+  const last = record.history.at(-1);
+  if (last?.type === 'action-failed' && last.outcome === claim.outcome && last.code === error.code) {
+    // The same failure again: counted in the entry it repeats, so that retries cannot grow the record without bound.
+    const repeated: HistoryEvent = { ...last, at, message: error.message, times: (last.times ?? 1) + 1, firstAt: last.firstAt ?? last.at };
+    return finish({ ...next, history: [...record.history.slice(0, -1), repeated] }, [], [...(record.outbox ?? []), event], at);
+  }
+  const history: HistoryEvent[] = [{ at, type: 'action-failed', outcome: claim.outcome, ...error }];
   return finish(next, history, [...(record.outbox ?? []), event], at);
 }
 
@@ -205,6 +211,12 @@ export function remindApprovers(record: ConnectionRecord, context: PlanContext):
   const at = context.now.toISOString();
   const next: ConnectionRecord = { ...record, remindedAt: at };
   const event = eventFor('approval-reminder', next, { eventId: context.newId(), occurredAt: at });
+  const last = record.history.at(-1);
+  if (last?.type === 'reminded') {
+    // Reminders repeat every period while a request waits: one entry counts them, so the record stays bounded.
+    const repeated: HistoryEvent = { ...last, at, times: (last.times ?? 1) + 1, firstAt: last.firstAt ?? last.at };
+    return finish({ ...next, history: [...record.history.slice(0, -1), repeated] }, [], [...(record.outbox ?? []), event], at);
+  }
   return finish(next, [{ at, type: 'reminded', pendingSince: record.createdAt }], [...(record.outbox ?? []), event], at);
 }
 

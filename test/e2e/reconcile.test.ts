@@ -38,6 +38,8 @@ beforeAll(async () => {
       [TIMES_OUT]: { ...DEFAULT_POLICY, pendingTimeout: 'PT1S', onPendingTimeout: 'reject' },
       [REMINDS]: { ...DEFAULT_POLICY, pendingTimeout: 'PT1S', onPendingTimeout: 'remind' },
     },
+    // The functions' embedded metrics, as CloudWatch would receive them, are asserted below.
+    env: { LOG_FORMAT: 'json' },
   });
 });
 

@@ -24,7 +24,8 @@ beforeAll(async () => {
     // in the dead-letter queue after 3 receives.
     visibilityTimeoutMs: 5_000,
     maxReceiveCount: 3,
-    env: { AWS_MAX_ATTEMPTS: '3', DECISION_LEASE_SECONDS: String(LEASE_SECONDS) },
+    // LOG_FORMAT json: the metrics the functions embed in their logs are asserted below.
+    env: { AWS_MAX_ATTEMPTS: '3', DECISION_LEASE_SECONDS: String(LEASE_SECONDS), LOG_FORMAT: 'json' },
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { claimIsLive, type Claim, type ConnectionRecord, type ObservedConnection } from '../../lib/domain/connection';
-import { completeClaim, failClaim, planConnection, repairsOf, settledElsewhere, withoutPublished, type PlanContext } from '../../lib/domain/decisions';
+import { completeClaim, failClaim, planConnection, remindApprovers, repairsOf, settledElsewhere, withoutPublished, type PlanContext } from '../../lib/domain/decisions';
 import { eventsAddedBy, eventsToPublish } from '../../lib/domain/outbox';
 import type { Evaluation } from '../../lib/domain/policy';
 
@@ -108,5 +108,30 @@ describe('the order of a connection\'s events', () => {
     const sequences = [held.next, accepted, rejectedAfter].map((record) => record.outbox?.at(-1)?.sequence);
     expect(sequences).toEqual([held.next.version, accepted.version, rejectedAfter.version]);
     expect(sequences).toEqual([...sequences].sort((a, b) => (a ?? 0) - (b ?? 0)));
+  });
+});
+
+describe('a bounded history', () => {
+  const hold: Evaluation = { outcome: 'hold', act: false, rule: 'onUnmatched:hold', reason: 'unknown account' };
+
+  it('counts 5,000 reminders (17 days every 5 minutes) in one entry, so the record stays small and readable', () => {
+    const held = planConnection(undefined, pending, hold, context);
+    if (held.kind !== 'record') throw new Error('expected a record');
+    let record = held.next;
+    for (let i = 1; i <= 5000; i++) record = remindApprovers({ ...record, outbox: undefined }, { ...context, now: new Date(now.getTime() + i * 300_000) });
+
+    expect(record.history.map((e) => e.type)).toEqual(['first-seen', 'decision', 'reminded']);
+    expect(record.history.at(-1)).toMatchObject({ times: 5000, firstAt: '2026-11-23T12:05:00.000Z' });
+    expect(JSON.stringify(record).length).toBeLessThan(4_000);
+  });
+
+  it('counts the same failure repeated in one entry, and starts a new one when something else happened in between', () => {
+    const { record, claim } = claimed();
+    const error = { code: 'InternalError', message: 'try again' };
+    const twice = failClaim(failClaim(record, claim, error, context), claim, error, context);
+    const other = failClaim(twice, claim, { code: 'InvalidState', message: 'x' }, context);
+
+    expect(twice.history.filter((e) => e.type === 'action-failed')).toEqual([expect.objectContaining({ times: 2 })]);
+    expect(other.history.filter((e) => e.type === 'action-failed')).toHaveLength(2);
   });
 });

@@ -97,4 +97,20 @@ describe('a batch of notifications', () => {
     expect(outcome.failedMessageIds).toEqual([]);
     expect(aws.ec2.commandCalls(DescribeVpcEndpointConnectionsCommand).length).toBeLessThanOrEqual(MAX_SERVICES_PER_MESSAGE);
   });
+
+  it('admits no more than maxEndpointsPerAccount when twelve endpoints are decided at once, in one batch and in many', async () => {
+    await putPolicy(serviceId, parsePolicy({ allow: [{ account: ALLOWED, label: 'acme-prod' }], maxEndpointsPerAccount: 5 }), { actor: 'test' });
+    const together = Array.from({ length: 12 }, () => aws.connect(serviceId, ALLOWED));
+    await handleNotificationBatch(together.map((c) => message(connectMessage(c))));
+    const admittedTogether = together.filter((c) => aws.connections.get(c.endpointId)?.state === 'pending').length;
+
+    const other = newServiceId();
+    await putPolicy(other, parsePolicy({ allow: [{ account: ALLOWED, label: 'acme-prod' }], maxEndpointsPerAccount: 5 }), { actor: 'test' });
+    const apart = Array.from({ length: 12 }, () => aws.connect(other, ALLOWED));
+    await Promise.all(apart.map((c) => handleNotificationBatch([message(connectMessage(c))])));
+    const admittedApart = apart.filter((c) => aws.connections.get(c.endpointId)?.state === 'pending').length;
+
+    expect(admittedTogether).toBe(5);
+    expect(admittedApart).toBe(5);
+  }, 60_000);
 });
