@@ -8,10 +8,11 @@ import { lambdaContext } from './lambda-runtime';
 import type { LocalJwtAuthorizer } from './jwt-authorizer';
 
 /**
- * API Gateway's HTTP API in front of the approvals handler, as deployed with IAM
- * authorization on every route: it matches the route, verifies the SigV4
- * signature, and invokes the real handler with a payload 2.0 event whose
- * requestContext.authorizer.iam names the verified caller.
+ * API Gateway's HTTP API in front of the approvals handler, as deployed: it
+ * matches the route, authorizes it (SigV4 with IAM authorization, the default;
+ * or a JWT authorizer; the console's public routes not at all), and invokes the
+ * real handler with a payload 2.0 event whose requestContext.authorizer names
+ * the verified caller (`iam`, or `jwt` with the token's claims).
  */
 
 export const API_REGION = 'us-east-1';
