@@ -231,6 +231,10 @@ describe('the packaged stack, with two managed endpoint services', () => {
     expect(queue.SqsManagedSseEnabled).toBe(true);
     expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * (functionResource(template).Properties.Timeout as number));
     expect(queue.VisibilityTimeout).toBe(DEPLOYED_QUEUE_DEFAULTS.visibilityTimeoutSeconds);
+    // A batch whose invocation died comes back only after the claims it took have expired,
+    // so the redelivery finishes them from EC2's state instead of leaving them to a dead holder.
+    const lease = Number((functionResource(template).Properties.Environment as { Variables: Record<string, unknown> }).Variables.DECISION_LEASE_SECONDS);
+    expect(queue.VisibilityTimeout).toBeGreaterThan(lease);
     expect(queue.RedrivePolicy).toEqual({
       deadLetterTargetArn: { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] },
       maxReceiveCount: DEPLOYED_QUEUE_DEFAULTS.maxReceiveCount,
