@@ -68,6 +68,22 @@ describe('npx vpce-gatekeeper', () => {
     expect(JSON.parse(shown.stdout)).toMatchObject({ endpointId, decision: { outcome: 'accept', reason: 'ticket SEC-7', decidedBy: LOCAL_APPROVER_ARN } });
   });
 
+  it('revokes an admitted connection with a reason, where reject is refused and points to revoke', async () => {
+    const { serviceId, endpointId } = await heldEndpoint();
+    expect((await cli(LOCAL_APPROVER, 'accept', serviceId, endpointId, '--reason', 'ticket SEC-8')).code).toBe(0);
+
+    const rejected = await cli(LOCAL_APPROVER, 'reject', serviceId, endpointId, '--reason', 'too late for a reject');
+    const revoked = await cli(LOCAL_APPROVER, 'revoke', serviceId, endpointId, '--reason', 'contract ended');
+    const shown = await cli(LOCAL_VIEWER, '--json', 'show', serviceId, endpointId);
+
+    expect(rejected).toMatchObject({ code: 1, stderr: expect.stringMatching(/409 Conflict: .*revoke/) });
+    expect(revoked).toMatchObject({ code: 0, stdout: expect.stringContaining(`revoked ${endpointId}: now rejected`) });
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      state: 'rejected',
+      decision: { outcome: 'reject', reason: 'contract ended', decidedBy: LOCAL_APPROVER_ARN },
+    });
+  });
+
   it('exits non-zero with the API error when the caller may not, or the state does not allow it', async () => {
     const { serviceId, endpointId } = await heldEndpoint();
 
