@@ -1,22 +1,9 @@
 import { createInterface } from 'node:readline/promises';
+import type { PolicyPlan } from '../lib/policy-plan';
 import { table } from './table';
 
 /** A plan as POST /policies/{policyId}/plan answers it. */
-export interface PolicyPlan {
-  policyId: string;
-  baseVersion: number | null;
-  changes: {
-    serviceId: string;
-    endpointId: string;
-    ownerAccountId: string;
-    state: string;
-    current: { outcome: string; rule: string };
-    planned: { outcome: string; rule: string; reason: string };
-    effect: string;
-  }[];
-  summary: Record<'accept' | 'reject' | 'revoke' | 'hold' | 'unchanged', number>;
-  revocationLimit?: { serviceId: string; candidates: number; admitted: number; maxRevocationsPerRun: number; maxRevocationPercent: number }[];
-}
+export type { PolicyPlan };
 
 /** A plan for a terminal: a summary line, one row per connection, and any safety limit that would trip. */
 export function renderPlan(plan: PolicyPlan): string {

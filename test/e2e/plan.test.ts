@@ -1,3 +1,4 @@
+import type { PolicyPlan } from '../../lib/policy-plan';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ApprovalsClient } from '../../cli/api-client';
@@ -12,21 +13,7 @@ const STRANGER = '999988887777';
 const OTHER = '555566667777';
 const DEFAULT_POLICY = { allow: [{ account: ALLOWED, label: 'acme-prod' }], onUnmatched: 'hold' };
 
-interface Plan {
-  policyId: string;
-  baseVersion: number | null;
-  changes: {
-    serviceId: string;
-    endpointId: string;
-    ownerAccountId: string;
-    state: string;
-    current: { outcome: string; rule: string };
-    planned: { outcome: string; rule: string; reason: string };
-    effect: string;
-  }[];
-  summary: Record<'accept' | 'reject' | 'revoke' | 'hold' | 'unchanged', number>;
-  revocationLimit: { serviceId: string; candidates: number; admitted: number; maxRevocationsPerRun: number; maxRevocationPercent: number }[];
-}
+type Plan = PolicyPlan;
 
 let stack: LocalStack;
 let approver: ApprovalsClient;
