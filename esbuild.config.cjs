@@ -69,8 +69,12 @@ const inlineSdkSchemaKeys = {
 const esbuildOptions = Object.freeze({
   bundle: true,
   // Everything goes into the bundle, the AWS SDK included: we test against the SDK
-  // version in package-lock.json, not whichever copy the Lambda runtime ships.
-  external: [],
+  // version in package-lock.json, not whichever copy the Lambda runtime ships. Except the
+  // Organizations and STS clients: only a policy that names an OU or organization needs
+  // them, and the functions import them dynamically when it does. Bundled, they would be
+  // compiled at every cold start; external, serverless-esbuild installs them into the
+  // package at the lockfile's version (pluginOptions.packager), loaded from there on first use.
+  external: ['@aws-sdk/client-organizations', '@aws-sdk/client-sts'],
   platform: 'node',
   target: 'node22',
   format: 'esm',

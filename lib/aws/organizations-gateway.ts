@@ -21,7 +21,7 @@ export function organizationsClient(): Promise<OrganizationsClient> {
 }
 
 async function createClient(): Promise<OrganizationsClient> {
-  const { OrganizationsClient } = await import('./organizations-sdk');
+  const { OrganizationsClient } = await import('@aws-sdk/client-organizations');
   const { AWS_MAX_ATTEMPTS: maxAttempts, ORGANIZATIONS_ROLE_ARN: roleArn, ORGANIZATIONS_EXTERNAL_ID: externalId } = config();
   // Organizations is a global service whose endpoint is in us-east-1.
   const region = 'us-east-1';
@@ -35,7 +35,7 @@ async function assumedRoleCredentials(
   externalId: string | undefined,
   maxAttempts: number,
 ): Promise<() => Promise<AwsCredentialIdentity>> {
-  const { STSClient, AssumeRoleCommand } = await import('./organizations-sdk');
+  const { STSClient, AssumeRoleCommand } = await import('@aws-sdk/client-sts');
   const sts = new STSClient({ maxAttempts });
   let current: AwsCredentialIdentity | undefined;
   return async () => {
@@ -85,7 +85,7 @@ function statusOf(account: { Status?: string; State?: string }): AccountStatus {
 let organizationId: Promise<string> | undefined;
 async function readOrganizationId(client: OrganizationsClient): Promise<string> {
   organizationId ??= (async () => {
-    const { DescribeOrganizationCommand } = await import('./organizations-sdk');
+    const { DescribeOrganizationCommand } = await import('@aws-sdk/client-organizations');
     const { Organization } = await limited(() => client.send(new DescribeOrganizationCommand({})));
     if (!Organization?.Id) throw new Error('DescribeOrganization returned no organization id');
     return Organization.Id;
@@ -107,7 +107,7 @@ export type UnitCache = Map<string, Promise<OrganizationNode & { parentId: strin
  * failure throws: the caller decides what an unknown means.
  */
 export async function readMembership(accountId: string, units: UnitCache, client?: OrganizationsClient): Promise<Membership> {
-  const sdk = await import('./organizations-sdk');
+  const sdk = await import('@aws-sdk/client-organizations');
   const organizations = client ?? (await organizationsClient());
   const orgId = await readOrganizationId(organizations);
   let account;
@@ -154,7 +154,7 @@ export async function readMembership(accountId: string, units: UnitCache, client
  * (ListOrganizationalUnitsForParent, ListAccountsForParent).
  */
 export async function readStructure(client?: OrganizationsClient): Promise<OrganizationStructure> {
-  const sdk = await import('./organizations-sdk');
+  const sdk = await import('@aws-sdk/client-organizations');
   const organizations = client ?? (await organizationsClient());
   const orgId = await readOrganizationId(organizations);
   const roots = [];

@@ -396,8 +396,13 @@ describe('the packaged stack, with two managed endpoint services', () => {
     expect(bundle).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
     expect(bundle).toContain('//# sourceMappingURL=on-connection-notification.mjs.map');
     expect(files.has('handlers/on-connection-notification.mjs.map')).toBe(true);
-    // Nothing but the bundle: no node_modules, no TypeScript sources.
-    expect([...files.keys()].filter((name) => !name.startsWith('handlers/on-connection-notification.mjs'))).toEqual([]);
+    // Nothing but the bundle, and the two clients only an OU or organization entry needs
+    // (external, loaded on first use) with their dependencies: no TypeScript sources.
+    const others = [...files.keys()].filter((name) => !name.startsWith('handlers/on-connection-notification.mjs'));
+    expect(others.filter((name) => !name.startsWith('node_modules/'))).toEqual([]);
+    expect(others).toEqual(expect.arrayContaining(['node_modules/@aws-sdk/client-organizations/package.json', 'node_modules/@aws-sdk/client-sts/package.json']));
+    expect(others.filter((name) => name.endsWith('.ts') && !name.endsWith('.d.ts'))).toEqual([]);
+    expect(bundle).not.toMatch(/from\s*"@aws-sdk\/client-(organizations|sts)"/); // never imported at cold start
   });
 
   describe('the approvals API', () => {
