@@ -389,7 +389,8 @@ export function describeError(error: unknown): ActionFailure {
   return { code: 'Unknown', message: String(error) };
 }
 
-function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
+/** Items grouped by a key, each group in the items' order. */
+export function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
     const key = keyOf(item);

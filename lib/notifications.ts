@@ -2,7 +2,7 @@ import type { ConnectionRecord, ObservedConnection } from './domain/connection';
 import { parseNotification, recordReflects, type ConnectionEvent } from './domain/notification';
 import { describeConnections, FILTER_VALUES_LIMIT } from './aws/ec2-gateway';
 import { getConnections } from './aws/connection-store';
-import { addCounts, decideConnections, describeError, noCounts, type Counts, type Decided, type DecisionFailure } from './deciding';
+import { addCounts, decideConnections, describeError, groupBy, noCounts, type Counts, type Decided, type DecisionFailure } from './deciding';
 import { isManagedService, managedServiceIds } from './managed-services';
 import { RetryableActionError } from './errors';
 import { logger } from './logger';
@@ -272,20 +272,9 @@ function addTo(map: Map<string, Set<string>>, key: string, value: string): void 
   else map.set(key, new Set([value]));
 }
 
-function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    const group = groups.get(key);
-    if (group) group.push(item);
-    else groups.set(key, [item]);
-  }
-  return groups;
-}
 
 function chunks<T>(items: T[], size: number): T[][] {
   const result: T[][] = [];
   for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
   return result;
 }
-

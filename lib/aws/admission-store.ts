@@ -2,7 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config';
 import { documentClient } from './clients';
-import { keys } from './table';
+import { keys, versionCondition } from './table';
 
 /** The endpoints reserved against an account's limit on one service, and the version they were written at. */
 export interface AdmissionPlaces {
@@ -25,10 +25,7 @@ export async function putAdmissionPlaces(
   expectedVersion: number,
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<boolean> {
-  const condition =
-    expectedVersion === 0
-      ? { ConditionExpression: 'attribute_not_exists(pk)' }
-      : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } };
+  const condition = versionCondition(expectedVersion === 0 ? undefined : expectedVersion);
   try {
     await db.send(
       new PutCommand({

@@ -6,7 +6,7 @@ import { config } from '../config';
 import { documentClient } from './clients';
 import { queryAllItems } from './query';
 import { decodeQueueCursor, decodeServiceConnectionsCursor, decodeServiceStateCursor, encodeCursor, type Page } from './cursor';
-import { BY_SERVICE_STATE_INDEX, BY_STATE_INDEX, keys } from './table';
+import { BY_SERVICE_STATE_INDEX, BY_STATE_INDEX, keys, versionCondition } from './table';
 
 const BATCH_GET_LIMIT = 100;
 
@@ -55,10 +55,7 @@ export async function putConnection(
   expectedVersion: number | undefined,
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<void> {
-  const condition =
-    expectedVersion === undefined
-      ? { ConditionExpression: 'attribute_not_exists(pk)' }
-      : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } };
+  const condition = versionCondition(expectedVersion);
   try {
     await db.send(new PutCommand({ TableName: config().TABLE_NAME, Item: toItem(record), ...condition }));
   } catch (error) {

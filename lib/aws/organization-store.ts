@@ -4,7 +4,7 @@ import type { Membership } from '../domain/organization';
 import { ConflictError } from '../errors';
 import { config } from '../config';
 import { documentClient } from './clients';
-import { keys, TTL_ATTRIBUTE } from './table';
+import { keys, TTL_ATTRIBUTE, versionCondition } from './table';
 
 const BATCH_GET_LIMIT = 100;
 const BATCH_WRITE_LIMIT = 25;
@@ -79,10 +79,7 @@ export async function putSharedPrincipals(
   expectedVersion: number,
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<void> {
-  const condition =
-    expectedVersion === 0
-      ? { ConditionExpression: 'attribute_not_exists(pk)' }
-      : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } };
+  const condition = versionCondition(expectedVersion === 0 ? undefined : expectedVersion);
   try {
     await db.send(
       new PutCommand({

@@ -39,6 +39,16 @@ export const keys = {
   sharing: (serviceId: string) => ({ pk: `SHARING#${serviceId}`, sk: 'PRINCIPALS' }),
 };
 
+/**
+ * The condition of a versioned write: the item must not exist yet (no version
+ * read), or must still be at the version that was read.
+ */
+export function versionCondition(expectedVersion: number | undefined) {
+  return expectedVersion === undefined
+    ? { ConditionExpression: 'attribute_not_exists(pk)' }
+    : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } };
+}
+
 /** The table as CloudFormation declares it (serverless.yml), for creating it locally. */
 export function tableDefinition(tableName: string): CreateTableCommandInput {
   return {
