@@ -7,6 +7,8 @@ import type { SweepResult } from './sweep';
 /** One batching window's figures: a burst's calls and a lone Connect's latency. */
 export interface WindowResult {
   batchingWindowSeconds: number;
+  /** The batch size the window allows: AWS takes more than 10 only with a window of a second or more. */
+  batchSize: number;
   burst: BurstResult;
   quietConnect: QuietConnectResult;
 }
@@ -54,6 +56,7 @@ export function figuresMarkdown(r: Results): string {
   row('successful Accepts per connection', ...r.bursts.map((b) => `${b.acceptsPerConnection.min}..${b.acceptsPerConnection.max}`), 'exactly 1');
   row('left undecided / in the DLQ', ...r.bursts.map((b) => `${b.undecided} / ${b.deadLetters}`), '0 / 0');
   row('invocations (failed), mean batch', ...r.bursts.map((b) => `${b.invocations.total} (${b.invocations.failed}), ${b.invocations.meanBatchSize.toFixed(1)}`), 'none failed');
+  row('longest invocation', ...r.bursts.map((b) => seconds(b.invocations.longestMs)), 'within the 30 s timeout');
   row('DynamoDB requests per decided connection', ...r.bursts.map((b) => b.dynamodbRequestsPerDecided.toFixed(2)), '≤ 4');
   lines.push('');
 
@@ -66,11 +69,11 @@ export function figuresMarkdown(r: Results): string {
 
   if (r.windows.length) {
     lines.push('**The batching window** (`notificationBatchingWindow`): latency against calls.', '');
-    row('window', 'lone Connect decided (p50)', `${count(r.windows[0]?.burst.connections ?? 0)} burst: EC2 calls per connection`, 'invocations, mean batch', 'decided after last Connect');
+    row('window (batch size)', 'lone Connect decided (p50)', `${count(r.windows[0]?.burst.connections ?? 0)} burst: EC2 calls per connection`, 'invocations, mean batch', 'decided after last Connect');
     row('---', '---:', '---:', '---:', '---:');
     for (const w of r.windows) {
       row(
-        `${w.batchingWindowSeconds} s`,
+        `${w.batchingWindowSeconds} s (${count(w.batchSize)})`,
         seconds(w.quietConnect.decidedMs.median),
         w.burst.ec2Calls.perConnection.toFixed(3),
         `${w.burst.invocations.total}, ${w.burst.invocations.meanBatchSize.toFixed(1)}`,

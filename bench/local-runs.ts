@@ -1,9 +1,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointConnectionsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
 import { BatchGetCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { startLocalStack, type LocalStack } from '../test/e2e/local-stack';
+import { createHash, randomUUID } from 'node:crypto';
+import type { SQSEvent } from 'aws-lambda';
+import { startLocalStack, type Health, type LocalStack } from '../test/e2e/local-stack';
+import type { SqsLambdaHandler } from '../local/event-source-mapping';
+import { lambdaContext } from '../local/lambda-runtime';
+import { ORGANIZATIONS_PATH, STS_PATH } from '../local/server';
 import { keys } from '../lib/aws/table';
+import { DEPLOYED_QUEUE_DEFAULTS } from '../local/deployed-defaults';
 import { summarize, type Summary } from './stats';
 
 // The figures that need the local stack: bursts of connection requests through
@@ -26,7 +32,8 @@ export interface BurstResult {
   acceptsPerConnection: { min: number; max: number };
   undecided: number;
   deadLetters: number;
-  invocations: { total: number; failed: number; meanBatchSize: number; itemFailures: number };
+  /** The notification function's invocations; `longestMs` against its 30 s timeout. */
+  invocations: { total: number; failed: number; meanBatchSize: number; itemFailures: number; longestMs: number };
   dynamodbRequestsPerDecided: number;
 }
 
@@ -51,6 +58,7 @@ export interface BenchStack {
   table: DynamoDBDocumentClient;
   tableName: string;
   batchingWindowSeconds: number;
+  batchSize: number;
   stop(): Promise<void>;
 }
 
@@ -60,12 +68,18 @@ export interface BenchStack {
  * deployed delays (the 180 s visibility timeout): a burst that needs them does
  * not meet its target.
  */
-export async function startBenchStack(batchingWindowSeconds?: number): Promise<BenchStack> {
+export async function startBenchStack(
+  { batchingWindowSeconds, batchSize }: { batchingWindowSeconds: number; batchSize: number } = {
+    batchingWindowSeconds: DEPLOYED_QUEUE_DEFAULTS.batchingWindowSeconds,
+    batchSize: DEPLOYED_QUEUE_DEFAULTS.batchSize,
+  },
+): Promise<BenchStack> {
   const stack = await startLocalStack({
     policy: { default: { mode: 'auto', allow: [{ account: ALLOWED_ACCOUNT, label: 'bench' }], onUnmatched: 'hold' } },
     acceptDelayMs: 200,
     visibilityTimeoutMs: 180_000,
-    ...(batchingWindowSeconds === undefined ? {} : { batchingWindowMs: batchingWindowSeconds * 1000 }),
+    batchingWindowMs: batchingWindowSeconds * 1000,
+    batchSize,
     env: { RECONCILE_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'WARN' },
   });
   const health = await stack.health();
@@ -74,7 +88,8 @@ export async function startBenchStack(batchingWindowSeconds?: number): Promise<B
     stack,
     table,
     tableName: health.tableName,
-    batchingWindowSeconds: batchingWindowSeconds ?? 1,
+    batchingWindowSeconds,
+    batchSize,
     stop: async () => {
       table.destroy();
       await stack.stop();
@@ -172,6 +187,7 @@ export async function measureBurst(bench: BenchStack, connections: number, dupli
       failed: invocations.filter((i) => !i.ok).length,
       meanBatchSize: invocations.reduce((sum, i) => sum + i.batchSize, 0) / Math.max(1, invocations.length),
       itemFailures: invocations.reduce((sum, i) => sum + i.failedItems, 0),
+      longestMs: Math.max(0, ...invocations.map((i) => i.durationMs)),
     },
     dynamodbRequestsPerDecided: (dynamoAfter - dynamoBefore) / connections,
   };
@@ -198,45 +214,109 @@ export async function measureQuietConnect(bench: BenchStack, samples: number): P
 }
 
 /**
- * The handler one Connect at a time (each its own batch of one), then the floor:
- * the same AWS calls, in the same order, made directly with the SDK against the
- * same stack, both with EC2's rate limits off. Run on a stack with no batching
- * window, so that the wait for a batch is not counted.
+ * The notification function against the floor, both run in this process on the
+ * same stack, so that each call takes the same path: the function invoked
+ * directly with one Connect (a batch of one, as its event source mapping would
+ * hand it), then the same AWS calls it makes, in the same order, made directly
+ * with the SDK. Notifications are dropped at the topic, so that nothing else
+ * runs, and EC2's rate limits are off: the handler's own cost, not EC2's limits.
  */
 export async function measureOverhead(bench: BenchStack, notifications: number): Promise<OverheadResult> {
   const { stack, table, tableName } = bench;
   await stack.reset();
-  // The handler's own cost, not EC2's limits: a steady 20 Accepts a second would empty the bucket.
-  await stack.faults({ ec2RateLimits: false });
+  await stack.faults({ dropNotifications: 1, ec2RateLimits: false });
   const { serviceId } = await stack.createService();
+  const handler = await notificationFunctionHere(await stack.health());
   const ec2Before = totalCalls((await stack.calls()).byAction);
   const dynamoBefore = await dynamodbRequests(stack);
   const handlerMs: number[] = [];
   for (let i = 0; i < notifications; i++) {
-    const before = (await stack.invocations()).length;
-    await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED_ACCOUNT });
-    await stack.waitFor(() => stack.idle(), { intervalMs: 5, description: 'the notification to be handled' });
-    const [connect] = (await stack.invocations()).slice(before); // then the Accept notification EC2 published
-    if (connect) handlerMs.push(connect.durationMs);
+    const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED_ACCOUNT });
+    const connect = (await stack.notifications()).find((n) => {
+      const notification = JSON.parse(n.message) as { eventType?: string; vpcEndpointId?: string };
+      return notification.eventType === 'Connect' && notification.vpcEndpointId === vpcEndpointId;
+    });
+    if (!connect) throw new Error(`no Connect notification for ${vpcEndpointId}`);
+    const started = performance.now();
+    const response = (await handler(oneMessageBatch(connect.message), lambdaContext('bench-on-connection-notification', randomUUID()))) as { batchItemFailures?: unknown[] };
+    handlerMs.push(performance.now() - started);
+    if (response?.batchItemFailures?.length) throw new Error(`the handler failed the Connect of ${vpcEndpointId}`);
   }
   const calls = await stack.calls();
   const dynamoAfter = await dynamodbRequests(stack);
   const snsPublished = (await stack.outbox()).length;
 
   const floorMs = await measureFloor(stack, tableName, serviceId, table, notifications);
-  const handler = summarize(handlerMs);
+  await stack.faults({});
+  const handlerSummary = summarize(handlerMs);
   const floor = summarize(floorMs);
   return {
     notifications,
-    handlerMs: handler,
+    handlerMs: handlerSummary,
     floorMs: floor,
-    p99Ratio: handler.p99 / floor.p99,
-    medianRatio: handler.median / floor.median,
+    p99Ratio: handlerSummary.p99 / floor.p99,
+    medianRatio: handlerSummary.median / floor.median,
     callsPerNotification: {
       ec2: (totalCalls(calls.byAction) - ec2Before) / notifications,
       dynamodb: (dynamoAfter - dynamoBefore) / notifications,
       sns: snsPublished / notifications,
     },
+  };
+}
+
+/**
+ * The notification function's handler, imported into this process with the
+ * environment the local stack gives it: the standard AWS variables pointing at
+ * the stack, and its configuration. Its logs and metrics are written as in
+ * Lambda, to stdout, which is swallowed while it runs.
+ */
+async function notificationFunctionHere(health: Health): Promise<SqsLambdaHandler> {
+  const baseUrl = new URL(health.ec2Endpoint).origin;
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_EC2: health.ec2Endpoint,
+    AWS_ENDPOINT_URL_SNS: health.snsEndpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: health.dynamodbEndpoint,
+    AWS_ENDPOINT_URL_SQS: health.sqsEndpoint,
+    AWS_ENDPOINT_URL_ORGANIZATIONS: `${baseUrl}${ORGANIZATIONS_PATH}`,
+    AWS_ENDPOINT_URL_STS: `${baseUrl}${STS_PATH}`,
+    TABLE_NAME: health.tableName,
+    OUTBOUND_TOPIC_ARN: health.outboundTopicArn,
+    MANAGED_SERVICE_IDS: '',
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-bench',
+  });
+  const { handler } = await import('../handlers/on-connection-notification');
+  return async (event, context) => {
+    const write = process.stdout.write;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      return await handler(event, context);
+    } finally {
+      process.stdout.write = write;
+    }
+  };
+}
+
+/** One queue message carrying a notification, as the event source mapping hands it over. */
+function oneMessageBatch(body: string): SQSEvent {
+  const now = String(Date.now());
+  return {
+    Records: [
+      {
+        messageId: randomUUID(),
+        receiptHandle: randomUUID(),
+        body,
+        attributes: { ApproximateReceiveCount: '1', SentTimestamp: now, SenderId: 'AIDAIT2UOQQY3AUEKVGXU', ApproximateFirstReceiveTimestamp: now },
+        messageAttributes: {},
+        md5OfBody: createHash('md5').update(body).digest('hex'),
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:vpce-gatekeeper-local-notifications',
+        awsRegion: 'us-east-1',
+      },
+    ],
   };
 }
 
@@ -250,7 +330,6 @@ async function measureFloor(stack: LocalStack, tableName: string, serviceId: str
   const health = await stack.health();
   const ec2 = new EC2Client({ endpoint: health.ec2Endpoint, region: 'us-east-1', credentials: CREDENTIALS });
   const sns = new SNSClient({ endpoint: health.snsEndpoint, region: 'us-east-1', credentials: CREDENTIALS });
-  await stack.faults({ dropNotifications: 1, ec2RateLimits: false });
   const ids: string[] = [];
   for (let i = 0; i < count; i++) ids.push((await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED_ACCOUNT })).vpcEndpointId);
 
@@ -266,11 +345,12 @@ async function measureFloor(stack: LocalStack, tableName: string, serviceId: str
     const item = { ...key, serviceId, endpointId, state: 'pendingAcceptance', version: 1, history: [] as unknown[] };
     await table.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
     await ec2.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: serviceId, VpcEndpointIds: [endpointId] }));
-    await sns.send(new PublishCommand({ TopicArn: health.outboundTopicArn, Message: JSON.stringify({ eventType: 'accepted', endpointId }) }));
+    await sns.send(
+      new PublishBatchCommand({ TopicArn: health.outboundTopicArn, PublishBatchRequestEntries: [{ Id: randomUUID(), Message: JSON.stringify({ eventType: 'accepted', endpointId }) }] }),
+    );
     await table.send(new PutCommand({ TableName: tableName, Item: { ...item, state: 'pending', version: 2 }, ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': 1 } }));
     times.push(performance.now() - started);
   }
-  await stack.faults({});
   ec2.destroy();
   sns.destroy();
   return times;

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { measureColdStart } from './cold-start';
 import { figuresMarkdown, withFigures, type Results, type WindowResult } from './figures';
 import { measureBurst, measureOverhead, measureQuietConnect, startBenchStack, type BenchStack } from './local-runs';
+import { DEPLOYED_QUEUE_DEFAULTS } from '../local/deployed-defaults';
 import { measureQueueReads } from './queue-reads';
 import { measureSweep } from './sweep';
 
@@ -54,15 +55,16 @@ async function main(): Promise<void> {
 
     const windows: WindowResult[] = [];
     const deployedBurst = bursts.find((b) => b.connections === sizes.windowBurst);
-    if (deployedBurst) windows.push({ batchingWindowSeconds: deployed.batchingWindowSeconds, burst: deployedBurst, quietConnect });
+    if (deployedBurst) windows.push({ batchingWindowSeconds: deployed.batchingWindowSeconds, batchSize: deployed.batchSize, burst: deployedBurst, quietConnect });
     let overhead;
     for (const window of [0, ...sizes.windows.filter((w) => w !== 0)]) {
-      const other = await startBenchStack(window);
+      const other = await startBenchStack({ batchingWindowSeconds: window, batchSize: batchSizeFor(window) });
       try {
         if (sizes.windows.includes(window)) {
           log(`batching window ${window} s: a burst of ${sizes.windowBurst} and ${sizes.windowSamples} lone Connects`);
           windows.push({
             batchingWindowSeconds: window,
+            batchSize: other.batchSize,
             burst: await measureBurst(other, sizes.windowBurst, DUPLICATES),
             quietConnect: await measureQuietConnect(other, sizes.windowSamples),
           });
@@ -96,6 +98,11 @@ async function main(): Promise<void> {
     process.stderr.write(`\n${problems.join('\n')}\n`);
     process.exitCode = 1;
   }
+}
+
+/** The deployed batch size, or 10 without a window: AWS refuses more than 10 unless the window is a second or more. */
+function batchSizeFor(windowSeconds: number): number {
+  return windowSeconds === 0 ? 10 : DEPLOYED_QUEUE_DEFAULTS.batchSize;
 }
 
 /** What must hold whatever the machine: every connection decided, exactly once, nothing dead-lettered. */

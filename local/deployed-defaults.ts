@@ -4,7 +4,7 @@
  * test/stack/template.test.ts keeps the two in step.
  */
 export const DEPLOYED_QUEUE_DEFAULTS = {
-  batchSize: 100,
+  batchSize: 1000,
   batchingWindowSeconds: 1,
   maximumConcurrency: 5,
   maxReceiveCount: 5,

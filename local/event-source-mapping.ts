@@ -7,6 +7,8 @@ import type { LocalQueue, ReceivedMessage } from './sqs';
 const REGION = 'us-east-1';
 /** How often the pollers look at the queue when nothing told them a message arrived. */
 const POLL_INTERVAL_MS = 20;
+/** Lambda's limit on a synchronous invocation's payload: a batch stops growing before it. */
+export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 
 /** The shape of a Lambda handler the event source mapping invokes. */
 export type SqsLambdaHandler = (event: SQSEvent, context: Context) => Promise<unknown>;
@@ -48,6 +50,7 @@ export interface InvocationRecord {
  */
 export class EventSourceMapping {
   private buffer: ReceivedMessage[] = [];
+  private readonly sizes = new WeakMap<ReceivedMessage, number>();
   private bufferStartedAt = 0;
   private running = new Set<Promise<void>>();
   private records: InvocationRecord[] = [];
@@ -58,7 +61,10 @@ export class EventSourceMapping {
   // Bumped on reset, so that an invocation that started before it changes nothing after it.
   private generation = 0;
 
-  constructor(private readonly options: EventSourceMappingOptions) {}
+  constructor(private readonly options: EventSourceMappingOptions) {
+    const problem = invalidMapping(options);
+    if (problem) throw new Error(`InvalidParameterValueException: ${problem}`);
+  }
 
   start(): void {
     if (this.timer) return;
@@ -118,8 +124,11 @@ export class EventSourceMapping {
         }
         if (!this.buffer.length) return;
         const windowOver = Date.now() - this.bufferStartedAt >= maximumBatchingWindowMs;
-        if (this.buffer.length < batchSize && !windowOver) return;
-        const batch = this.buffer.splice(0, batchSize);
+        const batch = this.buffer.slice(0, batchSize);
+        const fits = batchThatFits(batch.map((message) => this.recordBytes(message)));
+        if (fits === batch.length && batch.length < batchSize && !windowOver) return;
+        this.buffer.splice(0, fits);
+        batch.length = fits;
         this.bufferStartedAt = Date.now();
         this.invoke(batch);
       }
@@ -174,24 +183,61 @@ export class EventSourceMapping {
   }
 
   private eventFor(batch: ReceivedMessage[]): SQSEvent {
-    const { queue } = this.options;
+    return { Records: batch.map((message) => this.eventRecord(message)) };
+  }
+
+  /** A message's size in the invocation's payload, worked out once per receive. */
+  private recordBytes(message: ReceivedMessage): number {
+    let bytes = this.sizes.get(message);
+    if (bytes === undefined) {
+      bytes = Buffer.byteLength(JSON.stringify(this.eventRecord(message)));
+      this.sizes.set(message, bytes);
+    }
+    return bytes;
+  }
+
+  private eventRecord(message: ReceivedMessage): SQSRecord {
     return {
-      Records: batch.map(
-        (message): SQSRecord => ({
-          messageId: message.messageId,
-          receiptHandle: message.receiptHandle,
-          body: message.body,
-          attributes: message.attributes as unknown as SQSRecord['attributes'],
-          messageAttributes: {},
-          md5OfBody: message.md5OfBody,
-          eventSource: 'aws:sqs',
-          eventSourceARN: queue.arn,
-          awsRegion: REGION,
-        }),
-      ),
+      messageId: message.messageId,
+      receiptHandle: message.receiptHandle,
+      body: message.body,
+      attributes: message.attributes as unknown as SQSRecord['attributes'],
+      messageAttributes: {},
+      md5OfBody: message.md5OfBody,
+      eventSource: 'aws:sqs',
+      eventSourceARN: this.options.queue.arn,
+      awsRegion: REGION,
     };
   }
 }
+
+/**
+ * What CreateEventSourceMapping refuses for a standard queue: a batch size
+ * outside 1..10,000, more than 10 without a batching window of at least a
+ * second, a window over 300 s, a maximum concurrency outside 2..1,000.
+ */
+export function invalidMapping(options: Pick<EventSourceMappingOptions, 'batchSize' | 'maximumBatchingWindowMs' | 'maximumConcurrency'>): string | undefined {
+  const { batchSize, maximumBatchingWindowMs: windowMs, maximumConcurrency } = options;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) return `BatchSize ${batchSize} is not between 1 and 10000`;
+  if (windowMs < 0 || windowMs > 300_000 || windowMs % 1000 !== 0) return `MaximumBatchingWindowInSeconds ${windowMs / 1000} is not a whole number of seconds from 0 to 300`;
+  if (batchSize > 10 && windowMs < 1000) return `BatchSize ${batchSize} is more than 10, which needs MaximumBatchingWindowInSeconds of at least 1`;
+  if (!Number.isInteger(maximumConcurrency) || maximumConcurrency < 2 || maximumConcurrency > 1000) {
+    return `ScalingConfig MaximumConcurrency ${maximumConcurrency} is not between 2 and 1000`;
+  }
+  return undefined;
+}
+
+/** How many of these records, in order, one invocation's payload holds (at least one: a bigger message fails on its own). */
+function batchThatFits(sizes: readonly number[]): number {
+  // {"Records":[...]} and the commas between records.
+  let total = '{"Records":[]}'.length;
+  for (const [index, size] of sizes.entries()) {
+    total += size + (index ? 1 : 0);
+    if (total > MAX_PAYLOAD_BYTES) return Math.max(index, 1);
+  }
+  return sizes.length;
+}
+
 
 /**
  * Reads `{batchItemFailures: [{itemIdentifier}]}` as Lambda does: nothing, null

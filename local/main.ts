@@ -22,7 +22,7 @@ variables:
   LOCAL_VISIBILITY_TIMEOUT_MS the notification queue's visibility timeout: how long a failed message
                               waits before it is retried (default: the deployed 180000)
   LOCAL_MAX_RECEIVE_COUNT     receives before a message moves to the dead-letter queue (default 5)
-  LOCAL_BATCH_SIZE            the event source mapping's batch size (default 100)
+  LOCAL_BATCH_SIZE            the event source mapping's batch size (default: the deployed 1000)
   LOCAL_BATCHING_WINDOW_MS    its batching window (default 1000)
   LOCAL_MAXIMUM_CONCURRENCY   its maximum concurrency (default 5)
   RECONCILE_INTERVAL_SECONDS  how often the reconciler runs (default 60; 0: only POST /local/reconcile)

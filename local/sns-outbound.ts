@@ -7,6 +7,9 @@ import { element, textElement, xmlDocument } from './xml';
 export const SNS_XML_NAMESPACE = 'http://sns.amazonaws.com/doc/2010-03-31/';
 
 const MAX_BATCH_ENTRIES = 10;
+/** The most bytes a PublishBatch's messages and their attributes add up to. */
+const MAX_BATCH_BYTES = 262_144;
+const BATCH_ENTRY_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
 export interface MessageAttribute {
   DataType: string;
@@ -115,6 +118,15 @@ export class OutboundSns {
     if (entries.length > MAX_BATCH_ENTRIES) {
       throw new SnsApiError('TooManyEntriesInBatchRequest', `The batch request contains more entries than permissible (${MAX_BATCH_ENTRIES}).`);
     }
+    const ids = entries.map((entry) => entry.get('Id') ?? '');
+    const badId = ids.find((id) => !BATCH_ENTRY_ID.test(id));
+    if (badId !== undefined) {
+      throw new SnsApiError('InvalidBatchEntryId', `The batch entry id '${badId}' is not 1 to 80 letters, digits, hyphens and underscores.`);
+    }
+    if (new Set(ids).size !== ids.length) throw new SnsApiError('BatchEntryIdsNotDistinct', 'Two or more batch entries in the request have the same Id.');
+    if (entries.reduce((total, entry) => total + entryBytes(entry), 0) > MAX_BATCH_BYTES) {
+      throw new SnsApiError('BatchRequestTooLong', `The length of all the messages put together is more than the limit (${MAX_BATCH_BYTES} bytes).`);
+    }
     const successful: string[] = [];
     const failed: string[] = [];
     for (const entry of entries) {
@@ -136,6 +148,17 @@ export class OutboundSns {
     }
     return [element('Successful', successful), element('Failed', failed)];
   }
+}
+
+/** What SNS counts of an entry against the batch's size: the message, and each attribute's name, type and value. */
+function entryBytes(entry: QueryParams): number {
+  const attributes = entry.structures('MessageAttributes.entry');
+  const attributeBytes = attributes.reduce(
+    (total, attribute) =>
+      total + ['Name', 'Value.DataType', 'Value.StringValue', 'Value.BinaryValue'].reduce((sum, key) => sum + Buffer.byteLength(attribute.get(key) ?? ''), 0),
+    0,
+  );
+  return Buffer.byteLength(entry.get('Message') ?? '') + attributeBytes;
 }
 
 /** MessageAttributes.entry.N.Name / .Value.DataType / .Value.StringValue / .Value.BinaryValue. */

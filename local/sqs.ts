@@ -67,7 +67,9 @@ export class LocalQueue {
   readonly name: string;
   readonly url: string;
   readonly arn: string;
-  private stored: Stored[] = [];
+  /** Insertion-ordered (oldest first), and a removal is O(1): a burst holds tens of thousands. */
+  private stored = new Set<Stored>();
+  private readonly byReceiptHandle = new Map<string, Stored>();
   private readonly listeners = new Set<() => void>();
 
   constructor(readonly settings: QueueSettings) {
@@ -79,7 +81,7 @@ export class LocalQueue {
   /** Adds a message; returns its MessageId. */
   send(body: string, moved?: { messageId: string; deadLetterSourceArn?: string; receivesBeforeDeadLetter?: number; sentAt: number }): string {
     const messageId = moved?.messageId ?? randomUUID();
-    this.stored.push({
+    this.stored.add({
       messageId,
       body,
       sentAt: moved?.sentAt ?? Date.now(),
@@ -108,7 +110,9 @@ export class LocalQueue {
         deadLettered.push(message);
         continue;
       }
+      if (message.receiptHandle) this.byReceiptHandle.delete(message.receiptHandle);
       message.receiptHandle = randomUUID();
+      this.byReceiptHandle.set(message.receiptHandle, message);
       message.invisibleUntil = now + visibilityMs;
       message.receiveCount += 1;
       message.firstReceivedAt ??= now;
@@ -139,13 +143,13 @@ export class LocalQueue {
 
   /** Deletes the message last received with this handle; a stale handle is ignored, as SQS does. */
   delete(receiptHandle: string): void {
-    const message = this.stored.find((candidate) => candidate.receiptHandle === receiptHandle);
+    const message = this.byReceiptHandle.get(receiptHandle);
     if (message) this.remove(message);
   }
 
   /** Hides the message last received with this handle for `visibilityMs` from now (0: visible at once). */
   changeVisibility(receiptHandle: string, visibilityMs: number): boolean {
-    const message = this.stored.find((candidate) => candidate.receiptHandle === receiptHandle);
+    const message = this.byReceiptHandle.get(receiptHandle);
     if (!message) return false;
     message.invisibleUntil = Date.now() + visibilityMs;
     return true;
@@ -154,20 +158,23 @@ export class LocalQueue {
   /** ApproximateNumberOfMessages and ApproximateNumberOfMessagesNotVisible, exactly. */
   counts(): { visible: number; inFlight: number } {
     const now = Date.now();
-    const inFlight = this.stored.filter((message) => message.invisibleUntil > now).length;
-    return { visible: this.stored.length - inFlight, inFlight };
+    const inFlight = [...this.stored].filter((message) => message.invisibleUntil > now).length;
+    return { visible: this.stored.size - inFlight, inFlight };
   }
 
   /** When the next hidden message becomes visible again, if any is hidden. */
   nextVisibleAt(): number | undefined {
     const now = Date.now();
-    const hidden = this.stored.filter((message) => message.invisibleUntil > now).map((message) => message.invisibleUntil);
-    return hidden.length ? Math.min(...hidden) : undefined;
+    let next: number | undefined;
+    for (const message of this.stored) {
+      if (message.invisibleUntil > now) next = Math.min(next ?? Infinity, message.invisibleUntil);
+    }
+    return next;
   }
 
   /** Everything in the queue, received or not, oldest first. */
   messages(): QueuedMessage[] {
-    return this.stored.map((message) => ({
+    return [...this.stored].map((message) => ({
       messageId: message.messageId,
       body: message.body,
       sentAt: new Date(message.sentAt).toISOString(),
@@ -179,7 +186,7 @@ export class LocalQueue {
   /** Takes up to `max` visible messages out of the queue for good (a message move task's step). */
   takeVisible(max: number): Stored[] {
     const now = Date.now();
-    const taken = this.stored.filter((message) => message.invisibleUntil <= now).slice(0, max);
+    const taken = [...this.stored].filter((message) => message.invisibleUntil <= now).slice(0, max);
     for (const message of taken) this.remove(message);
     return taken;
   }
@@ -191,12 +198,13 @@ export class LocalQueue {
   }
 
   clear(): void {
-    this.stored = [];
+    this.stored.clear();
+    this.byReceiptHandle.clear();
   }
 
   private remove(message: Stored): void {
-    const index = this.stored.indexOf(message);
-    if (index >= 0) this.stored.splice(index, 1);
+    this.stored.delete(message);
+    if (message.receiptHandle) this.byReceiptHandle.delete(message.receiptHandle);
   }
 }
 

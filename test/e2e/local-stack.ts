@@ -162,6 +162,8 @@ export interface StartOptions {
   maxReceiveCount?: number;
   /** The event source mapping's batching window (LOCAL_BATCHING_WINDOW_MS). Default: the deployed 1 s. */
   batchingWindowMs?: number;
+  /** The event source mapping's batch size (LOCAL_BATCH_SIZE): over 10 needs a window of a second or more, as on AWS. Default: the deployed size. */
+  batchSize?: number;
   /** Seconds between scheduled reconciler runs (RECONCILE_INTERVAL_SECONDS). Default 0 (off) here. */
   reconcileIntervalSeconds?: number;
   /** After which a local function invocation has failed (LOCAL_FUNCTION_TIMEOUT_MS). Default: the deployed timeouts. */
@@ -287,6 +289,7 @@ export async function startLocalStack(options: StartOptions = {}): Promise<Local
       LOCAL_VISIBILITY_TIMEOUT_MS: String(options.visibilityTimeoutMs ?? 5000),
       ...(options.maxReceiveCount === undefined ? {} : { LOCAL_MAX_RECEIVE_COUNT: String(options.maxReceiveCount) }),
       ...(options.batchingWindowMs === undefined ? {} : { LOCAL_BATCHING_WINDOW_MS: String(options.batchingWindowMs) }),
+      ...(options.batchSize === undefined ? {} : { LOCAL_BATCH_SIZE: String(options.batchSize) }),
       RECONCILE_INTERVAL_SECONDS: String(options.reconcileIntervalSeconds ?? 0),
       ...(options.functionTimeoutMs === undefined ? {} : { LOCAL_FUNCTION_TIMEOUT_MS: String(options.functionTimeoutMs) }),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

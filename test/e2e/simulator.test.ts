@@ -476,6 +476,18 @@ describe('the outbound SNS topic', () => {
     });
   });
 
+  it('refuses a whole PublishBatch, as SNS does, whose ids repeat or are malformed, or whose messages pass 256 KiB together', async () => {
+    const publishBatch = (entries: { Id: string; Message: string }[]) =>
+      sdkError(sns.send(new PublishBatchCommand({ TopicArn: OUTBOUND_TOPIC_ARN, PublishBatchRequestEntries: entries })));
+    const before = (await stack.outbox()).length;
+    const big = 'x'.repeat(100_000);
+
+    expect(await publishBatch([{ Id: 'a', Message: 'one' }, { Id: 'a', Message: 'two' }])).toMatchObject({ name: 'BatchEntryIdsNotDistinctException', status: 400 });
+    expect(await publishBatch([{ Id: 'not ok', Message: 'one' }])).toMatchObject({ name: 'InvalidBatchEntryIdException', status: 400 });
+    expect(await publishBatch(['a', 'b', 'c'].map((Id) => ({ Id, Message: big })))).toMatchObject({ name: 'BatchRequestTooLongException', status: 400 });
+    expect((await stack.outbox()).length).toBe(before);
+  });
+
   it('returns the MessageId of a publish', async () => {
     const output = await sns.send(new PublishCommand({ TopicArn: OUTBOUND_TOPIC_ARN, Message: 'hello' }));
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BY_STATE_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
 import { METRIC } from '../../lib/metrics';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../../local/deployed-defaults';
+import { invalidMapping } from '../../local/event-source-mapping';
 
 // Packages the real serverless.yml (offline, without AWS credentials) and pins what the
 // deployed stack must guarantee: who may publish, what the handler may touch, where
@@ -219,6 +220,14 @@ describe('the packaged stack, with two managed endpoint services', () => {
         Enabled: true,
       }),
     ]);
+    // What CreateEventSourceMapping would refuse (the local mapping refuses the same).
+    expect(
+      invalidMapping({
+        batchSize: DEPLOYED_QUEUE_DEFAULTS.batchSize,
+        maximumBatchingWindowMs: DEPLOYED_QUEUE_DEFAULTS.batchingWindowSeconds * 1000,
+        maximumConcurrency: DEPLOYED_QUEUE_DEFAULTS.maximumConcurrency,
+      }),
+    ).toBeUndefined();
     // Not invoked asynchronously any more: no retries or destinations of its own.
     const invokeConfigs = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig').map(([, c]) => c.Properties.FunctionName);
     expect(invokeConfigs).not.toContainEqual({ Ref: 'OnConnectionNotificationLambdaFunction' });
@@ -243,6 +252,14 @@ describe('the packaged stack, with two managed endpoint services', () => {
     // SQS keeps a dead letter's original enqueue time: the DLQ must keep messages longer.
     expect(deadLetters.MessageRetentionPeriod).toBe(14 * 24 * 60 * 60);
     expect(deadLetters.MessageRetentionPeriod as number).toBeGreaterThan(queue.MessageRetentionPeriod as number);
+  });
+
+  it('lets only the notification queue dead-letter into the dead-letter queue', () => {
+    const queueName = resource(template, 'NotificationsQueue').Properties.QueueName as string;
+    const policy = resource(template, 'DeadLetterQueue').Properties.RedriveAllowPolicy as { redrivePermission: string; sourceQueueArns: { 'Fn::Sub': string }[] };
+
+    expect(policy.redrivePermission).toBe('byQueue');
+    expect(policy.sourceQueueArns).toEqual([{ 'Fn::Sub': `arn:\${AWS::Partition}:sqs:\${AWS::Region}:\${AWS::AccountId}:${queueName}` }]);
   });
 
   it('lets the notification function take from its queue and nothing more, and no function send to a queue', () => {

@@ -6,7 +6,7 @@ import {
   type DescribeVpcEndpointConnectionsCommandInput,
   type UnsuccessfulItem,
 } from '@aws-sdk/client-ec2';
-import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/client-sns';
+import { PublishBatchCommand, SNSClient, type PublishBatchCommandInput, type PublishBatchRequestEntry } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -28,7 +28,7 @@ interface FakeConnection {
  */
 export function fakeAws() {
   const connections = new Map<string, FakeConnection>();
-  const published: PublishCommandInput[] = [];
+  const published: PublishBatchRequestEntry[] = [];
   const ec2 = mockClient(EC2Client);
   const sns = mockClient(SNSClient);
   const overrides: {
@@ -70,13 +70,19 @@ export function fakeAws() {
   };
   ec2.on(AcceptVpcEndpointConnectionsCommand).callsFake(act('pending'));
   ec2.on(RejectVpcEndpointConnectionsCommand).callsFake(act('rejected'));
-  sns.on(PublishCommand).callsFake((input: PublishCommandInput) => {
-    if (overrides.failingPublishes) {
-      overrides.failingPublishes -= 1;
-      throw new Error('SNS is unavailable');
+  sns.on(PublishBatchCommand).callsFake((input: PublishBatchCommandInput) => {
+    const Successful = [];
+    const Failed = [];
+    for (const entry of input.PublishBatchRequestEntries ?? []) {
+      if (overrides.failingPublishes) {
+        overrides.failingPublishes -= 1;
+        Failed.push({ Id: entry.Id, Code: 'InternalError', SenderFault: false, Message: 'SNS is unavailable' });
+        continue;
+      }
+      published.push(entry);
+      Successful.push({ Id: entry.Id, MessageId: String(published.length) });
     }
-    published.push(input);
-    return { MessageId: String(published.length) };
+    return { Successful, Failed };
   });
 
   return {

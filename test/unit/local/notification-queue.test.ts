@@ -1,6 +1,6 @@
 import type { SQSEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { batchItemFailures, EventSourceMapping, type SqsLambdaHandler } from '../../../local/event-source-mapping';
+import { batchItemFailures, EventSourceMapping, MAX_PAYLOAD_BYTES, type SqsLambdaHandler } from '../../../local/event-source-mapping';
 import { Faults } from '../../../local/faults';
 import { InboundSns } from '../../../local/sns-inbound';
 import { LocalQueue, LocalSqs } from '../../../local/sqs';
@@ -247,6 +247,42 @@ describe('the event source mapping', () => {
     expect(most).toBe(3);
     expect(queue.messages()).toEqual([]);
     expect(source.invocations()).toHaveLength(12);
+  });
+});
+
+describe('what AWS allows of an event source mapping', () => {
+  it.each([
+    [{ batchSize: 100, maximumBatchingWindowMs: 0 }, /BatchSize 100 is more than 10, which needs MaximumBatchingWindowInSeconds of at least 1/],
+    [{ batchSize: 10_001, maximumBatchingWindowMs: 1000 }, /BatchSize 10001 is not between 1 and 10000/],
+    [{ batchSize: 0 }, /BatchSize 0 is not between 1 and 10000/],
+    [{ maximumBatchingWindowMs: 301_000 }, /MaximumBatchingWindowInSeconds 301 is not a whole number of seconds from 0 to 300/],
+    [{ maximumBatchingWindowMs: 500 }, /MaximumBatchingWindowInSeconds 0.5 is not a whole number/],
+    [{ maximumConcurrency: 1 }, /MaximumConcurrency 1 is not between 2 and 1000/],
+  ])('refuses %j, as CreateEventSourceMapping does', (overrides, message) => {
+    const { queue } = queues();
+    expect(() => mapping(queue, recordingFunction().handler, overrides)).toThrow(message);
+  });
+
+  it('takes up to 10 without a window, and up to 10,000 with one', () => {
+    const { queue } = queues();
+    expect(() => mapping(queue, recordingFunction().handler, { batchSize: 10, maximumBatchingWindowMs: 0 })).not.toThrow();
+    expect(() => mapping(queue, recordingFunction().handler, { batchSize: 10_000, maximumBatchingWindowMs: 1000 })).not.toThrow();
+  });
+
+  it("invokes with fewer than the batch size when the batch would pass Lambda's 6 MB payload limit", async () => {
+    const { queue } = queues();
+    const { handler, batches } = recordingFunction();
+    const source = mapping(queue, handler, { batchSize: 10, maximumBatchingWindowMs: 0 });
+    source.start();
+
+    const megabyte = 'x'.repeat(1024 * 1024);
+    for (let i = 0; i < 7; i++) queue.send(`${i}${megabyte}`);
+    await vi.advanceTimersByTimeAsync(100);
+    source.stop();
+
+    expect(batches.map((event) => event.Records.length)).toEqual([5, 2]);
+    expect(batches.every((event) => Buffer.byteLength(JSON.stringify(event)) <= MAX_PAYLOAD_BYTES)).toBe(true);
+    expect(queue.messages()).toEqual([]);
   });
 });
 
