@@ -85,7 +85,7 @@ export function figuresMarkdown(r: Results): string {
 
   const o = r.overhead;
   lines.push(
-    `**Handler overhead**: ${o.notifications} Connects one at a time (no batching window, rate limits off), against the floor: ` +
+    `**Handler overhead**: ${o.notifications} Connects one at a time, each a batch of one handed straight to the handler (rate limits off), against the floor: ` +
       `the same AWS calls made directly (EC2 ${o.callsPerNotification.ec2.toFixed(2)}, DynamoDB ${o.callsPerNotification.dynamodb.toFixed(2)}, ` +
       `SNS ${o.callsPerNotification.sns.toFixed(2)} per notification).`,
     '',

@@ -265,12 +265,12 @@ export async function measureOverhead(bench: BenchStack, notifications: number):
 }
 
 /**
- * The notification function's handler, imported into this process with the
- * environment the local stack gives it: the standard AWS variables pointing at
- * the stack, and its configuration. Its logs and metrics are written as in
- * Lambda, to stdout, which is swallowed while it runs.
+ * Points this process at the stack as the stack points its functions: the
+ * standard AWS variables and the functions' configuration. Set in full before
+ * any of lib/ is loaded here, since its configuration is read once, when first
+ * asked for.
  */
-async function notificationFunctionHere(health: Health): Promise<SqsLambdaHandler> {
+export function runHereAsTheFunctions(health: Health): void {
   const baseUrl = new URL(health.ec2Endpoint).origin;
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
@@ -288,6 +288,15 @@ async function notificationFunctionHere(health: Health): Promise<SqsLambdaHandle
     POWERTOOLS_LOG_LEVEL: 'WARN',
     POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-bench',
   });
+}
+
+/**
+ * The notification function's handler, imported into this process. Its logs
+ * and metrics are written as in Lambda, to stdout, which is swallowed while it
+ * runs.
+ */
+async function notificationFunctionHere(health: Health): Promise<SqsLambdaHandler> {
+  runHereAsTheFunctions(health);
   const { handler } = await import('../handlers/on-connection-notification');
   return async (event, context) => {
     const write = process.stdout.write;

@@ -1,6 +1,7 @@
 import type { LocalStack } from '../test/e2e/local-stack';
 import { LOCAL_VIEWER, signedClient } from '../test/e2e/approvals-client';
 import type { ConnectionRecord } from '../lib/domain/connection';
+import { runHereAsTheFunctions } from './local-runs';
 import { summarize, type Summary } from './stats';
 
 // The approver's queue with many records: GET /connections, signed, against the
@@ -16,14 +17,7 @@ export interface QueueReadsResult {
 
 /** Writes `count` pendingAcceptance records straight into the stack's table, through the connection store. */
 async function seed(stack: LocalStack, count: number): Promise<void> {
-  const health = await stack.health();
-  Object.assign(process.env, {
-    TABLE_NAME: health.tableName,
-    AWS_ENDPOINT_URL_DYNAMODB: health.dynamodbEndpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-  });
+  runHereAsTheFunctions(await stack.health());
   // Loaded only now: the store reads its configuration when first loaded.
   const { putConnection } = await import('../lib/aws/connection-store');
   // Ids as EC2 writes them: the API refuses a cursor naming any other.
