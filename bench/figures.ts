@@ -27,10 +27,7 @@ export interface Results {
   sweep: SweepResult;
 }
 
-export const FIGURES_BEGIN = '<!-- figures from bench/results.json (npm run bench rewrites this block) -->';
-export const FIGURES_END = '<!-- end of figures -->';
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const seconds = (ms: number) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`);
 const count = (n: number) => n.toLocaleString('en-US');
 
 /** The Markdown block bench/README.md carries between the markers, made from the results alone. */
@@ -42,7 +39,7 @@ export function figuresMarkdown(r: Results): string {
   lines.push(`**Bursts** under EC2's default rate limits, every notification delivered ${r.bursts[0]?.duplicateDeliveries ?? 2} times, deployed queue settings:`, '');
   row('figure', ...r.bursts.map((b) => `${count(b.connections)} connections`), 'target');
   row('---', ...r.bursts.map(() => '---:'), '---');
-  row('all decided, after the last Connect', ...r.bursts.map((b) => seconds(b.decidedAfterLastConnectMs)), '≤ 30 s');
+  row('all decided, after the last Connect', ...r.bursts.map((b) => seconds(b.decidedAfterLastConnectMs)), '≤ 30 s (1,000)');
   row('EC2 calls per connection', ...r.bursts.map((b) => b.ec2Calls.perConnection.toFixed(3)), '≤ 0.05 (1,000), ≤ 0.02 (10,000)');
   row(
     'EC2 calls by action (refused by the rate limits)',
@@ -120,10 +117,62 @@ export function figuresMarkdown(r: Results): string {
   return lines.join('\n');
 }
 
-/** `readme` with the block between the markers replaced by `figures`; throws when a marker is missing. */
-export function withFigures(readme: string, figures: string): string {
-  const begin = readme.indexOf(FIGURES_BEGIN);
-  const end = readme.indexOf(FIGURES_END);
-  if (begin < 0 || end < begin) throw new Error(`bench/README.md lacks the markers ${FIGURES_BEGIN} … ${FIGURES_END}`);
-  return `${readme.slice(0, begin + FIGURES_BEGIN.length)}\n${figures}\n${readme.slice(end)}`;
+/** The block README.md's Performance section carries between its markers: the headline figures. */
+export function performanceMarkdown(r: Results): string {
+  const lines: string[] = [];
+  const row = (...cells: (string | number)[]) => lines.push(`| ${cells.join(' | ')} |`);
+  const duplicates = r.bursts[0]?.duplicateDeliveries ?? 2;
+  lines.push(
+    `Measured by \`npm run bench\` on ${r.when.slice(0, 10)} (Node ${r.node}) on the local stack, under EC2's default rate limits, ` +
+      `every notification delivered ${duplicates} times, with the deployed queue settings:`,
+    '',
+  );
+  row('endpoints created at once', 'all decided, after the last Connect', 'EC2 calls per connection', 'DynamoDB requests per connection', 'invocations (failed)', 'dead-lettered');
+  row('---:', '---:', '---:', '---:', '---:', '---:');
+  for (const b of r.bursts) {
+    row(count(b.connections), seconds(b.decidedAfterLastConnectMs), b.ec2Calls.perConnection.toFixed(3), b.dynamodbRequestsPerDecided.toFixed(2), `${count(b.invocations.total)} (${b.invocations.failed})`, b.deadLetters);
+  }
+  lines.push('');
+  const q = r.quietConnect;
+  lines.push(`A lone Connect on a quiet stack is decided in ${seconds(q.decidedMs.median)} (p99 ${seconds(q.decidedMs.p99)}) with the ${q.batchingWindowSeconds} s batching window.`);
+  if (r.windows.length > 1) {
+    lines.push('', 'The batching window against the same burst:', '');
+    row('batching window (batch size)', 'lone Connect decided (p50)', `${count(r.windows[0]?.burst.connections ?? 0)} burst: EC2 calls per connection`, 'invocations');
+    row('---', '---:', '---:', '---:');
+    for (const w of r.windows) {
+      row(`${w.batchingWindowSeconds} s (${count(w.batchSize)})`, seconds(w.quietConnect.decidedMs.median), w.burst.ec2Calls.perConnection.toFixed(3), count(w.burst.invocations.total));
+    }
+  }
+  return lines.join('\n');
+}
+
+/** A generated block of a Markdown file: what lies between its two markers. */
+export interface Block {
+  begin: string;
+  end: string;
+}
+
+export const BENCH_FIGURES: Block = {
+  begin: '<!-- figures from bench/results.json (npm run bench rewrites this block) -->',
+  end: '<!-- end of figures -->',
+};
+export const README_PERFORMANCE: Block = {
+  begin: '<!-- performance from bench/results.json (npm run bench rewrites this block) -->',
+  end: '<!-- end of performance -->',
+};
+
+/** `markdown` with `block` replaced by `text`; throws when a marker is missing. */
+export function withBlock(markdown: string, block: Block, text: string): string {
+  const begin = markdown.indexOf(block.begin);
+  const end = markdown.indexOf(block.end);
+  if (begin < 0 || end < begin) throw new Error(`the markers ${block.begin} … ${block.end} are missing`);
+  return `${markdown.slice(0, begin + block.begin.length)}\n${text}\n${markdown.slice(end)}`;
+}
+
+/** What `block` of `markdown` holds, trimmed; undefined when a marker is missing. */
+export function blockOf(markdown: string, block: Block): string | undefined {
+  const begin = markdown.indexOf(block.begin);
+  const end = markdown.indexOf(block.end);
+  if (begin < 0 || end < begin) return undefined;
+  return markdown.slice(begin + block.begin.length, end).trim();
 }

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { measureColdStart } from './cold-start';
-import { figuresMarkdown, withFigures, type Results, type WindowResult } from './figures';
+import { BENCH_FIGURES, README_PERFORMANCE, figuresMarkdown, performanceMarkdown, withBlock, type Results, type WindowResult } from './figures';
 import { measureBurst, measureOverhead, measureQuietConnect, startBenchStack, type BenchStack } from './local-runs';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../local/deployed-defaults';
 import { measureQueueReads } from './queue-reads';
@@ -12,12 +12,14 @@ import { measureSweep } from './sweep';
  * through the queue under EC2's default rate limits; one Connect on a quiet
  * stack; how the batching window trades latency for calls; the handler against
  * the floor of its AWS calls; the reconciler's sweep; the approvals queue.
- * Writes the figures to bench/results.json and rewrites the figures block of
- * bench/README.md from them. `--smoke` runs a version of under a minute for CI
- * (bench/results.smoke.json, README untouched).
+ * Writes the figures to bench/results.json and rewrites from them the figures
+ * block of bench/README.md and the Performance block of README.md. `--smoke`
+ * runs a version of under a minute for CI (bench/results.smoke.json, READMEs
+ * untouched). `--rewrite` measures nothing: it rewrites both blocks from the
+ * committed bench/results.json, after a change to how they are written.
  */
 const { values } = parseArgs({
-  options: { smoke: { type: 'boolean', default: false }, out: { type: 'string' }, bursts: { type: 'string' }, windows: { type: 'string' }, rounds: { type: 'string' } },
+  options: { smoke: { type: 'boolean', default: false }, out: { type: 'string' }, bursts: { type: 'string' }, windows: { type: 'string' }, rounds: { type: 'string' }, rewrite: { type: 'boolean', default: false } },
 });
 const smoke = values.smoke ?? false;
 const numbers = (list: string | undefined) => list?.split(',').map(Number);
@@ -31,10 +33,15 @@ sizes.rounds = numbers(values.rounds)?.[0] ?? sizes.rounds;
 // ACTION_BATCH_SIZE in lib/aws/ec2-gateway.ts (not imported: that module reads the functions' configuration)
 const ACTION_BATCH_SIZE = 100;
 const out = values.out ?? (smoke ? 'bench/results.smoke.json' : 'bench/results.json');
-const README = 'bench/README.md';
+const BENCH_README = 'bench/README.md';
+const README = 'README.md';
 const DUPLICATES = 2;
 
 async function main(): Promise<void> {
+  if (values.rewrite) {
+    await writeReadmes(JSON.parse(await readFile('bench/results.json', 'utf8')) as Results);
+    return;
+  }
   log(`cold start: ${sizes.rounds} rounds`);
   const coldStart = await measureColdStart(sizes.rounds);
 
@@ -83,16 +90,20 @@ async function main(): Promise<void> {
   await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
   const figures = figuresMarkdown(results);
   process.stdout.write(`${figures}\n\nfigures written to ${out}\n`);
-  if (!smoke && out === 'bench/results.json') {
-    await writeFile(README, withFigures(await readFile(README, 'utf8'), figures));
-    process.stdout.write(`and to ${README}\n`);
-  }
+  if (!smoke && out === 'bench/results.json') await writeReadmes(results);
   for (const line of targets(results)) process.stdout.write(`${line}\n`);
   const problems = check(results);
   if (problems.length) {
     process.stderr.write(`\n${problems.join('\n')}\n`);
     process.exitCode = 1;
   }
+}
+
+async function writeReadmes(results: Results): Promise<void> {
+  if (results.smoke) throw new Error('a smoke run does not go into the READMEs');
+  await writeFile(BENCH_README, withBlock(await readFile(BENCH_README, 'utf8'), BENCH_FIGURES, figuresMarkdown(results)));
+  await writeFile(README, withBlock(await readFile(README, 'utf8'), README_PERFORMANCE, performanceMarkdown(results)));
+  process.stdout.write(`and to ${BENCH_README} and ${README}\n`);
 }
 
 /** The deployed batch size, or 10 without a window: AWS refuses more than 10 unless the window is a second or more. */
@@ -122,7 +133,8 @@ function targets(results: Results): string[] {
   const say = (met: boolean, text: string) => lines.push(`  ${met ? 'met   ' : 'MISSED'} ${text}`);
   for (const b of results.bursts) {
     const callTarget = b.connections >= 10_000 ? 0.02 : 0.05;
-    say(b.decidedAfterLastConnectMs <= 30_000, `${b.connections}: all decided within 30 s of the last Connect (${(b.decidedAfterLastConnectMs / 1000).toFixed(1)} s)`);
+    // The issue sets the time for the 1,000 burst; the 10,000 one is reported, bounded by the one local process.
+    if (b.connections <= 1000) say(b.decidedAfterLastConnectMs <= 30_000, `${b.connections}: all decided within 30 s of the last Connect (${(b.decidedAfterLastConnectMs / 1000).toFixed(1)} s)`);
     say(b.ec2Calls.perConnection <= callTarget, `${b.connections}: ≤ ${callTarget} EC2 calls per connection (${b.ec2Calls.perConnection.toFixed(3)})`);
     say(b.dynamodbRequestsPerDecided <= 4, `${b.connections}: ≤ 4 DynamoDB requests per decided connection (${b.dynamodbRequestsPerDecided.toFixed(2)})`);
     say(b.invocations.failed === 0, `${b.connections}: no failed invocation (${b.invocations.failed})`);

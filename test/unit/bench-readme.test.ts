@@ -1,20 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FIGURES_BEGIN, FIGURES_END, figuresMarkdown, type Results } from '../../bench/figures';
+import { BENCH_FIGURES, README_PERFORMANCE, blockOf, figuresMarkdown, performanceMarkdown, type Results } from '../../bench/figures';
 
-// bench/README.md's figures are generated from bench/results.json by `npm run bench`; a hand edit of
-// either, or a results file committed without the README it produced, makes them disagree.
+// The figures in bench/README.md and README.md are generated from bench/results.json by `npm run bench`;
+// a hand edit of any of them, or a results file committed without the READMEs it produced, makes them disagree.
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+const results = JSON.parse(read('bench/results.json')) as Results;
 
-describe('bench/README.md', () => {
-  it('carries exactly the figures that bench/results.json holds', () => {
-    const readme = read('bench/README.md');
-    const results = JSON.parse(read('bench/results.json')) as Results;
-    const block = readme.slice(readme.indexOf(FIGURES_BEGIN) + FIGURES_BEGIN.length, readme.indexOf(FIGURES_END)).trim();
-
-    expect(readme.indexOf(FIGURES_BEGIN)).toBeGreaterThan(0);
+describe('the performance figures', () => {
+  it('come from a full run, not a smoke run', () => {
     expect(results.smoke).toBe(false);
-    expect(block).toBe(figuresMarkdown(results));
+  });
+
+  it('in bench/README.md are exactly those bench/results.json holds', () => {
+    expect(blockOf(read('bench/README.md'), BENCH_FIGURES)).toBe(figuresMarkdown(results));
+  });
+
+  it("in README.md's Performance section are exactly those bench/results.json holds", () => {
+    expect(blockOf(read('README.md'), README_PERFORMANCE)).toBe(performanceMarkdown(results));
   });
 });
