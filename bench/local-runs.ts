@@ -2,10 +2,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointConnectionsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
 import { BatchGetCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { SQSEvent } from 'aws-lambda';
 import { startLocalStack, type Health, type LocalStack } from '../test/e2e/local-stack';
-import type { SqsLambdaHandler } from '../local/event-source-mapping';
+import { sqsRecord, type SqsLambdaHandler } from '../local/event-source-mapping';
+import { md5 } from '../local/sqs';
 import { lambdaContext } from '../local/lambda-runtime';
 import { ORGANIZATIONS_PATH, STS_PATH } from '../local/server';
 import { keys } from '../lib/aws/table';
@@ -309,24 +310,13 @@ async function notificationFunctionHere(health: Health): Promise<SqsLambdaHandle
   };
 }
 
+const NOTIFICATION_QUEUE_ARN = 'arn:aws:sqs:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
+
 /** One queue message carrying a notification, as the event source mapping hands it over. */
 function oneMessageBatch(body: string): SQSEvent {
   const now = String(Date.now());
-  return {
-    Records: [
-      {
-        messageId: randomUUID(),
-        receiptHandle: randomUUID(),
-        body,
-        attributes: { ApproximateReceiveCount: '1', SentTimestamp: now, SenderId: 'AIDAIT2UOQQY3AUEKVGXU', ApproximateFirstReceiveTimestamp: now },
-        messageAttributes: {},
-        md5OfBody: createHash('md5').update(body).digest('hex'),
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:vpce-gatekeeper-local-notifications',
-        awsRegion: 'us-east-1',
-      },
-    ],
-  };
+  const attributes = { ApproximateReceiveCount: '1', SentTimestamp: now, SenderId: 'AIDAIT2UOQQY3AUEKVGXU', ApproximateFirstReceiveTimestamp: now };
+  return { Records: [sqsRecord({ messageId: randomUUID(), receiptHandle: randomUUID(), body, md5OfBody: md5(body), attributes }, NOTIFICATION_QUEUE_ARN)] };
 }
 
 /**

@@ -197,18 +197,23 @@ export class EventSourceMapping {
   }
 
   private eventRecord(message: ReceivedMessage): SQSRecord {
-    return {
-      messageId: message.messageId,
-      receiptHandle: message.receiptHandle,
-      body: message.body,
-      attributes: message.attributes as unknown as SQSRecord['attributes'],
-      messageAttributes: {},
-      md5OfBody: message.md5OfBody,
-      eventSource: 'aws:sqs',
-      eventSourceARN: this.options.queue.arn,
-      awsRegion: REGION,
-    };
+    return sqsRecord(message, this.options.queue.arn);
   }
+}
+
+/** A received message as Lambda hands it to the function, one record of its event. */
+export function sqsRecord(message: ReceivedMessage, queueArn: string): SQSRecord {
+  return {
+    messageId: message.messageId,
+    receiptHandle: message.receiptHandle,
+    body: message.body,
+    attributes: message.attributes as unknown as SQSRecord['attributes'],
+    messageAttributes: {},
+    md5OfBody: message.md5OfBody,
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: REGION,
+  };
 }
 
 /**
@@ -237,7 +242,6 @@ function batchThatFits(sizes: readonly number[]): number {
   }
   return sizes.length;
 }
-
 
 /**
  * Reads `{batchItemFailures: [{itemIdentifier}]}` as Lambda does: nothing, null

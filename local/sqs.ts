@@ -467,7 +467,7 @@ function missing(name: string): SqsApiError {
   return new SqsApiError('MissingParameter', `The request must contain the parameter ${name}.`);
 }
 
-function md5(text: string): string {
+export function md5(text: string): string {
   return createHash('md5').update(text).digest('hex');
 }
 
