@@ -1,6 +1,7 @@
 import type { OrganizationsClient } from '@aws-sdk/client-organizations';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { ROOT_ID, type AccountStatus, type Membership, type OrganizationNode, type OrganizationStructure } from '../domain/organization';
+import type { AccountStatus, Membership, OrganizationNode, OrganizationStructure } from '../domain/organization';
+import { ROOT_ID } from '../domain/ids';
 import { config } from '../config';
 
 /**
