@@ -2,6 +2,7 @@
 import * as z from 'zod/mini';
 import { parseDuration } from './domain/duration';
 import { SERVICE_ID } from './domain/ids';
+import { parseSpoke, SPOKE_MESSAGE, type Spoke } from './domain/spokes';
 
 // A comma-separated variable, as a list without blanks.
 const commaList = z.pipe(
@@ -69,6 +70,19 @@ const envSchema = z.object({
     /^[\w+=,.@:/-]{2,1224}$/,
     'ORGANIZATIONS_EXTERNAL_ID must be 2-1224 characters of letters, digits and +=,.@:/-',
   ),
+  // A fleet's other spokes (the stage parameter spokes), comma-separated account:region, and the
+  // name stack/spoke.yml gives its topic in each.
+  SPOKES: z.pipe(
+    commaList,
+    z.transform((entries: string[], ctx) =>
+      entries.map((entry) => {
+        const spoke = parseSpoke(entry);
+        if (!spoke) ctx.issues.push({ code: 'custom', message: `'${entry}' ${SPOKE_MESSAGE}`, input: entry });
+        return spoke as Spoke;
+      }),
+    ),
+  ),
+  SPOKE_TOPIC_NAME: z._default(z.string(), ''),
   // How long an account's membership read from Organizations is used (ISO 8601 duration).
   ORGANIZATION_CACHE_TTL: z.pipe(
     z._default(z.string(), 'PT15M'),

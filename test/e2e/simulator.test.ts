@@ -31,6 +31,7 @@ const NO_FAULTS = {
   ec2UnavailableFor: [],
   ec2RateLimits: DEFAULT_RATE_LIMITS,
   organizationsUnavailable: false,
+  spokeUnavailable: [],
 };
 
 let stack: LocalStack;
@@ -592,6 +593,7 @@ describe('reset', () => {
     expect(await stack.calls()).toEqual({
       byAction: { DescribeVpcEndpointConnections: { received: 1, failed: 0 } },
       byEndpoint: {},
+      byAccountRegion: { '000000000000/us-east-1': { byAction: { DescribeVpcEndpointConnections: { received: 1, failed: 0 } } } },
     });
   });
 });
