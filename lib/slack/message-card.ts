@@ -157,13 +157,20 @@ function decisionLine(card: ConnectionCard): string {
   const reason = card.reason ? `\n>${escape(card.reason).replace(/\n/g, '\n>')}` : '';
   if (card.status === 'held') return `*Held for an approver*${rule}, ${when(card.decidedAt)}: why${reason}`;
   const verb = { accepted: 'Accepted', rejected: 'Rejected', revoked: 'Revoked' }[card.status];
-  return `*${verb}* by ${escape(card.decidedBy ?? 'unknown')}${rule}, ${when(card.decidedAt)}${reason}`;
+  return `*${verb}* by ${who(card.decidedBy)}${rule}, ${when(card.decidedAt)}${reason}`;
 }
 
 function fallbackText(card: ConnectionCard): string {
   const subject = `account ${card.ownerAccountId} to ${card.serviceId} (endpoint ${card.endpointId}, ${card.region})`;
   if (card.status === 'held') return `Approval needed: ${subject}`;
   return `${HEADERS[card.status].split(':')[0]} by ${card.decidedBy ?? 'unknown'}: ${subject}`;
+}
+
+/** Who decided: a Slack user as a mention (with the id the record keeps), anyone else as recorded. */
+function who(decidedBy: string | undefined): string {
+  const slackUser = /^slack:[A-Z0-9]+\/([UW][A-Z0-9]+)$/.exec(decidedBy ?? '');
+  if (slackUser) return `<@${slackUser[1]}> (${escape(decidedBy ?? '')})`;
+  return escape(decidedBy ?? 'unknown');
 }
 
 /** Slack's date token: shown in each reader's time zone, the ISO time where it cannot be. */
