@@ -18,7 +18,7 @@ export const REASON_ACTION_ID = 'reason';
 /** The most a reason may hold, as the approvals API allows. */
 const MAX_REASON_LENGTH = 1000;
 
-export type CardStatus = 'held' | 'accepted' | 'rejected' | 'revoked';
+export type CardStatus = 'held' | 'accepted' | 'rejected' | 'revoked' | 'closed';
 
 /** One connection as its message shows it: the request, and the latest decision about it. */
 export interface ConnectionCard {
@@ -79,26 +79,31 @@ export function cardOf(event: CardEvent): ConnectionCard | undefined {
 
 /**
  * The card a connection's record draws: what the table says now, numbered with
- * the record's version. Undefined while the record decided nothing a message shows.
+ * the record's version. Where EC2's state (as recorded) says more than the
+ * decision, such as a request accepted in the EC2 console or an endpoint its
+ * owner deleted, the state wins. Undefined while the record decided nothing a
+ * message shows.
  */
 export function cardOfRecord(record: ConnectionRecord): ConnectionCard | undefined {
-  const { decision } = record;
-  if (!decision) return undefined;
-  const status: CardStatus | undefined =
-    decision.outcome === 'hold' ? 'held' : !decision.acted ? undefined : decision.outcome === 'accept' ? 'accepted' : isRevocation(decision.rule) ? 'revoked' : 'rejected';
-  if (!status) return undefined;
-  return {
+  const { decision, state } = record;
+  const base = {
     serviceId: record.serviceId,
     endpointId: record.endpointId,
     ownerAccountId: record.ownerAccountId,
     region: record.region,
-    status,
-    rule: decision.rule,
-    reason: decision.reason,
-    decidedBy: decision.decidedBy,
-    decidedAt: decision.decidedAt,
     sequence: record.version,
   };
+  const decided = decision && { rule: decision.rule, reason: decision.reason, decidedBy: decision.decidedBy, decidedAt: decision.decidedAt };
+  const outside = { decidedBy: 'someone outside vpce-gatekeeper', reason: `EC2 shows the connection ${state}`, decidedAt: record.updatedAt };
+  if (state === 'pending' || state === 'available') {
+    return { ...base, status: 'accepted', ...(decision?.outcome === 'accept' && decision.acted ? decided : outside) };
+  }
+  if (state === 'rejected') {
+    if (decision?.outcome === 'reject' && decision.acted) return { ...base, status: isRevocation(decision.rule) ? 'revoked' : 'rejected', ...decided };
+    return { ...base, status: 'rejected', ...outside };
+  }
+  if (state !== 'pendingAcceptance') return { ...base, status: 'closed', decidedBy: 'its owner or EC2', reason: `the endpoint is ${state}: there is nothing to decide`, decidedAt: record.updatedAt };
+  return decision?.outcome === 'hold' ? { ...base, status: 'held', ...decided } : undefined;
 }
 
 /** A revocation is announced as `rejected`; its rule tells it apart (README: what enforcement revokes). */
@@ -140,6 +145,7 @@ const HEADERS: Record<CardStatus, string> = {
   accepted: 'Accepted: endpoint connection',
   rejected: 'Rejected: endpoint connection',
   revoked: 'Revoked: endpoint connection',
+  closed: 'Closed: endpoint connection',
 };
 
 function fieldsOf(card: ConnectionCard): Block[] {
@@ -156,7 +162,7 @@ function decisionLine(card: ConnectionCard): string {
   const rule = card.rule ? ` (rule ${escape(card.rule)})` : '';
   const reason = card.reason ? `\n>${escape(card.reason).replace(/\n/g, '\n>')}` : '';
   if (card.status === 'held') return `*Held for an approver*${rule}, ${when(card.decidedAt)}: why${reason}`;
-  const verb = { accepted: 'Accepted', rejected: 'Rejected', revoked: 'Revoked' }[card.status];
+  const verb = { accepted: 'Accepted', rejected: 'Rejected', revoked: 'Revoked', closed: 'Closed' }[card.status];
   return `*${verb}* by ${who(card.decidedBy)}${rule}, ${when(card.decidedAt)}${reason}`;
 }
 
