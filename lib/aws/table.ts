@@ -22,8 +22,6 @@ export const BY_STATE_INDEX = 'byState';
  */
 export const BY_SERVICE_STATE_INDEX = 'byServiceState';
 export const TTL_ATTRIBUTE = 'expiresAt';
-/** The partition key prefixes of the Slack items: the Slack functions' IAM policy names them (stack/slack.cjs). */
-export const SLACK_KEY_PREFIXES = ['SLACKMSG#', 'SLACKREQ#'] as const;
 
 export const keys = {
   connection: (serviceId: string, endpointId: string) => ({ pk: `CONN#${serviceId}`, sk: `EP#${endpointId}` }),
