@@ -585,6 +585,7 @@ describe('the packaged stack, with SSO', () => {
           'jwtAudience=approvals',
           'approverGroups=approvers',
           'consoleClientId=console-app',
+          'cliClientId=cli-app',
         ]),
       );
       const [[authorizerId, authorizer] = []] = resourcesOfType(template, 'AWS::ApiGatewayV2::Authorizer');
@@ -592,8 +593,8 @@ describe('the packaged stack, with SSO', () => {
 
       expect(authorizer?.Properties).toMatchObject({
         AuthorizerType: 'JWT',
-        // The console's tokens name its client, so its id is an audience too.
-        JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app'] },
+        // The console's and the CLI's tokens name their clients, so their ids are audiences too.
+        JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app', 'cli-app'] },
       });
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
       expect(open).toHaveLength(2);
