@@ -134,10 +134,12 @@ async function interactionsFunction(context) {
   };
 }
 
-function lambdaRole(description, policyName, statements) {
+function lambdaRole(stage, description, policyName, statements) {
   return {
     Type: 'AWS::IAM::Role',
     Properties: {
+      // The stage's path, as every function role has (serverless.yml): the spokes' roles trust the stage by it.
+      Path: `/vpce-gatekeeper/${stage}/`,
       Description: description,
       AssumeRolePolicyDocument: {
         Version: '2012-10-17',
@@ -181,11 +183,11 @@ function writeOwnLogs(functionName) {
 async function resources(context) {
   const settings = await slackSettings(context);
   if (!settings) return { Resources: {} };
-  const { prefix } = await names(context);
+  const { prefix, stage } = await names(context);
   const table = { 'Fn::GetAtt': ['StateTable', 'Arn'] };
   const tagged = (await param(context.resolveVariable, 'reconcileTaggedServices')) === 'true';
   const Resources = {
-    SlackNotifierRole: lambdaRole(`Runs ${prefix}-slack-notifier`, 'slack-notifier', [
+    SlackNotifierRole: lambdaRole(stage, `Runs ${prefix}-slack-notifier`, 'slack-notifier', [
       ...readSecrets('ReadSlackBotToken', [settings.botTokenParameter]),
       // Reads a held connection's record before announcing it (was it decided meanwhile?), and its message's item.
       {
@@ -205,7 +207,7 @@ async function resources(context) {
       },
       writeOwnLogs(`${prefix}-slack-notifier`),
     ]),
-    SlackInteractionsRole: lambdaRole(`Runs ${prefix}-slack-interactions`, 'slack-interactions', [
+    SlackInteractionsRole: lambdaRole(stage, `Runs ${prefix}-slack-interactions`, 'slack-interactions', [
       ...readSecrets('ReadSlackSecrets', [settings.signingSecretParameter, settings.botTokenParameter]),
       // An approver's accept or reject from Slack, only on the managed endpoint services.
       {
@@ -220,6 +222,19 @@ async function resources(context) {
         Effect: 'Allow',
         Action: ['ec2:DescribeVpcEndpointConnections', 'ec2:DescribeVpcEndpointServiceConfigurations'],
         Resource: '*',
+      },
+      // As the approvals API: the spokes' connections, through the role stack/spoke.yml creates in each.
+      {
+        'Fn::If': [
+          'HasSpokes',
+          {
+            Sid: 'AssumeSpokeRole',
+            Effect: 'Allow',
+            Action: 'sts:AssumeRole',
+            Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:iam::*:role/${prefix}-spoke` },
+          },
+          { Ref: 'AWS::NoValue' },
+        ],
       },
       // The approvers' entry point, as the approvals API has it (claims, records, admissions),
       // plus the Slack items: messages, and the signatures seen (replays). A decision by an
