@@ -58,6 +58,14 @@ const envSchema = z.object({
   // that issuer as CONSOLE_CLIENT_ID; without, temporary AWS credentials signing with SigV4 for AWS_REGION.
   JWT_ISSUER_URL: z._default(z.union([z.literal(''), z.url('JWT_ISSUER_URL must be the OpenID Connect issuer URL')]), ''),
   CONSOLE_CLIENT_ID: z._default(z.string(), ''),
+  // The CLI's client id at that issuer (`vpce-gatekeeper login`: code + PKCE on a loopback redirect); empty: the console's.
+  CLI_CLIENT_ID: z._default(z.string(), ''),
+  // The redirect URI registered for the CLI when the issuer needs an exact one (Cognito: http://localhost:PORT/callback);
+  // empty: http://127.0.0.1:<any free port>/callback (RFC 8252).
+  CLI_REDIRECT_URI: z._default(
+    z.union([z.literal(''), z.url({ protocol: /^http$/, hostname: /^(localhost|127\.0\.0\.1|\[::1\])$/, error: 'CLI_REDIRECT_URI must be a loopback http URL such as http://localhost:8400/callback' })]),
+    '',
+  ),
   // Where the browser fetches tokens when that is not the issuer's origin (Cognito: the user pool domain).
   CONSOLE_AUTH_ORIGIN: z._default(z.union([z.literal(''), z.url('CONSOLE_AUTH_ORIGIN must be an origin such as https://example.auth.us-east-1.amazoncognito.com')]), ''),
   // Set by Lambda (and by the local stack): the region the API is signed for.

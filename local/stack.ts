@@ -17,7 +17,7 @@ import { type DynamoGate, startDynamoGate } from './aws/dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './lambda/scheduled-function';
 import { LocalQueue, LocalSqs } from './aws/sqs';
 import { LOCAL_APPROVER_ARN, LocalApiGateway, type LocalApiAuth } from './lambda/api-gateway';
-import { LOCAL_APPROVER_GROUP, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './aws/oidc';
+import { LOCAL_APPROVER_GROUP, LOCAL_CLI_CLIENT_ID, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './aws/oidc';
 import { LocalJwtAuthorizer } from './lambda/jwt-authorizer';
 import { InboundSns } from './aws/sns-inbound';
 import { OutboundSns } from './aws/sns-outbound';
@@ -105,7 +105,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (oidc) useJwtAuthorization(oidc);
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
     const api = await importApprovalsApi(
-      oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: [LOCAL_CONSOLE_CLIENT_ID] }) } : { kind: 'iam' },
+      oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: oidc.clientIds }) } : { kind: 'iam' },
     );
     const direct = await importDirectFunctions();
     let policyIds: string[] = [];
@@ -298,13 +298,14 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
 
 /**
  * The JWT mode's settings, as serverless.yml gives them to the approvals API when
- * jwtIssuerUrl is set: the issuer the console signs in with, its client id, and
- * the group whose members approve.
+ * jwtIssuerUrl is set: the issuer the console and the CLI sign in with, their
+ * client ids, and the group whose members approve.
  */
 function useJwtAuthorization(oidc: LocalOidcIssuer): void {
   Object.assign(process.env, {
     JWT_ISSUER_URL: oidc.issuer,
     CONSOLE_CLIENT_ID: LOCAL_CONSOLE_CLIENT_ID,
+    CLI_CLIENT_ID: LOCAL_CLI_CLIENT_ID,
     APPROVER_GROUPS: LOCAL_APPROVER_GROUP,
     JWT_GROUPS_CLAIM: 'groups',
   });

@@ -113,15 +113,38 @@ describe('vpce-gatekeeper policy plan and put', () => {
     expect(accepted.stdout).toMatch(new RegExp(`default: version ${before + 1} written`));
   });
 
-  it('does not ask when it is not run in a terminal', async () => {
+  it('without a terminal, refuses to save unless --yes, and with --yes prints the plan it saved against', async () => {
     const before = await defaultVersion();
     const another = join(tempDir, 'another.yaml');
     await writeFile(another, `default:\n  allow: [{account: "${ALLOWED}", label: acme-prod}]\n  onUnmatched: reject\n`);
 
-    const put = await cli(LOCAL_APPROVER, 'policy', 'put', another);
+    const refused = await cli(LOCAL_APPROVER, 'policy', 'put', another);
+    const afterRefusal = await defaultVersion();
+    const put = await cli(LOCAL_APPROVER, 'policy', 'put', another, '--yes');
 
+    expect(refused).toMatchObject({ code: 2, stderr: expect.stringContaining('there is no terminal to ask on') });
+    expect(refused.stderr).toContain('policy put FILE --yes');
+    expect(afterRefusal).toBe(before);
     expect(put.code).toBe(0);
+    expect(put.stderr).toMatch(new RegExp(`^policy default \\(replacing version ${before}\\): `, 'm'));
     expect(put.stdout).not.toContain('[y/N]');
     expect(await defaultVersion()).toBe(before + 1);
+  });
+
+  it('names a service id this stage does not manage, asks about it in a terminal, and elsewhere needs --force', async () => {
+    const { serviceId } = await stack.createService();
+    const typo = `${serviceId.slice(0, -1)}${serviceId.endsWith('0') ? '1' : '0'}`;
+    const typoFile = join(tempDir, 'typo.yaml');
+    await writeFile(typoFile, `${typo}:\n  allow: [{account: "${ALLOWED}"}]\n`);
+
+    const refused = await cli(LOCAL_APPROVER, 'policy', 'put', typoFile, '--yes');
+    const declined = await inTerminal('n', 'policy', 'put', typoFile);
+    const forced = await cli(LOCAL_APPROVER, 'policy', 'put', typoFile, '--yes', '--force');
+
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining(`${typo} is not an endpoint service this stage manages (did you mean ${serviceId}?)`) });
+    expect(refused.stderr).toContain('pass --force');
+    expect(declined.stdout).toContain(`although ${typo} would never apply? [y/N]`);
+    expect(declined.stdout).toContain('nothing saved');
+    expect(forced).toMatchObject({ code: 0, stdout: expect.stringContaining(`${typo}: version 1 written; no managed service uses it`) });
   });
 });

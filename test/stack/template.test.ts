@@ -1,81 +1,34 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BY_STATE_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
 import { METRIC } from '../../lib/metrics';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../../local/lambda/deployed-defaults';
 import { invalidMapping } from '../../local/lambda/event-source-mapping';
+import {
+  type CfnResource,
+  PACKAGE_TIMEOUT_MS,
+  packageStack as packageWith,
+  type PolicyDocument,
+  readTemplate,
+  removePackages,
+  type Statement,
+  type Template,
+  withConditionsApplied,
+} from './package-stack';
 
 // Packages the real serverless.yml (offline, without AWS credentials) and pins what the
 // deployed stack must guarantee: who may publish, what the handler may touch, where
 // failures go, and that the table is the one the code expects.
 
 const SERVICE_IDS = ['vpce-svc-0123456789abcdef0', 'vpce-svc-0fedcba9876543210'];
-const PACKAGE_TIMEOUT_MS = 120_000;
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const serverlessBin = join(repoRoot, 'node_modules', 'serverless', 'bin', 'serverless.js');
+afterAll(removePackages);
 
-interface CfnResource {
-  Type: string;
-  Properties: Record<string, unknown>;
-  DependsOn?: string | string[];
-  DeletionPolicy?: string;
-  UpdateReplacePolicy?: string;
-}
-interface Template {
-  Resources: Record<string, CfnResource>;
-  Outputs: Record<string, { Value: unknown }>;
-}
-interface Statement {
-  Sid?: string;
-  Effect: string;
-  Principal?: unknown;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Record<string, Record<string, unknown>>;
-}
-interface PolicyDocument {
-  Statement: Statement[];
-}
-
-const tempDirs: string[] = [];
-
-afterAll(async () => {
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-/** Runs `serverless package` into a fresh directory, with no AWS credentials in reach. */
-async function packageStack(serviceIds: string | undefined, params: string[] = []): Promise<string> {
-  const outDir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-package-'));
-  tempDirs.push(outDir);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  for (const name of ['AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) {
-    delete env[name];
-  }
-  const args = [serverlessBin, 'package', '--stage', 'test', '--package', outDir];
-  if (serviceIds !== undefined) args.push(`--param=serviceIds=${serviceIds}`);
-  for (const param of params) args.push(`--param=${param}`);
-  try {
-    await promisify(execFile)(process.execPath, args, { cwd: repoRoot, env, maxBuffer: 16 * 1024 * 1024 });
-  } catch (error) {
-    // Only what serverless printed: the command line would echo the ids back.
-    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
-    throw new Error(`serverless package failed:\n${stdout}\n${stderr}`, { cause: error });
-  }
-  return outDir;
-}
-
-async function readTemplate(outDir: string): Promise<Template> {
-  return JSON.parse(await readFile(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+/** Packages with these managed services (none: the parameter left out) and other parameters. */
+function packageStack(serviceIds: string | undefined, params: string[] = []): Promise<string> {
+  return packageWith([...(serviceIds === undefined ? [] : [`serviceIds=${serviceIds}`]), ...params]);
 }
 
 /** The files of a .zip archive by name (stored or deflated entries, as serverless writes them). */
@@ -114,9 +67,10 @@ function resource(template: Template, logicalId: string): CfnResource {
   return found;
 }
 
+/** A role's own inline statements, as the stack's conditions leave them. */
 function roleStatements(template: Template, roleLogicalId: string): Statement[] {
   const policies = resource(template, roleLogicalId).Properties.Policies as { PolicyDocument: PolicyDocument }[];
-  return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+  return withConditionsApplied(template, policies).flatMap((policy) => policy.PolicyDocument.Statement);
 }
 
 function allRoleStatements(template: Template): Statement[] {
@@ -201,7 +155,8 @@ describe('the packaged stack, with two managed endpoint services', () => {
         Principal: { Service: 'sns.amazonaws.com' },
         Action: 'sqs:SendMessage',
         Resource: { 'Fn::GetAtt': ['NotificationsQueue', 'Arn'] },
-        Condition: { ArnEquals: { 'aws:SourceArn': { Ref: 'NotificationsTopic' } } },
+        // Without spokes, the inbound topic alone (test/stack/fleet.test.ts: with them).
+        Condition: { ArnEquals: { 'aws:SourceArn': [{ Ref: 'NotificationsTopic' }] } },
       }),
     ]);
   });
@@ -338,6 +293,13 @@ describe('the packaged stack, with two managed endpoint services', () => {
     }
   });
 
+  it("puts every role on the stage's IAM path, which the spokes' and the Organizations role trust", () => {
+    const roles = resourcesOfType(template, 'AWS::IAM::Role');
+
+    expect(roles.length).toBeGreaterThan(0);
+    for (const [, role] of roles) expect(role.Properties.Path).toBe('/vpce-gatekeeper/test/');
+  });
+
   it('gives every function a role of its own instead of the shared provider role', () => {
     const roles = resourcesOfType(template, 'AWS::Lambda::Function').map(([, fn]) => fn.Properties.Role);
     const roleIds = roles.map((role) => (role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
@@ -384,12 +346,13 @@ describe('the packaged stack, with two managed endpoint services', () => {
     expect(Number(variables.DECISION_LEASE_SECONDS)).toBeGreaterThan(fn.Timeout as number);
   });
 
-  it('outputs the topic ARNs, the table name, the queue and the dead-letter queue (its ARN for the message move)', () => {
+  it('outputs the topic ARNs, the table name, the queue (its ARN for the spokes) and the dead-letter queue (its ARN for the message move)', () => {
     expect(template.Outputs).toMatchObject({
       NotificationsTopicArn: { Value: { Ref: 'NotificationsTopic' } },
       DecisionsTopicArn: { Value: { Ref: 'DecisionsTopic' } },
       StateTableName: { Value: { Ref: 'StateTable' } },
       NotificationsQueueUrl: { Value: { Ref: 'NotificationsQueue' } },
+      NotificationsQueueArn: { Value: { 'Fn::GetAtt': ['NotificationsQueue', 'Arn'] } },
       DeadLetterQueueUrl: { Value: { Ref: 'DeadLetterQueue' } },
       DeadLetterQueueArn: { Value: { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] } },
     });
@@ -585,6 +548,7 @@ describe('the packaged stack, with SSO', () => {
           'jwtAudience=approvals',
           'approverGroups=approvers',
           'consoleClientId=console-app',
+          'cliClientId=cli-app',
         ]),
       );
       const [[authorizerId, authorizer] = []] = resourcesOfType(template, 'AWS::ApiGatewayV2::Authorizer');
@@ -592,8 +556,8 @@ describe('the packaged stack, with SSO', () => {
 
       expect(authorizer?.Properties).toMatchObject({
         AuthorizerType: 'JWT',
-        // The console's tokens name its client, so its id is an audience too.
-        JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app'] },
+        // The console's and the CLI's tokens name their clients, so their ids are audiences too.
+        JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app', 'cli-app'] },
       });
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
       expect(open).toHaveLength(2);
