@@ -7,7 +7,7 @@ import { QueryParams } from './form';
 import type { QueryResponse } from '../http-io';
 import { requestId as newRequestId } from './ids';
 import { sameLocation } from './locations';
-import { SNS_XML_NAMESPACE, SnsApiError, snsErrorResponse } from './sns-outbound';
+import { requireMessageSize, SNS_XML_NAMESPACE, SnsApiError, snsErrorResponse } from './sns-outbound';
 import type { LocalQueue } from './sqs';
 import { element, textElement, xmlDocument } from './xml';
 
@@ -101,6 +101,7 @@ export class InboundSns {
   publish(message: string, topicArn: string = this.topicArn): string {
     const subscription = this.subscriptions.find((candidate) => candidate.topicArn === topicArn);
     if (!subscription) throw new NotFoundError(`topic ${topicArn} does not exist`);
+    requireMessageSize(Buffer.byteLength(message));
     const messageId = randomUUID();
     const publishedAt = new Date().toISOString();
     if (subscription.status === 'pendingConfirmation') {

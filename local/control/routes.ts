@@ -15,6 +15,8 @@ import type { OrganizationPlane } from '../aws/organization-plane';
 import type { LocalSts } from '../aws/sts-api';
 import { LOCAL_LOCATION } from '../aws/locations';
 import { organizationRoutes } from './organization-routes';
+import { slackRoutes, type SlackPlane } from './slack-routes';
+import type { LocalSsm } from '../aws/ssm';
 import { invoke, ok, type JsonReply, type Route } from './router';
 
 /** Everything the routes act on. */
@@ -44,6 +46,10 @@ export interface ControlPlane {
   organization: OrganizationPlane;
   /** STS: the Organizations role and the spokes' roles. */
   sts: LocalSts;
+  /** SSM Parameter Store, holding the Slack app's secrets. */
+  ssm: LocalSsm;
+  /** The Slack simulator; absent with LOCAL_SLACK=off. */
+  slack?: SlackPlane;
 }
 
 const createServiceBody = z.strictObject({
@@ -124,6 +130,7 @@ export function controlRoutes(plane: ControlPlane): Route[] {
       },
     },
     ...organizationRoutes(plane.organization),
+    ...slackRoutes(plane.slack),
     {
       method: 'POST',
       path: /^\/local\/services\/([^/]+)\/endpoints$/,
