@@ -224,10 +224,12 @@ export class PrivateLinkSimulator {
 
   /** Every connection of every service (of the services living in `location`), oldest first. */
   listConnections(location?: ServiceLocation): EndpointConnection[] {
-    const connections = [...this.connections.values()];
-    if (!location) return connections.map((connection) => ({ ...connection }));
-    const here = new Set(this.listServices(location).map((service) => service.serviceId));
-    return connections.filter((connection) => here.has(connection.serviceId)).map((connection) => ({ ...connection }));
+    const found: EndpointConnection[] = [];
+    for (const connection of this.connections.values()) {
+      const service = location && this.services.get(connection.serviceId);
+      if (!location || (service && sameLocation(service, location))) found.push({ ...connection });
+    }
+    return found;
   }
 
   /** AcceptVpcEndpointConnections: only a connection pending acceptance can be accepted. */
