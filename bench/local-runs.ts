@@ -81,7 +81,8 @@ export async function startBenchStack(
     visibilityTimeoutMs: 180_000,
     batchingWindowMs: batchingWindowSeconds * 1000,
     batchSize,
-    env: { RECONCILE_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'WARN' },
+    // A stage as deployed by default: without Slack, whose notifier would read an item per decision.
+    env: { RECONCILE_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'WARN', LOCAL_SLACK: 'off' },
   });
   const health = await stack.health();
   const table = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: health.dynamodbEndpoint, region: 'us-east-1', credentials: CREDENTIALS }));
