@@ -20,6 +20,8 @@ export interface ConsoleSettings {
   region: string;
   issuer?: string;
   clientId?: string;
+  /** The Slack channel approval requests go to, when the stage has Slack approvals. */
+  slackChannel?: string;
 }
 
 /** An answer of the API other than 2xx, with its code and message. */

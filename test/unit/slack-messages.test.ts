@@ -6,9 +6,8 @@ import { ConflictError } from '../../lib/errors';
 import { cardOf, messageOf, type CardEvent } from '../../lib/slack/message-card';
 import type { SlackMessageItem } from '../../lib/slack/message-sync';
 import { showEvent, type MessageDeps } from '../../lib/slack/messages';
-import { SlackWebApi } from '../../lib/slack/web-api';
-import { answerSlackApi, SLACK_API_PATH } from '../../local/slack/web-api';
 import { LOCAL_SLACK, SlackWorkspace } from '../../local/slack/workspace';
+import { simulatedSlack } from '../support/slack';
 
 // One Slack message per connection, kept in step with its events however they arrive:
 // in any order, more than once, and handled by several invocations at the same time.
@@ -60,18 +59,6 @@ function recordAfter(events: CardEvent[]): ConnectionRecord {
     version: last.sequence,
     history: [],
   };
-}
-
-/** Slack's Web API answered by the local simulator, without a network. */
-function simulatedSlack(workspace: SlackWorkspace, wrap: <T>(call: () => Promise<T>) => Promise<T> = (call) => call()): SlackWebApi {
-  const fetchSlack = async (url: string | URL | Request, init?: RequestInit): Promise<Response> =>
-    wrap(async () => {
-      const method = String(url).split('/').pop() ?? '';
-      const headers = Object.fromEntries(Object.entries((init?.headers ?? {}) as Record<string, string>).map(([name, value]) => [name.toLowerCase(), value]));
-      const answer = answerSlackApi(workspace, { method: 'POST', path: `${SLACK_API_PATH}${method}`, query: '', headers, body: String(init?.body ?? '') });
-      return new Response(answer.body, { status: answer.status, headers: answer.headers });
-    });
-  return new SlackWebApi({ apiUrl: 'https://slack.test/api/', token: async () => LOCAL_SLACK.botToken, fetch: fetchSlack as typeof fetch, sleep: async () => undefined });
 }
 
 /** The message items, in memory, with DynamoDB's conditional write. */
