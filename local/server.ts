@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Ec2ApiError } from './aws/ec2-errors';
 import { answerEc2Query, ec2ErrorResponse } from './aws/ec2-query';
-import { readBody, sendJson, sendXml } from './http-io';
+import { NOSNIFF_HEADER, readBody, sendJson, sendXml } from './http-io';
 import { requestId } from './aws/ids';
 import { describeError, logLocal } from './log';
 import type { LocalApiGateway } from './lambda/api-gateway';
@@ -9,7 +9,7 @@ import type { OrganizationPlane } from './aws/organization-plane';
 import { answerSqs } from './aws/sqs';
 import { SnsApiError, snsErrorResponse } from './aws/sns-outbound';
 import { controlRoutes, type ControlPlane } from './control/routes';
-import { errorReply, route, type Route } from './control/router';
+import { errorReply, requireSameOrigin, route, type Route } from './control/router';
 
 /** Where the SDK clients are pointed: AWS_ENDPOINT_URL_EC2 and AWS_ENDPOINT_URL_SNS are base URL + these. */
 export const EC2_PATH = '/aws/ec2';
@@ -26,7 +26,10 @@ export function createRequestListener(plane: ControlPlane, api?: LocalApiGateway
   const routes = controlRoutes(plane);
   return (request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    const handled = api && API_PATH.test(path) ? api.serve(request, response) : handleRequest(plane, routes, request, response);
+    const toApi = Boolean(api) && API_PATH.test(path);
+    // The stack's own answers say nosniff; the API's are the function's, as it returned them.
+    if (!toApi) response.setHeader(NOSNIFF_HEADER, 'nosniff');
+    const handled = api && toApi ? api.serve(request, response) : handleRequest(plane, routes, request, response);
     void handled.catch((error: unknown) => {
       logLocal('error', 'request failed after the response started', describeError(error));
       response.destroy();
@@ -36,6 +39,15 @@ export function createRequestListener(plane: ControlPlane, api?: LocalApiGateway
 
 async function handleRequest(plane: ControlPlane, routes: Route[], request: IncomingMessage, response: ServerResponse): Promise<void> {
   const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/(.)\/+$/, '$1');
+  // The simulated AWS APIs and the control routes change the stack: never at a page of another origin's bidding.
+  try {
+    requireSameOrigin(request);
+  } catch (error) {
+    request.resume();
+    const { status, code, message } = errorReply(error);
+    sendJson(response, status, { error: { code, message } });
+    return;
+  }
   if (request.method === 'POST' && (path === EC2_PATH || path === SNS_PATH)) {
     await answerAwsRequest(plane, path, request, response);
     return;

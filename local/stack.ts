@@ -10,6 +10,7 @@ import { closeServer, listen } from './listen';
 import { describeError, logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './control/policies';
 import { createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, STS_PATH } from './server';
+import { NOSNIFF_HEADER } from './http-io';
 import type { ControlPlane } from './control/routes';
 import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './aws/organization-plane';
 import { type DynamoGate, startDynamoGate } from './aws/dynamo-proxy';
@@ -52,7 +53,7 @@ export interface LocalStackOptions {
   visibilityTimeoutMs?: number;
   /** Receives after which a message moves to the dead-letter queue. Default: the deployed 5. */
   maxReceiveCount?: number;
-  /** The event source mapping's batch size. Default: the deployed 100. */
+  /** The event source mapping's batch size. Default: the deployed 1,000. */
   batchSize?: number;
   /** The event source mapping's batching window. Default: the deployed 1 s. */
   batchingWindowMs?: number;
@@ -117,6 +118,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const listener = createRequestListener(plane, api);
     server.on('request', (request, response) => {
       if (!oidc || !LocalOidcIssuer.handles(new URL(request.url ?? '/', baseUrl).pathname)) return listener(request, response);
+      response.setHeader(NOSNIFF_HEADER, 'nosniff');
       oidc.serve(request, response).catch((error: unknown) => {
         logLocal('error', 'local OIDC issuer failed', describeError(error));
         response.destroy();

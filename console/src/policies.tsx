@@ -189,15 +189,24 @@ function Editor({ session, me, policyId, stored, onSaved }: { session: Session; 
   return (
     <div class="editor card">
       <div class="editor-head">
-        <h2>{approver ? 'Edit' : 'Try a change'}</h2>
+        <h2>{approver ? 'Edit' : 'Policy (read only)'}</h2>
         <div class="tabs" role="tablist">
           {(['yaml', 'json'] as const).map((f) => (
             <button role="tab" aria-selected={format === f} class={format === f ? 'active' : ''} onClick={() => switchFormat(f)}>{f.toUpperCase()}</button>
           ))}
         </div>
       </div>
-      {!approver && <p class="hint" data-testid="viewer-hint">You are a viewer: you can plan a change to see what it would do; only approvers can save one.</p>}
-      <textarea name="policy" aria-label="Policy" class="code" rows={16} spellcheck={false} value={text} onInput={(e) => setText(e.currentTarget.value)} aria-invalid={problems.length > 0} />
+      <textarea
+        name="policy"
+        aria-label="Policy"
+        class="code"
+        rows={16}
+        spellcheck={false}
+        readOnly={!approver}
+        value={text}
+        onInput={(e) => setText(e.currentTarget.value)}
+        aria-invalid={problems.length > 0}
+      />
       {problems.length > 0 ? (
         <ul class="problems" data-testid="problems">
           {problems.map((p) => (
@@ -209,14 +218,18 @@ function Editor({ session, me, policyId, stored, onSaved }: { session: Session; 
       ) : (
         <p class="hint valid">Valid policy.</p>
       )}
-      <div class="actions">
-        <button onClick={runPlan} disabled={busy || problems.length > 0}>Plan</button>
-        {approver && (
+      {approver ? (
+        <div class="actions">
+          <button onClick={runPlan} disabled={busy || problems.length > 0}>Plan</button>
           <button class="primary" onClick={askOrSave} disabled={busy || confirming || problems.length > 0 || !planIsCurrent} title={planIsCurrent ? '' : 'Plan this text first'}>
             Save{stored ? ` over version ${stored.version}` : ''}
           </button>
-        )}
-      </div>
+        </div>
+      ) : (
+        <p class="hint" data-testid="viewer-plan-hint">
+          Only approvers can plan and save: a plan reads every connection the policy governs from EC2, whose request rate the decisions need.
+        </p>
+      )}
       {confirming && plan && (
         <SaveDialog policyId={policyId} stored={stored} plan={plan.plan} unreadable={plan.unreadable} busy={busy} onConfirm={save} onCancel={() => setConfirming(false)} />
       )}

@@ -7,8 +7,9 @@ import { element, textElement, xmlDocument } from './xml';
 export const SNS_XML_NAMESPACE = 'http://sns.amazonaws.com/doc/2010-03-31/';
 
 const MAX_BATCH_ENTRIES = 10;
-/** The most bytes a PublishBatch's messages and their attributes add up to. */
-const MAX_BATCH_BYTES = 262_144;
+/** The most bytes one message and its attributes may have (256 KiB), and a PublishBatch's messages together. */
+export const MAX_MESSAGE_BYTES = 262_144;
+const MAX_BATCH_BYTES = MAX_MESSAGE_BYTES;
 const BATCH_ENTRY_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
 export interface MessageAttribute {
@@ -99,6 +100,7 @@ export class OutboundSns {
   private publish(topicArn: string, entry: QueryParams): string {
     const message = entry.get('Message');
     if (message === undefined || message === '') throw new SnsApiError('InvalidParameter', 'Invalid parameter: Message');
+    requireMessageSize(entryBytes(entry));
     const messageId = newRequestId();
     this.published.push({
       messageId,
@@ -150,7 +152,12 @@ export class OutboundSns {
   }
 }
 
-/** What SNS counts of an entry against the batch's size: the message, and each attribute's name, type and value. */
+/** Refuses a message (with its attributes) over SNS's 256 KiB, as SNS does: InvalidParameter, nothing published. */
+export function requireMessageSize(bytes: number): void {
+  if (bytes > MAX_MESSAGE_BYTES) throw new SnsApiError('InvalidParameter', 'Invalid parameter: Message too long');
+}
+
+/** What SNS counts of an entry against the message's and the batch's size: the message, and each attribute's name, type and value. */
 function entryBytes(entry: QueryParams): number {
   const attributes = entry.structures('MessageAttributes.entry');
   const attributeBytes = attributes.reduce(

@@ -75,17 +75,24 @@ async function defaultVersion(): Promise<number> {
 }
 
 describe('vpce-gatekeeper policy plan and put', () => {
-  it('plans a policy file as a table, or as JSON, for any caller', async () => {
+  it('plans a policy file as a table, or as JSON, for an approver', async () => {
     const { serviceId, endpointId } = await heldEndpoint();
 
-    const human = await cli(LOCAL_VIEWER, 'policy', 'plan', file);
-    const asJson = await cli(LOCAL_VIEWER, '--json', 'policy', 'plan', file);
+    const human = await cli(LOCAL_APPROVER, 'policy', 'plan', file);
+    const asJson = await cli(LOCAL_APPROVER, '--json', 'policy', 'plan', file);
 
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^policy default \(replacing version \d+\): 1 to accept, 0 to reject, 0 to revoke, 0 held/m);
     expect(human.stdout).toMatch(/^EFFECT\s+SERVICE\s+ENDPOINT\s+ACCOUNT\s+STATE\s+NOW\s+PLANNED\s+WHY$/m);
     expect(human.stdout).toContain(`accept  ${serviceId}  ${endpointId}  ${STRANGER}`);
     expect(JSON.parse(asJson.stdout)).toMatchObject({ plans: [{ policyId: 'default', changes: [{ endpointId, effect: 'accept', planned: { rule: 'allow:new-customer' } }] }] });
+  });
+
+  it('tells a viewer that only approvers plan', async () => {
+    const refused = await cli(LOCAL_VIEWER, 'policy', 'plan', file);
+
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/403 Forbidden: .*local-viewer is not an approver: only approvers may .*plan/);
   });
 
   it('in a terminal, shows the plan before saving and saves nothing on no', async () => {
