@@ -38,7 +38,7 @@ export function SlackSetup({ settings }: { settings: ConsoleSettings }) {
         <h2>1. Create the Slack app from this manifest</h2>
         <p class="hint">
           In Slack: <em>Create an app</em>, <em>From an app manifest</em>, pick the workspace, paste. Its interactivity request URL is this
-          stage's <code>{`${apiBase}${SLACK_INTERACTIONS_PATH}`}</code>; its bot scopes are {SLACK_BOT_SCOPES.map((scope, i) => <>{i ? ', ' : ''}<code>{scope}</code></>)} (add{' '}
+          stage's <code class="slack-url">{`${apiBase}${SLACK_INTERACTIONS_PATH}`}</code>; its bot scopes are {SLACK_BOT_SCOPES.map((scope, i) => <>{i ? ', ' : ''}<code>{scope}</code></>)} (add{' '}
           <code>chat:write.public</code> to post to a public channel without inviting the app).
         </p>
         <pre class="diff" data-testid="slack-manifest">{manifest}</pre>

@@ -36,4 +36,22 @@ describe("the console's Slack page", () => {
       }
     });
   });
+
+  it('fits a phone (390 px): the page never scrolls sideways, the long URL breaks, the commands scroll in their boxes', async () => {
+    await inPage(browser, 'the Slack setup page at 390 px', async (page) => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(`${stack.baseUrl}/console`);
+      await page.getByLabel('Credentials').fill(JSON.stringify({ AccessKeyId: LOCAL_VIEWER.accessKeyId, SecretAccessKey: LOCAL_VIEWER.secretAccessKey }));
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.goto(`${stack.baseUrl}/console#/slack`);
+      await page.getByTestId('slack-manifest').waitFor();
+
+      const widths = await page.evaluate(() => {
+        const doc = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number }; querySelector(s: string): { getBoundingClientRect(): { right: number } } | null } }).document;
+        return { scroll: doc.documentElement.scrollWidth, client: doc.documentElement.clientWidth, table: doc.querySelector('table')?.getBoundingClientRect().right ?? 0 };
+      });
+      expect(widths.scroll).toBeLessThanOrEqual(widths.client);
+      expect(widths.table).toBeLessThanOrEqual(widths.client + 0.5);
+    });
+  });
 });
