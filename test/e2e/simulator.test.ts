@@ -19,7 +19,7 @@ const CONSUMER_A = '111122223333';
 const CONSUMER_B = '444455556666';
 const UNKNOWN_ENDPOINT = 'vpce-0123456789abcdef0';
 const DEFAULT_RATE_LIMITS = { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } };
-/** GET /local/faults with nothing injected: EC2's own rate limits are still in force. */
+/** GET /local/faults with nothing injected: EC2's rate limits and DynamoDB's partition limits are still in force. */
 const NO_FAULTS = {
   ec2ThrottleRate: 0,
   duplicateDeliveries: 1,
@@ -31,6 +31,7 @@ const NO_FAULTS = {
   ec2UnavailableFor: [],
   ec2RateLimits: DEFAULT_RATE_LIMITS,
   organizationsUnavailable: false,
+  dynamoPartitionLimits: true,
 };
 
 let stack: LocalStack;
