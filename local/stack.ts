@@ -107,6 +107,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const dynamo = await startDynamo(LOCAL_TABLE_NAME, CREDENTIALS);
   const faults = new Faults();
+  await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
   const dynamoGate = await startDynamoGate(dynamo.endpoint, () => faults.dynamoUnavailable());
   const server = createServer();
   try {
