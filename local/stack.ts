@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { CallLog } from './aws/call-log';
 import { type LocalDynamo, startDynamo } from './aws/dynamo';
 import { PrivateLinkSimulator } from './aws/ec2-simulator';
-import { Faults } from './aws/faults';
+import { Faults, type FaultSettings } from './aws/faults';
 import { closeServer, listen } from './listen';
 import { describeError, logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './control/policies';
@@ -123,6 +123,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const dynamo = await startDynamo(LOCAL_TABLE_NAME, CREDENTIALS);
   const faults = new Faults();
+  await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
   const dynamoGate = await startDynamoGate(dynamo.endpoint, () => faults.dynamoUnavailable());
   const server = createServer();
   try {
@@ -257,8 +258,15 @@ function wire(parts: {
     refuses: ({ accountId, roleArn }, region) => roleArn.endsWith(`/${LOCAL_SPOKE_ROLE_NAME}`) && faults.spokeUnavailable({ accountId, region }),
   });
   const organization = createOrganizationPlane(faults, sts);
+  // The local DynamoDB runs in a worker of its own: its switch is told there, and answered, before the faults are.
+  const setFaults = async (settings: FaultSettings) => {
+    const inForce = faults.set(settings);
+    await dynamo.setPartitionLimits(inForce.dynamoPartitionLimits);
+    return inForce;
+  };
   const reset = oneAtATime(async () => {
     faults.clear();
+    await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
     organization.reset();
     // The functions' containers start cold: nothing remembered of an organization that is gone.
     (await import('../lib/organization-membership')).forgetMemberships();
@@ -297,6 +305,7 @@ function wire(parts: {
     inbound,
     outbound,
     faults,
+    setFaults,
     calls,
     sts,
     info,
@@ -306,7 +315,7 @@ function wire(parts: {
     notificationQueue,
     deadLetterQueue,
     notificationSource,
-    dynamoRequests: () => dynamo.requestCounts(),
+    dynamoUsage: () => dynamo.usage(),
     organization,
     ssm,
     slack,

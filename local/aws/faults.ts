@@ -58,6 +58,12 @@ export const faultSettingsSchema = z.strictObject({
     )
     .max(100)
     .optional(),
+  /**
+   * DynamoDB's per-partition limits (1,000 write units and 3,000 read units a second
+   * per partition key value, of the table and of each index). Off unless turned on,
+   * until the table's keys spread a burst over partitions (issue 20).
+   */
+  dynamoPartitionLimits: z.boolean().optional(),
 });
 
 export type FaultSettings = z.infer<typeof faultSettingsSchema>;
@@ -75,6 +81,7 @@ const NO_FAULTS: FaultsInForce = {
   ec2RateLimits: DEFAULT_EC2_RATE_LIMITS,
   organizationsUnavailable: false,
   spokeUnavailable: [],
+  dynamoPartitionLimits: false,
 };
 
 const MAX_SHUFFLE_DELAY_MS = 250;
