@@ -115,3 +115,4 @@ const ANNOUNCED_OUTCOME: Record<ConnectionEvent, 'accept' | 'reject' | undefined
   Reject: 'reject',
   Delete: undefined,
 };
+

@@ -7,6 +7,11 @@ export function accountPrincipal(accountId: string): string {
   return `arn:aws:iam::${accountId}:root`;
 }
 
+/** The account a principal `accountPrincipal` made admits; undefined for any other principal. */
+export function accountOfPrincipal(principal: string): string | undefined {
+  return /^arn:aws[a-z-]*:iam::(\d{12}):root$/.exec(principal)?.[1];
+}
+
 /**
  * The accounts a policy's allow list admits, to be shared the service with: the
  * account entries, and every ACTIVE account below an allowed OU or in an allowed

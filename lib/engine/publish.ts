@@ -1,13 +1,20 @@
-import type { ConnectionRecord } from './domain/connection';
-import { withoutPublished } from './domain/decisions';
-import { eventsAddedBy, eventsToPublish, withoutEvents } from './domain/outbox';
-import { publishEvent } from './aws/event-publisher';
-import { updateConnection } from './conditional-update';
-import { config } from './config';
-import { logger } from './logger';
+import type { ConnectionRecord } from '../domain/connection';
+import { eventsAddedBy, eventsToPublish, withoutEvents } from '../domain/outbox';
+import { withoutPublished } from '../domain/record-changes';
+import { logger } from '../logger';
+import type { EnginePorts } from './ports';
+import { writeVersioned } from './versioned-write';
 
 /** Lost races tolerated while taking published events out of a record. */
 const OUTBOX_WRITE_ATTEMPTS = 5;
+
+/** A connection's record as a versioned item, for writeVersioned. */
+export function connectionItem(ports: Pick<EnginePorts, 'records'>, id: { serviceId: string; endpointId: string }) {
+  return {
+    read: () => ports.records.get(id.serviceId, id.endpointId),
+    write: (next: ConnectionRecord, expected: ConnectionRecord | undefined) => ports.records.put(next, expected?.version),
+  };
+}
 
 /**
  * Publishes the outbox events that the write from `before` to `record` added,
@@ -15,17 +22,17 @@ const OUTBOX_WRITE_ATTEMPTS = 5;
  * removes them from the record. A crash in between publishes again later:
  * subscribers may see an event twice (same eventId), never not at all.
  */
-export async function flushOutbox(record: ConnectionRecord, before: ConnectionRecord | undefined): Promise<void> {
-  const events = eventsToPublish(record, before, new Date(), config().DECISION_LEASE_SECONDS);
+export async function publishOutbox(record: ConnectionRecord, before: ConnectionRecord | undefined, ports: EnginePorts): Promise<void> {
+  const events = eventsToPublish(record, before, ports.clock.now(), ports.settings.leaseSeconds);
   if (!events.length) return;
-  for (const event of events) await publishEvent(event);
+  for (const event of events) await ports.publisher.publish(event);
   const published = new Set(events.map((event) => event.eventId));
-  await updateConnection(
-    record,
+  await writeVersioned(
+    connectionItem(ports, record),
     record,
     (latest) =>
       latest?.outbox?.some((event) => published.has(event.eventId))
-        ? { write: withoutPublished(latest, published, new Date()), then: undefined }
+        ? { write: withoutPublished(latest, published, ports.clock.now()), then: undefined }
         : { stop: undefined },
     { attempts: OUTBOX_WRITE_ATTEMPTS, whenExhausted: 'throw' },
   );
@@ -38,11 +45,11 @@ export async function flushOutbox(record: ConnectionRecord, before: ConnectionRe
  * outcomeEventId), which a crash before the write publishes again under the same
  * id. An event that fails to publish stays in the outbox.
  */
-export async function publishedAhead(record: ConnectionRecord, before: ConnectionRecord): Promise<ConnectionRecord> {
+export async function publishAhead(record: ConnectionRecord, before: ConnectionRecord, ports: EnginePorts): Promise<ConnectionRecord> {
   const published = new Set<string>();
   try {
     for (const event of eventsAddedBy(record, before)) {
-      await publishEvent(event);
+      await ports.publisher.publish(event);
       published.add(event.eventId);
     }
   } catch (error) {
