@@ -5,12 +5,12 @@ import { BatchGetCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } fro
 import { randomUUID } from 'node:crypto';
 import type { SQSEvent } from 'aws-lambda';
 import { startLocalStack, type Health, type LocalStack } from '../test/e2e/local-stack';
-import { sqsRecord, type SqsLambdaHandler } from '../local/event-source-mapping';
-import { md5 } from '../local/sqs';
-import { lambdaContext } from '../local/lambda-runtime';
+import { sqsRecord, type SqsLambdaHandler } from '../local/lambda/event-source-mapping';
+import { md5 } from '../local/aws/sqs';
+import { lambdaContext } from '../local/lambda/lambda-runtime';
 import { ORGANIZATIONS_PATH, STS_PATH } from '../local/server';
 import { keys } from '../lib/aws/table';
-import { DEPLOYED_QUEUE_DEFAULTS } from '../local/deployed-defaults';
+import { DEPLOYED_QUEUE_DEFAULTS } from '../local/lambda/deployed-defaults';
 import { summarize, type Summary } from './stats';
 
 // The figures that need the local stack: bursts of connection requests through

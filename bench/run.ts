@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { measureColdStart } from './cold-start';
 import { BENCH_FIGURES, README_PERFORMANCE, figuresMarkdown, performanceMarkdown, withBlock, type Results, type WindowResult } from './figures';
 import { measureBurst, measureOverhead, measureQuietConnect, startBenchStack, type BenchStack } from './local-runs';
-import { DEPLOYED_QUEUE_DEFAULTS } from '../local/deployed-defaults';
+import { DEPLOYED_QUEUE_DEFAULTS } from '../local/lambda/deployed-defaults';
 import { measureQueueReads } from './queue-reads';
 import { measureSweep } from './sweep';
 

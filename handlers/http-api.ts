@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices, type ApproverAction } from '../lib/approvals';
 import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../lib/policy-admin';
 import { planPolicy } from '../lib/policy-plan';
-import { CONNECTION_STATES, ENDPOINT_ID, SERVICE_ID } from '../lib/domain/connection';
+import { CONNECTION_STATES } from '../lib/domain/connection';
+import { ACCOUNT_ID, ACCOUNT_ID_MESSAGE, ENDPOINT_ID, ENDPOINT_ID_MESSAGE, REGION, REGION_MESSAGE, SERVICE_ID, SERVICE_ID_MESSAGE } from '../lib/domain/ids';
 import { policyIdSchema } from '../lib/domain/policy';
 import type { PolicyVersion } from '../lib/aws/policy-store';
 import { body, ifMatch, jsonBody, pathParams, queryParams, reasonSchema } from '../lib/http/request';
@@ -17,8 +18,8 @@ import { config, outboundTopicArn } from '../lib/config';
 config();
 outboundTopicArn();
 
-const serviceId = z.string().regex(SERVICE_ID, 'must be an endpoint service id such as vpce-svc-0123456789abcdef0');
-const endpointId = z.string().regex(ENDPOINT_ID, 'must be a VPC endpoint id such as vpce-0123456789abcdef0');
+const serviceId = z.string().regex(SERVICE_ID, SERVICE_ID_MESSAGE);
+const endpointId = z.string().regex(ENDPOINT_ID, ENDPOINT_ID_MESSAGE);
 const state = z.enum(CONNECTION_STATES, { error: `must be one of ${CONNECTION_STATES.join(', ')}` });
 const page = {
   limit: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(25),
@@ -32,8 +33,8 @@ const connectionPath = z.object({ serviceId, endpointId });
 const policyPath = z.object({ policyId: policyIdSchema });
 const decisionBody = z.strictObject({ reason: reasonSchema });
 const evaluateBody = z.strictObject({
-  accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'),
+  accountId: z.string().regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE),
+  region: z.string().regex(REGION, REGION_MESSAGE),
 });
 
 const decide = (action: ApproverAction) => async ({ event, caller }: ApiRequest) => {

@@ -1,6 +1,7 @@
 // zod/mini: classic zod's full build would be most of a cold start's module loading.
 import * as z from 'zod/mini';
 import { parseDuration } from './domain/duration';
+import { SERVICE_ID } from './domain/ids';
 
 // A comma-separated variable, as a list without blanks.
 const commaList = z.pipe(
@@ -30,7 +31,7 @@ const envSchema = z.object({
   OUTBOUND_TOPIC_ARN: z.optional(z.string().check(z.startsWith('arn:', 'OUTBOUND_TOPIC_ARN must be an SNS topic ARN'))),
   // Comma-separated endpoint service ids. Empty means: every endpoint service of
   // the account that requires acceptance (DescribeVpcEndpointServiceConfigurations).
-  MANAGED_SERVICE_IDS: z.pipe(commaList, z.array(z.string().check(z.regex(/^vpce-svc-[0-9a-f]{8,17}$/, 'MANAGED_SERVICE_IDS holds an id that is not vpce-svc-…')))),
+  MANAGED_SERVICE_IDS: z.pipe(commaList, z.array(z.string().check(z.regex(SERVICE_ID, 'MANAGED_SERVICE_IDS holds an id that is not vpce-svc-…')))),
   // How long one invocation may hold the right to act on a connection before
   // another may take over: longer than the function's timeout, shorter than
   // Lambda's first retry of a failed invocation.

@@ -2,25 +2,26 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { CallLog } from './call-log';
-import { type LocalDynamo, startDynamo } from './dynamo';
-import { PrivateLinkSimulator } from './ec2-simulator';
-import { Faults } from './faults';
+import { CallLog } from './aws/call-log';
+import { type LocalDynamo, startDynamo } from './aws/dynamo';
+import { PrivateLinkSimulator } from './aws/ec2-simulator';
+import { Faults } from './aws/faults';
 import { closeServer, listen } from './listen';
 import { describeError, logLocal } from './log';
-import { loadPolicyFile, type PutPolicy, readPolicyFile } from './policies';
-import { type ControlPlane, createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, STS_PATH } from './server';
-import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './organization-routes';
-import { type DynamoGate, startDynamoGate } from './dynamo-proxy';
-import { type DirectHandler, ScheduledFunction } from './scheduled-function';
-import { LocalQueue, LocalSqs } from './sqs';
-import { LOCAL_APPROVER_ARN, LocalHttpApi, type LocalApiAuth } from './http-api';
-import { LOCAL_APPROVER_GROUP, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './oidc';
-import { LocalJwtAuthorizer } from './jwt-authorizer';
-import { InboundSns } from './sns-inbound';
-import { OutboundSns } from './sns-outbound';
-import { EventSourceMapping, type SqsLambdaHandler } from './event-source-mapping';
-import { DEPLOYED_QUEUE_DEFAULTS } from './deployed-defaults';
+import { loadPolicyFile, type PutPolicy, readPolicyFile } from './control/policies';
+import { createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, STS_PATH } from './server';
+import type { ControlPlane } from './control/routes';
+import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './aws/organization-plane';
+import { type DynamoGate, startDynamoGate } from './aws/dynamo-proxy';
+import { type DirectHandler, ScheduledFunction } from './lambda/scheduled-function';
+import { LocalQueue, LocalSqs } from './aws/sqs';
+import { LOCAL_APPROVER_ARN, LocalApiGateway, type LocalApiAuth } from './lambda/api-gateway';
+import { LOCAL_APPROVER_GROUP, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './aws/oidc';
+import { LocalJwtAuthorizer } from './lambda/jwt-authorizer';
+import { InboundSns } from './aws/sns-inbound';
+import { OutboundSns } from './aws/sns-outbound';
+import { EventSourceMapping, type SqsLambdaHandler } from './lambda/event-source-mapping';
+import { DEPLOYED_QUEUE_DEFAULTS } from './lambda/deployed-defaults';
 
 export const LOCAL_TABLE_NAME = 'vpce-gatekeeper-local';
 export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
@@ -207,7 +208,7 @@ function wire(parts: {
     faults.clear();
     organization.reset();
     // The functions' containers start cold: nothing remembered of an organization that is gone.
-    (await import('../lib/organization-membership')).forgetMemberships();
+    (await import('../lib/aws/ports')).forgetOrganization();
     simulator.reset();
     inbound.reset();
     sqs.clear();
@@ -315,9 +316,9 @@ async function importHandlerAndPolicyStore(): Promise<{ handler: SqsLambdaHandle
 }
 
 /** The approvals API handler behind a local API Gateway; imported, like the others, after the environment is set. */
-async function importApprovalsApi(auth: LocalApiAuth): Promise<LocalHttpApi> {
+async function importApprovalsApi(auth: LocalApiAuth): Promise<LocalApiGateway> {
   const { handler, routes } = await import('../handlers/http-api');
-  return new LocalHttpApi({ routes, handler, functionName: APPROVALS_FUNCTION_NAME, auth });
+  return new LocalApiGateway({ routes, handler, functionName: APPROVALS_FUNCTION_NAME, auth });
 }
 
 /** The reconciler, which the stack invokes directly. */

@@ -1,4 +1,5 @@
-import { CONNECTION_STATES, ENDPOINT_ID, SERVICE_ID } from '../domain/connection';
+import { CONNECTION_STATES } from '../domain/connection';
+import { ENDPOINT_ID, SERVICE_ID } from '../domain/ids';
 import { ValidationError } from '../errors';
 import { keys } from './table';
 

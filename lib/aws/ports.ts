@@ -8,7 +8,7 @@ import { connectionRecords } from './connection-store';
 import { ec2Connections } from './ec2-gateway';
 import { publishEvent } from './event-publisher';
 import { membershipCache, sharedPrincipals } from './organization-store';
-import { organizationsApi } from './organizations-gateway';
+import { forgetOrganizationsClient, organizationsApi } from './organizations-gateway';
 import { policyVersions } from './policy-store';
 
 let shared: EnginePorts | undefined;
@@ -40,4 +40,10 @@ function createPorts(): EnginePorts {
     newId: randomUUID,
     settings: { leaseSeconds: DECISION_LEASE_SECONDS },
   };
+}
+
+/** Forgets what this container remembers of the organization (the local stack's reset: its containers start cold). */
+export function forgetOrganization(): void {
+  shared?.memberships.forget();
+  forgetOrganizationsClient();
 }

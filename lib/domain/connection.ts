@@ -76,9 +76,6 @@ export interface ObservedConnection {
   createdAt?: string;
 }
 
-export const SERVICE_ID = /^vpce-svc-[0-9a-f]{8,17}$/;
-export const ENDPOINT_ID = /^vpce-[0-9a-f]{8,17}$/;
-
 /** Who decided: a policy rule, or (through the API) an approver. */
 export interface Decision {
   outcome: 'accept' | 'reject' | 'hold';

@@ -1,4 +1,5 @@
-import { ENDPOINT_ID, SERVICE_ID, claimIsLive, normalizeState, type ConnectionRecord, type ConnectionState } from './connection';
+import { ENDPOINT_ID, SERVICE_ID } from './ids';
+import { claimIsLive, normalizeState, type ConnectionRecord, type ConnectionState } from './connection';
 
 export const CONNECTION_EVENTS = ['Connect', 'Accept', 'Reject', 'Delete'] as const;
 export type ConnectionEvent = (typeof CONNECTION_EVENTS)[number];

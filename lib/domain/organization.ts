@@ -4,11 +4,6 @@
  * and handed in, with the time they were read.
  */
 
-/** The id formats AWS Organizations uses; defined once, used by the policy schema and the gateway. */
-export const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
-export const ORGANIZATIONAL_UNIT_ID = /^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
-export const ROOT_ID = /^r-[0-9a-z]{4,32}$/;
-
 /** An account's status, as Organizations spells it. Only ACTIVE accounts match allow entries by OU or organization. */
 export type AccountStatus = 'ACTIVE' | 'SUSPENDED' | 'PENDING_CLOSURE';
 

@@ -4,12 +4,21 @@ import * as z from 'zod/mini';
 import { ValidationError } from '../errors';
 import { parseDuration } from './duration';
 import {
+  ACCOUNT_ID,
+  ACCOUNT_ID_MESSAGE,
+  ORGANIZATION_ID,
+  ORGANIZATION_ID_MESSAGE,
+  ORGANIZATIONAL_UNIT_ID,
+  ORGANIZATIONAL_UNIT_ID_MESSAGE,
+  REGION,
+  REGION_MESSAGE,
+  SERVICE_ID,
+} from './ids';
+import {
   distanceToOu,
   factsText,
   inOrganization,
   membershipFacts,
-  ORGANIZATION_ID,
-  ORGANIZATIONAL_UNIT_ID,
   unreadableReason,
   type Membership,
   type MembershipFacts,
@@ -18,19 +27,19 @@ import {
 /** The policy id that covers every endpoint service without a policy of its own. */
 export const DEFAULT_POLICY_ID = 'default';
 
-export const policyIdSchema = z.union([z.literal(DEFAULT_POLICY_ID), z.string().check(z.regex(/^vpce-svc-[0-9a-f]{8,17}$/))], {
+export const policyIdSchema = z.union([z.literal(DEFAULT_POLICY_ID), z.string().check(z.regex(SERVICE_ID))], {
   error: "must be an endpoint service id (vpce-svc-…) or 'default'",
 });
 
-const accountId = z.string().check(z.regex(/^\d{12}$/, 'must be a 12-digit AWS account id'));
+const accountId = z.string().check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE));
 const label = z.string().check(z.minLength(1, 'must not be empty'), z.maxLength(128, 'must be at most 128 characters'));
-const region = z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'));
+const region = z.string().check(z.regex(REGION, REGION_MESSAGE));
 const wholeNumber = () => z.int('must be a whole number');
 
 const organizationalUnitId = z.string().check(
-  z.regex(ORGANIZATIONAL_UNIT_ID, 'must be an organizational unit id such as ou-ab12-cdef3456'),
+  z.regex(ORGANIZATIONAL_UNIT_ID, ORGANIZATIONAL_UNIT_ID_MESSAGE),
 );
-const organizationId = z.string().check(z.regex(ORGANIZATION_ID, 'must be an organization id such as o-a1b2c3d4e5'));
+const organizationId = z.string().check(z.regex(ORGANIZATION_ID, ORGANIZATION_ID_MESSAGE));
 
 /** An entry names exactly one of an account, an organizational unit or an organization. */
 function exactlyOneTarget(ctx: { value: { account?: string; organizationalUnit?: string; organization?: string }; issues: z.core.$ZodRawIssue[] }) {

@@ -1,5 +1,5 @@
+import { ROOT_ID } from '../domain/ids';
 import {
-  ROOT_ID,
   membershipIn,
   verifiedStructure,
   type AccountStatus,

@@ -21,11 +21,11 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../lib/aws/table';
 import type { ConnectionRecord } from '../../lib/domain/connection';
-import type { InboundMessage } from '../../local/sns-inbound';
-import type { MessageAttribute, PublishedMessage as OutboxMessage } from '../../local/sns-outbound';
-import type { QueuedMessage as DeadLetter } from '../../local/sqs';
-import type { RedriveSummary } from '../../local/dlq-redrive';
-import type { InvocationRecord } from '../../local/event-source-mapping';
+import type { InboundMessage } from '../../local/aws/sns-inbound';
+import type { MessageAttribute, PublishedMessage as OutboxMessage } from '../../local/aws/sns-outbound';
+import type { QueuedMessage as DeadLetter } from '../../local/aws/sqs';
+import type { RedriveSummary } from '../../local/aws/dlq-redrive';
+import type { InvocationRecord } from '../../local/lambda/event-source-mapping';
 
 // The wire shapes of the control routes, as the local stack defines them.
 export type { DeadLetter, InboundMessage, InvocationRecord, MessageAttribute, OutboxMessage, RedriveSummary };

@@ -8,8 +8,8 @@ import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BY_STATE_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
 import { METRIC } from '../../lib/metrics';
-import { DEPLOYED_QUEUE_DEFAULTS } from '../../local/deployed-defaults';
-import { invalidMapping } from '../../local/event-source-mapping';
+import { DEPLOYED_QUEUE_DEFAULTS } from '../../local/lambda/deployed-defaults';
+import { invalidMapping } from '../../local/lambda/event-source-mapping';
 
 // Packages the real serverless.yml (offline, without AWS credentials) and pins what the
 // deployed stack must guarantee: who may publish, what the handler may touch, where

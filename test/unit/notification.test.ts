@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseNotification, recordReflects } from '../../lib/domain/notification';
-import { ENDPOINT_ID, SERVICE_ID, type ConnectionRecord } from '../../lib/domain/connection';
+import type { ConnectionRecord } from '../../lib/domain/connection';
+import { ENDPOINT_ID, SERVICE_ID } from '../../lib/domain/ids';
 
 const SERVICE = 'vpce-svc-0a1b2c3d4e5f60718';
 const ENDPOINT = 'vpce-0123456789abcdef0';

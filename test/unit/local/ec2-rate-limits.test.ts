@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Ec2RateLimiter, isMutating } from '../../../local/ec2-rate-limits';
-import { Faults } from '../../../local/faults';
+import { Ec2RateLimiter, isMutating } from '../../../local/aws/ec2-rate-limits';
+import { Faults } from '../../../local/aws/faults';
 
 /** A clock the test moves by hand. */
 function manualClock(): { now: () => number; advance: (ms: number) => void } {

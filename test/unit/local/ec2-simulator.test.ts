@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type ConnectionNotification, PrivateLinkSimulator } from '../../../local/ec2-simulator';
+import { type ConnectionNotification, PrivateLinkSimulator } from '../../../local/aws/ec2-simulator';
 
 const ACCEPT_DELAY_MS = 1000;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Faults, faultSettingsSchema } from '../../../local/faults';
+import { Faults, faultSettingsSchema } from '../../../local/aws/faults';
 
 describe('fault injection settings', () => {
   it('replaces the whole set: switches left out go back to no fault', () => {

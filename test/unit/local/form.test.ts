@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QueryParams } from '../../../local/form';
+import { QueryParams } from '../../../local/aws/form';
 
 describe('Query protocol parameters', () => {
   it('reads indexed lists in numeric order', () => {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalJwtAuthorizer } from '../../../local/jwt-authorizer';
+import { LocalJwtAuthorizer } from '../../../local/lambda/jwt-authorizer';
 
 // The local stack's JWT authorizer checks what API Gateway's does: the RS256 signature
 // against the issuer's JWKS (found through its discovery document), iss, aud or

@@ -1,9 +1,9 @@
 import type { SQSEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { batchItemFailures, EventSourceMapping, MAX_PAYLOAD_BYTES, type SqsLambdaHandler } from '../../../local/event-source-mapping';
-import { Faults } from '../../../local/faults';
-import { InboundSns } from '../../../local/sns-inbound';
-import { LocalQueue, LocalSqs } from '../../../local/sqs';
+import { batchItemFailures, EventSourceMapping, MAX_PAYLOAD_BYTES, type SqsLambdaHandler } from '../../../local/lambda/event-source-mapping';
+import { Faults } from '../../../local/aws/faults';
+import { InboundSns } from '../../../local/aws/sns-inbound';
+import { LocalQueue, LocalSqs } from '../../../local/aws/sqs';
 
 const ENDPOINT = 'http://127.0.0.1/aws/sqs';
 const VISIBILITY_MS = 10_000;

@@ -1,7 +1,7 @@
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { verifySignature, type LocalPrincipal, type SignedRequest } from '../../../local/sigv4';
+import { verifySignature, type LocalPrincipal, type SignedRequest } from '../../../local/lambda/sigv4';
 
 // The local API Gateway's SigV4 check, fed requests signed by the AWS SDK's own signer.
 

@@ -6,7 +6,7 @@ import {
   DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import { tableDefinition } from '../lib/aws/table';
+import { tableDefinition } from '../../lib/aws/table';
 
 const POLL_MS = 10;
 const TABLE_WAIT_MS = 10_000;

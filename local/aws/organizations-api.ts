@@ -1,6 +1,7 @@
 import type { CallLog } from './call-log';
 import type { Faults } from './faults';
 import { requestId as newRequestId } from './ids';
+import { ACCOUNT_ID } from '../../lib/domain/ids';
 import { MANAGEMENT_ACCOUNT_ID, type OrganizationSimulator, type SimulatedAccount, type SimulatedUnit } from './organizations-simulator';
 import type { LocalSts } from './sts-api';
 
@@ -151,7 +152,6 @@ function stringField(input: Input, name: string, pattern: RegExp): string {
   return value;
 }
 
-const ACCOUNT_ID = /^\d{12}$/;
 const PARENT_ID = /^(r-[0-9a-z]{4,32})|(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$/;
 const CHILD_ID = /^(\d{12})|(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$/;
 const UNIT_ID = /^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;

@@ -3,7 +3,7 @@ import { InvalidPrincipalError, type AllowedPrincipal, type EndpointConnection, 
 import { Ec2ApiError } from './ec2-errors';
 import type { Faults } from './faults';
 import { QueryParams } from './form';
-import type { QueryResponse } from './http-io';
+import type { QueryResponse } from '../http-io';
 import { requestId as newRequestId } from './ids';
 import { pageOf } from './paging';
 import { element, itemSet, textElement, textItemSet, xmlDocument } from './xml';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { QueryParams } from './form';
-import type { QueryResponse } from './http-io';
+import type { QueryResponse } from '../http-io';
 import { requestId as newRequestId } from './ids';
 import { element, textElement, xmlDocument } from './xml';
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { readBody, sendJson } from './http-io';
+import { readBody, sendJson } from '../http-io';
 
 /**
  * A local OpenID Connect issuer at /local/oidc, for the JWT mode of the local

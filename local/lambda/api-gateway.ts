@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambda';
-import { sendJson } from './http-io';
-import { describeError, logLocal } from './log';
+import { sendJson } from '../http-io';
+import { describeError, logLocal } from '../log';
 import { verifySignature, type LocalPrincipal } from './sigv4';
 import { lambdaContext } from './lambda-runtime';
 import type { LocalJwtAuthorizer } from './jwt-authorizer';
@@ -65,7 +65,7 @@ interface RouteMatcher {
   names: string[];
 }
 
-export class LocalHttpApi {
+export class LocalApiGateway {
   private readonly matchers: RouteMatcher[];
 
   constructor(

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { DEFAULT_FUNCTION_TIMEOUT_MS, lambdaContext, withinTimeout } from './lambda-runtime';
-import { describeError, logLocal } from './log';
-import type { LocalQueue, ReceivedMessage } from './sqs';
+import { describeError, logLocal } from '../log';
+import type { LocalQueue, ReceivedMessage } from '../aws/sqs';
 
 const REGION = 'us-east-1';
 /** How often the pollers look at the queue when nothing told them a message arrived. */

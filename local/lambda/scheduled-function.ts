@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { lambdaContext, withinTimeout } from './lambda-runtime';
-import { describeError, logLocal } from './log';
+import { describeError, logLocal } from '../log';
 
 const REGION = 'us-east-1';
 const ACCOUNT_ID = '000000000000';

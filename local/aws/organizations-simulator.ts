@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
-import { ORGANIZATION_ID, type AccountStatus } from '../lib/domain/organization';
+import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors';
+import type { AccountStatus } from '../../lib/domain/organization';
+import { ORGANIZATION_ID } from '../../lib/domain/ids';
 
 /** The local organization's management account: the account that owns the endpoint services. */
 export const MANAGEMENT_ACCOUNT_ID = '000000000000';
@@ -20,7 +21,7 @@ export interface SimulatedAccount {
 
 /**
  * An AWS Organization: one root, organizational units below it, and accounts in
- * the root or in an OU. The control routes shape it; local/organizations-api.ts
+ * the root or in an OU. The control routes shape it; local/aws/organizations-api.ts
  * answers the Organizations API about it.
  */
 export class OrganizationSimulator {

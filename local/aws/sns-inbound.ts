@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Faults } from './faults';
-import { logLocal } from './log';
+import { logLocal } from '../log';
 import type { LocalQueue } from './sqs';
 
 /** A message as it was published to the inbound topic. */

@@ -1,6 +1,6 @@
 import { QueryParams } from './form';
 import { requestId as newRequestId } from './ids';
-import type { QueryResponse } from './http-io';
+import type { QueryResponse } from '../http-io';
 import { element, textElement, xmlDocument } from './xml';
 
 /** The XML namespace of every SNS response. */

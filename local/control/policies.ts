@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import type { Policy } from '../lib/domain/policy';
-import { parsePolicyFile } from '../lib/domain/policy-file';
+import type { Policy } from '../../lib/domain/policy';
+import { parsePolicyFile } from '../../lib/domain/policy-file';
 
 /** Writes one policy version, as lib/aws/policy-store.ts putPolicy does. */
 export type PutPolicy = (policyId: string, policy: Policy, options: { actor: string }) => Promise<unknown>;
