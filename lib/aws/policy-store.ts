@@ -1,9 +1,9 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_POLICY_ID, policySchema, describeIssues, type Policy, type PolicyVersion, type StoredPolicy } from '../domain/policy';
+import { policySchema, describeIssues, type Policy, type PolicyVersion, type StoredPolicy } from '../domain/policy';
 import type { PolicyChangedEvent } from '../domain/outbound-event';
 import type { LatestPolicyVersion, Policies } from '../engine/ports';
-import { ConflictError, UnreadablePolicyError } from '../errors';
+import { ConflictError } from '../errors';
 import { config } from '../config';
 import { documentClient } from './clients';
 import { decodePolicyVersionsCursor, encodeCursor } from './cursor';
@@ -41,26 +41,6 @@ export async function getLatestPolicyVersion(
   );
   const item = output.Items?.[0];
   return item ? { ...fromItem(item), outbox: outboxOf(item) } : undefined;
-}
-
-/**
- * The newest version of a policy, or undefined if there is none. A stored
- * document that no longer validates throws UnreadablePolicyError: a policy that
- * cannot be read must never be treated as "no restrictions" (fail closed).
- */
-export async function getCurrentPolicy(
-  policyId: string,
-  db: DynamoDBDocumentClient = documentClient,
-): Promise<StoredPolicy | undefined> {
-  const latest = await getLatestPolicyVersion(policyId, db);
-  if (!latest) return undefined;
-  if (!latest.valid) {
-    throw new UnreadablePolicyError(
-      `policy ${policyId} version ${latest.version} no longer validates (${latest.invalidReason}); nothing is decided by it until a valid version replaces it`,
-    );
-  }
-  const { valid: _valid, outbox: _outbox, ...stored } = latest;
-  return stored;
 }
 
 /**
