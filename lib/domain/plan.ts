@@ -272,6 +272,7 @@ function decideWaiting(
   const evaluations = new Map<string, Evaluation>();
   const failures = new Map<string, Failure>();
   const max = rules?.maxEndpointsPerAccount;
+  /** Per account: the places taken, and whether they changed (`granted`: taken or given back). */
   const taken = new Map<string, { places: AccountPlaces; taken: Set<string>; granted: boolean }>();
   for (const connection of waiting) {
     const { endpointId, ownerAccountId: accountId } = connection;
@@ -292,6 +293,8 @@ function decideWaiting(
     const unlimited = evaluate(0);
     const wouldAdmit = unlimited.act && unlimited.outcome === 'accept' && !record?.decision?.acted && !claimIsLive(record?.claim, now);
     if (!wouldAdmit) {
+      // A place reserved for an accept that is no longer coming (no one holds the request, the verdict changed) is given back.
+      if (!claimIsLive(record?.claim, now) && account.taken.delete(endpointId)) account.granted = true;
       evaluations.set(endpointId, evaluate(placesTaken([], read.ec2).size));
     } else if (account.taken.has(endpointId)) {
       // It holds a place already (an accept that did not finish): it keeps it.

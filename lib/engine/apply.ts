@@ -4,10 +4,11 @@ import { planService, replanConnection, type PlanContext, type PlannedConnection
 import type { PolicyInForce } from '../domain/policy';
 import { completeClaim, failClaim, repairsOf, settledElsewhere, type Change, type Refusal } from '../domain/record-changes';
 import type { AccountPlaces, ScopedFailure, ServiceSnapshot, Snapshot } from '../domain/snapshot';
-import { ConflictError, describeError, isThrottling, type Failure } from '../errors';
+import { ConflictError, describeError, type Failure } from '../errors';
 import { forEachSettled } from '../concurrency';
 import { logger } from '../logger';
 import { EC2_ACTION_BATCH_SIZE, type Ec2Connections, type EnginePorts } from './ports';
+import { inHalves } from './in-halves';
 import { connectionItem, publishAhead, publishOutbox } from './publish';
 import { writeVersioned, type ConflictPolicy } from './versioned-write';
 
@@ -109,7 +110,10 @@ export async function applyServicePlan(
     policy: service.policy,
     counts: { ...noCounts(), observed: service.connections.length },
     failures: [...plan.failures],
-    records: new Map([...service.records].filter(([endpointId]) => service.connections.some((c) => c.endpointId === endpointId))),
+    records: new Map(service.connections.flatMap(({ endpointId }) => {
+      const record = service.records.get(endpointId);
+      return record ? [[endpointId, record] as const] : [];
+    })),
   };
   const approve = service.work.approve;
   if (approve) outcome.approval = approvalBeforeActing(approve.endpointId, service, plan);
@@ -145,7 +149,8 @@ export async function applyServicePlan(
     const batch = claims.filter(({ claim }) => claim.outcome === action);
     for (let i = 0; i < batch.length; i += EC2_ACTION_BATCH_SIZE) {
       const part = batch.slice(i, i + EC2_ACTION_BATCH_SIZE);
-      const refused = await actInHalves(ec2, action, serviceId, part.map(({ record }) => record.endpointId));
+      const { answers, failed } = await inHalves(part.map(({ record }) => record.endpointId), (ids) => ec2.act(action, serviceId, ids));
+      const refused = new Map([...failed, ...answers.flatMap((unsuccessful) => [...unsuccessful])]);
       await recordResults(part, refused, outcome, ec2, ports, context);
     }
   }
@@ -241,30 +246,6 @@ function approvalBeforeActing(endpointId: string, service: ServiceSnapshot, plan
   if (unread) return { kind: 'unread', failure: unread.failure, from: unread.from };
   if (!plan.connections.some((planned) => planned.observed.endpointId === endpointId)) return { kind: 'missing', record: service.records.get(endpointId) };
   return undefined;
-}
-
-/**
- * One Accept or Reject call; a call that fails outright is tried again in
- * halves, down to single endpoints, so that one endpoint EC2 fails on does not
- * fail its healthy siblings. Throttling is not split: it is the account's rate,
- * not an endpoint, and more calls would only make it worse. Answers the
- * endpoints EC2 did not act on, and why.
- */
-export async function actInHalves(ec2: Ec2Connections, action: 'accept' | 'reject', serviceId: string, endpointIds: string[]): Promise<Map<string, Failure>> {
-  try {
-    return await ec2.act(action, serviceId, endpointIds);
-  } catch (error) {
-    const failure = describeError(error);
-    if (endpointIds.length === 1 || isThrottling(failure)) {
-      logger.error('EC2 failed a call', { serviceId, action, size: endpointIds.length, error });
-      return new Map(endpointIds.map((endpointId) => [endpointId, failure]));
-    }
-    logger.warn('EC2 failed a call; trying its halves', { serviceId, action, size: endpointIds.length, error });
-    const half = Math.ceil(endpointIds.length / 2);
-    const first = await actInHalves(ec2, action, serviceId, endpointIds.slice(0, half));
-    const second = await actInHalves(ec2, action, serviceId, endpointIds.slice(half));
-    return new Map([...first, ...second]);
-  }
 }
 
 /**

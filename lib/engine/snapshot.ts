@@ -7,6 +7,7 @@ import { DEFAULT_POLICY_ID, policyInForce, usesOrganization, type Policy, type P
 import type { AccountPlaces, ScopedFailure, ServiceSnapshot, Snapshot } from '../domain/snapshot';
 import { describeError, type Failure } from '../errors';
 import { logger } from '../logger';
+import { inHalves } from './in-halves';
 import type { MembershipReading } from './memberships';
 import { EC2_FILTER_VALUES_LIMIT, type EnginePorts, type LatestPolicyVersion } from './ports';
 
@@ -49,7 +50,8 @@ export async function readSnapshot(intents: readonly Intent[], ports: EnginePort
   await readRecords(named, services, ports);
   for (const service of services.values()) skipReflected(service.work, service.records, ports.clock.now());
 
-  for (const service of services.values()) await readConnections(service, observedEarly, ports);
+  // Services live apart (and, with a fleet, in other accounts and Regions): read concurrently.
+  await Promise.all([...services.values()].map((service) => readConnections(service, observedEarly, ports)));
   await readRecords(
     [...services.values()].flatMap((s) => s.connections.filter((c) => !s.records.has(c.endpointId)).map(({ serviceId, endpointId }) => ({ serviceId, endpointId }))),
     services,
@@ -88,12 +90,9 @@ async function placeUnplaced(
 ): Promise<void> {
   for (const ids of chunks([...unplaced.keys()], EC2_FILTER_VALUES_LIMIT)) {
     for (const location of ports.ec2.all()) {
-      try {
-        for (const connection of await location.describe({ endpointIds: ids })) observed.set(connection.endpointId, connection);
-      } catch (error) {
-        logger.error('could not read connections from EC2; their notifications go back to the queue', { size: ids.length, error });
-        for (const endpointId of ids) failures.push({ serviceId: '*', endpointId, ...describeError(error) });
-      }
+      const { answers, failed } = await inHalves(ids, (part) => location.describe({ endpointIds: part }));
+      for (const connection of answers.flat()) observed.set(connection.endpointId, connection);
+      for (const [endpointId, failure] of failed) failures.push({ serviceId: '*', endpointId, ...failure });
     }
   }
   for (const [endpointId, events] of unplaced) {
@@ -233,11 +232,11 @@ async function readConnections(
     else if (!work.all) toDescribe.push(endpointId);
   }
   for (const ids of chunks(toDescribe, EC2_FILTER_VALUES_LIMIT)) {
-    try {
-      for (const connection of await ec2.describe({ serviceId: work.serviceId, endpointIds: ids })) found.set(connection.endpointId, connection);
-    } catch (error) {
-      logger.error('could not read connections from EC2; their notifications go back to the queue', { serviceId: work.serviceId, size: ids.length, error });
-      service.unread.push({ endpointIds: ids, failure: describeError(error), from: 'ec2' });
+    const { answers, failed } = await inHalves(ids, (part) => ec2.describe({ serviceId: work.serviceId, endpointIds: part }));
+    for (const connection of answers.flat()) found.set(connection.endpointId, connection);
+    for (const [endpointId, failure] of failed) {
+      logger.error('could not read a connection from EC2; its notifications go back to the queue', { serviceId: work.serviceId, endpointId, ...failure });
+      service.unread.push({ endpointIds: [endpointId], failure, from: 'ec2' });
     }
   }
   service.connections = [...found.values()];
