@@ -1,5 +1,5 @@
 import type { Intent } from './domain/intents';
-import { summarize, type PlannedChange, type RevocationLimitTrip } from './domain/plan';
+import { previewOf, summarize, type PlannedChange, type RevocationLimitTrip } from './domain/plan-preview';
 import { DEFAULT_POLICY_ID, parsePolicy, servicesGovernedBy } from './domain/policy';
 import { awsPorts } from './aws/ports';
 import { previewEngine } from './engine/engine';
@@ -45,8 +45,12 @@ export async function planPolicy(policyId: string, document: unknown, ports: Eng
     { kind: 'enforce', serviceId },
     { kind: 'pending-timeout', serviceId },
   ]);
-  const { plans } = await previewEngine(intents, ports, { policyId, policy: candidate });
-  const previews = plans.map((plan) => plan.preview);
+  const { plans, snapshot } = await previewEngine(intents, ports, { policyId, policy: candidate });
+  const now = ports.clock.now();
+  const previews = plans.flatMap((plan) => {
+    const service = snapshot.services.find(({ work }) => work.serviceId === plan.serviceId);
+    return service ? [previewOf(service, plan, snapshot.memberships, now)] : [];
+  });
   return {
     policyId,
     baseVersion: latest?.version ?? null,

@@ -57,37 +57,6 @@ export interface RevocationLimitReached {
 /** Something a plan could not decide, for one endpoint or (no endpointId) for the whole service. */
 export type PlanFailure = ScopedFailure;
 
-/** What saving a candidate policy would do to one connection. */
-export type Effect = 'accept' | 'reject' | 'revoke' | 'hold' | 'unreadable';
-
-export interface PlannedChange {
-  serviceId: string;
-  endpointId: string;
-  ownerAccountId: string;
-  state: ObservedConnection['state'];
-  /** What stands now: the current policy's verdict on a pending request, or what admitted a connection. */
-  current: { outcome: Outcome; rule: string };
-  planned: { outcome: Outcome; rule: string; reason: string };
-  /** `unreadable`: facts the decision needs (the account's place in the organization) could not be read; nothing is decided. */
-  effect: Effect;
-}
-
-/** Set when enforcement would find more to revoke on a service than its safety limit allows: it then revokes none. */
-export interface RevocationLimitTrip extends RevocationLimits {
-  serviceId: string;
-  /** The connections the candidate would revoke, were it not for the limit. */
-  candidates: number;
-  /** The service's admitted connections, counting the pending requests accepted first. */
-  admitted: number;
-}
-
-/** A plan as a person reads it: per connection what it would do, and the admitted connections it keeps. */
-export interface ServicePreview {
-  changes: PlannedChange[];
-  unchanged: number;
-  revocationLimit?: RevocationLimitTrip;
-}
-
 export interface ServicePlan {
   serviceId: string;
   connections: PlannedConnection[];
@@ -96,7 +65,10 @@ export interface ServicePlan {
   /** Accounts whose revocation rests on organization facts not read one by one in this run: read them, then plan again. */
   toConfirm: Set<string>;
   failures: PlanFailure[];
-  preview: ServicePreview;
+  /** The revocations enforcement found (carried out only within the safety limit). */
+  revocations: { connection: ObservedConnection; revocation: Revocation }[];
+  /** Admitted connections enforcement could not judge: their owner's membership could not be read (by endpoint: the error). */
+  unjudged: Map<string, string>;
 }
 
 /** Plans a run: every service of the snapshot. */
@@ -115,7 +87,7 @@ export function planRun(snapshot: Snapshot, context: PlanContext): ServicePlan[]
 export function planService(service: ServiceSnapshot, facts: Pick<Snapshot, 'memberships' | 'confirmed'>, context: PlanContext): ServicePlan {
   const { work } = service;
   const { serviceId } = work;
-  const plan: ServicePlan = { serviceId, connections: [], places: [], toConfirm: new Set(), failures: [], preview: { changes: [], unchanged: 0 } };
+  const plan: ServicePlan = { serviceId, connections: [], places: [], toConfirm: new Set(), failures: [], revocations: [], unjudged: new Map() };
   // A failure of the whole service is also each named endpoint's (a notification may not know the service).
   const failWhole = (failure: Failure) => {
     plan.failures.push({ serviceId, ...failure });
@@ -171,8 +143,7 @@ export function planService(service: ServiceSnapshot, facts: Pick<Snapshot, 'mem
   }
 
   // Enforcement: only on facts read now, within the safety limit.
-  const revocations: { connection: ObservedConnection; revocation: Revocation }[] = [];
-  const enforcementUnreadable = new Map<string, string>();
+  const { revocations, unjudged } = plan;
   if (work.enforce && enforces(rules)) {
     for (const connection of service.connections.filter((c) => c.state === 'available')) {
       const owner = connection.ownerAccountId;
@@ -181,7 +152,7 @@ export function planService(service: ServiceSnapshot, facts: Pick<Snapshot, 'mem
       const revocation = revocationFor(rules, { decision }, owner, context.now, membership);
       if (!revocation) {
         if (usesOrganization(rules) && (!membership || membership.kind === 'unreadable')) {
-          enforcementUnreadable.set(connection.endpointId, membership?.kind === 'unreadable' ? membership.error : 'not read');
+          unjudged.set(connection.endpointId, membership?.kind === 'unreadable' ? membership.error : 'not read');
         }
         continue;
       }
@@ -234,8 +205,9 @@ export function planService(service: ServiceSnapshot, facts: Pick<Snapshot, 'mem
     }
   }
 
+  const unread = new Set(service.unread.flatMap(({ endpointIds }) => endpointIds ?? []));
   for (const observed of service.connections) {
-    if (blocked.has(observed.endpointId)) continue;
+    if (blocked.has(observed.endpointId) || unread.has(observed.endpointId)) continue;
     const before = service.records.get(observed.endpointId);
     const { want, purpose } = wants.get(observed.endpointId) ?? { want: {} };
     const source = sourceOf(work, observed.endpointId);
@@ -244,7 +216,6 @@ export function planService(service: ServiceSnapshot, facts: Pick<Snapshot, 'mem
     plan.connections.push({ observed, before, want, source, change, ...(acting ? { purpose: acting } : {}), ...(purpose ? { wantPurpose: purpose } : {}) });
   }
 
-  plan.preview = previewOf(service, plan, revocations, enforcementUnreadable, membershipOf, context.now);
   return plan;
 }
 
@@ -311,105 +282,4 @@ function decideWaiting(
     .filter(([, account]) => account.granted)
     .map(([accountId, account]) => ({ accountId, reserved: [...account.taken], expectedVersion: account.places.version }));
   return { evaluations, places, failures };
-}
-
-function previewOf(
-  service: ServiceSnapshot,
-  plan: ServicePlan,
-  revocations: { connection: ObservedConnection; revocation: Revocation }[],
-  enforcementUnreadable: ReadonlyMap<string, string>,
-  membershipOf: (accountId: string) => Membership | undefined,
-  now: Date,
-): ServicePreview {
-  const { serviceId } = plan;
-  const changes: PlannedChange[] = [];
-  const today = service.today ?? (service.policy.kind === 'not-read' ? undefined : service.policy);
-  const todayRules = today?.kind === 'policy' ? today.stored.policy : undefined;
-  const admittedOf = new Map<string, number>();
-  for (const c of service.connections) if (isAdmitted(c.state)) admittedOf.set(c.ownerAccountId, (admittedOf.get(c.ownerAccountId) ?? 0) + 1);
-  const identify = ({ endpointId, ownerAccountId, state }: ObservedConnection) => ({ serviceId, endpointId, ownerAccountId, state });
-
-  for (const planned of plan.connections) {
-    const { observed, before, change, want } = planned;
-    if (observed.state !== 'pendingAcceptance' || !want.evaluation) continue;
-    const current = currentVerdict(today, todayRules, observed, admittedOf, membershipOf, now);
-    if (change.kind === 'act') {
-      const { claim } = change;
-      const effect: Effect = planned.purpose === 'decide' ? claim.outcome : 'reject';
-      changes.push({ ...identify(observed), current, planned: { outcome: claim.outcome, rule: claim.rule, reason: claim.reason }, effect });
-      continue;
-    }
-    if (decisionInLineWithEc2(before, observed, now)?.acted || claimIsLive(before?.claim, now)) {
-      changes.push({
-        ...identify(observed),
-        current,
-        planned: { outcome: 'hold', rule: 'in-progress', reason: 'an action on this request is already under way; the candidate would not decide it again' },
-        effect: 'hold',
-      });
-      continue;
-    }
-    const { evaluation } = want;
-    const effect: Effect = evaluation.rule === 'organization-unreadable' ? 'unreadable' : evaluation.act && evaluation.outcome !== 'hold' ? evaluation.outcome : 'hold';
-    changes.push({ ...identify(observed), current, planned: { outcome: evaluation.outcome, rule: evaluation.rule, reason: evaluation.reason }, effect });
-  }
-
-  const tripped = plan.revocationLimit;
-  for (const { connection, revocation } of revocations) {
-    const decision = service.records.get(connection.endpointId)?.decision;
-    const reason = tripped
-      ? `${revocation.reason}; but ${revocations.length} revocation(s) of ${tripped.admitted} admitted connection(s) exceed the safety limit ` +
-        `(${tripped.limits.maxRevocationsPerRun} per run, ${tripped.limits.maxRevocationPercent}%), so the reconciler revokes none of them and alerts approvers`
-      : revocation.reason;
-    changes.push({
-      ...identify(connection),
-      current: { outcome: decision?.outcome ?? 'accept', rule: decision?.rule ?? 'unrecorded' },
-      planned: { outcome: 'reject', rule: revocation.rule, reason },
-      effect: tripped ? 'hold' : 'revoke',
-    });
-  }
-  for (const connection of service.connections) {
-    const error = enforcementUnreadable.get(connection.endpointId);
-    if (error === undefined) continue;
-    const decision = service.records.get(connection.endpointId)?.decision;
-    changes.push({
-      ...identify(connection),
-      current: { outcome: decision?.outcome ?? 'accept', rule: decision?.rule ?? 'unrecorded' },
-      planned: { outcome: 'hold', rule: 'organization-unreadable', reason: `organization membership could not be read: ${error}; nothing is revoked on an unknown` },
-      effect: 'unreadable',
-    });
-  }
-  const listed = new Set(changes.map((change) => change.endpointId));
-  return {
-    changes,
-    unchanged: service.connections.filter((c) => isAdmitted(c.state) && !listed.has(c.endpointId)).length,
-    ...(tripped ? { revocationLimit: { serviceId, candidates: tripped.candidates.length, admitted: tripped.admitted, ...tripped.limits } } : {}),
-  };
-}
-
-/** What the policy in force today says of a waiting request, for the plan's "now" column. */
-function currentVerdict(
-  today: PolicyInForce | undefined,
-  rules: Policy | undefined,
-  connection: ObservedConnection,
-  admittedOf: ReadonlyMap<string, number>,
-  membershipOf: (accountId: string) => Membership | undefined,
-  now: Date,
-): { outcome: Outcome; rule: string } {
-  if (today?.kind === 'unreadable') return { outcome: 'hold', rule: 'policy-unreadable' };
-  const { outcome, rule } = evaluatePolicy(
-    rules,
-    { accountId: connection.ownerAccountId, region: connection.region },
-    { now, admittedEndpointsOfAccount: admittedOf.get(connection.ownerAccountId) ?? 0, membership: membershipOf(connection.ownerAccountId) },
-  );
-  return { outcome, rule };
-}
-
-/** Totals by effect, for a plan's summary. */
-export function summarize(previews: ServicePreview[]): Record<Effect | 'unchanged', number> {
-  const summary = { accept: 0, reject: 0, revoke: 0, hold: 0, unreadable: 0, unchanged: 0 };
-  for (const preview of previews) {
-    summary.unchanged += preview.unchanged;
-    for (const change of preview.changes) summary[change.effect]++;
-  }
-  return summary;
 }

@@ -229,7 +229,13 @@ export function settledElsewhere(record: ConnectionRecord, claim: Claim, observe
 /** The record once some of its outbox has been published (no event of its own). */
 export function withoutPublished(record: ConnectionRecord, publishedIds: ReadonlySet<string>, now: Date): ConnectionRecord {
   const outbox = (record.outbox ?? []).filter((event) => !publishedIds.has(event.eventId));
-  return { ...record, outbox: outbox.length ? outbox : undefined, updatedAt: now.toISOString(), version: record.version + 1 };
+  return {
+    ...record,
+    outbox: outbox.length ? outbox : undefined,
+    lastSequence: record.lastSequence ?? record.version,
+    updatedAt: now.toISOString(),
+    version: record.version + 1,
+  };
 }
 
 /** What a write repaired, read from the history it added: first sightings, drift, decisions of claims whose holder died. */
@@ -303,7 +309,7 @@ function finish(record: ConnectionRecord, history: HistoryEvent[], events: Draft
     ...record,
     history: [...record.history, ...history],
     outbox: outbox.length ? outbox : undefined,
-    ...(stamped.length ? { lastSequence: sequence } : {}),
+    lastSequence: sequence,
     updatedAt: at,
     version: record.version + 1,
   };

@@ -41,7 +41,7 @@ export async function readSnapshot(intents: readonly Intent[], ports: EnginePort
 
   const services = new Map<string, ReadingService>();
   for (const serviceWork of work.values()) {
-    services.set(serviceWork.serviceId, { work: serviceWork, policy: { kind: 'not-read' }, connections: [], unread: [], records: new Map(), places: new Map() });
+    services.set(serviceWork.serviceId, { work: serviceWork, policy: { kind: 'not-read' }, connections: [], unread: [], records: new Map(), recordsRead: new Set(), places: new Map() });
   }
   const policies = await readPolicies([...services.values()], ports, candidate);
 
@@ -53,7 +53,7 @@ export async function readSnapshot(intents: readonly Intent[], ports: EnginePort
   // Services live apart (and, with a fleet, in other accounts and Regions): read concurrently.
   await Promise.all([...services.values()].map((service) => readConnections(service, observedEarly, ports)));
   await readRecords(
-    [...services.values()].flatMap((s) => s.connections.filter((c) => !s.records.has(c.endpointId)).map(({ serviceId, endpointId }) => ({ serviceId, endpointId }))),
+    [...services.values()].flatMap((s) => s.connections.filter((c) => !s.recordsRead.has(c.endpointId)).map(({ serviceId, endpointId }) => ({ serviceId, endpointId }))),
     services,
     ports,
   );
@@ -76,6 +76,8 @@ export async function readSnapshot(intents: readonly Intent[], ports: EnginePort
 /** A service's snapshot while it is being read. */
 type ReadingService = ServiceSnapshot & {
   records: Map<string, ConnectionRecord>;
+  /** The endpoints whose records were read (found or not). */
+  recordsRead: Set<string>;
   connections: ObservedConnection[];
   places: Map<string, AccountPlaces | { unreadable: Failure }>;
 };
@@ -176,7 +178,7 @@ function namedIn(work: ServiceWork): Set<string> {
 /** Records in one batch read (100 keys a request); a failed read fails the endpoints it was for. */
 async function readRecords(
   ids: { serviceId: string; endpointId: string }[],
-  services: Map<string, { records: Map<string, ConnectionRecord>; unread: ServiceSnapshot['unread']; work: ServiceWork }>,
+  services: Map<string, Pick<ReadingService, 'records' | 'recordsRead' | 'unread'>>,
   ports: EnginePorts,
 ): Promise<void> {
   if (!ids.length) return;
@@ -184,7 +186,9 @@ async function readRecords(
     const records = await ports.records.getMany(ids);
     for (const { serviceId, endpointId } of ids) {
       const record = records.get(endpointId);
-      if (record) services.get(serviceId)?.records.set(endpointId, record);
+      const service = services.get(serviceId);
+      service?.recordsRead.add(endpointId);
+      if (record) service?.records.set(endpointId, record);
     }
   } catch (error) {
     logger.error('could not read the records of a batch', { error });

@@ -46,6 +46,9 @@ export interface Ec2Action {
 /** One invocation of a function: its ports, and whether it died. */
 export class Run {
   dead = false;
+  /** Settles when the run finished or died. */
+  readonly ended: Promise<void>;
+  end: () => void = () => undefined;
   /** The claims this run wrote, by endpoint, with the record that carried each. */
   readonly claims = new Map<string, { claim: Claim; record: ConnectionRecord }>();
   private ids = 0;
@@ -57,7 +60,15 @@ export class Run {
     /** World sequence number and clock when the run started: what it may have read is at or after these. */
     readonly startedSeq: number,
     readonly startedAt: number,
-  ) {}
+  ) {
+    this.ended = new Promise((resolve) => (this.end = resolve));
+  }
+
+  /** The invocation dies where it stands: nothing it started answers any more. */
+  die(): void {
+    this.dead = true;
+    this.end();
+  }
 
   newId = (): string => `${this.id}-${++this.ids}`;
 }
@@ -136,7 +147,8 @@ export class World {
 
   private readonly idle: Container[] = [];
   private containers = 0;
-  private runs = 0;
+  /** Every run started, in order. */
+  readonly runs: Run[] = [];
   observer: Observer = {};
   /** Called with each call a port answers, before it is answered: deterministic tests change the world here. */
   beforeCall: ((call: { run: Run; name: string; args: unknown[] }) => void) | undefined;
@@ -230,12 +242,19 @@ export class World {
    */
   start<T>(kind: string, body: (ports: EnginePorts, run: Run) => Promise<T>): { run: Run; done: Promise<T> } {
     const container = this.idle.pop() ?? new Container(++this.containers, this);
-    const run = new Run(`r${++this.runs}`, kind, container, this.seq, this.now);
+    const run = new Run(`r${this.runs.length + 1}`, kind, container, this.seq, this.now);
     container.current = run;
     const done = body(portsOf(this, run), run).finally(() => {
       if (!run.dead) this.idle.push(container);
+      run.end();
     });
+    this.runs.push(run);
     return { run, done };
+  }
+
+  /** Settles once every run started so far has finished or died. */
+  async quiet(): Promise<void> {
+    for (let seen = 0; seen < this.runs.length; seen = this.runs.length) await Promise.all(this.runs.map((run) => run.ended));
   }
 
   /** Waits for a port's turn, as the scheduler decides; a dead run's calls never return. */
@@ -336,7 +355,7 @@ function portsOf(world: World, run: Run): EnginePorts {
       const failures = world.act(run, action, serviceId, endpointIds);
       if (world.faults.crashAfterNextAct) {
         world.faults.crashAfterNextAct = false;
-        run.dead = true;
+        run.die();
         await new Promise<never>(() => undefined);
       }
       return failures;

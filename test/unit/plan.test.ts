@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { ConnectionRecord, ObservedConnection } from '../../lib/domain/connection';
 import { workOf, type Intent } from '../../lib/domain/intents';
 import type { Membership } from '../../lib/domain/organization';
-import { planService, summarize, type PlanContext } from '../../lib/domain/plan';
+import { planService, type PlanContext } from '../../lib/domain/plan';
+import { previewOf, summarize } from '../../lib/domain/plan-preview';
 import { parsePolicy, type Policy, type PolicyInForce } from '../../lib/domain/policy';
 import type { AccountPlaces, ServiceSnapshot } from '../../lib/domain/snapshot';
 
@@ -53,6 +54,12 @@ function round(
 
 const noFacts = { memberships: new Map<string, Membership>(), confirmed: new Set<string>() };
 
+/** The plan of one service, and the plan as a person reads it. */
+function planned(service: ServiceSnapshot) {
+  const plan = planService(service, noFacts, context);
+  return { plan, preview: previewOf(service, plan, noFacts.memberships, NOW) };
+}
+
 describe('a round of one service', () => {
   it('counts the accepts it plans against maxEndpointsPerAccount, and writes the places they take first', () => {
     const admitted = connection(ALLOWED, 'available');
@@ -60,10 +67,10 @@ describe('a round of one service', () => {
     const policy = parsePolicy({ allow: [{ account: ALLOWED }], maxEndpointsPerAccount: 2 });
     const ec2 = new Map([admitted, ...requests].map((c) => [c.endpointId, c.state]));
 
-    const plan = planService(round([admitted, ...requests], policy, { places: new Map([[ALLOWED, { reserved: [], version: 0, ec2 }]]) }), noFacts, context);
+    const { plan: plan, preview: planPreview } = planned(round([admitted, ...requests], policy, { places: new Map([[ALLOWED, { reserved: [], version: 0, ec2 }]]) }));
 
-    expect(plan.preview.changes.map((c) => c.effect)).toEqual(['accept', 'hold', 'hold']);
-    expect(plan.preview.changes[1]?.planned.reason).toContain('already has 2 endpoint(s) admitted');
+    expect(planPreview.changes.map((c) => c.effect)).toEqual(['accept', 'hold', 'hold']);
+    expect(planPreview.changes[1]?.planned.reason).toContain('already has 2 endpoint(s) admitted');
     expect(plan.places).toEqual([{ accountId: ALLOWED, reserved: [admitted.endpointId, requests[0]?.endpointId], expectedVersion: 0 }]);
     expect(plan.connections.filter((c) => c.change.kind === 'act').map((c) => c.observed.endpointId)).toEqual([requests[0]?.endpointId]);
   });
@@ -73,10 +80,10 @@ describe('a round of one service', () => {
     const denied = connection(DENIED, 'available');
     const policy = parsePolicy({ deny: [{ account: DENIED }], enforce: true, maxRevocationPercent: 100 });
 
-    const plan = planService(round([byHand, denied], policy, { records: new Map([admittedByPolicy(denied)]) }), noFacts, context);
+    const { plan: plan, preview: planPreview } = planned(round([byHand, denied], policy, { records: new Map([admittedByPolicy(denied)]) }));
 
-    expect(plan.preview.changes.map((c) => [c.endpointId, c.effect])).toEqual([[denied.endpointId, 'revoke']]);
-    expect(plan.preview.unchanged).toBe(1);
+    expect(planPreview.changes.map((c) => [c.endpointId, c.effect])).toEqual([[denied.endpointId, 'revoke']]);
+    expect(planPreview.unchanged).toBe(1);
     expect(plan.connections.find((c) => c.change.kind === 'act')).toMatchObject({ purpose: 'revoke', observed: { endpointId: denied.endpointId } });
   });
 
@@ -84,9 +91,9 @@ describe('a round of one service', () => {
     const admitted = connection(ALLOWED, 'available');
     const policy = parsePolicy({ mode: 'observe', enforce: true, maxRevocationPercent: 100 });
 
-    const plan = planService(round([admitted], policy, { records: new Map([admittedByPolicy(admitted)]) }), noFacts, context);
+    const { plan: plan, preview: planPreview } = planned(round([admitted], policy, { records: new Map([admittedByPolicy(admitted)]) }));
 
-    expect(summarize([plan.preview])).toEqual({ accept: 0, reject: 0, revoke: 0, hold: 0, unreadable: 0, unchanged: 1 });
+    expect(summarize([planPreview])).toEqual({ accept: 0, reject: 0, revoke: 0, hold: 0, unreadable: 0, unchanged: 1 });
   });
 
   it('counts the requests it accepts among the admitted connections the safety limit is a share of', () => {
@@ -95,9 +102,9 @@ describe('a round of one service', () => {
     const arriving = Array.from({ length: 9 }, () => connection(ALLOWED, 'pendingAcceptance'));
     const policy = parsePolicy({ allow: [{ account: ALLOWED }], deny: [{ account: DENIED }], enforce: true });
 
-    const plan = planService(round([leaving, ...arriving], policy), noFacts, context);
+    const { plan: plan, preview: planPreview } = planned(round([leaving, ...arriving], policy));
 
-    expect(summarize([plan.preview])).toMatchObject({ accept: 9, revoke: 1 });
+    expect(summarize([planPreview])).toMatchObject({ accept: 9, revoke: 1 });
     expect(plan.revocationLimit).toBeUndefined();
   });
 
@@ -105,12 +112,12 @@ describe('a round of one service', () => {
     const admitted = Array.from({ length: 3 }, () => connection(DENIED, 'available'));
     const policy = parsePolicy({ deny: [{ account: DENIED }], enforce: true, maxRevocationsPerRun: 2, maxRevocationPercent: 100 });
 
-    const plan = planService(round(admitted, policy, { records: new Map(admitted.map((c) => admittedByPolicy(c))) }), noFacts, context);
+    const { plan: plan, preview: planPreview } = planned(round(admitted, policy, { records: new Map(admitted.map((c) => admittedByPolicy(c))) }));
 
     expect(plan.connections.some((c) => c.change.kind === 'act')).toBe(false);
     expect(plan.revocationLimit).toMatchObject({ admitted: 3, candidates: admitted.map((c) => expect.objectContaining({ endpointId: c.endpointId })) });
-    expect(plan.preview.changes.map((c) => c.effect)).toEqual(['hold', 'hold', 'hold']);
-    expect(plan.preview.revocationLimit).toMatchObject({ candidates: 3, admitted: 3, maxRevocationsPerRun: 2 });
+    expect(planPreview.changes.map((c) => c.effect)).toEqual(['hold', 'hold', 'hold']);
+    expect(planPreview.revocationLimit).toMatchObject({ candidates: 3, admitted: 3, maxRevocationsPerRun: 2 });
   });
 
   it('leaves a request with an action under way to its holder, and says so', () => {
@@ -122,9 +129,9 @@ describe('a round of one service', () => {
       claim: { outcome: 'accept', from: 'pendingAcceptance', rule: 'approver', reason: 'r', decidedBy: 'alice', token: 't', leaseUntil: new Date(NOW.getTime() + 30_000).toISOString(), status: 'acting' },
     };
 
-    const plan = planService(round([request], parsePolicy({ onUnmatched: 'reject' }), { records: new Map([[request.endpointId, claimed]]) }), noFacts, context);
+    const { plan: plan, preview: planPreview } = planned(round([request], parsePolicy({ onUnmatched: 'reject' }), { records: new Map([[request.endpointId, claimed]]) }));
 
-    expect(plan.preview.changes[0]).toMatchObject({ effect: 'hold', planned: { rule: 'in-progress' } });
+    expect(planPreview.changes[0]).toMatchObject({ effect: 'hold', planned: { rule: 'in-progress' } });
     expect(plan.connections[0]?.change.kind).toBe('unchanged');
   });
 
@@ -137,9 +144,9 @@ describe('a round of one service', () => {
       claim: { outcome: 'reject', from: 'pendingAcceptance', rule: 'deny:x', reason: 'r', decidedBy: 'policy', token: 't', leaseUntil: new Date(NOW.getTime() + 30_000).toISOString(), status: 'failed' },
     };
 
-    const plan = planService(round([request], parsePolicy({ deny: [{ account: DENIED }] }), { records: new Map([[request.endpointId, failed]]) }), noFacts, context);
+    const { plan: plan, preview: planPreview } = planned(round([request], parsePolicy({ deny: [{ account: DENIED }] }), { records: new Map([[request.endpointId, failed]]) }));
 
-    expect(plan.preview.changes[0]).toMatchObject({ effect: 'reject', planned: { rule: `deny:${DENIED}` } });
+    expect(planPreview.changes[0]).toMatchObject({ effect: 'reject', planned: { rule: `deny:${DENIED}` } });
     expect(plan.connections[0]?.change.kind).toBe('act');
   });
 
@@ -148,11 +155,11 @@ describe('a round of one service', () => {
     const rejecting = parsePolicy({ pendingTimeout: 'P7D', onPendingTimeout: 'reject' });
     const reminding = parsePolicy({ pendingTimeout: 'P7D' });
 
-    const rejected = planService(round([old], rejecting), noFacts, context);
-    const reminded = planService(round([old], reminding), noFacts, context);
+    const { plan: rejected, preview: rejectedPreview } = planned(round([old], rejecting));
+    const { plan: reminded, preview: remindedPreview } = planned(round([old], reminding));
 
     expect(rejected.connections[0]).toMatchObject({ purpose: 'time-out', change: { kind: 'act', claim: { outcome: 'reject', rule: 'pendingTimeout:reject' } } });
-    expect(rejected.preview.changes[0]).toMatchObject({ effect: 'reject', planned: { rule: 'pendingTimeout:reject' } });
+    expect(rejectedPreview.changes[0]).toMatchObject({ effect: 'reject', planned: { rule: 'pendingTimeout:reject' } });
     const change = reminded.connections[0]?.change;
     expect(change?.kind === 'record' && change.next.outbox?.map((e) => e.eventType)).toEqual(['approval-needed', 'approval-reminder']);
   });
@@ -161,7 +168,7 @@ describe('a round of one service', () => {
     const request = connection(ALLOWED, 'pendingAcceptance');
     const service = { ...round([request], undefined), policy: { kind: 'unreadable', policyId: SERVICE, version: 2, reason: 'invalid policy: mode' } as const };
 
-    const plan = planService(service, noFacts, context);
+    const { plan: plan, preview: planPreview } = planned(service);
 
     expect(plan.connections).toEqual([]);
     expect(plan.failures).toEqual([
