@@ -92,6 +92,8 @@ interface Claimed {
   claim: Claim;
   purpose: Purpose | undefined;
   planned: PlannedConnection;
+  /** The record as the run read it: the events written since (the claim's write may add some) are this run's to publish. */
+  readFirst: ConnectionRecord | undefined;
 }
 
 /** Carries out one service's plan. */
@@ -129,7 +131,7 @@ export async function applyServicePlan(
     } else {
       outcome.records.set(observed.endpointId, change.next);
       tally(outcome, before, change.next);
-      if (change.kind === 'act') claims.push({ record: change.next, claim: change.claim, purpose: purposeOf(planned, change), planned });
+      if (change.kind === 'act') claims.push({ record: change.next, claim: change.claim, purpose: purposeOf(planned, change), planned, readFirst: before });
       else await publishOutbox(change.next, before, ports);
     }
     if (approve?.endpointId === observed.endpointId && change.kind !== 'act' && change.refusal) {
@@ -267,7 +269,7 @@ async function recordResults(
   const notDone = batch.filter(({ record }) => refused.has(record.endpointId));
   const unrecorded = await forEachSettled(done, WRITE_CONCURRENCY, async (claimed) => {
     const { record, claim } = claimed;
-    const written = await finishClaim(record, claim, (latest) => completeClaim(latest, claim, contextOf(claimed)), ports, { publishFirst: true });
+    const written = await finishClaim(claimed, (latest) => completeClaim(latest, claim, contextOf(claimed)), ports, { publishFirst: true });
     const final = written ?? record;
     outcome.records.set(record.endpointId, final);
     count(outcome, claimed);
@@ -297,7 +299,7 @@ async function recordResults(
     const failure = refused.get(record.endpointId) ?? { code: 'Unknown', message: 'no reason given' };
     if (observed && observed.state !== claim.from) {
       logger.info('connection was decided elsewhere', { serviceId, endpointId: record.endpointId, state: observed.state, code: failure.code });
-      const written = await finishClaim(record, claim, (latest) => settledElsewhere(latest, claim, observed, contextOf(claimed)), ports);
+      const written = await finishClaim(claimed, (latest) => settledElsewhere(latest, claim, observed, contextOf(claimed)), ports);
       if (written) outcome.records.set(record.endpointId, written);
       if (claimed.purpose === 'approve') outcome.approval = { kind: 'elsewhere', state: observed.state, record: written };
       return;
@@ -305,7 +307,7 @@ async function recordResults(
     logger.error('could not act on a connection; it will be retried', { serviceId, endpointId: record.endpointId, action: claim.outcome, ...failure });
     outcome.failures.push({ serviceId, endpointId: record.endpointId, ...failure });
     if (claimed.purpose === 'approve') outcome.approval = { kind: 'failed', failure };
-    const written = await finishClaim(record, claim, (latest) => failClaim(latest, claim, failure, contextOf(claimed)), ports);
+    const written = await finishClaim(claimed, (latest) => failClaim(latest, claim, failure, contextOf(claimed)), ports);
     if (written) outcome.records.set(record.endpointId, written);
   });
   for (const { item, error } of unfinished) {
@@ -318,13 +320,13 @@ async function recordResults(
 
 /**
  * Writes the end of a claim, unless another writer already ended it; returns
- * what it wrote, once its events are published. With `publishFirst`, the events
- * the end adds are published before the write, so that they never need a second
- * write to leave the outbox.
+ * what it wrote, once the events this run added (with the claim and with its
+ * end) are published. With `publishFirst`, the events the end adds are
+ * published before the write, so that they never need a second write to leave
+ * the outbox.
  */
 async function finishClaim(
-  record: ConnectionRecord,
-  claim: Claim,
+  { record, claim, readFirst }: Claimed,
   finish: (latest: ConnectionRecord) => ConnectionRecord,
   ports: EnginePorts,
   { publishFirst = false } = {},
@@ -341,7 +343,7 @@ async function finishClaim(
     { attempts: FINISH_ATTEMPTS, whenExhausted: 'throw' },
   );
   if (!ended) return undefined;
-  await publishOutbox(ended.written, ended.before, ports);
+  await publishOutbox(ended.written, readFirst, ports);
   return ended.written;
 }
 

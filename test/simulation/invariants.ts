@@ -3,7 +3,7 @@ import { revocationFor } from '../../lib/domain/enforcement';
 import { durationMs } from '../../lib/domain/duration';
 import type { Membership, OrganizationNode } from '../../lib/domain/organization';
 import type { OutboundEvent, PublishedEvent } from '../../lib/domain/outbound-event';
-import { DEFAULT_POLICY_ID, evaluatePolicy, type Policy } from '../../lib/domain/policy';
+import { DEFAULT_POLICY_ID, evaluatePolicy, usesOrganization, type Policy } from '../../lib/domain/policy';
 import { ORGANIZATION_ID, ROOT_ID, type Ec2Action, type OrganizationState, type Run, type World } from './world';
 
 /**
@@ -80,26 +80,27 @@ export class Invariants {
       return due ? undefined : 'no policy in force had the request time out';
     }
     if (rule.startsWith('enforce:')) {
-      // A revocation rests on facts read during the run itself: confirmed one by one.
-      const states = world.organizationStatesSince({ seq: run.startedSeq });
-      const ok = policies.some((policy) =>
-        states.some((state) => revocationFor(policy, record, account, now, truth(state, account, world.now))?.rule === rule),
-      );
-      return ok ? undefined : `no policy in force and no place the account had during the run revokes it (${describeStates(states, account)})`;
+      // A revocation rests on what this run read of the account on its own (a walk can miss an account that moves).
+      const read = world.accountReads.filter((r) => r.accountId === account && r.direct && r.run === run).map((r) => world.organizationAt(r.seq));
+      const states = policies.some(usesOrganization) ? read : [world.organizationAt(world.seq)];
+      // What needs no membership (a deny by account id) is decided on none.
+      const memberships = [...states.map((state) => truth(state, account, world.now)), unread(account)];
+      const ok = policies.some((policy) => memberships.some((membership) => revocationFor(policy, record, account, now, membership)?.rule === rule));
+      return ok ? undefined : `no policy in force revokes it on what the run read of the account on its own (${describeStates(states, account)})`;
     }
-    // A verdict may rest on a cached membership: facts true at most a cache TTL before the run.
-    const states = world.organizationStatesSince({ at: run.startedAt - world.ttlSeconds * 1000 });
+    // A verdict rests on what was read of the account (by this run, or earlier into the cache).
+    const read = world.accountReads.filter((r) => r.accountId === account).map((r) => world.organizationAt(r.seq));
     const ok = policies.some((policy) =>
-      states.some((state) =>
+      // What needs no membership (a deny by account id) is decided on none.
+      [...(usesOrganization(policy) ? read : [world.organizationAt(world.seq)]).map((state) => truth(state, account, world.now)), unread(account)].some((membership) =>
         // The account's places under maxEndpointsPerAccount: none taken, or all of them.
         [0, policy.maxEndpointsPerAccount ?? 0].some((admitted) => {
-          const membership = truth(state, account, world.now);
           const evaluation = evaluatePolicy(policy, { accountId: account, region: connection.region }, { now, admittedEndpointsOfAccount: admitted, membership });
           return evaluation.act && evaluation.outcome === outcome && evaluation.rule === rule;
         }),
       ),
     );
-    return ok ? undefined : `no policy in force and no place the account had decides ${outcome} by ${rule} (${describeStates(states, account)})`;
+    return ok ? undefined : `no policy in force decides ${outcome} by ${rule} on what was read of the account (${describeStates(read, account)})`;
   }
 
   private published(event: PublishedEvent): void {
@@ -156,6 +157,11 @@ export class Invariants {
   }
 }
 
+/** A membership nobody read. */
+function unread(accountId: string): Membership {
+  return { kind: 'unreadable', accountId, error: 'not read' };
+}
+
 /** Where an account truly was in one state of the organization. */
 export function truth(state: OrganizationState, accountId: string, now: number): Membership {
   const readAt = new Date(now).toISOString();
@@ -173,8 +179,11 @@ export function truth(state: OrganizationState, accountId: string, now: number):
 }
 
 function describeStates(states: OrganizationState[], accountId: string): string {
-  return states.map((state) => {
-    const account = state.accounts.get(accountId);
-    return account ? `${account.parentId}/${account.status}` : 'outside';
-  }).join(' → ');
+  if (!states.length) return 'never read';
+  return states
+    .map((state) => {
+      const account = state.accounts.get(accountId);
+      return account ? `${account.parentId}/${account.status}` : 'outside';
+    })
+    .join(', ');
 }

@@ -142,6 +142,8 @@ export class World {
   readonly units = new Map<string, { name: string; parentId: string }>();
   readonly accounts = new Map<string, { parentId: string; status: AccountStatus }>();
   readonly organizationHistory: OrganizationState[] = [];
+  /** Each time Organizations answered something about an account: when (seq), to which run, and how (one by one, or in a listing). */
+  readonly accountReads: { accountId: string; seq: number; run: Run | undefined; direct: boolean }[] = [];
   readonly policyHistory: PolicyState[] = [];
   readonly published: PublishedEvent[] = [];
 
@@ -323,6 +325,18 @@ export class World {
     return history.slice(Math.max(0, first - 1));
   }
 
+  /** The organization as it was when world sequence `seq` was current. */
+  organizationAt(seq: number): OrganizationState {
+    let found = this.organizationHistory[0] as OrganizationState;
+    for (const state of this.organizationHistory) if (state.seq <= seq) found = state;
+    return found;
+  }
+
+  /** Notes that Organizations answered about these accounts now. */
+  accountsRead(accountIds: Iterable<string>, run: Run | undefined, direct: boolean): void {
+    for (const accountId of accountIds) this.accountReads.push({ accountId, seq: this.seq, run, direct });
+  }
+
   /** The versions of a policy id in force at some moment from `fromSeq` until now (undefined: none yet). */
   policyStatesSince(policyId: string, fromSeq: number): (Policy | undefined)[] {
     const history = this.policyHistory.filter((state) => state.policyId === policyId);
@@ -489,14 +503,25 @@ function organizationsApiOf(world: World, runOf: () => Run | undefined): Organiz
     listRoots: () => call('listRoots', [], () => [{ id: ROOT_ID, name: 'Root' }]),
     listUnits: (parentId) => call('listUnits', [parentId], () => [...world.units].filter(([, unit]) => unit.parentId === parentId).map(([id]) => node(id))),
     listAccountsIn: (parentId) =>
-      call('listAccountsIn', [parentId], () => [...world.accounts].filter(([, a]) => a.parentId === parentId).map(([id, a]) => ({ id, status: a.status }))),
-    listAccounts: () => call('listAccounts', [], () => [...world.accounts].map(([id, a]) => ({ id, status: a.status }))),
-    describeAccount: (accountId) => call('describeAccount', [accountId], () => {
-      const account = world.accounts.get(accountId);
-      return account && { status: account.status };
-    }),
+      call('listAccountsIn', [parentId], () => {
+        const listed = [...world.accounts].filter(([, a]) => a.parentId === parentId);
+        world.accountsRead(listed.map(([id]) => id), runOf(), false);
+        return listed.map(([id, a]) => ({ id, status: a.status }));
+      }),
+    listAccounts: () =>
+      call('listAccounts', [], () => {
+        world.accountsRead(world.accounts.keys(), runOf(), false);
+        return [...world.accounts].map(([id, a]) => ({ id, status: a.status }));
+      }),
+    describeAccount: (accountId) =>
+      call('describeAccount', [accountId], () => {
+        world.accountsRead([accountId], runOf(), true);
+        const account = world.accounts.get(accountId);
+        return account && { status: account.status };
+      }),
     parentOf: (childId) =>
       call('parentOf', [childId], () => {
+        if (!childId.startsWith('ou-')) world.accountsRead([childId], runOf(), true);
         const parent = world.accounts.get(childId)?.parentId ?? world.units.get(childId)?.parentId;
         if (!parent) throw awsError(childId.startsWith('ou-') ? 'ParentNotFoundException' : 'ChildNotFoundException', `${childId} not found`);
         return parent;
