@@ -94,8 +94,8 @@ function command(name: string, run: (real: Real) => void | Promise<void>): Comma
 
 const connect = (serviceId: string, endpointId: string) => JSON.stringify({ eventType: 'Connect', serviceId, vpcEndpointId: endpointId, vpcEndpointState: 'pendingAcceptance' });
 
-const commands = [
-  fc.record({ service: fc.constantFrom(S1, S2), account: fc.constantFrom(...ACCOUNTS) }).map(({ service, account }) =>
+const commandKinds = {
+  create: fc.record({ service: fc.constantFrom(S1, S2), account: fc.constantFrom(...ACCOUNTS) }).map(({ service, account }) =>
     command(`create(${service.slice(-1)}, ${account})`, (real) => {
       const endpointId = `vpce-${String(real.endpoints.length + 1).padStart(17, '0')}`;
       real.world.createEndpoint(service, endpointId, account);
@@ -103,7 +103,7 @@ const commands = [
       real.queue.push({ messageId: `m${++real.nextMessage}`, body: connect(service, endpointId) });
     }),
   ),
-  fc.record({ count: fc.integer({ min: 1, max: 4 }), copies: fc.integer({ min: 1, max: 2 }), reversed: fc.boolean() }).map(({ count, copies, reversed }) =>
+  deliver: fc.record({ count: fc.integer({ min: 1, max: 4 }), copies: fc.integer({ min: 1, max: 2 }), reversed: fc.boolean() }).map(({ count, copies, reversed }) =>
     command(`deliver(${count}, copies ${copies}${reversed ? ', reversed' : ''})`, (real) => {
       const taken = real.queue.splice(0, count);
       if (!taken.length) return;
@@ -116,9 +116,9 @@ const commands = [
       });
     }),
   ),
-  fc.constant(command('lose a notification', (real) => void real.queue.shift())),
-  fc.constant(command('reconcile', (real) => background(real, 'reconcile', (ports) => reconcile(ports)))),
-  fc.record({ index: fc.nat(20), action: fc.constantFrom('accept', 'reject', 'revoke'), actor: fc.constantFrom('alice', 'bob') }).map(({ index, action, actor }) =>
+  lose: fc.constant(command('lose a notification', (real) => void real.queue.shift())),
+  reconcile: fc.constant(command('reconcile', (real) => background(real, 'reconcile', (ports) => reconcile(ports)))),
+  approver: fc.record({ index: fc.nat(20), action: fc.constantFrom('accept', 'reject', 'revoke'), actor: fc.constantFrom('alice', 'bob') }).map(({ index, action, actor }) =>
     command(`approver ${actor} ${action}s #${index}`, (real) => {
       const endpointId = real.endpoints[index % Math.max(1, real.endpoints.length)];
       const connection = endpointId && real.world.connections.get(endpointId);
@@ -132,7 +132,7 @@ const commands = [
       );
     }),
   ),
-  fc.record({ policyId: fc.constantFrom(DEFAULT_POLICY_ID, S1), policy: policyArbitrary }).map(({ policyId, policy }) =>
+  save: fc.record({ policyId: fc.constantFrom(DEFAULT_POLICY_ID, S1), policy: policyArbitrary }).map(({ policyId, policy }) =>
     command(`save ${policyId} ${JSON.stringify(policy)}`, (real) => {
       const ifMatch = real.world.policies.get(policyId)?.length ? { any: true as const } : undefined;
       background(
@@ -144,24 +144,24 @@ const commands = [
       );
     }),
   ),
-  fc.record({ account: fc.constantFrom(...ACCOUNTS), parent: fc.constantFrom(...PARENTS) }).map(({ account, parent }) =>
+  move: fc.record({ account: fc.constantFrom(...ACCOUNTS), parent: fc.constantFrom(...PARENTS) }).map(({ account, parent }) =>
     command(`move ${account} to ${parent}`, (real) => {
       if (real.world.accounts.has(account)) real.world.moveAccount(account, parent);
       else real.world.joinOrganization(account, parent);
     }),
   ),
-  fc.record({ account: fc.constantFrom(...ACCOUNTS), status: fc.constantFrom<AccountStatus>('SUSPENDED', 'ACTIVE') }).map(({ account, status }) =>
+  status: fc.record({ account: fc.constantFrom(...ACCOUNTS), status: fc.constantFrom<AccountStatus>('SUSPENDED', 'ACTIVE') }).map(({ account, status }) =>
     command(`${account} ${status}`, (real) => real.world.setStatus(account, status)),
   ),
-  fc.constantFrom(...ACCOUNTS).map((account) => command(`${account} leaves the organization`, (real) => real.world.leaveOrganization(account))),
-  fc.boolean().map((down) => command(`Organizations ${down ? 'down' : 'up'}`, (real) => void (real.world.faults.organizationsDown = down))),
-  fc.record({ kind: fc.constantFrom('throttle', 'fail'), calls: fc.integer({ min: 1, max: 3 }) }).map(({ kind, calls }) =>
+  leave: fc.constantFrom(...ACCOUNTS).map((account) => command(`${account} leaves the organization`, (real) => real.world.leaveOrganization(account))),
+  outage: fc.boolean().map((down) => command(`Organizations ${down ? 'down' : 'up'}`, (real) => void (real.world.faults.organizationsDown = down))),
+  ec2Calls: fc.record({ kind: fc.constantFrom('throttle', 'fail'), calls: fc.integer({ min: 1, max: 3 }) }).map(({ kind, calls }) =>
     command(`EC2 ${kind}s the next ${calls} call(s)`, (real) => {
       if (kind === 'throttle') real.world.faults.ec2Throttled += calls;
       else real.world.faults.ec2Failing += calls;
     }),
   ),
-  fc.record({ index: fc.nat(20), poison: fc.boolean() }).map(({ index, poison }) =>
+  poison: fc.record({ index: fc.nat(20), poison: fc.boolean() }).map(({ index, poison }) =>
     command(`EC2 ${poison ? 'fails every call naming' : 'heals'} #${index}`, (real) => {
       const endpointId = real.endpoints[index % Math.max(1, real.endpoints.length)];
       if (!endpointId) return;
@@ -169,10 +169,10 @@ const commands = [
       else real.world.faults.poisoned.delete(endpointId);
     }),
   ),
-  fc.constant(command('the caller of the next Accept or Reject dies after EC2 acts', (real) => void (real.world.faults.crashAfterNextAct = true))),
-  fc.integer({ min: 1, max: 2 }).map((n) => command(`SNS fails the next ${n} publish(es)`, (real) => void (real.world.faults.publishFailing += n))),
-  fc.constantFrom(1_000, 30_000, 60_000, 11 * 60_000, 20 * 60_000).map((ms) => command(`the clock moves ${ms / 1000} s`, (real) => real.world.advance(ms))),
-  fc.nat(20).map((index) =>
+  crash: fc.constant(command('the caller of the next Accept or Reject dies after EC2 acts', (real) => void (real.world.faults.crashAfterNextAct = true))),
+  sns: fc.integer({ min: 1, max: 2 }).map((n) => command(`SNS fails the next ${n} publish(es)`, (real) => void (real.world.faults.publishFailing += n))),
+  clock: fc.constantFrom(1_000, 30_000, 60_000, 11 * 60_000, 20 * 60_000).map((ms) => command(`the clock moves ${ms / 1000} s`, (real) => real.world.advance(ms))),
+  delete: fc.nat(20).map((index) =>
     command(`the consumer deletes #${index}`, (real) => {
       const endpointId = real.endpoints[index % Math.max(1, real.endpoints.length)];
       const connection = endpointId && real.world.connections.get(endpointId);
@@ -181,7 +181,28 @@ const commands = [
       real.queue.push({ messageId: `m${++real.nextMessage}`, body: JSON.stringify({ eventType: 'Delete', serviceId: connection.serviceId, vpcEndpointId: connection.endpointId }) });
     }),
   ),
-];
+};
+
+/** How often each kind of command comes up: what moves decisions (requests, deliveries, runs, accounts moving, outages) most. */
+const WEIGHTS: Record<keyof typeof commandKinds, number> = {
+  create: 4,
+  deliver: 4,
+  lose: 1,
+  reconcile: 3,
+  approver: 2,
+  save: 2,
+  move: 3,
+  status: 1,
+  leave: 1,
+  outage: 3,
+  ec2Calls: 1,
+  poison: 1,
+  crash: 1,
+  sns: 1,
+  clock: 2,
+  delete: 1,
+};
+const commands = (Object.keys(WEIGHTS) as (keyof typeof commandKinds)[]).flatMap((kind) => Array.from({ length: WEIGHTS[kind] }, () => commandKinds[kind]));
 
 /**
  * One simulated history: the policies it starts with, the commands, the
@@ -193,7 +214,7 @@ export function simulationArbitrary(replayPath?: string) {
   return fc.record({
     defaultPolicy: policyArbitrary,
     ownPolicy: fc.option(policyArbitrary, { nil: undefined }),
-    commands: fc.commands(commands, { maxCommands: 30, ...(replayPath ? { replayPath } : {}) }),
+    commands: fc.commands(commands, { maxCommands: 40, size: 'medium', ...(replayPath ? { replayPath } : {}) }),
     scheduler: fc.scheduler(),
     candidate: fc.record({ policyId: fc.constantFrom(DEFAULT_POLICY_ID, S1), policy: policyArbitrary }),
   });
