@@ -130,7 +130,8 @@ export const routes: Route[] = [
   {
     method: 'POST',
     path: '/policies/{policyId}/plan',
-    access: 'read', // changes nothing
+    // Changes nothing, but reads every governed connection from EC2, whose request rate the decisions share.
+    access: 'approve',
     handle: async ({ event }) => json(200, await planPolicy(pathParams(event, policyPath).policyId, jsonBody(event))),
   },
 ];

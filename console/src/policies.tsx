@@ -171,14 +171,18 @@ function Editor({ session, me, policyId, stored, onSaved }: { session: Session; 
       ) : (
         <p class="hint valid">Valid policy.</p>
       )}
-      <div class="actions">
-        <button onClick={runPlan} disabled={busy || problems.length > 0}>Plan</button>
-        {me.role === 'approver' && (
+      {me.role === 'approver' ? (
+        <div class="actions">
+          <button onClick={runPlan} disabled={busy || problems.length > 0}>Plan</button>
           <button class="primary" onClick={save} disabled={busy || problems.length > 0 || !planIsCurrent} title={planIsCurrent ? '' : 'Plan this text first'}>
             Save{stored ? ` over version ${stored.version}` : ''}
           </button>
-        )}
-      </div>
+        </div>
+      ) : (
+        <p class="hint" data-testid="viewer-plan-hint">
+          Only approvers can plan and save: a plan reads every connection the policy governs from EC2, whose request rate the decisions need.
+        </p>
+      )}
       {note && <Note kind={note.kind}><span data-testid="policy-note">{note.text}</span></Note>}
       {plan && <PlanView plan={plan.plan} stale={!planIsCurrent} />}
     </div>

@@ -157,7 +157,7 @@ function fromItem(item: Record<string, unknown>): PolicyVersion {
     return { ...meta, valid: false, policy: null, invalidReason: `the stored document is not JSON: ${error instanceof Error ? error.message : String(error)}` };
   }
   const parsed = policySchema.safeParse(document);
-  if (!parsed.success) return { ...meta, valid: false, policy: document, invalidReason: `invalid policy: ${describeIssues(parsed.error)}` };
+  if (!parsed.success) return { ...meta, valid: false, policy: document, invalidReason: `invalid policy: ${describeIssues(parsed.error, policySchema)}` };
   return { ...meta, valid: true, policy: parsed.data };
 }
 

@@ -35,7 +35,7 @@ export function requireApprover(caller: Caller, approvers: Approvers): void {
     caller.via === 'iam'
       ? approvers.principals.some((principal) => principal === caller.principal || isSessionOfRole(caller.principal, principal))
       : caller.groups.some((group) => approvers.groups.includes(group));
-  if (!allowed) throw new ForbiddenError(`${caller.principal} is not an approver: only approvers may accept, reject or change policies`);
+  if (!allowed) throw new ForbiddenError(`${caller.principal} is not an approver: only approvers may accept, reject, revoke, plan or change policies`);
 }
 
 const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/;

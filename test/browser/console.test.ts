@@ -194,11 +194,15 @@ describe('the approvals console', () => {
       await page.getByTestId('history').waitFor();
       expect(await page.getByRole('button', { name: /Accept|Reject|Revoke/ }).count()).toBe(0);
       await page.goto(`${stack.baseUrl}/console#/policies/default`);
-      await page.getByRole('button', { name: 'Plan' }).waitFor();
-      expect(await page.getByRole('button', { name: /^Save/ }).count()).toBe(0);
+      // Planning reads EC2 for every governed connection: approvers only, and the page says why.
+      await expect(page.getByTestId('viewer-plan-hint').textContent()).resolves.toMatch(/Only approvers can plan and save: .*EC2/);
+      expect(await page.getByRole('button', { name: /^(Plan|Save)/ }).count()).toBe(0);
     });
-    const refused = await signedClient(stack.baseUrl, LOCAL_VIEWER).request('POST', `/services/${serviceId}/connections/${endpointId}/accept`, { body: { reason: 'x' } });
+    const viewer = signedClient(stack.baseUrl, LOCAL_VIEWER);
+    const refused = await viewer.request('POST', `/services/${serviceId}/connections/${endpointId}/accept`, { body: { reason: 'x' } });
     expect(refused.status).toBe(403);
+    const planRefused = await viewer.request('POST', '/policies/default/plan', { body: DEFAULT_POLICY });
+    expect(planRefused.status).toBe(403);
   });
 
   it('serves the page and its assets with a strict Content-Security-Policy and no authorization', async () => {
