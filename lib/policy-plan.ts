@@ -17,8 +17,6 @@ export interface PolicyPlan {
   summary: ReturnType<typeof summarize>;
   /** The services on which enforcement would trip the safety limit and revoke nothing. */
   revocationLimit: RevocationLimitTrip[];
-  /** Services whose connections could not be read from EC2 or the table: nothing is predicted for them. */
-  unreadable: { serviceId: string; reason: string }[];
 }
 
 /**
@@ -46,6 +44,9 @@ export async function planPolicy(policyId: string, document: unknown, ports: Eng
     { kind: 'pending-timeout', serviceId },
   ]);
   const { plans, snapshot } = await previewEngine(intents, ports, { policyId, policy: candidate });
+  // A service whose connections could not be read has no plan: the request fails as that read failed (503 when throttled).
+  const unread = snapshot.services.flatMap((service) => service.unread).find((unread) => !unread.endpointIds);
+  if (unread) throw unread.error instanceof Error ? unread.error : new Error(unread.failure.message);
   const now = ports.clock.now();
   const previews = plans.flatMap((plan) => {
     const service = snapshot.services.find(({ work }) => work.serviceId === plan.serviceId);
@@ -57,6 +58,5 @@ export async function planPolicy(policyId: string, document: unknown, ports: Eng
     changes: previews.flatMap((preview) => preview.changes),
     summary: summarize(previews),
     revocationLimit: previews.flatMap((preview) => (preview.revocationLimit ? [preview.revocationLimit] : [])),
-    unreadable: plans.flatMap((plan) => plan.failures.filter((failure) => !failure.endpointId).map(({ serviceId, message }) => ({ serviceId, reason: message }))),
   };
 }

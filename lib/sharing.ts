@@ -1,5 +1,5 @@
 import { revocationLimits } from './domain/enforcement';
-import type { OrganizationStructure } from './domain/organization';
+import type { Membership, OrganizationStructure } from './domain/organization';
 import type { SharingChangedEvent } from './domain/outbound-event';
 import { usesOrganization, type StoredPolicy } from './domain/policy';
 import { accountOfPrincipal, accountPrincipal, admittedAccounts, planSharing } from './domain/sharing';
@@ -48,8 +48,13 @@ export async function shareService(
   const recorded = await ports.sharing.get(serviceId);
   const limits = revocationLimits(stored.policy);
   let unknown: string[] = [];
+  // An account entry's account the structure does not place is read on its own: it may sit below a denied OU.
+  let readOneByOne = new Map<string, Membership>();
+  const named = stored.policy.allow.flatMap((entry) => (entry.account && entry.account !== '*' ? [entry.account] : []));
+  const unplacedNamed = structure ? named.filter((accountId) => !structure?.accounts.has(accountId)) : [];
+  if (unplacedNamed.length && usesOrganization(stored.policy)) readOneByOne = (await ports.memberships.direct(unplacedNamed)).memberships;
   const planWith = (known: OrganizationStructure | undefined) => {
-    const admitted = admittedAccounts(stored.policy, known, now);
+    const admitted = admittedAccounts(stored.policy, known, now, readOneByOne);
     const accounts = 'accounts' in admitted ? admitted.accounts : [];
     return planSharing(mode, [...accounts.map(accountPrincipal), ...unknown], current, recorded.principals, limits);
   };

@@ -107,6 +107,12 @@ export interface Claim {
    * a crash) announces it under the same id, so subscribers can deduplicate.
    */
   outcomeEventId?: string;
+  /**
+   * The sequence of that event (or of the action-failed event, if it fails),
+   * reserved when the claim is written: an outcome announced ahead of its write
+   * keeps its number whoever records it, and no other event can take it.
+   */
+  outcomeSequence?: number;
 }
 
 export type HistoryEvent =

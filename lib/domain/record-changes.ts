@@ -50,8 +50,8 @@ export type Change =
   /** `by`: whether the policy's verdict or the wanted action claimed it. */
   | { kind: 'act'; next: ConnectionRecord; claim: Claim; by: 'verdict' | 'action' };
 
-/** An event before the write that stores it gives it its sequence. */
-type DraftEvent = Omit<OutboundEvent, 'sequence'>;
+/** An event before the write that stores it gives it its sequence (unless its claim reserved one). */
+type DraftEvent = Omit<OutboundEvent, 'sequence'> & { sequence?: number };
 
 /**
  * Brings a record in line with what EC2 reports, then does what is wanted:
@@ -75,8 +75,7 @@ export function changeConnection(
   const { evaluation } = want;
   if (evaluation && next.state === 'pendingAcceptance' && !next.decision?.acted && free) {
     if (evaluation.act && evaluation.outcome !== 'hold') {
-      const claim = newClaim({ ...evaluation, outcome: evaluation.outcome, decidedBy: 'policy' }, next.state, context);
-      return { kind: 'act', by: 'verdict', claim, next: finish({ ...next, claim }, history, events, at) };
+      return claiming(next, newClaim({ ...evaluation, outcome: evaluation.outcome, decidedBy: 'policy' }, next.state, context), history, events, at, 'verdict');
     }
     const previous = next.decision;
     const decision: Decision = {
@@ -99,8 +98,7 @@ export function changeConnection(
     if (!want.action.appliesTo.includes(next.state)) refusal = { kind: 'state', state: next.state };
     else if (!free && next.claim) refusal = { kind: 'claimed', claim: next.claim };
     else {
-      const claim = newClaim(want.action.intent, next.state, context);
-      return { kind: 'act', by: 'action', claim, next: finish({ ...next, claim }, history, events, at) };
+      return claiming(next, newClaim(want.action.intent, next.state, context), history, events, at, 'action');
     }
   }
 
@@ -164,10 +162,25 @@ function inLineWithEc2(record: ConnectionRecord | undefined, observed: ObservedC
     next = { ...next, claim: undefined };
     if (claimCarriedOut(claim, observed.state)) {
       next = withDecision(next, decisionFrom(claim, at), history, at);
-      events.push(draftEvent(claim.outcome === 'accept' ? 'accepted' : 'rejected', next, { eventId: claim.outcomeEventId ?? context.newId(), occurredAt: at }));
+      events.push(outcomeEvent(claim, next, context, at));
     }
   }
   return { next, history, events, unchangedFrom };
+}
+
+/** The claim's write: the record's new history and events, and the next sequence number reserved for the claim's outcome. */
+function claiming(
+  record: ConnectionRecord,
+  claim: Claim,
+  history: HistoryEvent[],
+  events: DraftEvent[],
+  at: string,
+  by: 'verdict' | 'action',
+): Extract<Change, { kind: 'act' }> {
+  const written = finish(record, history, events, at);
+  const outcomeSequence = (written.lastSequence ?? 0) + 1;
+  const reserved = { ...claim, outcomeSequence };
+  return { kind: 'act', by, claim: reserved, next: { ...written, claim: reserved, lastSequence: outcomeSequence } };
 }
 
 function newClaim(intent: ActionIntent, from: ConnectionState, context: ChangeContext): Claim {
@@ -197,15 +210,15 @@ export function completeClaim(record: ConnectionRecord, claim: Claim, context: C
     history.push({ at, type: 'state-changed', from: record.state, to, source: 'ec2-action' });
     next = { ...next, state: to };
   }
-  const event = draftEvent(claim.outcome === 'accept' ? 'accepted' : 'rejected', next, { eventId: claim.outcomeEventId ?? context.newId(), occurredAt: at });
-  return finish(next, history, [event], at);
+  return finish(next, history, [outcomeEvent(claim, next, context, at)], at);
 }
 
 /** The record after EC2 refused or failed to act: the claim is released for a retry. */
 export function failClaim(record: ConnectionRecord, claim: Claim, error: { code: string; message: string }, context: ChangeContext): ConnectionRecord {
   const at = context.now.toISOString();
   const next: ConnectionRecord = { ...record, claim: { ...claim, status: 'failed' } };
-  const event = draftEvent('action-failed', next, { eventId: context.newId(), occurredAt: at, error });
+  // The failure is the claim's outcome: it takes the sequence the claim reserved.
+  const event = { ...draftEvent('action-failed', next, { eventId: context.newId(), occurredAt: at, error }), ...(claim.outcomeSequence ? { sequence: claim.outcomeSequence } : {}) };
   const last = record.history.at(-1);
   if (last?.type === 'action-failed' && last.outcome === claim.outcome && last.code === error.code) {
     // The same failure again: counted in the entry it repeats, so that retries cannot grow the record without bound.
@@ -275,6 +288,12 @@ function withDecision(record: ConnectionRecord, decision: Decision, history: His
   return { ...record, decision };
 }
 
+/** The accepted or rejected event a carried-out claim ends in: under the id and the sequence fixed when it was taken. */
+function outcomeEvent(claim: Claim, record: ConnectionRecord, context: ChangeContext, at: string): DraftEvent {
+  const event = draftEvent(claim.outcome === 'accept' ? 'accepted' : 'rejected', record, { eventId: claim.outcomeEventId ?? context.newId(), occurredAt: at });
+  return claim.outcomeSequence ? { ...event, sequence: claim.outcomeSequence } : event;
+}
+
 /** An event about a connection's record as it stands (its state and decision). */
 function draftEvent(
   eventType: OutboundEventType,
@@ -299,11 +318,18 @@ function draftEvent(
 
 /**
  * The next version of a record: its new history entries, and its new events in
- * the outbox, each numbered one more than the connection's event before it.
+ * the outbox, each numbered one more than the connection's event before it (a
+ * claim's outcome keeps the number the claim reserved).
  */
 function finish(record: ConnectionRecord, history: HistoryEvent[], events: DraftEvent[], at: string): ConnectionRecord {
   let sequence = record.lastSequence ?? record.version;
-  const stamped: OutboundEvent[] = events.map((event) => ({ ...event, sequence: ++sequence }));
+  const stamped: OutboundEvent[] = events.map((event) => {
+    if (event.sequence !== undefined) {
+      sequence = Math.max(sequence, event.sequence);
+      return { ...event, sequence: event.sequence };
+    }
+    return { ...event, sequence: ++sequence };
+  });
   const outbox = [...(record.outbox ?? []), ...stamped];
   return {
     ...record,

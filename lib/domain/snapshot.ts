@@ -32,7 +32,7 @@ export interface ServiceSnapshot {
   /** EC2's connections in the run's scope of the service. */
   connections: ObservedConnection[];
   /** What could not be read, and from where: for some endpoints, or for all of the service (no endpointIds). */
-  unread: { endpointIds?: string[]; failure: Failure; from: 'ec2' | 'table' }[];
+  unread: { endpointIds?: string[]; failure: Failure; from: 'ec2' | 'table'; error?: unknown }[];
   /** The table's records of the connections, by endpoint id (absent: none). */
   records: ReadonlyMap<string, ConnectionRecord>;
   /** Under maxEndpointsPerAccount, per owner account of a waiting request: its reserved places, and its connections in EC2. */

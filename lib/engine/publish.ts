@@ -20,13 +20,24 @@ export function connectionItem(ports: Pick<EnginePorts, 'records'>, id: { servic
  * Publishes the outbox events that the write from `before` to `record` added,
  * and any that a writer that died left behind for longer than a lease, then
  * removes them from the record. A crash in between publishes again later:
- * subscribers may see an event twice (same eventId), never not at all.
+ * subscribers may see an event twice (same eventId), never not at all. SNS
+ * failing is not the decision failing: the events wait in the outbox.
  */
 export async function publishOutbox(record: ConnectionRecord, before: ConnectionRecord | undefined, ports: EnginePorts): Promise<void> {
   const events = eventsToPublish(record, before, ports.clock.now(), ports.settings.leaseSeconds);
   if (!events.length) return;
-  for (const event of events) await ports.publisher.publish(event);
-  const published = new Set(events.map((event) => event.eventId));
+  const published = new Set<string>();
+  try {
+    for (const event of events) {
+      await ports.publisher.publish(event);
+      published.add(event.eventId);
+    }
+  } catch (error) {
+    // The decision stands: what was not published stays in the outbox, and whoever writes the record
+    // next once it is older than a lease (the reconciler, at the latest) publishes it.
+    logger.warn('could not publish a connection event; it stays in the outbox', { endpointId: record.endpointId, error });
+  }
+  if (!published.size) return;
   await writeVersioned(
     connectionItem(ports, record),
     record,

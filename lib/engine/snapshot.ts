@@ -129,6 +129,7 @@ async function dropUnmanaged(work: Map<string, ServiceWork>, failures: ScopedFai
 async function readPolicies(services: ServiceSnapshot[], ports: EnginePorts, candidate: Candidate | undefined): Promise<Map<string, LatestPolicyVersion | undefined>> {
   const read = new Map<string, LatestPolicyVersion | undefined>();
   const failed = new Map<string, Failure>();
+  const errors = new Map<string, unknown>();
   const deciding = services.filter(({ work }) => work.decide || work.enforce || work.timeouts);
   for (const policyId of [...new Set([...deciding.map(({ work }) => work.serviceId), DEFAULT_POLICY_ID])]) {
     if (!deciding.length) break;
@@ -136,6 +137,7 @@ async function readPolicies(services: ServiceSnapshot[], ports: EnginePorts, can
       read.set(policyId, await ports.policies.latest(policyId));
     } catch (error) {
       failed.set(policyId, describeError(error));
+      errors.set(policyId, error);
     }
   }
   const versionOf = (policyId: string): PolicyVersion | undefined => read.get(policyId);
@@ -145,7 +147,7 @@ async function readPolicies(services: ServiceSnapshot[], ports: EnginePorts, can
     if (failure) {
       // Fail closed: no decision on a policy that could not be read.
       logger.error('could not read the policy of a service; its connections are left undecided', { serviceId, ...failure });
-      service.unread.push({ failure, from: 'table' });
+      service.unread.push({ failure, from: 'table', error: errors.get(failed.has(serviceId) ? serviceId : DEFAULT_POLICY_ID) });
       continue;
     }
     const inForce = policyInForce(serviceId, versionOf);
@@ -195,7 +197,7 @@ async function readRecords(
     const failure = describeError(error);
     for (const [serviceId, service] of services) {
       const endpointIds = ids.filter((id) => id.serviceId === serviceId).map(({ endpointId }) => endpointId);
-      if (endpointIds.length) service.unread.push({ endpointIds, failure, from: 'table' });
+      if (endpointIds.length) service.unread.push({ endpointIds, failure, from: 'table', error });
     }
   }
 }
@@ -224,7 +226,7 @@ async function readConnections(
       for (const connection of await ec2.describe({ serviceId: work.serviceId, ...whole })) found.set(connection.endpointId, connection);
     } catch (error) {
       logger.error("could not read a service's connections from EC2", { serviceId: work.serviceId, error });
-      service.unread.push({ failure: describeError(error), from: 'ec2' });
+      service.unread.push({ failure: describeError(error), from: 'ec2', error });
       return;
     }
   }

@@ -224,7 +224,9 @@ export type SimulationInput = ReturnType<typeof simulationArbitrary> extends fc.
 
 /** Runs one history and answers the invariant violations it found (none: it holds). */
 export async function simulate(input: SimulationInput, inspect?: (world: World, stage: string) => void): Promise<string[]> {
-  const { scheduler } = input;
+  // A fresh copy of the generated scheduler: one that already ran would interleave differently, and a
+  // shrunk history must replay exactly as it failed.
+  const scheduler = (input.scheduler as fc.Scheduler & { [fc.cloneMethod](): fc.Scheduler })[fc.cloneMethod]();
   const world = new World({ scheduler });
   world.addService(S1);
   world.addService(S2);

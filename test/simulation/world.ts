@@ -46,6 +46,7 @@ export interface Ec2Action {
 /** One invocation of a function: its ports, and whether it died. */
 export class Run {
   dead = false;
+  finished = false;
   /** Settles when the run finished or died. */
   readonly ended: Promise<void>;
   end: () => void = () => undefined;
@@ -146,6 +147,8 @@ export class World {
   readonly accountReads: { accountId: string; seq: number; run: Run | undefined; direct: boolean }[] = [];
   readonly policyHistory: PolicyState[] = [];
   readonly published: PublishedEvent[] = [];
+  /** Every event a record's outbox ever held, by event id: each one must be published. */
+  readonly recordedEvents = new Map<string, { endpointId: string; sequence: number }>();
 
   private readonly idle: Container[] = [];
   private containers = 0;
@@ -169,6 +172,11 @@ export class World {
     return this.options.leaseSeconds ?? 45;
   }
 
+  /** The functions' timeout: shorter than the lease (DECISION_LEASE_SECONDS), as deployed. */
+  get functionTimeoutMs(): number {
+    return (this.leaseSeconds - 15) * 1000;
+  }
+
   // --- the world's own moves ---------------------------------------------------
 
   addService(serviceId: string, allowedPrincipals: string[] = ['*']): void {
@@ -189,8 +197,14 @@ export class World {
     this.seq++;
   }
 
+  /**
+   * The clock moves. An invocation still running longer than the function's
+   * timeout is killed, as Lambda kills it: the timeout is shorter than a claim's
+   * lease, so no holder ever outlives its claim.
+   */
   advance(ms: number): void {
     this.now += ms;
+    for (const run of this.runs) if (!run.dead && !run.finished && this.now - run.startedAt > this.functionTimeoutMs) run.die();
     for (const connection of this.connections.values()) {
       if (connection.state === 'pending' && connection.acceptedAt !== undefined && this.now - connection.acceptedAt >= ACCEPT_DELAY_MS) connection.state = 'available';
     }
@@ -247,6 +261,7 @@ export class World {
     const run = new Run(`r${this.runs.length + 1}`, kind, container, this.seq, this.now);
     container.current = run;
     const done = body(portsOf(this, run), run).finally(() => {
+      run.finished = true;
       if (!run.dead) this.idle.push(container);
       run.end();
     });
@@ -422,6 +437,7 @@ function portsOf(world: World, run: Run): EnginePorts {
         const stored = structuredClone(record);
         world.records.set(record.endpointId, stored);
         world.seq++;
+        for (const event of stored.outbox ?? []) world.recordedEvents.set(event.eventId, { endpointId: event.endpointId, sequence: event.sequence });
         if (stored.claim?.status === 'acting' && stored.claim.token.startsWith(`${run.id}-`)) run.claims.set(stored.endpointId, { claim: stored.claim, record: stored });
       },
     },
