@@ -4,6 +4,7 @@ import { countConnectionsByState, getConnection, listConnectionsByState, listCon
 import { awsPorts } from './aws/ports';
 import { runEngine } from './engine/engine';
 import type { EnginePorts } from './engine/ports';
+import { DEFAULT_POLICY_ID, policyInForce } from './domain/policy';
 import { ActionFailedError, ConflictError, EC2ThrottledError, isThrottling, NotFoundError, type Failure } from './errors';
 
 /** Fresh reads and a new claim after a write lost to a concurrent one. */
@@ -68,12 +69,27 @@ export interface ServiceSummary {
   serviceId: string;
   /** How many of its connections the table holds in each state; states with none are left out. */
   connections: Partial<Record<ConnectionState, number>>;
+  /** The policy that governs it (its own, else the default), and whether that version still validates; null: none, every request is held. */
+  policy: { policyId: string; version: number; valid: boolean } | null;
 }
 
-/** The managed endpoint services, each with its connections counted by state. */
-export async function listServices(ports: Pick<EnginePorts, 'services'> = awsPorts()): Promise<ServiceSummary[]> {
+/** The managed endpoint services, each with its connections counted by state and the policy that governs it. */
+export async function listServices(ports: Pick<EnginePorts, 'services' | 'policies'> = awsPorts()): Promise<ServiceSummary[]> {
   const serviceIds = await ports.services.ids();
-  return Promise.all(serviceIds.map(async (serviceId) => ({ serviceId, connections: await countConnectionsByState(serviceId) })));
+  const fallback = await ports.policies.latest(DEFAULT_POLICY_ID);
+  return Promise.all(
+    serviceIds.map(async (serviceId) => {
+      const own = await ports.policies.latest(serviceId);
+      const inForce = policyInForce(serviceId, (policyId) => (policyId === serviceId ? own : fallback));
+      const policy =
+        inForce.kind === 'none'
+          ? null
+          : inForce.kind === 'policy'
+            ? { policyId: inForce.stored.policyId, version: inForce.stored.version, valid: true }
+            : { policyId: inForce.policyId, version: inForce.version, valid: false };
+      return { serviceId, connections: await countConnectionsByState(serviceId), policy };
+    }),
+  );
 }
 
 /** One connection's record and full history. */
