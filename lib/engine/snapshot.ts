@@ -131,15 +131,18 @@ async function readPolicies(services: ServiceSnapshot[], ports: EnginePorts, can
   const failed = new Map<string, Failure>();
   const errors = new Map<string, unknown>();
   const deciding = services.filter(({ work }) => work.decide || work.enforce || work.timeouts);
-  for (const policyId of [...new Set([...deciding.map(({ work }) => work.serviceId), DEFAULT_POLICY_ID])]) {
-    if (!deciding.length) break;
+  const readOne = async (policyId: string) => {
     try {
       read.set(policyId, await ports.policies.latest(policyId));
     } catch (error) {
       failed.set(policyId, describeError(error));
       errors.set(policyId, error);
     }
-  }
+  };
+  for (const { work } of deciding) if (work.serviceId !== DEFAULT_POLICY_ID) await readOne(work.serviceId);
+  // The default, once, when a service has no policy of its own (or its own could not be read), or a candidate replaces it.
+  const ownless = deciding.some(({ work }) => !read.get(work.serviceId));
+  if (deciding.length && (ownless || candidate?.policyId === DEFAULT_POLICY_ID)) await readOne(DEFAULT_POLICY_ID);
   const versionOf = (policyId: string): PolicyVersion | undefined => read.get(policyId);
   for (const service of deciding) {
     const { serviceId } = service.work;
