@@ -25,7 +25,14 @@ const page = {
   limit: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(25),
   cursor: z.string().min(1).max(2048).optional(),
 };
-const queueQuery = z.strictObject({ state: state.default('pendingAcceptance'), serviceId: serviceId.optional(), ...page });
+const queueQuery = z.strictObject({
+  state: state.default('pendingAcceptance'),
+  serviceId: serviceId.optional(),
+  // Where the services live (a fleet's spoke): the provider's account and the service's Region.
+  providerAccountId: z.string().regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE).optional(),
+  serviceRegion: z.string().regex(REGION, REGION_MESSAGE).optional(),
+  ...page,
+});
 const serviceQuery = z.strictObject({ state: state.optional(), ...page });
 const versionsQuery = z.strictObject(page);
 const servicePath = z.object({ serviceId });

@@ -13,7 +13,7 @@ const MAX_CLAIM_ATTEMPTS = 3;
 /** A connection as the API shows it: its record without the internal bookkeeping (version, outbox, claim token). */
 export type ConnectionView = Pick<
   ConnectionRecord,
-  'serviceId' | 'endpointId' | 'ownerAccountId' | 'region' | 'state' | 'decision' | 'createdAt' | 'updatedAt' | 'history'
+  'serviceId' | 'endpointId' | 'ownerAccountId' | 'region' | 'providerAccountId' | 'serviceRegion' | 'state' | 'decision' | 'createdAt' | 'updatedAt' | 'history'
 > & {
   /** An action claimed and not yet finished, or one that failed and may be asked for again. */
   pendingAction?: Pick<Claim, 'outcome' | 'decidedBy' | 'reason' | 'status' | 'leaseUntil'>;
@@ -21,12 +21,14 @@ export type ConnectionView = Pick<
 
 /** What the API shows of a record. */
 export function connectionView(record: ConnectionRecord): ConnectionView {
-  const { serviceId, endpointId, ownerAccountId, region, state, decision, claim, createdAt, updatedAt, history } = record;
+  const { serviceId, endpointId, ownerAccountId, region, providerAccountId, serviceRegion, state, decision, claim, createdAt, updatedAt, history } = record;
   return {
     serviceId,
     endpointId,
     ownerAccountId,
     region,
+    providerAccountId,
+    serviceRegion,
     state,
     decision,
     pendingAction: claim && {
@@ -44,16 +46,25 @@ export function connectionView(record: ConnectionRecord): ConnectionView {
 
 /**
  * The approver's queue: connections in one state, across every service (a Query
- * on the byState index) or of one service (a Query on its partition).
+ * on the byState index) or of one service (a Query on its partition). With
+ * `providerAccountId` or `serviceRegion`, only the connections of the services
+ * living there: a page then holds those of the `limit` read, and may hold fewer,
+ * or none, before its cursor.
  */
 export async function listConnections(query: {
   state: ConnectionState;
   serviceId?: string;
+  providerAccountId?: string;
+  serviceRegion?: string;
   limit: number;
   cursor?: string;
 }): Promise<Page<ConnectionView>> {
-  if (query.serviceId) return listServiceConnections(query.serviceId, query);
-  return viewsOf(await listConnectionsByState(query.state, query));
+  const page = query.serviceId ? await listServiceConnections(query.serviceId, query) : viewsOf(await listConnectionsByState(query.state, query));
+  const { providerAccountId, serviceRegion } = query;
+  if (providerAccountId === undefined && serviceRegion === undefined) return page;
+  const here = (view: ConnectionView) =>
+    (providerAccountId === undefined || view.providerAccountId === providerAccountId) && (serviceRegion === undefined || view.serviceRegion === serviceRegion);
+  return { ...page, items: page.items.filter(here) };
 }
 
 /** The connections of one managed service, in every state or in one. */
@@ -67,6 +78,9 @@ export async function listServiceConnections(
 
 export interface ServiceSummary {
   serviceId: string;
+  /** Where it lives: the provider's account and the service's Region (the spoke), when known. */
+  providerAccountId?: string;
+  serviceRegion?: string;
   /** How many of its connections the table holds in each state; states with none are left out. */
   connections: Partial<Record<ConnectionState, number>>;
   /** The policy that governs it (its own, else the default), and whether that version still validates; null: none, every request is held. */
@@ -87,7 +101,9 @@ export async function listServices(ports: Pick<EnginePorts, 'services' | 'polici
           : inForce.kind === 'policy'
             ? { policyId: inForce.stored.policyId, version: inForce.stored.version, valid: true }
             : { policyId: inForce.policyId, version: inForce.version, valid: false };
-      return { serviceId, connections: await countConnectionsByState(serviceId), policy };
+      const location = ports.services.locationOf?.(serviceId);
+      const where = location?.accountId ? { providerAccountId: location.accountId, serviceRegion: location.region } : {};
+      return { serviceId, ...where, connections: await countConnectionsByState(serviceId), policy };
     }),
   );
 }

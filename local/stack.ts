@@ -269,7 +269,7 @@ function wire(parts: {
     await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
     organization.reset();
     // The functions' containers start cold: nothing remembered of an organization that is gone.
-    (await import('../lib/aws/ports')).forgetOrganization();
+    (await import('../lib/aws/ports')).forgetContainerState();
     simulator.reset();
     inbound.reset();
     sqs.clear();
@@ -328,13 +328,17 @@ function otherSpokes(spokes: Spoke[] = []): Spoke[] {
 }
 
 /**
- * The spokes, as serverless.yml gives them to the functions: the stage parameter `spokes` (the
- * hub's own account and Region left implicit), and the name stack/spoke.yml gives their topic.
+ * The spokes, as serverless.yml gives them to the functions: the stage's account, the stage
+ * parameter `spokes` (the hub's own account and Region left implicit), and the names
+ * stack/spoke.yml gives their topic and role, with the external id the role asks for.
  */
 function useSpokes(spokes: Spoke[]): void {
   Object.assign(process.env, {
+    HUB_ACCOUNT_ID: LOCAL_LOCATION.accountId,
     SPOKES: spokes.map(({ accountId, region }) => `${accountId}:${region}`).join(','),
     SPOKE_TOPIC_NAME: LOCAL_SPOKE_TOPIC_NAME,
+    SPOKE_ROLE_NAME: LOCAL_SPOKE_ROLE_NAME,
+    SPOKE_EXTERNAL_ID: LOCAL_SPOKE_EXTERNAL_ID,
   });
 }
 

@@ -3,6 +3,7 @@ import type { AccountStatus, Membership, OrganizationNode } from '../domain/orga
 import type { PolicyChangedEvent, PublishedEvent } from '../domain/outbound-event';
 import type { Policy, PolicyVersion, StoredPolicy } from '../domain/policy';
 import type { Failure } from '../errors';
+import type { Spoke } from '../domain/spokes';
 import type { OrganizationReader } from './memberships';
 
 /**
@@ -51,10 +52,21 @@ export interface Ec2Locations {
   all(): Ec2Connections[];
 }
 
-/** Which endpoint services this stage manages. */
+/** Which endpoint services this stage manages, and, in a fleet, where each lives. */
 export interface ManagedServices {
-  ids(): Promise<string[]>;
+  /** `fresh`: list the spokes now rather than use a recent listing (a reconcile run). */
+  ids(options?: { fresh?: boolean }): Promise<string[]>;
   isManaged(serviceId: string): Promise<boolean>;
+  /** Where a managed service lives, once ids or isManaged found it (undefined: not known). */
+  locationOf?(serviceId: string): Spoke | undefined;
+  /** Every spoke (the hub's own first), and why it could not be listed the last time it failed. */
+  spokes?(): SpokeStatus[];
+}
+
+/** A spoke, and what reaching it last failed with. */
+export interface SpokeStatus {
+  spoke: Spoke;
+  failure?: Failure;
 }
 
 /** The connections' records: read in batches, written conditionally on the version read. */
