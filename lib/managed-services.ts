@@ -45,16 +45,18 @@ export async function managedServiceIds(options: { fresh?: boolean } = {}): Prom
  * Whether this stage manages an endpoint service. Without spokes, with no list configured every
  * endpoint service of the account is managed (EC2 only ever shows the account's own); a tagged one
  * asks EC2, and is remembered for a minute. With spokes, a service no listing knows is looked for
- * again (at most every few seconds: it may be new); one still unknown while a spoke could not be
- * listed may be that spoke's, and the answer is SpokeUnreachableError, not a guess.
+ * in a listing begun after the question (it may be new), and one still unknown is remembered as
+ * unmanaged for a minute; but while a spoke could not be listed it may be that spoke's, and the
+ * answer is SpokeUnreachableError, not a guess.
  */
 export async function isManagedService(serviceId: string): Promise<boolean> {
   if (!config().SPOKES.length) return isHubServiceManaged(serviceId);
   await listedRecently(LISTING_TTL_MS);
   let found = find(serviceId);
-  if (!found) {
-    await listedRecently(RELIST_UNKNOWN_MS);
+  if (!found && (unknown.get(serviceId) ?? 0) <= Date.now()) {
+    await listedSince(Date.now());
     found = find(serviceId);
+    if (!found && ![...listings.values()].some((listing) => listing.failure)) unknown.set(serviceId, Date.now() + LISTING_TTL_MS);
   }
   if (found) return managedIn(found.spoke, found.service);
   const unreachable = [...listings.values()].filter((listing) => listing.failure);
@@ -112,10 +114,8 @@ function rememberTagged(serviceIds: string[]): void {
 
 // --- With spokes: every spoke listed ------------------------------------------------------
 
-/** How long a listing of the spokes is used. */
+/** How long a listing of the spokes is used, and an unknown service id taken as unmanaged. */
 const LISTING_TTL_MS = 60_000;
-/** How often a service no listing knows makes the spokes be listed again. */
-const RELIST_UNKNOWN_MS = 5_000;
 
 interface SpokeListing {
   spoke: Spoke;
@@ -124,19 +124,30 @@ interface SpokeListing {
 }
 
 const listings = new Map<string, SpokeListing>();
-let listedAt = 0;
+/** Service ids no listing knew, until when they are taken as unmanaged. */
+const unknown = new Map<string, number>();
+/** When the last complete listing began. */
+let listedFrom = 0;
 let listing: Promise<void> | undefined;
 
-/** Lists every spoke (all at once, one listing at a time) unless they were listed within `maxAgeMs` (0: now). */
+/** Lists every spoke unless a listing begun within `maxAgeMs` (0: none) is complete. */
 async function listedRecently(maxAgeMs: number): Promise<void> {
-  if (maxAgeMs > 0 && Date.now() - listedAt <= maxAgeMs) return;
-  listing ??= listSpokes().finally(() => {
-    listing = undefined;
-  });
-  await listing;
+  if (maxAgeMs > 0 && Date.now() - listedFrom <= maxAgeMs) return;
+  await listedSince(Date.now());
+}
+
+/** Waits for a complete listing begun at `time` or later, starting one when none is (one listing at a time). */
+async function listedSince(time: number): Promise<void> {
+  while (listedFrom < time) {
+    listing ??= listSpokes().finally(() => {
+      listing = undefined;
+    });
+    await listing;
+  }
 }
 
 async function listSpokes(): Promise<void> {
+  const startedAt = Date.now();
   await Promise.all(
     fleetSpokes().map(async (spoke) => {
       const key = spokeKey(spoke);
@@ -148,7 +159,7 @@ async function listSpokes(): Promise<void> {
       }
     }),
   );
-  listedAt = Date.now();
+  listedFrom = startedAt;
 }
 
 function find(serviceId: string): { spoke: Spoke; service: EndpointServiceDescription } | undefined {
@@ -171,6 +182,7 @@ function managedIn(spoke: Spoke, service: EndpointServiceDescription): boolean {
 /** Forgets the listings and tags (the local stack's reset: containers start cold). */
 export function forgetManagedServices(): void {
   listings.clear();
-  listedAt = 0;
+  unknown.clear();
+  listedFrom = 0;
   tagged.clear();
 }

@@ -128,6 +128,8 @@ export interface ReconcileCounts {
 export interface ReconcileSummary {
   startedAt: string;
   finishedAt: string;
+  /** With spokes: each of them, and why it could not be reached. */
+  spokes?: Array<{ providerAccountId: string; serviceRegion: string; services: number; error?: { code: string; message: string } }>;
   services: Array<
     ReconcileCounts & {
       serviceId: string;
@@ -135,7 +137,7 @@ export interface ReconcileSummary {
       error?: { name: string; message: string };
     }
   >;
-  totals: ReconcileCounts & { services: number; revocationLimitHits: number; failedServices: number };
+  totals: ReconcileCounts & { services: number; revocationLimitHits: number; failedServices: number; spokeErrors: number };
 }
 
 
