@@ -2,6 +2,7 @@ import { describeEndpointServices, listEndpointServiceIds, listEndpointServices,
 import { ec2ClientIn, fleetSpokes, hubSpoke, isSameSpoke, spokeKey } from './aws/spoke-clients';
 import { config } from './config';
 import { MANAGED_TAG, type Spoke } from './domain/spokes';
+import { POLICY_TAG } from './domain/policy';
 import type { ManagedServices, SpokeStatus } from './engine/ports';
 import { describeError, SpokeUnreachableError } from './errors';
 import { logger } from './logger';
@@ -15,6 +16,10 @@ export { MANAGED_TAG };
  */
 const TAG_CACHE_MS = 60_000;
 const tagged = new Map<string, { managed: boolean; until: number }>();
+/** Services described in one DescribeVpcEndpointServiceConfigurations call. */
+const DESCRIBE_BATCH = 100;
+/** Without spokes: each service's vpce-gatekeeper:policy tag as EC2 last said it, and until when that is trusted. */
+const policyTags = new Map<string, { tag?: string; until: number }>();
 
 /**
  * The endpoint services this stage manages, and where each lives. One answer for the
@@ -32,7 +37,40 @@ export const managedServices: ManagedServices = {
   isManaged: isManagedService,
   locationOf: locationOfService,
   spokes: spokeStatuses,
+  policyTagsOf,
 };
+
+/**
+ * The named policy each service's vpce-gatekeeper:policy tag names. With spokes, from the
+ * listing; without, read from EC2 for the services not read within the minute (one call).
+ */
+export async function policyTagsOf(serviceIds: readonly string[]): Promise<Map<string, string>> {
+  const named = new Map<string, string>();
+  if (config().SPOKES.length) {
+    await listedRecently(LISTING_TTL_MS);
+    for (const serviceId of serviceIds) {
+      const tag = find(serviceId)?.service.tags[POLICY_TAG];
+      if (tag !== undefined) named.set(serviceId, tag);
+    }
+    return named;
+  }
+  const now = Date.now();
+  const unread = serviceIds.filter((serviceId) => (policyTags.get(serviceId)?.until ?? 0) <= now);
+  for (let i = 0; i < unread.length; i += DESCRIBE_BATCH) {
+    const ids = unread.slice(i, i + DESCRIBE_BATCH);
+    const described = new Map((await describeEndpointServices(ids)).map((service) => [service.serviceId, service.tags]));
+    // EC2 refuses a whole call naming a service it does not know: then each is read on its own.
+    if (described.size < ids.length && ids.length > 1) {
+      for (const serviceId of ids) for (const service of await describeEndpointServices([serviceId])) described.set(service.serviceId, service.tags);
+    }
+    for (const serviceId of ids) policyTags.set(serviceId, { tag: described.get(serviceId)?.[POLICY_TAG], until: now + TAG_CACHE_MS });
+  }
+  for (const serviceId of serviceIds) {
+    const tag = policyTags.get(serviceId)?.tag;
+    if (tag !== undefined) named.set(serviceId, tag);
+  }
+  return named;
+}
 
 /** The managed services' ids, sorted; `fresh`: the spokes listed now. */
 export async function managedServiceIds(options: { fresh?: boolean } = {}): Promise<string[]> {
@@ -185,4 +223,5 @@ export function forgetManagedServices(): void {
   unknown.clear();
   listedFrom = 0;
   tagged.clear();
+  policyTags.clear();
 }

@@ -61,6 +61,8 @@ export interface ManagedServices {
   locationOf?(serviceId: string): Spoke | undefined;
   /** Every spoke (the hub's own first), and why it could not be listed the last time it failed. */
   spokes?(): SpokeStatus[];
+  /** The named policy each service's vpce-gatekeeper:policy tag names (a service without the tag is absent). */
+  policyTagsOf?(serviceIds: readonly string[]): Promise<Map<string, string>>;
 }
 
 /** A spoke, and what reaching it last failed with. */
