@@ -1,27 +1,30 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { parse as parseYaml } from 'yaml';
+import { beyondFloor, floorEntry, sdkClientsIn, type PartBeyondFloor, type SdkClientUse } from './sdk-floor';
 import { summarize, type Summary } from './stats';
 
-// Cold start, per function of the packaged stack: bundle size, and the time a fresh
-// node process takes to import the bundle (running the module's initialisation),
-// as a ratio to a bare node process started in the same round.
+// Cold start, per function of the packaged stack: the time a fresh node process takes to start
+// and import the function's bundle (running its initialisation), against two yardsticks taken in
+// the same round: the function's SDK floor (the AWS SDK clients and commands its bundle contains,
+// alone, built with the same esbuild settings, each client constructed), and a bare node.
 
 const require = createRequire(import.meta.url);
-const { esbuildOptions } = require('../esbuild.config.cjs') as { esbuildOptions: Record<string, unknown> };
+const { esbuildOptions } = require('../esbuild.config.cjs') as { esbuildOptions: BuildOptions };
 
 const repoRoot = resolve(import.meta.dirname, '..');
 
 /**
  * What Lambda itself sets in a function's environment (nodejs22.x, on-demand). Nothing from this
  * machine is passed on: NODE_EXTRA_CA_CERTS, for one, makes every node process load a CA bundle
- * (about 40 ms), which Lambda never does, and which would flatter every ratio.
+ * (about 40 ms), which Lambda's Node.js 20 and later runtimes no longer do by default.
  */
-function lambdaEnv(functionName: string, taskRoot: string): Record<string, string> {
+function lambdaEnv(functionName: string, taskRoot: string, memoryMb: number): Record<string, string> {
   return {
     AWS_REGION: 'us-east-1',
     AWS_DEFAULT_REGION: 'us-east-1',
@@ -30,22 +33,37 @@ function lambdaEnv(functionName: string, taskRoot: string): Record<string, strin
     AWS_SESSION_TOKEN: 'bench',
     AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
     AWS_LAMBDA_FUNCTION_NAME: `vpce-gatekeeper-bench-${functionName}`,
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/vpce-gatekeeper-bench-${functionName}`,
     AWS_LAMBDA_LOG_STREAM_NAME: '2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef',
     AWS_LAMBDA_RUNTIME_API: '127.0.0.1:9001',
     AWS_XRAY_CONTEXT_MISSING: 'LOG_ERROR',
+    AWS_XRAY_DAEMON_ADDRESS: '169.254.79.129:2000',
+    _AWS_XRAY_DAEMON_ADDRESS: '169.254.79.129',
+    _AWS_XRAY_DAEMON_PORT: '2000',
     LAMBDA_TASK_ROOT: taskRoot,
     LAMBDA_RUNTIME_DIR: '/var/runtime',
+    // CommonJS lookups only; an ES module bundle resolves nothing through it.
+    NODE_PATH: `/opt/nodejs/node22/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:${taskRoot}`,
+    LD_LIBRARY_PATH: '/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib',
     LANG: 'en_US.UTF-8',
     TZ: ':UTC',
-    PATH: '/usr/local/bin:/usr/bin/:/bin:/opt/bin',
+    PATH: '/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin',
     _HANDLER: 'index.handler',
     // This machine runs Node.js 20, which the SDK would warn about; Lambda's Node.js 22 does not.
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
+}
+
+/**
+ * The flags Lambda's Node.js runtime starts node with (its bootstrap script): the heap sized from
+ * the function's memory, a tenth of it for the young generation.
+ */
+function lambdaNodeArgs(memoryMb: number): string[] {
+  const newSpace = Math.floor(memoryMb / 10);
+  return ['--expose-gc', '--max-http-header-size=81920', `--max-semi-space-size=${Math.floor(newSpace / 2)}`, `--max-old-space-size=${memoryMb - newSpace}`];
 }
 
 // Template values that CloudFormation resolves at deploy time (!Ref, ${file(...)}): well-formed stand-ins.
@@ -59,8 +77,8 @@ const DEPLOY_TIME_VALUES: Record<string, string> = {
 interface Template {
   service: string;
   params: { default: Record<string, unknown> };
-  provider: { environment?: Record<string, unknown> };
-  functions: Record<string, { handler: string; environment?: Record<string, unknown> }>;
+  provider: { environment?: Record<string, unknown>; memorySize?: number };
+  functions: Record<string, { handler: string; memorySize?: number; environment?: Record<string, unknown> }>;
 }
 
 /** The function's environment as serverless.yml gives it (provider's, then the function's own), at its defaults. */
@@ -79,12 +97,27 @@ function templateEnv(template: Template, functionName: string): Record<string, s
   );
 }
 
+/** One function's SDK floor: its clients and commands, alone. */
+export interface SdkFloor {
+  bundleBytes: number;
+  clients: SdkClientUse[];
+  importMs: Summary;
+  /** The floor's time over a bare node process's, per round. */
+  ratio: Summary;
+}
+
 export interface ColdStartRow {
   name: string;
   bundleBytes: number;
-  /** Import time divided by a bare node process's run time, per round. */
+  /** Time over a bare node process's, per round. */
   ratio: Summary;
   importMs: Summary;
+  /** Absent from results taken before the bench measured floors. */
+  floor?: SdkFloor;
+  /** Time over the floor's, paired round by round. */
+  ratioToFloor?: Summary;
+  /** What the bundle holds beyond its floor, by package or source folder, largest first. */
+  beyondFloor?: PartBeyondFloor[];
 }
 
 export interface ColdStartResult {
@@ -99,88 +132,176 @@ async function readTemplate(): Promise<Template> {
   return parseYaml(await readFile(join(repoRoot, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as Template;
 }
 
-/** The functions of serverless.yml: name, handler source file, and the environment Lambda would give it. */
-async function stackFunctions(dir: string): Promise<{ name: string; entry: string; env: Record<string, string> }[]> {
+interface StackFunction {
+  name: string;
+  /** The handler's source, and its module path in the deployed package (`handlers/http-api`). */
+  entry: string;
+  modulePath: string;
+  memoryMb: number;
+  template: Template;
+}
+
+/** The functions of serverless.yml, each with its handler's source and its memory. */
+async function stackFunctions(): Promise<StackFunction[]> {
   const template = await readTemplate();
-  return Object.entries(template.functions).map(([name, fn]) => ({
-    name,
-    entry: join(repoRoot, `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.ts`),
-    env: { ...lambdaEnv(name, dir), ...templateEnv(template, name) },
-  }));
+  return Object.entries(template.functions).map(([name, fn]) => {
+    const modulePath = fn.handler.slice(0, fn.handler.lastIndexOf('.'));
+    return { name, entry: join(repoRoot, `${modulePath}.ts`), modulePath, memoryMb: fn.memorySize ?? template.provider.memorySize ?? 1024, template };
+  });
 }
 
-async function bundle(entry: string, outfile: string, options: Record<string, unknown>): Promise<number> {
-  await build({ ...options, entryPoints: [entry], outfile, logLevel: 'silent' });
-  return (await stat(outfile)).size;
+/** A module as Lambda would start it: its file, the node flags and the environment. */
+interface Target {
+  name: string;
+  bundleBytes: number;
+  runner: string;
+  nodeArgs: string[];
+  env: Record<string, string>;
+  cwd: string;
 }
 
-/** Milliseconds for `node file` to run to completion, with exactly the environment given. */
-function timeNode(file: string, env: Record<string, string>): number {
+/**
+ * Builds `options` to `outfile` (with its source map beside it, as `serverless package` writes
+ * them), and returns the bundle's size and metafile.
+ */
+async function bundle(options: BuildOptions, outfile: string): Promise<{ bytes: number; metafile: Metafile }> {
+  const result = await build({ ...options, outfile, metafile: true, logLevel: 'silent' });
+  const output = result.metafile.outputs[Object.keys(result.metafile.outputs).find((path) => resolve(path) === resolve(outfile)) ?? ''];
+  if (!output) throw new Error(`esbuild wrote no ${outfile}`);
+  return { bytes: output.bytes, metafile: result.metafile };
+}
+
+/**
+ * A function's deployed package, laid out as Lambda has it: the bundle at its handler's path under
+ * a task root (`/var/task/handlers/http-api.mjs`), and a runner that imports it as Lambda's
+ * runtime does (by file URL, from outside the task root) and checks it exports the handler.
+ */
+async function deployedPackage(dir: string, label: string, modulePath: string, options: BuildOptions, fn: StackFunction) {
+  const taskRoot = join(dir, label, 'task');
+  const outfile = join(taskRoot, `${modulePath}.mjs`);
+  await mkdir(dirname(outfile), { recursive: true });
+  const built = await bundle(options, outfile);
+  const runner = join(dir, label, 'runtime.mjs');
+  await writeFile(
+    runner,
+    [
+      `const module = await import(${JSON.stringify(pathToFileURL(outfile).href)});`,
+      "if (typeof module.handler !== 'function') throw new Error('the module exports no handler');",
+      '',
+    ].join('\n'),
+  );
+  const env = { ...lambdaEnv(fn.name, taskRoot, fn.memoryMb), ...templateEnv(fn.template, fn.name) };
+  const target: Target = { name: label, bundleBytes: built.bytes, runner, nodeArgs: lambdaNodeArgs(fn.memoryMb), env, cwd: taskRoot };
+  return { target, metafile: built.metafile };
+}
+
+/** Milliseconds for node to start, run `target`'s runner to completion and exit, as Lambda would start it. */
+function timeNode(target: Pick<Target, 'runner' | 'nodeArgs' | 'env' | 'cwd'>): number {
   const started = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const result = spawnSync(process.execPath, [...target.nodeArgs, target.runner], { env: target.env, cwd: target.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
-  if (result.status !== 0) throw new Error(`node ${file} failed: ${result.stderr.toString().slice(-800)}`);
+  if (result.status !== 0) throw new Error(`node ${target.runner} failed: ${result.stderr.toString().slice(-800)}`);
   return elapsed;
 }
 
-/** Builds every function as `serverless package` does, plus the naive baseline, and times their imports. */
-export async function measureColdStart(rounds: number): Promise<ColdStartResult> {
-  const dir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-bench-'));
-  const targets: { name: string; bundleBytes: number; runner: string; env: Record<string, string> }[] = [];
+/** Which parts of the cold-start bench to run: all functions, or those named. */
+export interface ColdStartOptions {
+  rounds: number;
+  functions?: string[];
+  log?: (message: string) => void;
+}
 
-  const functions = await stackFunctions(dir);
+/**
+ * Builds every function as `serverless package` does, and beside each its SDK floor; then, round
+ * by round, times a bare node, each function and its floor (in alternating order), and the naive
+ * baseline. Ratios are taken within a round, so that what the machine does meanwhile cancels out.
+ */
+export async function measureColdStart({ rounds, functions: only, log = () => {} }: ColdStartOptions): Promise<ColdStartResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-bench-'));
+  const all = await stackFunctions();
+  const unknown = only?.filter((name) => !all.some((fn) => fn.name === name)) ?? [];
+  if (unknown.length) throw new Error(`no function ${unknown.join(', ')} in serverless.yml (${all.map((fn) => fn.name).join(', ')})`);
+  const functions = only ? all.filter((fn) => only.includes(fn.name)) : all;
+
+  const measured: { fn: StackFunction; target: Target; floor: Target; clients: SdkClientUse[]; beyond: PartBeyondFloor[] }[] = [];
   for (const fn of functions) {
     // Built as `serverless package` builds it, source map included: the template runs every
     // function with NODE_OPTIONS=--enable-source-maps.
-    const outfile = join(dir, `${fn.name}.mjs`);
-    const bundleBytes = await bundle(fn.entry, outfile, esbuildOptions);
-    targets.push({ name: fn.name, bundleBytes, runner: await runnerFor(dir, fn.name, outfile), env: fn.env });
+    const { target, metafile } = await deployedPackage(dir, fn.name, fn.modulePath, { ...esbuildOptions, entryPoints: [fn.entry] }, fn);
+    const clients = sdkClientsIn(metafile);
+    const floorOptions: BuildOptions = {
+      ...esbuildOptions,
+      stdin: { contents: floorEntry(clients), resolveDir: repoRoot, sourcefile: `${fn.name}-sdk-floor.mjs`, loader: 'js' },
+    };
+    const floor = await deployedPackage(dir, `${fn.name}-floor`, fn.modulePath, floorOptions, fn);
+    measured.push({ fn, target, floor: floor.target, clients, beyond: beyondFloor(metafile, floor.metafile) });
+    log(`${fn.name}: ${(target.bundleBytes / 1024).toFixed(0)} KiB, its SDK floor ${(floor.target.bundleBytes / 1024).toFixed(0)} KiB (${clients.map((c) => `${c.client} + ${c.commands.length} commands`).join(', ')})`);
   }
-  // The bare node and the naive baseline get the notification function's environment.
-  const baseEnv = functions.find((fn) => fn.name === 'onConnectionNotification')?.env ?? functions[0]?.env ?? {};
+  // The bare node and the naive baseline get the first function's environment and flags.
+  const base = measured[0]?.target;
+  if (!base) throw new Error('no function to measure');
 
   // The naive baseline: the three clients imported the plain way, esbuild's defaults.
-  const naiveEntry = join(dir, 'naive-entry.mjs');
-  await writeFile(
-    naiveEntry,
-    [
-      "import { EC2Client } from '@aws-sdk/client-ec2';",
-      "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';",
-      "import { SNSClient } from '@aws-sdk/client-sns';",
-      'export const clients = [new EC2Client({}), new DynamoDBClient({}), new SNSClient({})];',
-    ].join('\n'),
+  const naiveOut = join(dir, 'naive', 'naive.js');
+  const naiveBuilt = await bundle(
+    {
+      bundle: true,
+      platform: 'node',
+      stdin: {
+        contents: [
+          "import { EC2Client } from '@aws-sdk/client-ec2';",
+          "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';",
+          "import { SNSClient } from '@aws-sdk/client-sns';",
+          'export const clients = [new EC2Client({}), new DynamoDBClient({}), new SNSClient({})];',
+        ].join('\n'),
+        resolveDir: repoRoot,
+        sourcefile: 'naive-entry.mjs',
+      },
+    },
+    naiveOut,
   );
-  const naiveOut = join(dir, 'naive.js');
-  const naiveBytes = await bundle(naiveEntry, naiveOut, { bundle: true, platform: 'node', nodePaths: [join(repoRoot, 'node_modules')] });
-  const naive = { name: 'naive baseline', bundleBytes: naiveBytes, runner: await runnerFor(dir, 'naive', naiveOut), env: baseEnv };
+  const naiveRunner = join(dir, 'naive', 'runtime.mjs');
+  await writeFile(naiveRunner, `await import(${JSON.stringify(pathToFileURL(naiveOut).href)});\n`);
+  const naive: Target = { ...base, name: 'naive baseline', bundleBytes: naiveBuilt.bytes, runner: naiveRunner };
 
-  const bare = join(dir, 'bare.mjs');
-  await writeFile(bare, '');
-  const all = [...targets, naive];
+  const bareRunner = join(dir, 'bare.mjs');
+  await writeFile(bareRunner, '');
+  const bare = { ...base, runner: bareRunner };
+
+  const targets = [...measured.flatMap((m) => [m.target, m.floor]), naive];
+  const times = new Map(targets.map((t) => [t.name, [] as number[]]));
+  const ratios = new Map(targets.map((t) => [t.name, [] as number[]]));
+  const toFloor = new Map(measured.map((m) => [m.fn.name, [] as number[]]));
   const bareTimes: number[] = [];
-  const times = new Map(all.map((t) => [t.name, [] as number[]]));
-  const ratios = new Map(all.map((t) => [t.name, [] as number[]]));
-  for (const target of all) timeNode(target.runner, target.env); // warm the file system cache once
+  for (const target of targets) timeNode(target); // warm the file system cache once
   for (let round = 0; round < rounds; round++) {
-    const bareMs = timeNode(bare, baseEnv);
+    const bareMs = timeNode(bare);
     bareTimes.push(bareMs);
-    for (const target of all) {
-      const ms = timeNode(target.runner, target.env);
-      times.get(target.name)?.push(ms);
-      ratios.get(target.name)?.push(ms / bareMs);
+    for (const m of measured) {
+      // Whichever runs second in a pair may find the machine in another mood: alternate.
+      const pair = round % 2 === 0 ? [m.floor, m.target] : [m.target, m.floor];
+      const ms = new Map(pair.map((t) => [t.name, timeNode(t)]));
+      for (const [name, value] of ms) {
+        times.get(name)?.push(value);
+        ratios.get(name)?.push(value / bareMs);
+      }
+      toFloor.get(m.fn.name)?.push((ms.get(m.target.name) ?? Number.NaN) / (ms.get(m.floor.name) ?? Number.NaN));
     }
+    const naiveMs = timeNode(naive);
+    times.get(naive.name)?.push(naiveMs);
+    ratios.get(naive.name)?.push(naiveMs / bareMs);
+    log(`round ${round + 1} of ${rounds}`);
   }
-  const row = (t: (typeof all)[number]): ColdStartRow => ({
-    name: t.name,
-    bundleBytes: t.bundleBytes,
-    ratio: summarize(ratios.get(t.name) ?? []),
-    importMs: summarize(times.get(t.name) ?? []),
-  });
-  return { rounds, bareNodeMs: summarize(bareTimes), functions: targets.map(row), naiveBaseline: row(naive) };
-}
-
-async function runnerFor(dir: string, name: string, bundlePath: string): Promise<string> {
-  const runner = join(dir, `run-${name}.mjs`);
-  await writeFile(runner, `await import(${JSON.stringify(bundlePath)});\n`);
-  return runner;
+  const row = (t: Target) => ({ name: t.name, bundleBytes: t.bundleBytes, ratio: summarize(ratios.get(t.name) ?? []), importMs: summarize(times.get(t.name) ?? []) });
+  return {
+    rounds,
+    bareNodeMs: summarize(bareTimes),
+    functions: measured.map((m) => ({
+      ...row(m.target),
+      floor: { bundleBytes: m.floor.bundleBytes, clients: m.clients, importMs: summarize(times.get(m.floor.name) ?? []), ratio: summarize(ratios.get(m.floor.name) ?? []) },
+      ratioToFloor: summarize(toFloor.get(m.fn.name) ?? []),
+      beyondFloor: m.beyond,
+    })),
+    naiveBaseline: row(naive),
+  };
 }
