@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../lib/zod';
 import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices, type ApproverAction } from '../lib/approvals';
 import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../lib/policy-admin';
 import { planPolicy } from '../lib/policy-plan';
@@ -18,23 +18,23 @@ import { config, outboundTopicArn } from '../lib/config';
 config();
 outboundTopicArn();
 
-const serviceId = z.string().regex(SERVICE_ID, SERVICE_ID_MESSAGE);
-const endpointId = z.string().regex(ENDPOINT_ID, ENDPOINT_ID_MESSAGE);
+const serviceId = z.string().check(z.regex(SERVICE_ID, SERVICE_ID_MESSAGE));
+const endpointId = z.string().check(z.regex(ENDPOINT_ID, ENDPOINT_ID_MESSAGE));
 const state = z.enum(CONNECTION_STATES, { error: `must be one of ${CONNECTION_STATES.join(', ')}` });
 const page = {
-  limit: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(25),
-  cursor: z.string().min(1).max(2048).optional(),
+  limit: z._default(z.coerce.number().check(z.int('must be a whole number'), z.minimum(1, 'must be at least 1'), z.maximum(100, 'must be at most 100')), 25),
+  cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
 };
-const queueQuery = z.strictObject({ state: state.default('pendingAcceptance'), serviceId: serviceId.optional(), ...page });
-const serviceQuery = z.strictObject({ state: state.optional(), ...page });
+const queueQuery = z.strictObject({ state: z._default(state, 'pendingAcceptance'), serviceId: z.optional(serviceId), ...page });
+const serviceQuery = z.strictObject({ state: z.optional(state), ...page });
 const versionsQuery = z.strictObject(page);
 const servicePath = z.object({ serviceId });
 const connectionPath = z.object({ serviceId, endpointId });
 const policyPath = z.object({ policyId: policyIdSchema });
 const decisionBody = z.strictObject({ reason: reasonSchema });
 const evaluateBody = z.strictObject({
-  accountId: z.string().regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE),
-  region: z.string().regex(REGION, REGION_MESSAGE),
+  accountId: z.string().check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE)),
+  region: z.string().check(z.regex(REGION, REGION_MESSAGE)),
 });
 
 const decide = (action: ApproverAction) => async ({ event, caller }: ApiRequest) => {
@@ -45,7 +45,7 @@ const decide = (action: ApproverAction) => async ({ event, caller }: ApiRequest)
 
 /** The console's build, shipped beside this handler (serverless.yml: package.patterns). */
 const CONSOLE_DIST = new URL('../console/dist/', import.meta.url);
-const consolePath = z.object({ asset: z.string().max(100) });
+const consolePath = z.object({ asset: z.string().check(z.maxLength(100)) });
 
 const consoleSettings = () => consoleSettingsOf(config());
 

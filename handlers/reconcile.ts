@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../lib/zod';
 import { reconcile, recordRunMetrics, type ReconcileSummary } from '../lib/reconciler';
 import { middyfy } from '../lib/lambda';
 import { logger } from '../lib/logger';
@@ -12,7 +12,7 @@ outboundTopicArn();
 
 // The EventBridge schedule's event, or `{}` from an operator's `aws lambda invoke`:
 // the run needs nothing from it.
-const invocationSchema = z.object({}).loose();
+const invocationSchema = z.looseObject({});
 
 /**
  * Runs on a schedule: brings the table in line with EC2 for every managed

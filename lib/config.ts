@@ -1,5 +1,5 @@
 // zod/mini: classic zod's full build would be most of a cold start's module loading.
-import * as z from 'zod/mini';
+import * as z from './zod';
 import { parseDuration } from './domain/duration';
 import { SERVICE_ID } from './domain/ids';
 

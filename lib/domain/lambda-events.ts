@@ -1,4 +1,4 @@
-import * as z from 'zod/mini';
+import * as z from '../zod';
 
 /**
  * An SQS event as Lambda's event source mapping delivers it. Each record is read
