@@ -109,13 +109,20 @@ export interface SdkFloor {
 export interface ColdStartRow {
   name: string;
   bundleBytes: number;
-  /** Time over a bare node process's, per round. */
+  /** Wall time over a bare node process's, per round. */
   ratio: Summary;
+  /** Wall time of the whole process: start, import, exit. */
   importMs: Summary;
   /** Absent from results taken before the bench measured floors. */
   floor?: SdkFloor;
-  /** Time over the floor's, paired round by round. */
+  /** Wall time over the floor's, paired round by round: the target's measure. */
   ratioToFloor?: Summary;
+  /**
+   * CPU time (user and system, all of the process's threads) over the floor's, paired round by
+   * round: steadier than wall time on a busy machine, as it does not count the time spent waiting
+   * for a core; it does count the threads that compile and collect garbage beside the main one.
+   */
+  cpuRatioToFloor?: Summary;
   /** What the bundle holds beyond its floor, by package or source folder, largest first. */
   beyondFloor?: PartBeyondFloor[];
 }
@@ -172,9 +179,21 @@ async function bundle(options: BuildOptions, outfile: string): Promise<{ bytes: 
 }
 
 /**
+ * A runner: imports the module (if any) as Lambda's runtime does, by file URL from outside the task
+ * root, checks that it exports a handler, and prints the CPU time the process has used.
+ */
+async function writeRunner(runner: string, module: string | undefined, { handler = true } = {}): Promise<void> {
+  const lines = [];
+  if (module) lines.push(`const module = await import(${JSON.stringify(pathToFileURL(module).href)});`);
+  if (module && handler) lines.push("if (typeof module.handler !== 'function') throw new Error('the module exports no handler');");
+  lines.push('const usage = process.resourceUsage();', 'process.stdout.write(String((usage.userCPUTime + usage.systemCPUTime) / 1000));', '');
+  await mkdir(dirname(runner), { recursive: true });
+  await writeFile(runner, lines.join('\n'));
+}
+
+/**
  * A function's deployed package, laid out as Lambda has it: the bundle at its handler's path under
- * a task root (`/var/task/handlers/http-api.mjs`), and a runner that imports it as Lambda's
- * runtime does (by file URL, from outside the task root) and checks it exports the handler.
+ * a task root (`/var/task/handlers/http-api.mjs`), and its runner.
  */
 async function deployedPackage(dir: string, label: string, modulePath: string, options: BuildOptions, fn: StackFunction) {
   const taskRoot = join(dir, label, 'task');
@@ -182,26 +201,26 @@ async function deployedPackage(dir: string, label: string, modulePath: string, o
   await mkdir(dirname(outfile), { recursive: true });
   const built = await bundle(options, outfile);
   const runner = join(dir, label, 'runtime.mjs');
-  await writeFile(
-    runner,
-    [
-      `const module = await import(${JSON.stringify(pathToFileURL(outfile).href)});`,
-      "if (typeof module.handler !== 'function') throw new Error('the module exports no handler');",
-      '',
-    ].join('\n'),
-  );
+  await writeRunner(runner, outfile);
   const env = { ...lambdaEnv(fn.name, taskRoot, fn.memoryMb), ...templateEnv(fn.template, fn.name) };
   const target: Target = { name: label, bundleBytes: built.bytes, runner, nodeArgs: lambdaNodeArgs(fn.memoryMb), env, cwd: taskRoot };
   return { target, metafile: built.metafile };
 }
 
-/** Milliseconds for node to start, run `target`'s runner to completion and exit, as Lambda would start it. */
-function timeNode(target: Pick<Target, 'runner' | 'nodeArgs' | 'env' | 'cwd'>): number {
+/** One start of a process: its wall time (start, run, exit) and the CPU time it used. */
+interface Sample {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** Starts node on `target`'s runner as Lambda would start it, and times it to its exit. */
+function timeNode(target: Pick<Target, 'runner' | 'nodeArgs' | 'env' | 'cwd'>): Sample {
   const started = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [...target.nodeArgs, target.runner], { env: target.env, cwd: target.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
-  if (result.status !== 0) throw new Error(`node ${target.runner} failed: ${result.stderr.toString().slice(-800)}`);
-  return elapsed;
+  const result = spawnSync(process.execPath, [...target.nodeArgs, target.runner], { env: target.env, cwd: target.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const cpuMs = Number(result.stdout.toString());
+  if (result.status !== 0 || !Number.isFinite(cpuMs)) throw new Error(`node ${target.runner} failed: ${result.stderr.toString().slice(-800)}`);
+  return { wallMs, cpuMs };
 }
 
 /** Which parts of the cold-start bench to run: all functions, or those named. */
@@ -260,46 +279,32 @@ export async function measureColdStart({ rounds, functions: only, log = () => {}
     },
     naiveOut,
   );
-  const naiveRunner = join(dir, 'naive', 'runtime.mjs');
-  await writeFile(naiveRunner, `await import(${JSON.stringify(pathToFileURL(naiveOut).href)});\n`);
-  const naive: Target = { ...base, name: 'naive baseline', bundleBytes: naiveBuilt.bytes, runner: naiveRunner };
+  const naive: Target = { ...base, name: 'naive baseline', bundleBytes: naiveBuilt.bytes, runner: join(dir, 'naive', 'runtime.mjs') };
+  await writeRunner(naive.runner, naiveOut, { handler: false });
+  const bare: Target = { ...base, name: 'bare node', runner: join(dir, 'bare', 'runtime.mjs') };
+  await writeRunner(bare.runner, undefined);
 
-  const bareRunner = join(dir, 'bare.mjs');
-  await writeFile(bareRunner, '');
-  const bare = { ...base, runner: bareRunner };
-
-  const targets = [...measured.flatMap((m) => [m.target, m.floor]), naive];
-  const times = new Map(targets.map((t) => [t.name, [] as number[]]));
-  const ratios = new Map(targets.map((t) => [t.name, [] as number[]]));
-  const toFloor = new Map(measured.map((m) => [m.fn.name, [] as number[]]));
-  const bareTimes: number[] = [];
+  const targets = [bare, ...measured.flatMap((m) => [m.target, m.floor]), naive];
+  const samples = new Map(targets.map((t) => [t.name, [] as Sample[]]));
   for (const target of targets) timeNode(target); // warm the file system cache once
   for (let round = 0; round < rounds; round++) {
-    const bareMs = timeNode(bare);
-    bareTimes.push(bareMs);
-    for (const m of measured) {
-      // Whichever runs second in a pair may find the machine in another mood: alternate.
-      const pair = round % 2 === 0 ? [m.floor, m.target] : [m.target, m.floor];
-      const ms = new Map(pair.map((t) => [t.name, timeNode(t)]));
-      for (const [name, value] of ms) {
-        times.get(name)?.push(value);
-        ratios.get(name)?.push(value / bareMs);
-      }
-      toFloor.get(m.fn.name)?.push((ms.get(m.target.name) ?? Number.NaN) / (ms.get(m.floor.name) ?? Number.NaN));
-    }
-    const naiveMs = timeNode(naive);
-    times.get(naive.name)?.push(naiveMs);
-    ratios.get(naive.name)?.push(naiveMs / bareMs);
+    // Whichever runs second in a pair may find the machine in another mood: alternate.
+    const order = [bare, ...measured.flatMap((m) => (round % 2 === 0 ? [m.floor, m.target] : [m.target, m.floor])), naive];
+    for (const target of order) samples.get(target.name)?.push(timeNode(target));
     log(`round ${round + 1} of ${rounds}`);
   }
-  const row = (t: Target) => ({ name: t.name, bundleBytes: t.bundleBytes, ratio: summarize(ratios.get(t.name) ?? []), importMs: summarize(times.get(t.name) ?? []) });
+  const of = (t: Target) => samples.get(t.name) ?? [];
+  /** `a`'s samples over `b`'s, round by round. */
+  const paired = (a: Target, b: Target, measure: keyof Sample) => summarize(of(a).map((sample, round) => sample[measure] / (of(b)[round]?.[measure] ?? Number.NaN)));
+  const row = (t: Target) => ({ name: t.name, bundleBytes: t.bundleBytes, ratio: paired(t, bare, 'wallMs'), importMs: summarize(of(t).map((sample) => sample.wallMs)) });
   return {
     rounds,
-    bareNodeMs: summarize(bareTimes),
+    bareNodeMs: summarize(of(bare).map((sample) => sample.wallMs)),
     functions: measured.map((m) => ({
       ...row(m.target),
-      floor: { bundleBytes: m.floor.bundleBytes, clients: m.clients, importMs: summarize(times.get(m.floor.name) ?? []), ratio: summarize(ratios.get(m.floor.name) ?? []) },
-      ratioToFloor: summarize(toFloor.get(m.fn.name) ?? []),
+      floor: { bundleBytes: m.floor.bundleBytes, clients: m.clients, importMs: summarize(of(m.floor).map((sample) => sample.wallMs)), ratio: paired(m.floor, bare, 'wallMs') },
+      ratioToFloor: paired(m.target, m.floor, 'wallMs'),
+      cpuRatioToFloor: paired(m.target, m.floor, 'cpuMs'),
       beyondFloor: m.beyond,
     })),
     naiveBaseline: row(naive),

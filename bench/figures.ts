@@ -115,14 +115,14 @@ export function figuresMarkdown(r: Results): string {
   return lines.join('\n');
 }
 
-type MeasuredAgainstFloor = ColdStartRow & Required<Pick<ColdStartRow, 'floor' | 'ratioToFloor' | 'beyondFloor'>>;
+type MeasuredAgainstFloor = ColdStartRow & Required<Pick<ColdStartRow, 'floor' | 'ratioToFloor' | 'cpuRatioToFloor' | 'beyondFloor'>>;
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 
 /** The cold-start figures: each function against its SDK floor and a bare node, what it holds beyond the floor. */
 export function coldStartMarkdown(c: ColdStartResult): string {
   const lines: string[] = [];
   const row = (...cells: (string | number)[]) => lines.push(`| ${cells.join(' | ')} |`);
-  const withFloors = c.functions.filter((f): f is MeasuredAgainstFloor => f.floor !== undefined && f.ratioToFloor !== undefined && f.beyondFloor !== undefined);
+  const withFloors = c.functions.filter((f): f is MeasuredAgainstFloor => f.floor !== undefined && f.ratioToFloor !== undefined && f.cpuRatioToFloor !== undefined && f.beyondFloor !== undefined);
   if (withFloors.length < c.functions.length) {
     // Results from before the bench measured floors.
     lines.push('**Cold start** (× a bare `node`, median and interquartile range):', '');
@@ -134,13 +134,15 @@ export function coldStartMarkdown(c: ColdStartResult): string {
   lines.push(
     `**Cold start**: a fresh \`node\` importing each function's bundle as Lambda starts it, against its SDK floor (the SDK clients and commands ` +
       `its bundle contains, alone, built the same way, each client constructed) and a bare \`node\` (${c.bareNodeMs.median.toFixed(0)} ms), ` +
-      `ratios paired round by round over ${c.rounds} rounds; median and interquartile range:`,
+      `ratios of wall time (and of CPU time) paired round by round over ${c.rounds} rounds; median and interquartile range:`,
     '',
   );
-  row('function', 'bundle', 'SDK floor', '× its floor', '× bare node', 'floor × bare node');
-  row('---', '---:', '---:', '---:', '---:', '---:');
-  for (const f of withFloors) row(f.name, kib(f.bundleBytes), kib(f.floor.bundleBytes), formatSummary(f.ratioToFloor), formatSummary(f.ratio), formatSummary(f.floor.ratio));
-  row(c.naiveBaseline.name, kib(c.naiveBaseline.bundleBytes), '', '', formatSummary(c.naiveBaseline.ratio), '');
+  row('function', 'bundle', 'SDK floor', '× its floor', '× its floor, CPU time', '× bare node', 'floor × bare node');
+  row('---', '---:', '---:', '---:', '---:', '---:', '---:');
+  for (const f of withFloors) {
+    row(f.name, kib(f.bundleBytes), kib(f.floor.bundleBytes), formatSummary(f.ratioToFloor), formatSummary(f.cpuRatioToFloor), formatSummary(f.ratio), formatSummary(f.floor.ratio));
+  }
+  row(c.naiveBaseline.name, kib(c.naiveBaseline.bundleBytes), '', '', '', formatSummary(c.naiveBaseline.ratio), '');
   lines.push('', `Target: each function ≤ ${FLOOR_TARGET.toFixed(2)}× its floor. Each floor, read from its bundle's metafile:`, '');
   for (const f of withFloors) {
     const clients = f.floor.clients.map((use) => `${use.client} (${use.commands.map((command) => command.replace(/Command$/, '')).join(', ')})`);
