@@ -9,7 +9,7 @@ import type { PolicyVersion } from '../lib/aws/policy-store';
 import { body, ifMatch, jsonBody, pathParams, queryParams, reasonSchema } from '../lib/http/request';
 import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
-import { middyfy } from '../lib/lambda';
+import { lambdaHandler } from '../lib/lambda';
 import { consoleAsset, consoleSettingsOf } from '../lib/http/static-assets';
 import { requireApprover } from '../lib/http/auth';
 import { config, outboundTopicArn } from '../lib/config';
@@ -140,4 +140,4 @@ function pageOf({ items, cursor }: { items: unknown[]; cursor?: string }) {
 }
 
 /** The approvals API behind API Gateway (HTTP API, payload 2.0, IAM or JWT authorization). */
-export const handler = middyfy(serveRoutes(routes, approvers));
+export const handler = lambdaHandler(serveRoutes(routes, approvers));
