@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { PolicyPlan } from '../lib/policy-plan';
 import { table } from './table';
+import { safeText } from './terminal';
 
 /** A plan as POST /policies/{policyId}/plan answers it. */
 export type { PolicyPlan };
@@ -42,7 +43,7 @@ export function renderPlan(plan: PolicyPlan): string {
 export async function confirm(question: string): Promise<boolean> {
   const prompt = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    return /^(y|yes)$/i.test((await prompt.question(`${question} [y/N] `)).trim());
+    return /^(y|yes)$/i.test((await prompt.question(`${safeText(question)} [y/N] `)).trim());
   } finally {
     prompt.close();
   }

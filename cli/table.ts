@@ -1,4 +1,6 @@
-/** Rows as a plain-text table: a header of the keys of the first row, columns padded to fit. */
+import { safeLine } from './terminal';
+
+/** Rows as a plain-text table: a header of the keys of the first row, columns padded to fit; each cell one line, controls escaped. */
 export function table(rows: Record<string, unknown>[]): string {
   const first = rows[0];
   if (!first) return '(none)';
@@ -11,5 +13,5 @@ export function table(rows: Record<string, unknown>[]): string {
 
 function text(value: unknown): string {
   if (value === undefined || value === null) return '';
-  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return safeLine(typeof value === 'object' ? JSON.stringify(value) : String(value));
 }

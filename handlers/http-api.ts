@@ -11,7 +11,7 @@ import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
 import { lambdaHandler } from '../lib/lambda';
 import { consoleAsset, consoleSettingsOf } from '../lib/http/static-assets';
-import { requireApprover } from '../lib/http/auth';
+import { requireApprover, type CallerView } from '../lib/http/auth';
 import { config, outboundTopicArn } from '../lib/config';
 
 // Fail at cold start, naming the variable, rather than on the first request.
@@ -79,7 +79,7 @@ export const routes: Route[] = [
     method: 'GET',
     path: '/me',
     access: 'read',
-    handle: async ({ caller }) => json(200, { principal: caller.principal, via: caller.via, groups: caller.groups, role: roleOf(caller) }),
+    handle: async ({ caller }) => json(200, { principal: caller.principal, via: caller.via, groups: caller.groups, role: roleOf(caller) } satisfies CallerView),
   },
   { method: 'GET', path: '/connections', access: 'read', handle: async ({ event }) => pageOf(await listConnections(queryParams(event, queueQuery))) },
   { method: 'GET', path: '/services', access: 'read', handle: async () => json(200, { services: await listServices() }) },
@@ -130,7 +130,8 @@ export const routes: Route[] = [
   {
     method: 'POST',
     path: '/policies/{policyId}/plan',
-    access: 'read', // changes nothing
+    // Changes nothing, but reads every governed connection from EC2, whose request rate the decisions share.
+    access: 'approve',
     handle: async ({ event }) => json(200, await planPolicy(pathParams(event, policyPath).policyId, jsonBody(event))),
   },
 ];

@@ -4,6 +4,9 @@ import { ValidationError } from '../lib/errors';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
+/** Said (nosniff) on every response the local stack writes itself: browsers take its content type as given. */
+export const NOSNIFF_HEADER = 'x-content-type-options';
+
 /** Reads a request body as UTF-8; refuses bodies over 1 MiB. */
 export async function readBody(request: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];

@@ -5,23 +5,27 @@ import { resolve } from 'node:path';
 import { CallLog } from './aws/call-log';
 import { type LocalDynamo, startDynamo } from './aws/dynamo';
 import { PrivateLinkSimulator } from './aws/ec2-simulator';
-import { Faults } from './aws/faults';
+import { Faults, type FaultSettings } from './aws/faults';
 import { closeServer, listen } from './listen';
 import { describeError, logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './control/policies';
-import { createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, STS_PATH } from './server';
+import { createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, SSM_PATH, STS_PATH } from './server';
+import { NOSNIFF_HEADER } from './http-io';
 import type { ControlPlane } from './control/routes';
 import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './aws/organization-plane';
 import { type DynamoGate, startDynamoGate } from './aws/dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './lambda/scheduled-function';
 import { LocalQueue, LocalSqs } from './aws/sqs';
 import { LOCAL_APPROVER_ARN, LocalApiGateway, type LocalApiAuth } from './lambda/api-gateway';
-import { LOCAL_APPROVER_GROUP, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './aws/oidc';
+import { LOCAL_APPROVER_GROUP, LOCAL_CLI_CLIENT_ID, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './aws/oidc';
 import { LocalJwtAuthorizer } from './lambda/jwt-authorizer';
 import { InboundSns } from './aws/sns-inbound';
 import { OutboundSns } from './aws/sns-outbound';
 import { EventSourceMapping, type SqsLambdaHandler } from './lambda/event-source-mapping';
 import { DEPLOYED_QUEUE_DEFAULTS } from './lambda/deployed-defaults';
+import { LocalSsm } from './aws/ssm';
+import { slackEnvironment, startSlack, storeSlackSecrets } from './slack/wiring';
+import type { SlackPlane } from './control/slack-routes';
 
 export const LOCAL_TABLE_NAME = 'vpce-gatekeeper-local';
 export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
@@ -34,6 +38,13 @@ const DEAD_LETTER_QUEUE_NAME = 'vpce-gatekeeper-local-notifications-dlq';
 /** The deployed reconciler's timeout (serverless.yml). */
 const RECONCILE_TIMEOUT_MS = 240_000;
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+/** The functions' credentials, as the AWS services that check signatures (SSM) know them. */
+const LOCAL_FUNCTIONS_PRINCIPAL = {
+  ...CREDENTIALS,
+  userArn: 'arn:aws:sts::000000000000:assumed-role/vpce-gatekeeper-local/functions',
+  userId: 'AROALOCALFUNCTIONS:functions',
+  accountId: '000000000000',
+};
 // How long a reset waits for handler invocations already running.
 const RESET_SETTLE_MS = 10_000;
 const CLOSE_SETTLE_MS = 2_000;
@@ -52,7 +63,7 @@ export interface LocalStackOptions {
   visibilityTimeoutMs?: number;
   /** Receives after which a message moves to the dead-letter queue. Default: the deployed 5. */
   maxReceiveCount?: number;
-  /** The event source mapping's batch size. Default: the deployed 100. */
+  /** The event source mapping's batch size. Default: the deployed 1,000. */
   batchSize?: number;
   /** The event source mapping's batching window. Default: the deployed 1 s. */
   batchingWindowMs?: number;
@@ -67,6 +78,8 @@ export interface LocalStackOptions {
    * authorizer trusting the local OpenID Connect issuer at /local/oidc).
    */
   auth?: 'iam' | 'jwt';
+  /** The Slack simulator and the Slack functions (approvals in Slack). Default true. */
+  slack?: boolean;
 }
 
 export interface LocalStack {
@@ -94,29 +107,34 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const dynamo = await startDynamo(LOCAL_TABLE_NAME, CREDENTIALS);
   const faults = new Faults();
+  await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
   const dynamoGate = await startDynamoGate(dynamo.endpoint, () => faults.dynamoUnavailable());
   const server = createServer();
   try {
     await listen(server, options.port ?? 3000);
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     pointAwsSdkAtLocalStack(baseUrl, dynamoGate.endpoint);
+    if (options.slack !== false) Object.assign(process.env, slackEnvironment(baseUrl));
     const oidc = options.auth === 'jwt' ? await LocalOidcIssuer.start(baseUrl) : undefined;
     if (oidc) useJwtAuthorization(oidc);
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
     const api = await importApprovalsApi(
-      oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: [LOCAL_CONSOLE_CLIENT_ID] }) } : { kind: 'iam' },
+      oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: oidc.clientIds }) } : { kind: 'iam' },
     );
     const direct = await importDirectFunctions();
+    const outbound = new OutboundSns(new Set([OUTBOUND_TOPIC_ARN]));
+    const slack = options.slack === false ? undefined : await startSlack({ baseUrl, outbound, topicArn: OUTBOUND_TOPIC_ARN, functionTimeoutMs: options.functionTimeoutMs });
     let policyIds: string[] = [];
     const loadPolicies = async () => {
       if (!policyFile) return;
       policyIds = await loadPolicyFile(policyFile, putPolicy);
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
-    const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options });
-    const listener = createRequestListener(plane, api);
+    const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options, outbound, slack: slack?.plane });
+    const listener = createRequestListener(plane, slack ? [api, slack.api] : [api]);
     server.on('request', (request, response) => {
       if (!oidc || !LocalOidcIssuer.handles(new URL(request.url ?? '/', baseUrl).pathname)) return listener(request, response);
+      response.setHeader(NOSNIFF_HEADER, 'nosniff');
       oidc.serve(request, response).catch((error: unknown) => {
         logLocal('error', 'local OIDC issuer failed', describeError(error));
         response.destroy();
@@ -132,6 +150,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         plane.reconciler.stop();
         plane.notificationSource.stop();
         await plane.reconciler.settle(CLOSE_SETTLE_MS);
+        await plane.slack?.notifier.reset(CLOSE_SETTLE_MS);
         plane.simulator.reset();
         plane.inbound.reset();
         await plane.notificationSource.reset(CLOSE_SETTLE_MS);
@@ -165,6 +184,8 @@ function wire(parts: {
   direct: { reconcile: DirectHandler };
   loadPolicies: () => Promise<void>;
   options: LocalStackOptions;
+  outbound: OutboundSns;
+  slack?: SlackPlane;
 }): ControlPlane {
   const { baseUrl, dynamo, faults, options } = parts;
   const defaults = DEPLOYED_QUEUE_DEFAULTS;
@@ -197,23 +218,35 @@ function wire(parts: {
     intervalSeconds: options.reconcileIntervalSeconds ?? 60,
   });
   const calls = new CallLog();
-  const outbound = new OutboundSns(new Set([OUTBOUND_TOPIC_ARN]));
+  const { outbound, slack } = parts;
+  const ssm = new LocalSsm([LOCAL_FUNCTIONS_PRINCIPAL]);
+  storeSlackSecrets(ssm);
   const inbound = new InboundSns({ topicArn: INBOUND_TOPIC_ARN, queue: notificationQueue, faults });
   const simulator = new PrivateLinkSimulator({
     acceptDelayMs: options.acceptDelayMs ?? 1000,
     notify: (notification) => inbound.publish(JSON.stringify(notification)),
   });
   const organization = createOrganizationPlane(faults);
+  // The local DynamoDB runs in a worker of its own: its switch is told there, and answered, before the faults are.
+  const setFaults = async (settings: FaultSettings) => {
+    const inForce = faults.set(settings);
+    await dynamo.setPartitionLimits(inForce.dynamoPartitionLimits);
+    return inForce;
+  };
   const reset = oneAtATime(async () => {
     faults.clear();
+    await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
     organization.reset();
     // The functions' containers start cold: nothing remembered of an organization that is gone.
-    (await import('../lib/organization-membership')).forgetMemberships();
+    (await import('../lib/aws/ports')).forgetOrganization();
     simulator.reset();
     inbound.reset();
     sqs.clear();
     await notificationSource.reset(RESET_SETTLE_MS);
     await reconciler.settle(RESET_SETTLE_MS);
+    await slack?.notifier.reset(RESET_SETTLE_MS);
+    slack?.workspace.reset();
+    (await import('../lib/slack/approvers')).forgetGroupMembers();
     sqs.clear(); // what an invocation still running at the reset handed back
     outbound.clear();
     calls.reset();
@@ -233,12 +266,14 @@ function wire(parts: {
     deadLetterQueueArn: deadLetterQueue.arn,
     organizationsEndpoint: `${baseUrl}${ORGANIZATIONS_PATH}`,
     stsEndpoint: `${baseUrl}${STS_PATH}`,
+    ssmEndpoint: `${baseUrl}${SSM_PATH}`,
   };
   return {
     simulator,
     inbound,
     outbound,
     faults,
+    setFaults,
     calls,
     info,
     reset,
@@ -247,8 +282,10 @@ function wire(parts: {
     notificationQueue,
     deadLetterQueue,
     notificationSource,
-    dynamoRequests: () => dynamo.requestCounts(),
+    dynamoUsage: () => dynamo.usage(),
     organization,
+    ssm,
+    slack,
   };
 }
 
@@ -281,6 +318,7 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     AWS_ENDPOINT_URL_SQS: `${baseUrl}${SQS_PATH}`,
     AWS_ENDPOINT_URL_ORGANIZATIONS: `${baseUrl}${ORGANIZATIONS_PATH}`,
     AWS_ENDPOINT_URL_STS: `${baseUrl}${STS_PATH}`,
+    AWS_ENDPOINT_URL_SSM: `${baseUrl}${SSM_PATH}`,
     // The functions read the organization through the read-only role, as deployed.
     ORGANIZATIONS_ROLE_ARN: LOCAL_ORGANIZATIONS_ROLE_ARN,
     ORGANIZATIONS_EXTERNAL_ID: LOCAL_ORGANIZATIONS_EXTERNAL_ID,
@@ -296,13 +334,14 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
 
 /**
  * The JWT mode's settings, as serverless.yml gives them to the approvals API when
- * jwtIssuerUrl is set: the issuer the console signs in with, its client id, and
- * the group whose members approve.
+ * jwtIssuerUrl is set: the issuer the console and the CLI sign in with, their
+ * client ids, and the group whose members approve.
  */
 function useJwtAuthorization(oidc: LocalOidcIssuer): void {
   Object.assign(process.env, {
     JWT_ISSUER_URL: oidc.issuer,
     CONSOLE_CLIENT_ID: LOCAL_CONSOLE_CLIENT_ID,
+    CLI_CLIENT_ID: LOCAL_CLI_CLIENT_ID,
     APPROVER_GROUPS: LOCAL_APPROVER_GROUP,
     JWT_GROUPS_CLAIM: 'groups',
   });

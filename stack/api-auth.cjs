@@ -27,9 +27,11 @@ async function jwtSettings({ resolveVariable }) {
     throw new Error('params "jwtIssuerUrl" and "jwtAudience" go together: set both for the JWT authorizer, or neither for IAM');
   }
   if (!/^https:\/\/\S+$/.test(issuerUrl)) throw new Error(`param "jwtIssuerUrl" must be an https URL, not ${issuerUrl}`);
-  // The console's tokens name its client (aud, or client_id in a Cognito access token).
-  const consoleClientId = String((await resolveVariable('param:consoleClientId')) ?? '').trim();
-  if (consoleClientId && !audience.includes(consoleClientId)) audience.push(consoleClientId);
+  // The console's and the CLI's tokens name their client (aud, or client_id in a Cognito access token).
+  for (const parameter of ['consoleClientId', 'cliClientId']) {
+    const clientId = String((await resolveVariable(`param:${parameter}`)) ?? '').trim();
+    if (clientId && !audience.includes(clientId)) audience.push(clientId);
+  }
   return { issuerUrl, audience };
 }
 

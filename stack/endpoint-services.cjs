@@ -17,6 +17,14 @@ const SERVICE_ID = /^vpce-svc-[0-9a-f]{8,17}$/;
 
 const CONNECTION_EVENTS = ['Connect', 'Accept', 'Reject', 'Delete'];
 
+/**
+ * The most services serviceIds may name. Each named service's ARN is in every deciding function's
+ * role policy, and IAM allows a role 10,240 characters of inline policy: 40 keep the largest
+ * (the reconciler's) near 6,500 (test/stack/policy-sizes.test.ts). More are managed by tag, which
+ * costs the policies nothing.
+ */
+const MAX_NAMED_SERVICES = 40;
+
 /** Parses a comma-separated list of endpoint service ids; throws naming the bad ones. */
 function parseServiceIds(raw) {
   const ids = String(raw ?? '')
@@ -27,7 +35,14 @@ function parseServiceIds(raw) {
   if (invalid.length > 0) {
     throw new Error(`param "serviceIds" holds ids that are not vpce-svc-…: ${invalid.join(', ')}`);
   }
-  return [...new Set(ids)];
+  const unique = [...new Set(ids)];
+  if (unique.length > MAX_NAMED_SERVICES) {
+    throw new Error(
+      `param "serviceIds" names ${unique.length} services; at most ${MAX_NAMED_SERVICES} fit in IAM's policy size limit. ` +
+        'Tag the others vpce-gatekeeper:managed=true and set reconcileTaggedServices=true (docs/operations.md)',
+    );
+  }
+  return unique;
 }
 
 async function managedIds({ resolveVariable }) {
@@ -79,6 +94,7 @@ async function endpointServiceArns(context) {
 }
 
 module.exports = {
+  MAX_NAMED_SERVICES,
   parseServiceIds,
   managedServiceIds,
   connectionNotifications,

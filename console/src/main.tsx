@@ -5,7 +5,8 @@ import { finishSignIn, forget, loadSession } from './auth';
 import { SignIn } from './sign-in';
 import { ConnectionPage, Queue, Services } from './connections';
 import { Evaluate, Policies } from './policies';
-import { ErrorNote, messageOf, useRoute } from './ui';
+import { SlackSetup } from './slack';
+import { ErrorNote, Shown, messageOf, useRoute } from './ui';
 import './app.css';
 
 function App() {
@@ -51,14 +52,16 @@ function App() {
       <header class="top">
         <strong class="brand">vpce-gatekeeper</strong>
         <nav>
-          {[['queue', 'Queue'], ['services', 'Services'], ['policies', 'Policies'], ['evaluate', 'Evaluate']].map(([id, label]) => (
+          {[['queue', 'Queue'], ['services', 'Services'], ['policies', 'Policies'], ['evaluate', 'Evaluate'], ['slack', 'Slack']].map(([id, label]) => (
             <a href={`#/${id}`} class={page === id || (page === 'connection' && id === 'queue') ? 'active' : ''}>{label}</a>
           ))}
         </nav>
-        <span class="who" data-testid="who">
-          {me.principal} · <span class={`role ${me.role}`}>{me.role}</span> · {me.via === 'iam' ? 'SigV4' : 'SSO'}
-        </span>
-        <button class="link" onClick={signOut}>Sign out</button>
+        <div class="session">
+          <span class="who" data-testid="who">
+            <Shown text={me.principal} /> · <span class={`role ${me.role}`}>{me.role}</span> · {me.via === 'iam' ? 'SigV4' : 'SSO'}
+          </span>
+          <button class="link" onClick={signOut}>Sign out</button>
+        </div>
       </header>
       <main>
         {page === 'queue' && <Queue session={session} query={route.query} />}
@@ -66,6 +69,7 @@ function App() {
         {page === 'connection' && <ConnectionPage session={session} me={me} serviceId={route.parts[1] ?? ''} endpointId={route.parts[2] ?? ''} />}
         {page === 'policies' && <Policies session={session} me={me} policyId={route.parts[1] ?? 'default'} />}
         {page === 'evaluate' && <Evaluate session={session} />}
+        {page === 'slack' && <SlackSetup settings={settings} />}
       </main>
     </>
   );

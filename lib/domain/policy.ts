@@ -13,6 +13,7 @@ import {
   REGION,
   REGION_MESSAGE,
   SERVICE_ID,
+  SERVICE_ID_MESSAGE,
 } from './ids';
 import {
   distanceToOu,
@@ -23,16 +24,29 @@ import {
   type Membership,
   type MembershipFacts,
 } from './organization';
+import { closest, fieldsAt } from './suggest';
+import { isSafeLine, UNSAFE_LINE_MESSAGE } from './text';
 
 /** The policy id that covers every endpoint service without a policy of its own. */
 export const DEFAULT_POLICY_ID = 'default';
 
-export const policyIdSchema = z.union([z.literal(DEFAULT_POLICY_ID), z.string().check(z.regex(SERVICE_ID))], {
-  error: "must be an endpoint service id (vpce-svc-…) or 'default'",
+const POLICY_ID_MESSAGE = `${SERVICE_ID_MESSAGE}, or '${DEFAULT_POLICY_ID}'`;
+export const policyIdSchema = z.union([z.literal(DEFAULT_POLICY_ID), z.string(POLICY_ID_MESSAGE).check(z.regex(SERVICE_ID, POLICY_ID_MESSAGE))], {
+  error: POLICY_ID_MESSAGE,
 });
 
 const accountId = z.string().check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE));
-const label = z.string().check(z.minLength(1, 'must not be empty'), z.maxLength(128, 'must be at most 128 characters'));
+/** An account id that is not a string: YAML and JSON read 111122223333 unquoted as a number (and 012345678901 as 12345678901). */
+const accountError = (expected: string) => (issue: { input?: unknown }) =>
+  typeof issue.input === 'number' || typeof issue.input === 'bigint'
+    ? `${expected}, written as a string in quotes: it was read as the number ${String(issue.input)}`
+    : expected;
+// Labels name entries in rules and reasons that operators read in terminals and the console.
+const label = z.string().check(
+  z.minLength(1, 'must not be empty'),
+  z.maxLength(128, 'must be at most 128 characters'),
+  z.refine(isSafeLine, UNSAFE_LINE_MESSAGE),
+);
 const region = z.string().check(z.regex(REGION, REGION_MESSAGE));
 const wholeNumber = () => z.int('must be a whole number');
 
@@ -60,7 +74,7 @@ const TARGET_FIELDS = ['account', 'organizationalUnit', 'organization'] as const
 
 const allowEntrySchema = z
   .strictObject({
-    account: z.optional(z.union([accountId, z.literal('*')], { error: "must be a 12-digit AWS account id or '*'" })),
+    account: z.optional(z.union([accountId, z.literal('*')], { error: accountError("must be a 12-digit AWS account id or '*'") })),
     organizationalUnit: z.optional(organizationalUnitId),
     organization: z.optional(organizationId),
     label: z.optional(label),
@@ -70,7 +84,7 @@ const allowEntrySchema = z
 
 const denyEntrySchema = z
   .strictObject({
-    account: z.optional(accountId),
+    account: z.optional(z.string({ error: accountError(ACCOUNT_ID_MESSAGE) }).check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE))),
     organizationalUnit: z.optional(organizationalUnitId),
     organization: z.optional(organizationId),
     label: z.optional(label),
@@ -112,15 +126,67 @@ export type Policy = z.infer<typeof policySchema>;
 export type AllowEntry = z.infer<typeof allowEntrySchema>;
 export type DenyEntry = z.infer<typeof denyEntrySchema>;
 
+/** A policy version whose document validates: what the engine decides by. */
+export interface StoredPolicy {
+  policyId: string;
+  version: number;
+  policy: Policy;
+  createdAt: string;
+  createdBy: string;
+}
+
+/**
+ * A policy version as stored, whether or not its document still validates
+ * (a later release may refuse what an earlier one wrote). `policy` is the
+ * document as stored; `invalidReason` says why it no longer validates.
+ */
+export type PolicyVersion = Omit<StoredPolicy, 'policy'> &
+  ({ valid: true; policy: Policy } | { valid: false; policy: unknown; invalidReason: string });
+
+/**
+ * What governs a service: no policy at all (every request is held), a policy,
+ * or a stored version that no longer validates, by which nothing is decided
+ * (fail closed) until a valid version replaces it.
+ */
+export type PolicyInForce =
+  | { kind: 'none' }
+  | { kind: 'policy'; stored: StoredPolicy }
+  | { kind: 'unreadable'; policyId: string; version: number; reason: string };
+
+/**
+ * The one rule of which policy governs a service: its own, else the default.
+ * `versionOf` answers the newest version of a policy id (undefined: none).
+ */
+export function policyInForce(serviceId: string, versionOf: (policyId: string) => PolicyVersion | undefined): PolicyInForce {
+  const version = versionOf(serviceId) ?? (serviceId === DEFAULT_POLICY_ID ? undefined : versionOf(DEFAULT_POLICY_ID));
+  if (!version) return { kind: 'none' };
+  if (!version.valid) {
+    return {
+      kind: 'unreadable',
+      policyId: version.policyId,
+      version: version.version,
+      reason: `policy ${version.policyId} version ${version.version} no longer validates (${version.invalidReason}); nothing is decided by it until a valid version replaces it`,
+    };
+  }
+  const { valid: _valid, ...stored } = version;
+  return { kind: 'policy', stored };
+}
+
+/** The services a policy governs among the managed ones: a service's own governs it; the default governs those without one. */
+export function servicesGovernedBy(policyId: string, managed: readonly string[], hasOwnPolicy: (serviceId: string) => boolean): string[] {
+  if (policyId !== DEFAULT_POLICY_ID) return managed.includes(policyId) ? [policyId] : [];
+  return managed.filter((serviceId) => !hasOwnPolicy(serviceId));
+}
+
 /** Validates a policy document; the error names every offending field. */
 export function parsePolicy(document: unknown): Policy {
   const parsed = policySchema.safeParse(document);
-  if (!parsed.success) throw new ValidationError(`invalid policy: ${describeIssues(parsed.error)}`, parsed.error.issues);
+  if (!parsed.success) throw new ValidationError(`invalid policy: ${describeIssues(parsed.error, policySchema)}`, parsed.error.issues);
   return parsed.data;
 }
 
-/** Schema issues as one sentence naming each offending field. */
-export function describeIssues(error: z.core.$ZodError): string {
+/** Schema issues as one sentence naming each offending field; with the schema, an unknown field gets a "did you mean". */
+export function describeIssues(error: z.core.$ZodError, schema?: z.core.$ZodType): string {
   return error.issues
     .map((issue) => {
       const path = issue.path.reduce<string>(
@@ -129,7 +195,13 @@ export function describeIssues(error: z.core.$ZodError): string {
       );
       if (issue.code === 'unrecognized_keys') {
         const where = path ? ` in ${path}` : '';
-        return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}${where}`;
+        const known = schema ? fieldsAt(schema, issue.path) : [];
+        const named = issue.keys.map((key) => {
+          const guess = closest(key, known);
+          return guess ? `'${key}' (did you mean '${guess}'?)` : `'${key}'`;
+        });
+        const listed = known.length && named.every((name) => !name.includes('did you mean')) ? ` (the fields are ${known.join(', ')})` : '';
+        return `unknown field${issue.keys.length > 1 ? 's' : ''} ${named.join(', ')}${where}${listed}`;
       }
       return `${path || '(document)'}: ${issue.message}`;
     })

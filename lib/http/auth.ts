@@ -10,6 +10,11 @@ export interface Caller {
   via: 'iam' | 'jwt';
 }
 
+/** What GET /me answers: who the caller is, and whether they may write. */
+export interface CallerView extends Caller {
+  role: 'approver' | 'viewer';
+}
+
 /** Who may write: principal ARNs (a role's ARN also stands for its sessions) and JWT groups. */
 export interface Approvers {
   principals: string[];
@@ -35,7 +40,7 @@ export function requireApprover(caller: Caller, approvers: Approvers): void {
     caller.via === 'iam'
       ? approvers.principals.some((principal) => principal === caller.principal || isSessionOfRole(caller.principal, principal))
       : caller.groups.some((group) => approvers.groups.includes(group));
-  if (!allowed) throw new ForbiddenError(`${caller.principal} is not an approver: only approvers may accept, reject or change policies`);
+  if (!allowed) throw new ForbiddenError(`${caller.principal} is not an approver: only approvers may accept, reject, revoke, plan or change policies`);
 }
 
 const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/;

@@ -1,5 +1,6 @@
 import * as z from '../zod';
 import { describeIssues } from '../domain/policy';
+import { isSafeText, UNSAFE_TEXT_MESSAGE } from '../domain/text';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../errors';
 
 /** The largest request body the API reads. */
@@ -59,20 +60,12 @@ export function jsonBody(event: HttpApiEvent): unknown {
   }
 }
 
-/**
- * What a human may write in free text that is stored and published (a reason):
- * controls other than tab and newline, bidirectional-text controls (which make
- * text read differently from what it is) and lone surrogates (which are not
- * Unicode, and break JSON tools such as jq) are refused, not cleaned.
- */
-const UNSAFE_TEXT = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]|\p{Cs}/u;
-
-/** A reason an approver gives: 1 to 1000 characters after trimming, none of them unsafe (see UNSAFE_TEXT). */
+/** A reason an approver gives: 1 to 1000 characters after trimming, none of them unsafe (lib/domain/text.ts). */
 export const reasonSchema = z.string().check(
   z.trim(),
   z.minLength(1, 'must say why'),
   z.maxLength(1000, 'must be at most 1000 characters'),
-  z.refine((text) => !UNSAFE_TEXT.test(text), 'must not contain control characters (other than tab and newline), bidirectional-text controls or lone surrogates'),
+  z.refine(isSafeText, UNSAFE_TEXT_MESSAGE),
 );
 
 /** The JSON body, validated against `schema` (strict: unknown fields are refused). */
@@ -87,7 +80,7 @@ export function header(event: HttpApiEvent, name: string): string | undefined {
 
 function validate<T extends z.ZodMiniType>(schema: T, input: unknown, where: 'path' | 'query' | 'body'): z.infer<T> {
   const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new ValidationError(`invalid ${where}: ${describeIssues(parsed.error)}`, parsed.error.issues);
+  if (!parsed.success) throw new ValidationError(`invalid ${where}: ${describeIssues(parsed.error, schema)}`, parsed.error.issues);
   return parsed.data;
 }
 

@@ -13,16 +13,38 @@ export interface ConsoleSettings {
   /** The OpenID Connect issuer and the console's client id there (JWT). */
   issuer?: string;
   clientId?: string;
+  /** The CLI's client id there, and its redirect URI when the issuer needs an exact one (`vpce-gatekeeper login`). */
+  cliClientId?: string;
+  cliRedirectUri?: string;
   /** Origins the browser may fetch from besides the API: the issuer's, and its token endpoint's. */
   authOrigins: string[];
+  /** The Slack channel approval requests are posted to, when the stage has Slack approvals (docs/slack.md). */
+  slackChannel?: string;
 }
 
 /** The console's settings from the stage's: OpenID Connect when it has a JWT issuer, else SigV4. */
-export function consoleSettingsOf(config: Pick<Config, 'JWT_ISSUER_URL' | 'CONSOLE_CLIENT_ID' | 'CONSOLE_AUTH_ORIGIN' | 'AWS_REGION'>): ConsoleSettings {
-  const { JWT_ISSUER_URL, CONSOLE_CLIENT_ID, CONSOLE_AUTH_ORIGIN, AWS_REGION } = config;
+export function consoleSettingsOf(
+  config: Pick<Config, 'JWT_ISSUER_URL' | 'CONSOLE_CLIENT_ID' | 'CLI_CLIENT_ID' | 'CLI_REDIRECT_URI' | 'CONSOLE_AUTH_ORIGIN' | 'AWS_REGION'> & Partial<Pick<Config, 'SLACK_CHANNEL'>>,
+): ConsoleSettings {
+  const settings = signInSettingsOf(config);
+  return config.SLACK_CHANNEL ? { ...settings, slackChannel: config.SLACK_CHANNEL } : settings;
+}
+
+function signInSettingsOf(
+  config: Pick<Config, 'JWT_ISSUER_URL' | 'CONSOLE_CLIENT_ID' | 'CLI_CLIENT_ID' | 'CLI_REDIRECT_URI' | 'CONSOLE_AUTH_ORIGIN' | 'AWS_REGION'>,
+): ConsoleSettings {
+  const { JWT_ISSUER_URL, CONSOLE_CLIENT_ID, CLI_CLIENT_ID, CLI_REDIRECT_URI, CONSOLE_AUTH_ORIGIN, AWS_REGION } = config;
   if (!JWT_ISSUER_URL) return { auth: 'iam', region: AWS_REGION, authOrigins: [] };
   const origins = [new URL(JWT_ISSUER_URL).origin, ...(CONSOLE_AUTH_ORIGIN ? [new URL(CONSOLE_AUTH_ORIGIN).origin] : [])];
-  return { auth: 'jwt', region: AWS_REGION, issuer: JWT_ISSUER_URL, clientId: CONSOLE_CLIENT_ID, authOrigins: [...new Set(origins)] };
+  return {
+    auth: 'jwt',
+    region: AWS_REGION,
+    issuer: JWT_ISSUER_URL,
+    clientId: CONSOLE_CLIENT_ID,
+    cliClientId: CLI_CLIENT_ID || CONSOLE_CLIENT_ID,
+    ...(CLI_REDIRECT_URI ? { cliRedirectUri: CLI_REDIRECT_URI } : {}),
+    authOrigins: [...new Set(origins)],
+  };
 }
 
 const CONTENT_TYPES: Record<string, string> = {

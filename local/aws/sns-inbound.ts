@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Faults } from './faults';
 import { logLocal } from '../log';
 import type { LocalQueue } from './sqs';
+import { requireMessageSize } from './sns-outbound';
 
 /** A message as it was published to the inbound topic. */
 export interface InboundMessage {
@@ -38,8 +39,9 @@ export class InboundSns {
     return this.options.topicArn;
   }
 
-  /** Publishes a message to the topic; returns its MessageId. */
+  /** Publishes a message to the topic; returns its MessageId. Over SNS's 256 KiB, SnsApiError and nothing published. */
   publish(message: string): string {
+    requireMessageSize(Buffer.byteLength(message));
     const messageId = randomUUID();
     const publishedAt = new Date().toISOString();
     if (this.options.faults.dropNotification()) {

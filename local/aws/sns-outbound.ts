@@ -2,13 +2,15 @@ import { QueryParams } from './form';
 import { requestId as newRequestId } from './ids';
 import type { QueryResponse } from '../http-io';
 import { element, textElement, xmlDocument } from './xml';
+import { checkFilterPolicy, matchesFilterPolicy, type FilterPolicy } from './sns-filter-policy';
 
 /** The XML namespace of every SNS response. */
 export const SNS_XML_NAMESPACE = 'http://sns.amazonaws.com/doc/2010-03-31/';
 
 const MAX_BATCH_ENTRIES = 10;
-/** The most bytes a PublishBatch's messages and their attributes add up to. */
-const MAX_BATCH_BYTES = 262_144;
+/** The most bytes one message and its attributes may have (256 KiB), and a PublishBatch's messages together. */
+export const MAX_MESSAGE_BYTES = 262_144;
+const MAX_BATCH_BYTES = MAX_MESSAGE_BYTES;
 const BATCH_ENTRY_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
 export interface MessageAttribute {
@@ -41,12 +43,45 @@ export class SnsApiError extends Error {
   }
 }
 
+/** A Lambda function subscribed to a topic: SNS invokes it asynchronously with one record per message. */
+export interface LambdaSubscription {
+  topicArn: string;
+  /** Only messages whose attributes match are delivered (FilterPolicyScope MessageAttributes). */
+  filterPolicy?: FilterPolicy;
+  /** Invokes the function (asynchronously) with SNS's Lambda event. */
+  invoke: (event: SnsLambdaEvent) => void;
+}
+
+/** The event SNS invokes a Lambda subscriber with. */
+export interface SnsLambdaEvent {
+  Records: {
+    EventSource: 'aws:sns';
+    EventVersion: '1.0';
+    EventSubscriptionArn: string;
+    Sns: {
+      Type: 'Notification';
+      MessageId: string;
+      TopicArn: string;
+      Subject: string | null;
+      Message: string;
+      Timestamp: string;
+      SignatureVersion: '1';
+      Signature: string;
+      SigningCertUrl: string;
+      UnsubscribeUrl: string;
+      MessageAttributes: Record<string, { Type: string; Value: string }>;
+    };
+  }[];
+}
+
 /**
  * The topics the handler publishes to, speaking the SNS Query protocol
- * (Publish and PublishBatch), keeping every message in publish order.
+ * (Publish and PublishBatch), keeping every message in publish order, and
+ * delivering each to the Lambda functions subscribed whose filter policy it matches.
  */
 export class OutboundSns {
   private published: PublishedMessage[] = [];
+  private subscriptions: (LambdaSubscription & { arn: string })[] = [];
 
   constructor(private readonly topicArns: ReadonlySet<string>) {}
 
@@ -78,6 +113,24 @@ export class OutboundSns {
     this.published = [];
   }
 
+  /** Subscribes a Lambda function to a topic; returns the subscription's ARN. */
+  subscribe(subscription: LambdaSubscription): string {
+    if (!this.topicArns.has(subscription.topicArn)) throw new SnsApiError('NotFound', 'Topic does not exist', 404);
+    if (subscription.filterPolicy) checkFilterPolicy(subscription.filterPolicy);
+    const arn = `${subscription.topicArn}:${newRequestId()}`;
+    this.subscriptions.push({ ...subscription, arn });
+    return arn;
+  }
+
+  /** Hands a message to each matching subscription once the publish has answered, as SNS delivers after it accepts. */
+  private deliver(published: PublishedMessage, rawMessage: string): void {
+    for (const subscription of this.subscriptions) {
+      if (subscription.topicArn !== published.topicArn) continue;
+      if (subscription.filterPolicy && !matchesFilterPolicy(subscription.filterPolicy, published.messageAttributes)) continue;
+      setImmediate(() => subscription.invoke(snsLambdaEvent(subscription.arn, published, rawMessage)));
+    }
+  }
+
   private run(action: string, params: QueryParams): string[] {
     switch (action) {
       case 'Publish':
@@ -99,15 +152,18 @@ export class OutboundSns {
   private publish(topicArn: string, entry: QueryParams): string {
     const message = entry.get('Message');
     if (message === undefined || message === '') throw new SnsApiError('InvalidParameter', 'Invalid parameter: Message');
+    requireMessageSize(entryBytes(entry));
     const messageId = newRequestId();
-    this.published.push({
+    const published: PublishedMessage = {
       messageId,
       topicArn,
       message: parseIfJson(message),
       subject: entry.get('Subject'),
       messageAttributes: messageAttributesOf(entry),
       publishedAt: new Date().toISOString(),
-    });
+    };
+    this.published.push(published);
+    this.deliver(published, message);
     return messageId;
   }
 
@@ -150,7 +206,40 @@ export class OutboundSns {
   }
 }
 
-/** What SNS counts of an entry against the batch's size: the message, and each attribute's name, type and value. */
+/** SNS's Lambda event for one message, as a subscription receives it. */
+function snsLambdaEvent(subscriptionArn: string, published: PublishedMessage, rawMessage: string): SnsLambdaEvent {
+  return {
+    Records: [
+      {
+        EventSource: 'aws:sns',
+        EventVersion: '1.0',
+        EventSubscriptionArn: subscriptionArn,
+        Sns: {
+          Type: 'Notification',
+          MessageId: published.messageId,
+          TopicArn: published.topicArn,
+          Subject: published.subject ?? null,
+          Message: rawMessage,
+          Timestamp: published.publishedAt,
+          SignatureVersion: '1',
+          Signature: Buffer.from(published.messageId).toString('base64'),
+          SigningCertUrl: 'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-local.pem',
+          UnsubscribeUrl: `https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=${subscriptionArn}`,
+          MessageAttributes: Object.fromEntries(
+            Object.entries(published.messageAttributes).map(([name, attribute]) => [name, { Type: attribute.DataType, Value: attribute.StringValue ?? attribute.BinaryValue ?? '' }]),
+          ),
+        },
+      },
+    ],
+  };
+}
+
+/** Refuses a message (with its attributes) over SNS's 256 KiB, as SNS does: InvalidParameter, nothing published. */
+export function requireMessageSize(bytes: number): void {
+  if (bytes > MAX_MESSAGE_BYTES) throw new SnsApiError('InvalidParameter', 'Invalid parameter: Message too long');
+}
+
+/** What SNS counts of an entry against the message's and the batch's size: the message, and each attribute's name, type and value. */
 function entryBytes(entry: QueryParams): number {
   const attributes = entry.structures('MessageAttributes.entry');
   const attributeBytes = attributes.reduce(

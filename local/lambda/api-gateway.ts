@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambda';
-import { sendJson } from '../http-io';
+import { NOSNIFF_HEADER, sendJson } from '../http-io';
 import { describeError, logLocal } from '../log';
 import { verifySignature, type LocalPrincipal } from './sigv4';
 import { lambdaContext } from './lambda-runtime';
@@ -80,6 +80,11 @@ export class LocalApiGateway {
     }));
   }
 
+  /** Whether one of this function's routes takes the request. */
+  handles(method: string, url: string): boolean {
+    return this.match(method, url.split('?')[0] ?? '/') !== undefined;
+  }
+
   /** Answers one request, as API Gateway and the function behind it would. */
   async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = request.url ?? '/';
@@ -100,6 +105,7 @@ export class LocalApiGateway {
         logLocal('info', 'JWT refused', { reason: verified.message });
         response.writeHead(401, {
           'content-type': 'application/json',
+          [NOSNIFF_HEADER]: 'nosniff',
           'www-authenticate': `Bearer error="invalid_token" error_description="${verified.message.replace(/"/g, "'")}"`,
         });
         response.end(JSON.stringify({ message: 'Unauthorized' }));
@@ -221,7 +227,9 @@ function send(response: ServerResponse, result: unknown): void {
   sendJson(response, 200, result);
 }
 
+/** The gateway's own answer (no route, too large, not authorized): the function never ran. */
 function refuse(response: ServerResponse, status: number, code: string, message: string): void {
+  response.setHeader(NOSNIFF_HEADER, 'nosniff');
   sendJson(response, status, { error: { code, message } });
 }
 

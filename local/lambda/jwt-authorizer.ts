@@ -1,15 +1,24 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 
 /**
  * API Gateway's JWT authorizer (HTTP API), for the local stack's JWT mode. As
  * AWS documents it: the token comes from the Authorization header (with or
- * without "Bearer "); its signature is checked against the issuer's JWKS,
- * fetched from the issuer's discovery document over HTTP; `iss` must equal the
- * issuer; `aud`, or `client_id` when there is no aud, must be one of the
- * configured audiences; `exp` must be in the future and `nbf` and `iat`, when
- * present, in the past. Only RS256 is accepted, so `alg: none` never verifies.
- * What reaches the function is the claims, as strings: arrays as "[a b]".
+ * without "Bearer "); its header must name a `kid`, and the key of the issuer's
+ * JWKS with that kid (fetched from the issuer's discovery document over HTTP)
+ * must verify its signature; `iss` must equal the issuer; `aud`, or
+ * `client_id` when there is no aud, must be one of the configured audiences;
+ * `exp` must be in the future, and `nbf` and `iat`, when present, in the past
+ * (up to CLOCK_SKEW_SECONDS ahead, for an issuer whose clock runs fast). Only
+ * RS256 is accepted, so `alg: none` never verifies. What reaches the function
+ * is the claims, as strings: arrays as "[a b]".
  */
+
+/**
+ * How far ahead of this clock `nbf` and `iat` may be. AWS does not document the
+ * skew its authorizer allows; one minute is within what JWT libraries commonly
+ * allow, and erring strict keeps a token that works locally working deployed.
+ */
+export const CLOCK_SKEW_SECONDS = 60;
 
 export interface JwtAuthorizerOptions {
   issuer: string;
@@ -30,9 +39,22 @@ export class LocalJwtAuthorizer {
     if (!token) return { ok: false, message: 'the Authorization header carries no token' };
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, await this.jwks(), { issuer: this.options.issuer, algorithms: ['RS256'], requiredClaims: ['exp'] }));
+      ({ payload } = await jwtVerify(token, await this.jwks(), {
+        issuer: this.options.issuer,
+        algorithms: ['RS256'],
+        requiredClaims: ['exp'],
+        clockTolerance: CLOCK_SKEW_SECONDS, // for nbf; exp and iat are checked below
+      }));
     } catch (error) {
       return { ok: false, message: describe(error) };
+    }
+    // A JWKS of one key verifies a token without a kid too; API Gateway matches keys by kid only.
+    const { kid } = decodeProtectedHeader(token);
+    if (typeof kid !== 'string' || !kid) return { ok: false, message: "the token's header names no kid, so no key of the issuer's JWKS is its" };
+    const now = Math.floor(Date.now() / 1000);
+    if (typeof payload.exp === 'number' && payload.exp <= now) return { ok: false, message: 'the token has expired' };
+    if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_SECONDS) {
+      return { ok: false, message: `the token's iat claim is not acceptable: issued ${payload.iat - now} s in the future` };
     }
     const audiences = payload.aud === undefined ? [payload.client_id] : [payload.aud].flat();
     if (!audiences.some((aud) => typeof aud === 'string' && this.options.audiences.includes(aud))) {

@@ -174,14 +174,14 @@ describe('the approvals console', () => {
       // Someone else saves version 3 while this page still edits version 2.
       const other = await signedClient(stack.baseUrl, LOCAL_APPROVER).request('PUT', '/policies/default', { body: DEFAULT_POLICY, headers: { 'if-match': '"2"' } });
       expect(other.status).toBe(200);
-      await editor.fill(`allow: []\nonUnmatched: reject\n`);
+      await editor.fill(`allow: []\nonUnmatched: hold\n`);
       await page.getByRole('button', { name: 'Plan' }).click();
       await page.getByRole('button', { name: 'Save over version 2' }).click();
       await page.getByTestId('policy-note').filter({ hasText: /^Not saved/ }).waitFor();
       await expect(page.getByTestId('policy-note').textContent()).resolves.toMatch(
         new RegExp(`^Not saved: someone saved first\\. Version 3 was saved by ${LOCAL_APPROVER_ARN.replace(/[/]/g, '\\/')} at .* while you were editing version 2`),
       );
-      expect(await editor.inputValue()).toBe('allow: []\nonUnmatched: reject\n');
+      expect(await editor.inputValue()).toBe('allow: []\nonUnmatched: hold\n');
     });
   });
 
@@ -194,11 +194,15 @@ describe('the approvals console', () => {
       await page.getByTestId('history').waitFor();
       expect(await page.getByRole('button', { name: /Accept|Reject|Revoke/ }).count()).toBe(0);
       await page.goto(`${stack.baseUrl}/console#/policies/default`);
-      await page.getByRole('button', { name: 'Plan' }).waitFor();
-      expect(await page.getByRole('button', { name: /^Save/ }).count()).toBe(0);
+      // Planning reads EC2 for every governed connection: approvers only, and the page says why.
+      await expect(page.getByTestId('viewer-plan-hint').textContent()).resolves.toMatch(/Only approvers can plan and save: .*EC2/);
+      expect(await page.getByRole('button', { name: /^(Plan|Save)/ }).count()).toBe(0);
     });
-    const refused = await signedClient(stack.baseUrl, LOCAL_VIEWER).request('POST', `/services/${serviceId}/connections/${endpointId}/accept`, { body: { reason: 'x' } });
+    const viewer = signedClient(stack.baseUrl, LOCAL_VIEWER);
+    const refused = await viewer.request('POST', `/services/${serviceId}/connections/${endpointId}/accept`, { body: { reason: 'x' } });
     expect(refused.status).toBe(403);
+    const planRefused = await viewer.request('POST', '/policies/default/plan', { body: DEFAULT_POLICY });
+    expect(planRefused.status).toBe(403);
   });
 
   it('serves the page and its assets with a strict Content-Security-Policy and no authorization', async () => {

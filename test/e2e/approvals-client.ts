@@ -7,5 +7,5 @@ export const LOCAL_APPROVER_ARN = 'arn:aws:iam::000000000000:user/local-approver
 
 /** A client of the local stack's approvals API that signs as `credentials` (us-east-1, execute-api). */
 export function signedClient(baseUrl: string, credentials: { accessKeyId: string; secretAccessKey: string }): ApprovalsClient {
-  return new ApprovalsClient({ baseUrl, region: 'us-east-1', credentials });
+  return new ApprovalsClient({ baseUrl, auth: { kind: 'sigv4', region: 'us-east-1', credentials } });
 }

@@ -75,17 +75,24 @@ async function defaultVersion(): Promise<number> {
 }
 
 describe('vpce-gatekeeper policy plan and put', () => {
-  it('plans a policy file as a table, or as JSON, for any caller', async () => {
+  it('plans a policy file as a table, or as JSON, for an approver', async () => {
     const { serviceId, endpointId } = await heldEndpoint();
 
-    const human = await cli(LOCAL_VIEWER, 'policy', 'plan', file);
-    const asJson = await cli(LOCAL_VIEWER, '--json', 'policy', 'plan', file);
+    const human = await cli(LOCAL_APPROVER, 'policy', 'plan', file);
+    const asJson = await cli(LOCAL_APPROVER, '--json', 'policy', 'plan', file);
 
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^policy default \(replacing version \d+\): 1 to accept, 0 to reject, 0 to revoke, 0 held/m);
     expect(human.stdout).toMatch(/^EFFECT\s+SERVICE\s+ENDPOINT\s+ACCOUNT\s+STATE\s+NOW\s+PLANNED\s+WHY$/m);
     expect(human.stdout).toContain(`accept  ${serviceId}  ${endpointId}  ${STRANGER}`);
     expect(JSON.parse(asJson.stdout)).toMatchObject({ plans: [{ policyId: 'default', changes: [{ endpointId, effect: 'accept', planned: { rule: 'allow:new-customer' } }] }] });
+  });
+
+  it('tells a viewer that only approvers plan', async () => {
+    const refused = await cli(LOCAL_VIEWER, 'policy', 'plan', file);
+
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/403 Forbidden: .*local-viewer is not an approver: only approvers may .*plan/);
   });
 
   it('in a terminal, shows the plan before saving and saves nothing on no', async () => {
@@ -106,15 +113,38 @@ describe('vpce-gatekeeper policy plan and put', () => {
     expect(accepted.stdout).toMatch(new RegExp(`default: version ${before + 1} written`));
   });
 
-  it('does not ask when it is not run in a terminal', async () => {
+  it('without a terminal, refuses to save unless --yes, and with --yes prints the plan it saved against', async () => {
     const before = await defaultVersion();
     const another = join(tempDir, 'another.yaml');
     await writeFile(another, `default:\n  allow: [{account: "${ALLOWED}", label: acme-prod}]\n  onUnmatched: reject\n`);
 
-    const put = await cli(LOCAL_APPROVER, 'policy', 'put', another);
+    const refused = await cli(LOCAL_APPROVER, 'policy', 'put', another);
+    const afterRefusal = await defaultVersion();
+    const put = await cli(LOCAL_APPROVER, 'policy', 'put', another, '--yes');
 
+    expect(refused).toMatchObject({ code: 2, stderr: expect.stringContaining('there is no terminal to ask on') });
+    expect(refused.stderr).toContain('policy put FILE --yes');
+    expect(afterRefusal).toBe(before);
     expect(put.code).toBe(0);
+    expect(put.stderr).toMatch(new RegExp(`^policy default \\(replacing version ${before}\\): `, 'm'));
     expect(put.stdout).not.toContain('[y/N]');
     expect(await defaultVersion()).toBe(before + 1);
+  });
+
+  it('names a service id this stage does not manage, asks about it in a terminal, and elsewhere needs --force', async () => {
+    const { serviceId } = await stack.createService();
+    const typo = `${serviceId.slice(0, -1)}${serviceId.endsWith('0') ? '1' : '0'}`;
+    const typoFile = join(tempDir, 'typo.yaml');
+    await writeFile(typoFile, `${typo}:\n  allow: [{account: "${ALLOWED}"}]\n`);
+
+    const refused = await cli(LOCAL_APPROVER, 'policy', 'put', typoFile, '--yes');
+    const declined = await inTerminal('n', 'policy', 'put', typoFile);
+    const forced = await cli(LOCAL_APPROVER, 'policy', 'put', typoFile, '--yes', '--force');
+
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining(`${typo} is not an endpoint service this stage manages (did you mean ${serviceId}?)`) });
+    expect(refused.stderr).toContain('pass --force');
+    expect(declined.stdout).toContain(`although ${typo} would never apply? [y/N]`);
+    expect(declined.stdout).toContain('nothing saved');
+    expect(forced).toMatchObject({ code: 0, stdout: expect.stringContaining(`${typo}: version 1 written; no managed service uses it`) });
   });
 });

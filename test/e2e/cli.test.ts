@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_APPROVER, LOCAL_APPROVER_ARN, LOCAL_VIEWER } from './approvals-client';
+import { LOCAL_APPROVER, LOCAL_APPROVER_ARN, LOCAL_VIEWER, signedClient } from './approvals-client';
 import { startLocalStack, type LocalStack } from './local-stack';
 
 // `npx vpce-gatekeeper` (bin/vpce-gatekeeper.mjs) against the local stack, signing
@@ -104,12 +104,12 @@ describe('npx vpce-gatekeeper', () => {
     const file = join(tempDir, 'policies.yaml');
     await writeFile(file, `default:\n  allow: [{account: "${STRANGER}", label: new-customer}]\n`);
 
-    const put = await cli(LOCAL_APPROVER, 'policy', 'put', file);
+    const put = await cli(LOCAL_APPROVER, 'policy', 'put', file, '--yes');
     const got = await cli(LOCAL_VIEWER, '--json', 'policy', 'get', 'default');
     const evaluated = await cli(LOCAL_VIEWER, 'policy', 'evaluate', 'default', '--account', STRANGER, '--consumer-region', 'eu-west-1');
-    const stale = await cli(LOCAL_APPROVER, 'policy', 'put', file, '--if-match', '1');
+    const stale = await cli(LOCAL_APPROVER, 'policy', 'put', file, '--if-match', '1', '--yes');
 
-    expect(put).toMatchObject({ code: 0, stdout: expect.stringMatching(/^default: version \d+ written$/m) });
+    expect(put).toMatchObject({ code: 0, stdout: expect.stringMatching(/^default: version \d+ written; it decides new requests from now on/m) });
     expect(JSON.parse(got.stdout)).toMatchObject({ policyId: 'default', createdBy: LOCAL_APPROVER_ARN, policy: { allow: [{ account: STRANGER }] } });
     expect(evaluated).toMatchObject({ code: 0, stdout: expect.stringContaining(`accept (allow:new-customer`) });
     expect(stale).toMatchObject({ code: 1, stderr: expect.stringContaining('412 PreconditionFailed') });
@@ -134,6 +134,88 @@ describe('npx vpce-gatekeeper', () => {
     const evaluated = await cli(LOCAL_VIEWER, 'policy', 'evaluate', 'default', '--account', STRANGER);
 
     expect(evaluated).toMatchObject({ code: 2, stderr: expect.stringContaining('policy evaluate needs --consumer-region REGION') });
+  });
+
+  it('escapes every control and bidi character it prints, whoever wrote it: here an OU name from Organizations', async () => {
+    // AWS Organizations takes any characters in an OU name; this one erases the line above, retitles the window and reverses text.
+    const hostile = 'Sandbox\u001b[1A\u001b[2K\u001b]0;pwned\u0007\u202Eevil\u009b';
+    const post = async (path: string, body: unknown) => (await stack.request('POST', path, body)).body as Record<string, string>;
+    const { rootId = '' } = await post('/local/organization', { organizationId: 'o-a1b2c3d4e5' });
+    const { organizationalUnitId: allowed = '' } = await post('/local/organization/units', { parentId: rootId, name: 'Prod' });
+    const { organizationalUnitId: sandbox = '' } = await post('/local/organization/units', { parentId: rootId, name: hostile });
+    await post('/local/organization/accounts', { accountId: STRANGER, parentId: sandbox });
+    const { serviceId } = await stack.createService();
+    const policy = await signedClient(stack.baseUrl, LOCAL_APPROVER).request('PUT', `/policies/${serviceId}`, { body: { allow: [{ organizationalUnit: allowed }] } });
+    expect(policy.status).toBe(201);
+    const { vpcEndpointId: endpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: STRANGER });
+    await stack.waitFor(async () => (await stack.record(serviceId, endpointId))?.decision?.reason.includes('Sandbox') === true && (await stack.idle()));
+
+    const pending = await cli(LOCAL_VIEWER, 'pending', '--service', serviceId);
+    const shown = await cli(LOCAL_VIEWER, 'show', serviceId, endpointId);
+    const asJson = await cli(LOCAL_VIEWER, '--json', 'pending', '--service', serviceId);
+
+    for (const run of [pending, shown, asJson]) {
+      expect(run.code).toBe(0);
+      expect(run.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    }
+    expect(pending.stdout).toContain('Sandbox\\u001B[1A\\u001B[2K\\u001B]0;pwned\\u0007\\u202Eevil\\u009B');
+    expect(shown.stdout).toContain('\\u202Eevil');
+    // Escaped as JSON escapes, so the JSON output still parses to what the API said.
+    const parsed = JSON.parse(asJson.stdout) as { connections: { decision: { reason: string } }[] };
+    expect(parsed.connections[0]?.decision.reason).toContain(hostile);
+  });
+
+  it('refuses a label with control or bidi characters, in the file and at the API, naming the field', async () => {
+    const file = join(tempDir, 'label.yaml');
+    await writeFile(file, 'default:\n  allow:\n    - account: "111122223333"\n      label: "acme\\e[2K\\u202Eprod"\n');
+
+    const planned = await cli(LOCAL_APPROVER, 'policy', 'plan', file);
+    const put = await signedClient(stack.baseUrl, LOCAL_APPROVER).request('PUT', '/policies/default', {
+      body: { allow: [{ account: '111122223333', label: 'acme\u001b[2K\u202Eprod' }] },
+      headers: { 'if-match': '*' },
+    });
+
+    expect(planned).toMatchObject({ code: 1, stderr: expect.stringContaining('allow[0].label: must be one line without control characters') });
+    expect(put.status).toBe(400);
+    expect(JSON.stringify(put.body)).toContain('allow[0].label: must be one line without control characters, bidirectional-text controls');
+  });
+
+  it('says to quote an account id that YAML read as a number, showing what it read', async () => {
+    const file = join(tempDir, 'unquoted.yaml');
+    await writeFile(file, 'default:\n  allow:\n    - account: 012345678901\n');
+
+    const planned = await cli(LOCAL_APPROVER, 'policy', 'plan', file);
+
+    expect(planned.code).toBe(1);
+    expect(planned.stderr).toContain('allow[0].account: the account id 012345678901 is not in quotes, so YAML reads it as the number 12345678901: write account: "012345678901"');
+  });
+
+  it('answers a malformed command line with a plain usage error and exit code 2', async () => {
+    const unknownOption = await cli(LOCAL_VIEWER, 'pending', '--servce', 'vpce-svc-0123456789abcdef0');
+    const missingValue = await cli(LOCAL_VIEWER, 'accept', 'vpce-svc-0123456789abcdef0', 'vpce-0123456789abcdef0', '--reason');
+    const unknownCommand = await cli(LOCAL_VIEWER, 'pendng');
+
+    expect(unknownOption).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown option --servce (did you mean --service?)') });
+    expect(missingValue).toMatchObject({ code: 2, stderr: expect.stringContaining('--reason needs a value') });
+    expect(unknownCommand).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown command 'pendng' (did you mean 'pending'?)") });
+    for (const run of [unknownOption, missingValue]) expect(run.stderr).not.toContain('To specify a positional argument');
+  });
+
+  it('names the variables to set when it finds no AWS credentials, and needs no login on an IAM stage', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: tempDir, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: join(tempDir, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(tempDir, 'none') };
+    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_WEB_IDENTITY_TOKEN_FILE']) delete env[name];
+    const run = (...args: string[]) =>
+      new Promise<Run>((resolve) => {
+        execFile(process.execPath, ['bin/vpce-gatekeeper.mjs', '--api', stack.baseUrl, ...args], { env }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+      });
+
+    const pending = await run('pending');
+    const login = await run('login', '--no-browser');
+
+    expect(pending.code).toBe(1);
+    expect(pending.stderr).toContain('no AWS credentials found');
+    expect(pending.stderr).toMatch(/AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.*AWS_SESSION_TOKEN.*AWS_PROFILE/);
+    expect(login).toMatchObject({ code: 1, stderr: expect.stringContaining('does not sign in with SSO') });
   });
 
   it('packs into a tarball that runs with node alone, outside the checkout, and holds nothing else', async () => {

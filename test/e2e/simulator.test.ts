@@ -11,7 +11,7 @@ import {
   RejectVpcEndpointConnectionsCommand,
 } from '@aws-sdk/client-ec2';
 import { NotFoundException, PublishBatchCommand, PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { DescribeTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient, ProvisionedThroughputExceededException, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalStack, OUTBOUND_TOPIC_ARN, startLocalStack } from './local-stack';
 
@@ -19,7 +19,7 @@ const CONSUMER_A = '111122223333';
 const CONSUMER_B = '444455556666';
 const UNKNOWN_ENDPOINT = 'vpce-0123456789abcdef0';
 const DEFAULT_RATE_LIMITS = { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } };
-/** GET /local/faults with nothing injected: EC2's own rate limits are still in force. */
+/** GET /local/faults with nothing injected: EC2's rate limits are still in force. */
 const NO_FAULTS = {
   ec2ThrottleRate: 0,
   duplicateDeliveries: 1,
@@ -31,6 +31,7 @@ const NO_FAULTS = {
   ec2UnavailableFor: [],
   ec2RateLimits: DEFAULT_RATE_LIMITS,
   organizationsUnavailable: false,
+  dynamoPartitionLimits: false,
 };
 
 let stack: LocalStack;
@@ -488,6 +489,31 @@ describe('the outbound SNS topic', () => {
     expect((await stack.outbox()).length).toBe(before);
   });
 
+  it('refuses a message over 256 KiB, attributes counted, with InvalidParameter as SNS does, and publishes nothing', async () => {
+    const before = (await stack.outbox()).length;
+    const attribute = { eventType: { DataType: 'String', StringValue: 'accepted' } };
+    const attributeBytes = 'eventType'.length + 'String'.length + 'accepted'.length;
+
+    const tooLong = await sdkError(sns.send(new PublishCommand({ TopicArn: OUTBOUND_TOPIC_ARN, Message: 'x'.repeat(262_145) })));
+    const tooLongWithAttributes = await sdkError(
+      sns.send(new PublishCommand({ TopicArn: OUTBOUND_TOPIC_ARN, Message: 'x'.repeat(262_144 - attributeBytes + 1), MessageAttributes: attribute })),
+    );
+    const inBatch = await sns.send(
+      new PublishBatchCommand({ TopicArn: OUTBOUND_TOPIC_ARN, PublishBatchRequestEntries: [{ Id: 'a', Message: 'x'.repeat(262_145) }] }),
+    ).catch((error: unknown) => error);
+    expect((await stack.outbox()).length).toBe(before);
+    const atTheLimit = await sns.send(
+      new PublishCommand({ TopicArn: OUTBOUND_TOPIC_ARN, Message: 'x'.repeat(262_144 - attributeBytes), MessageAttributes: attribute }),
+    );
+
+    for (const error of [tooLong, tooLongWithAttributes]) {
+      expect(error).toMatchObject({ name: 'InvalidParameterException', message: 'Invalid parameter: Message too long', status: 400 });
+    }
+    expect(inBatch).toMatchObject({ name: 'BatchRequestTooLongException' });
+    expect(atTheLimit.MessageId).toEqual(expect.any(String));
+    expect((await stack.outbox()).length).toBe(before + 1);
+  });
+
   it('returns the MessageId of a publish', async () => {
     const output = await sns.send(new PublishCommand({ TopicArn: OUTBOUND_TOPIC_ARN, Message: 'hello' }));
 
@@ -543,6 +569,13 @@ describe('the control routes', () => {
     expect(duplicate).toEqual({ status: 409, body: { error: { code: 'Conflict', message: expect.any(String) } } });
   });
 
+  it('refuses a notification over 256 KiB for the inbound topic, as SNS would, and delivers nothing', async () => {
+    const response = await stack.request('POST', '/local/notifications', { message: 'x'.repeat(262_145) });
+
+    expect(response).toEqual({ status: 400, body: { error: { code: 'InvalidParameter', message: 'Invalid parameter: Message too long' } } });
+    expect(await stack.notifications()).toEqual([]);
+  });
+
   it('publishes a raw notification to the inbound topic as given', async () => {
     const raw = 'not even JSON {';
 
@@ -558,6 +591,46 @@ describe('the control routes', () => {
 
     expect(set).toEqual({ ...NO_FAULTS, duplicateDeliveries: 3, shuffleDeliveries: true });
     expect(cleared).toEqual(NO_FAULTS);
+  });
+});
+
+describe("the local DynamoDB's partition limits", () => {
+  /** Puts 390 KB items (381 write units each) on one partition key, without retries, until one is refused. */
+  async function writeUntilRefused(pk: string): Promise<ProvisionedThroughputExceededException | undefined> {
+    const { dynamodbEndpoint, tableName } = await stack.health();
+    const dynamo = new DynamoDBClient({ endpoint: dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    try {
+      for (let i = 0; i < 12; i++) {
+        const refused = await dynamo
+          .send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: pk }, sk: { S: `EP#${i}` }, padding: { S: 'x'.repeat(390_000) } } }))
+          .then(() => undefined, (error: unknown) => error);
+        if (refused instanceof ProvisionedThroughputExceededException) return refused;
+        if (refused) throw refused;
+      }
+      return undefined;
+    } finally {
+      dynamo.destroy();
+    }
+  }
+
+  it('throttles a hot partition key once dynamoPartitionLimits is on, and reports it with the units by table and index', async () => {
+    const whileOff = await writeUntilRefused('CONN#off');
+    const inForce = await stack.faults({ dynamoPartitionLimits: true });
+    const whileOn = await writeUntilRefused('CONN#on');
+
+    const { tableName } = await stack.health();
+    const calls = (await stack.request('GET', '/local/dynamodb-calls')).body as {
+      throttledRequests: number;
+      writeUnits: number;
+      byTable: Record<string, { writeUnits: number; throttled: number }>;
+      hotPartitions: { partitionKey: string; throttled: number }[];
+    };
+    expect(inForce.dynamoPartitionLimits).toBe(true);
+    expect(whileOff).toBeUndefined();
+    expect(whileOn?.ThrottlingReasons?.[0]?.reason).toBe('TableWriteKeyRangeThroughputExceeded');
+    expect(calls.throttledRequests).toBeGreaterThanOrEqual(1);
+    expect(calls.byTable[tableName]?.writeUnits).toBeGreaterThanOrEqual(12 * 381 + 2 * 381);
+    expect(calls.hotPartitions.find((partition) => partition.partitionKey === 'CONN#on')?.throttled).toBe(1);
   });
 });
 
@@ -593,5 +666,94 @@ describe('reset', () => {
       byAction: { DescribeVpcEndpointConnections: { received: 1, failed: 0 } },
       byEndpoint: {},
     });
+  });
+});
+
+describe('what a page on another origin can send', () => {
+  // A browser lets any page POST a form or text/plain to 127.0.0.1 without asking first, and says
+  // where from in Origin. The control routes and the simulated AWS APIs must do nothing for it.
+  const send = (path: string, init: { method?: string; headers?: Record<string, string>; body?: string }) =>
+    fetch(`${stack.baseUrl}${path}`, { method: init.method ?? 'POST', headers: init.headers, body: init.body });
+  const json = { 'content-type': 'application/json' };
+
+  /** What such a request could have changed: the services, the faults, the endpoints' states. */
+  async function everything(serviceId: string): Promise<unknown> {
+    return {
+      services: (await stack.request('GET', '/local/services')).body,
+      faults: (await stack.request('GET', '/local/faults')).body,
+      endpoints: await stack.listEndpoints(serviceId),
+    };
+  }
+
+  it.each([
+    ['another local port', 'http://127.0.0.1:8080'],
+    ['a site on the internet', 'https://evil.example'],
+    ['a sandboxed page or file (null)', 'null'],
+  ])('refuses a cross-origin request from %s with 403, changing nothing', async (_, origin) => {
+    const { serviceId } = await stack.createService();
+    const { vpcEndpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: CONSUMER_A });
+    const before = await everything(serviceId);
+
+    const fault = await send('/local/faults', { headers: { ...json, origin }, body: JSON.stringify({ ec2ThrottleRate: 1 }) });
+    const service = await send('/local/services', { headers: { ...json, origin }, body: JSON.stringify({}) });
+    const endpoint = await send(`/local/services/${serviceId}/endpoints`, { headers: { ...json, origin }, body: JSON.stringify({ ownerAccountId: CONSUMER_B }) });
+    const reset = await send('/local/reset', { headers: { origin } });
+    // EC2's own protocol is a form: exactly what a page may post anywhere.
+    const accept = await send('/aws/ec2', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin },
+      body: new URLSearchParams({ Action: 'AcceptVpcEndpointConnections', Version: '2016-11-15', ServiceId: serviceId, 'VpcEndpointId.1': vpcEndpointId }).toString(),
+    });
+
+    for (const response of [fault, service, endpoint, reset, accept]) {
+      expect(response.status).toBe(403);
+      expect(await response.json()).toEqual({ error: { code: 'Forbidden', message: expect.stringContaining(`a request from a page on ${origin} is refused`) } });
+    }
+    expect(await everything(serviceId)).toEqual(before);
+  });
+
+  it.each([
+    ['text/plain', 'text/plain;charset=UTF-8'],
+    ['a form', 'application/x-www-form-urlencoded'],
+    ['no content type', undefined],
+  ])('refuses a JSON body sent as %s with 415 saying what to send, changing nothing', async (_, contentType) => {
+    const { serviceId } = await stack.createService();
+    const before = await everything(serviceId);
+    const headers = contentType ? { 'content-type': contentType } : undefined;
+
+    const fault = await send('/local/faults', { headers, body: JSON.stringify({ ec2ThrottleRate: 1 }) });
+    const endpoint = await send(`/local/services/${serviceId}/endpoints`, { headers, body: JSON.stringify({ ownerAccountId: CONSUMER_B }) });
+
+    for (const response of [fault, endpoint]) {
+      expect(response.status).toBe(415);
+      expect(await response.json()).toEqual({
+        error: { code: 'UnsupportedMediaType', message: expect.stringContaining("-H 'content-type: application/json'") },
+      });
+    }
+    expect(await everything(serviceId)).toEqual(before);
+  });
+
+  it("takes the stack's own origin, JSON with a charset, and a POST with no body at all", async () => {
+    const port = new URL(stack.baseUrl).port;
+
+    const fromItself = await send('/local/services', { headers: { ...json, origin: `http://127.0.0.1:${port}` }, body: '{}' });
+    const fromLocalhost = await send('/local/services', { headers: { 'content-type': 'application/json; charset=utf-8', origin: `http://localhost:${port}` }, body: '{}' });
+    const reset = await send('/local/reset', {});
+
+    expect([fromItself.status, fromLocalhost.status, reset.status]).toEqual([201, 201, 200]);
+  });
+
+  it('says nosniff on every answer of its own: control routes, errors, the simulated AWS APIs, and the gateway', async () => {
+    const answers = await Promise.all([
+      send('/local/health', { method: 'GET' }),
+      send('/local/nothing-here', { method: 'GET' }),
+      send('/local/services', { headers: json, body: 'not json' }),
+      send('/aws/ec2', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'Action=DescribeVpcEndpointConnections&Version=2016-11-15' }),
+      send('/aws/sns', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'Action=Nothing' }),
+      send('/connections', { method: 'GET' }), // unsigned: the gateway refuses it
+      send('/no/such/route', { method: 'GET' }),
+    ]);
+
+    for (const answer of answers) expect(answer.headers.get('x-content-type-options'), answer.url).toBe('nosniff');
+    expect(answers.map((answer) => answer.status)).toEqual([200, 404, 400, 200, 400, 401, 404]);
   });
 });

@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointConnectionsCommand } from '@aws-sdk/client-ec2';
+import {
+  AcceptVpcEndpointConnectionsCommand,
+  DescribeVpcEndpointConnectionsCommand,
+  DescribeVpcEndpointServiceConfigurationsCommand,
+  EC2ServiceException,
+} from '@aws-sdk/client-ec2';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { getConnection } from '../../lib/aws/connection-store';
@@ -45,9 +50,30 @@ const acceptBody = (body: unknown) => (service: string, endpoint: string) => acc
 const listQuery = (query: Record<string, string>) => () => ({ ...fixture('http-api-list-connections-jwt.json'), queryStringParameters: query, rawQueryString: new URLSearchParams(query).toString() });
 
 async function invoke(event: Event): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = (await handler(event, context)) as APIGatewayProxyStructuredResultV2;
-  return { status: response.statusCode ?? 0, body: JSON.parse(response.body ?? '{}') as Record<string, unknown> };
+  const { status, body } = await invokeWithHeaders(event);
+  return { status, body };
 }
+
+async function invokeWithHeaders(event: Event): Promise<{ status: number; body: Record<string, unknown>; headers: Record<string, unknown> }> {
+  const response = (await handler(event, context)) as APIGatewayProxyStructuredResultV2;
+  return { status: response.statusCode ?? 0, body: JSON.parse(response.body ?? '{}') as Record<string, unknown>, headers: response.headers ?? {} };
+}
+
+/** The accept event turned into another route's, with the same caller unless changed. */
+function routeEvent(method: string, path: string, routeKey: string, pathParameters: Record<string, string> | undefined, body?: unknown): Event {
+  const event = fixture('http-api-accept.json');
+  event.routeKey = `${method} ${routeKey}`;
+  event.rawPath = path;
+  event.pathParameters = pathParameters;
+  event.body = body === undefined ? undefined : JSON.stringify(body);
+  (event.requestContext as { routeKey: string }).routeKey = event.routeKey as string;
+  return event;
+}
+
+/** EC2's RequestLimitExceeded as the SDK throws it once its retries are spent. */
+const requestLimitExceeded = () =>
+  new EC2ServiceException({ name: 'RequestLimitExceeded', $fault: 'client', $metadata: { httpStatusCode: 503, attempts: 8 }, message: 'Request limit exceeded.' });
+const VIEWER = { iam: { userArn: 'arn:aws:sts::123456789012:assumed-role/Viewers/bob' } };
 
 let aws: ReturnType<typeof fakeAws>;
 let serviceId: string;
@@ -150,6 +176,49 @@ describe('http-api handler', () => {
     expect(JSON.stringify(failed.body)).not.toContain('10.0.3.7');
     expect(throttled.status).toBe(503);
     expect(throttled.body).toEqual({ error: { code: 'EC2Throttled', message: expect.any(String) } });
+  });
+
+  it('answers EC2 throttling on any route with 503 EC2Throttled and a Retry-After, saying nothing about internals', async () => {
+    aws.ec2.on(DescribeVpcEndpointConnectionsCommand).rejects(requestLimitExceeded());
+    aws.ec2.on(DescribeVpcEndpointServiceConfigurationsCommand).rejects(requestLimitExceeded());
+
+    const plan = await invokeWithHeaders(routeEvent('POST', `/policies/${serviceId}/plan`, '/policies/{policyId}/plan', { policyId: serviceId }, { mode: 'manual' }));
+    const services = await invokeWithHeaders(routeEvent('GET', '/services', '/services', undefined));
+
+    for (const response of [plan, services]) {
+      expect(response.status).toBe(503);
+      expect(response.body).toEqual({ error: { code: 'EC2Throttled', message: expect.stringMatching(/EC2 is throttling .*RequestLimitExceeded.*try again shortly/) } });
+      expect(response.headers['retry-after']).toBe('1');
+    }
+  });
+
+  it('still answers an unexpected failure with a bare 500', async () => {
+    aws.ec2.on(DescribeVpcEndpointServiceConfigurationsCommand).rejects(new Error('socket hang up at 10.0.3.7:443'));
+
+    const response = await invoke(routeEvent('GET', '/services', '/services', undefined));
+
+    expect(response).toEqual({ status: 500, body: { error: { code: 'InternalError', message: expect.stringContaining('request id') } } });
+  });
+
+  it('refuses a plan by a viewer with 403 saying only approvers plan, reading nothing from EC2', async () => {
+    aws.connect(serviceId, STRANGER);
+    const event = routeEvent('POST', `/policies/${serviceId}/plan`, '/policies/{policyId}/plan', { policyId: serviceId }, { mode: 'manual' });
+    event.requestContext.authorizer = VIEWER;
+
+    const response = await invoke(event);
+
+    expect(response).toEqual({ status: 403, body: { error: { code: 'Forbidden', message: expect.stringMatching(/Viewers\/bob is not an approver: .*plan/) } } });
+    expect(aws.ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointConnectionsCommand, 0);
+  });
+
+  it('says nosniff on every response: a record, a refusal and an unknown route', async () => {
+    const connection = aws.connect(serviceId, STRANGER);
+    const accepted = await invokeWithHeaders(acceptEvent(serviceId, connection.endpointId));
+    const refused = await invokeWithHeaders(acceptEvent(serviceId, connection.endpointId, (e) => (e.requestContext.authorizer = VIEWER)));
+    const unknown = await invokeWithHeaders(routeEvent('GET', '/nowhere', '/nowhere', undefined));
+
+    expect([accepted.status, refused.status, unknown.status]).toEqual([200, 403, 404]);
+    for (const response of [accepted, refused, unknown]) expect(response.headers['x-content-type-options']).toBe('nosniff');
   });
 
   it('decodes a base64-encoded body as API Gateway delivers non-text payloads', async () => {

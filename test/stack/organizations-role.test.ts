@@ -1,28 +1,15 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { inlinePolicies, PACKAGE_TIMEOUT_MS, packageStack, readTemplate, removePackages, repoRoot, type Statement, type Template } from './package-stack';
 
 // The read-only role for Organizations (stack/organizations-read-role.yml), and what the
 // packaged stage may do with Organizations and with its services' permissions.
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const { READ_ACTIONS } = createRequire(import.meta.url)(join(repoRoot, 'stack', 'organizations.cjs')) as { READ_ACTIONS: string[] };
 const ROLE_ARN = 'arn:aws:iam::111111111111:role/vpce-gatekeeper-organizations-read';
-
-interface Statement {
-  Sid?: string;
-  Effect: string;
-  Principal?: unknown;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: unknown;
-}
 
 /** The Organizations operations lib/aws/organizations-gateway.ts calls, as IAM actions. */
 async function operationsTheGatewayCalls(): Promise<string[]> {
@@ -69,7 +56,7 @@ describe('the read-only role for Organizations (stack/organizations-read-role.ym
       Action: 'sts:AssumeRole',
       Principal: { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${GatekeeperAccountId}:root' } },
     });
-    const functionRoles = { 'aws:PrincipalArn': { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${GatekeeperAccountId}:role/vpce-gatekeeper-${GatekeeperStage}-*' } };
+    const functionRoles = { 'aws:PrincipalArn': { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${GatekeeperAccountId}:role/vpce-gatekeeper/${GatekeeperStage}/*' } };
     expect(trust?.Condition).toEqual({
       'Fn::If': ['HasExternalId', { ArnLike: functionRoles, StringEquals: { 'sts:ExternalId': { Ref: 'ExternalId' } } }, { ArnLike: functionRoles }],
     });
@@ -83,30 +70,17 @@ describe('the read-only role for Organizations (stack/organizations-read-role.ym
 });
 
 describe('the packaged stage, reading the organization through a role', () => {
-  const tempDirs: string[] = [];
-  let resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  let template: Template;
 
   beforeAll(async () => {
-    const outDir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-package-'));
-    tempDirs.push(outDir);
-    const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    for (const name of ['AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) delete env[name];
-    const serverlessBin = join(repoRoot, 'node_modules', 'serverless', 'bin', 'serverless.js');
-    const args = [serverlessBin, 'package', '--stage', 'test', '--package', outDir];
-    args.push('--param=serviceIds=vpce-svc-0123456789abcdef0', `--param=organizationsRoleArn=${ROLE_ARN}`, '--param=organizationCacheTtl=PT5M');
-    await promisify(execFile)(process.execPath, args, { cwd: repoRoot, env, maxBuffer: 16 * 1024 * 1024 });
-    const template = JSON.parse(await readFile(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as { Resources: typeof resources };
-    resources = template.Resources;
-  }, 180_000);
+    template = await readTemplate(
+      await packageStack(['serviceIds=vpce-svc-0123456789abcdef0', `organizationsRoleArn=${ROLE_ARN}`, 'organizationCacheTtl=PT5M']),
+    );
+  }, PACKAGE_TIMEOUT_MS);
 
-  afterAll(async () => {
-    await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-  });
+  afterAll(removePackages);
 
-  const statementsOf = (roleName: string): Statement[] => {
-    const role = resources[roleName]?.Properties as { Policies: { PolicyDocument: { Statement: Statement[] } }[] };
-    return role.Policies.flatMap((policy) => policy.PolicyDocument.Statement);
-  };
+  const statementsOf = (roleName: string): Statement[] => inlinePolicies(template, roleName).flatMap((policy) => policy.Statement);
   const roles = ['OnConnectionNotificationRole', 'ReconcileRole', 'ApprovalsApiRole'];
 
   it('lets every function assume that role and no other, and call no Organizations API itself', () => {
@@ -121,7 +95,7 @@ describe('the packaged stage, reading the organization through a role', () => {
 
   it('hands the role, the external id and the cache TTL to every function', () => {
     for (const name of ['OnConnectionNotificationLambdaFunction', 'ReconcileLambdaFunction', 'ApprovalsApiLambdaFunction']) {
-      const { Variables } = resources[name]?.Properties.Environment as { Variables: Record<string, unknown> };
+      const { Variables } = template.Resources[name]?.Properties.Environment as { Variables: Record<string, unknown> };
       expect(Variables).toMatchObject({ ORGANIZATIONS_ROLE_ARN: ROLE_ARN, ORGANIZATIONS_EXTERNAL_ID: '', ORGANIZATION_CACHE_TTL: 'PT5M' });
     }
   });
@@ -136,9 +110,14 @@ describe('the packaged stage, reading the organization through a role', () => {
       }
       expect(sharing).toEqual([
         {
-          Sid: 'ShareManagedServices',
+          Sid: 'DecideOnManagedServices',
           Effect: 'Allow',
-          Action: ['ec2:DescribeVpcEndpointServicePermissions', 'ec2:ModifyVpcEndpointServicePermissions'],
+          Action: [
+            'ec2:AcceptVpcEndpointConnections',
+            'ec2:RejectVpcEndpointConnections',
+            'ec2:DescribeVpcEndpointServicePermissions',
+            'ec2:ModifyVpcEndpointServicePermissions',
+          ],
           Resource: [serviceArn],
         },
       ]);

@@ -1,81 +1,37 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BY_STATE_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
+import { BY_STATE_INDEX, keys, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
+import { SLACK_EVENT_TYPES } from '../../lib/slack/message-card';
 import { METRIC } from '../../lib/metrics';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../../local/lambda/deployed-defaults';
 import { invalidMapping } from '../../local/lambda/event-source-mapping';
+// @ts-expect-error: CommonJS without types, as serverless.yml loads it
+import { CONNECTION_KEY_PREFIX, SLACK_MESSAGE_KEY_PREFIX } from '../../stack/slack.cjs';
+import {
+  type CfnResource,
+  PACKAGE_TIMEOUT_MS,
+  packageStack as packageWith,
+  type PolicyDocument,
+  readTemplate,
+  removePackages,
+  type Statement,
+  type Template,
+  withConditionsApplied,
+} from './package-stack';
 
 // Packages the real serverless.yml (offline, without AWS credentials) and pins what the
 // deployed stack must guarantee: who may publish, what the handler may touch, where
 // failures go, and that the table is the one the code expects.
 
 const SERVICE_IDS = ['vpce-svc-0123456789abcdef0', 'vpce-svc-0fedcba9876543210'];
-const PACKAGE_TIMEOUT_MS = 120_000;
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const serverlessBin = join(repoRoot, 'node_modules', 'serverless', 'bin', 'serverless.js');
+afterAll(removePackages);
 
-interface CfnResource {
-  Type: string;
-  Properties: Record<string, unknown>;
-  DependsOn?: string | string[];
-  DeletionPolicy?: string;
-  UpdateReplacePolicy?: string;
-}
-interface Template {
-  Resources: Record<string, CfnResource>;
-  Outputs: Record<string, { Value: unknown }>;
-}
-interface Statement {
-  Sid?: string;
-  Effect: string;
-  Principal?: unknown;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Record<string, Record<string, unknown>>;
-}
-interface PolicyDocument {
-  Statement: Statement[];
-}
-
-const tempDirs: string[] = [];
-
-afterAll(async () => {
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-/** Runs `serverless package` into a fresh directory, with no AWS credentials in reach. */
-async function packageStack(serviceIds: string | undefined, params: string[] = []): Promise<string> {
-  const outDir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-package-'));
-  tempDirs.push(outDir);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  for (const name of ['AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) {
-    delete env[name];
-  }
-  const args = [serverlessBin, 'package', '--stage', 'test', '--package', outDir];
-  if (serviceIds !== undefined) args.push(`--param=serviceIds=${serviceIds}`);
-  for (const param of params) args.push(`--param=${param}`);
-  try {
-    await promisify(execFile)(process.execPath, args, { cwd: repoRoot, env, maxBuffer: 16 * 1024 * 1024 });
-  } catch (error) {
-    // Only what serverless printed: the command line would echo the ids back.
-    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
-    throw new Error(`serverless package failed:\n${stdout}\n${stderr}`, { cause: error });
-  }
-  return outDir;
-}
-
-async function readTemplate(outDir: string): Promise<Template> {
-  return JSON.parse(await readFile(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+/** Packages with these managed services (none: the parameter left out) and other parameters. */
+function packageStack(serviceIds: string | undefined, params: string[] = []): Promise<string> {
+  return packageWith([...(serviceIds === undefined ? [] : [`serviceIds=${serviceIds}`]), ...params]);
 }
 
 /** The files of a .zip archive by name (stored or deflated entries, as serverless writes them). */
@@ -114,9 +70,10 @@ function resource(template: Template, logicalId: string): CfnResource {
   return found;
 }
 
+/** A role's own inline statements, as the stack's conditions leave them. */
 function roleStatements(template: Template, roleLogicalId: string): Statement[] {
   const policies = resource(template, roleLogicalId).Properties.Policies as { PolicyDocument: PolicyDocument }[];
-  return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+  return withConditionsApplied(template, policies).flatMap((policy) => policy.PolicyDocument.Statement);
 }
 
 function allRoleStatements(template: Template): Statement[] {
@@ -201,7 +158,8 @@ describe('the packaged stack, with two managed endpoint services', () => {
         Principal: { Service: 'sns.amazonaws.com' },
         Action: 'sqs:SendMessage',
         Resource: { 'Fn::GetAtt': ['NotificationsQueue', 'Arn'] },
-        Condition: { ArnEquals: { 'aws:SourceArn': { Ref: 'NotificationsTopic' } } },
+        // Without spokes, the inbound topic alone (test/stack/fleet.test.ts: with them).
+        Condition: { ArnEquals: { 'aws:SourceArn': [{ Ref: 'NotificationsTopic' }] } },
       }),
     ]);
   });
@@ -302,6 +260,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
       'organizations:DescribeAccount',
       'organizations:DescribeOrganization',
       'organizations:DescribeOrganizationalUnit',
+      'organizations:ListAccounts',
       'organizations:ListAccountsForParent',
       'organizations:ListOrganizationalUnitsForParent',
       'organizations:ListParents',
@@ -336,6 +295,13 @@ describe('the packaged stack, with two managed endpoint services', () => {
 
       expect(logResources).toEqual([`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${logGroupName}:*`]);
     }
+  });
+
+  it("puts every role on the stage's IAM path, which the spokes' and the Organizations role trust", () => {
+    const roles = resourcesOfType(template, 'AWS::IAM::Role');
+
+    expect(roles.length).toBeGreaterThan(0);
+    for (const [, role] of roles) expect(role.Properties.Path).toBe('/vpce-gatekeeper/test/');
   });
 
   it('gives every function a role of its own instead of the shared provider role', () => {
@@ -384,12 +350,13 @@ describe('the packaged stack, with two managed endpoint services', () => {
     expect(Number(variables.DECISION_LEASE_SECONDS)).toBeGreaterThan(fn.Timeout as number);
   });
 
-  it('outputs the topic ARNs, the table name, the queue and the dead-letter queue (its ARN for the message move)', () => {
+  it('outputs the topic ARNs, the table name, the queue (its ARN for the spokes) and the dead-letter queue (its ARN for the message move)', () => {
     expect(template.Outputs).toMatchObject({
       NotificationsTopicArn: { Value: { Ref: 'NotificationsTopic' } },
       DecisionsTopicArn: { Value: { Ref: 'DecisionsTopic' } },
       StateTableName: { Value: { Ref: 'StateTable' } },
       NotificationsQueueUrl: { Value: { Ref: 'NotificationsQueue' } },
+      NotificationsQueueArn: { Value: { 'Fn::GetAtt': ['NotificationsQueue', 'Arn'] } },
       DeadLetterQueueUrl: { Value: { Ref: 'DeadLetterQueue' } },
       DeadLetterQueueArn: { Value: { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] } },
     });
@@ -585,6 +552,7 @@ describe('the packaged stack, with SSO', () => {
           'jwtAudience=approvals',
           'approverGroups=approvers',
           'consoleClientId=console-app',
+          'cliClientId=cli-app',
         ]),
       );
       const [[authorizerId, authorizer] = []] = resourcesOfType(template, 'AWS::ApiGatewayV2::Authorizer');
@@ -592,8 +560,8 @@ describe('the packaged stack, with SSO', () => {
 
       expect(authorizer?.Properties).toMatchObject({
         AuthorizerType: 'JWT',
-        // The console's tokens name its client, so its id is an audience too.
-        JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app'] },
+        // The console's and the CLI's tokens name their clients, so their ids are audiences too.
+        JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app', 'cli-app'] },
       });
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
       expect(open).toHaveLength(2);
@@ -651,3 +619,146 @@ function partitionConsole(routes: Record<string, unknown>[]): [Record<string, un
   const isConsole = (route: Record<string, unknown>) => /^GET \/console(\/|$)/.test(String(route.RouteKey));
   return [routes.filter(isConsole), routes.filter((route) => !isConsole(route))];
 }
+
+describe('the packaged stack, with Slack approvals', () => {
+  const SLACK_PARAMS = [
+    'slackChannel=C0123456789',
+    'slackApprovers=U0123ABCD,S0456EFGH',
+    'slackBotTokenParameter=/vpce-gatekeeper/test/slack-bot-token',
+    'slackSigningSecretParameter=/vpce-gatekeeper/test/slack-signing-secret',
+    'reconcileTaggedServices=true',
+  ];
+  const parameterArn = (name: string) => `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/vpce-gatekeeper/test/${name}`;
+  let template: Template;
+
+  beforeAll(async () => {
+    template = await readTemplate(await packageStack(SERVICE_IDS.join(','), SLACK_PARAMS));
+  }, PACKAGE_TIMEOUT_MS);
+
+  const variablesOf = (logicalId: string) => (resource(template, logicalId).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+
+  it('subscribes the notifier to the decisions topic, filtered to the events a message shows and reminders', () => {
+    const subscriptions = resourcesOfType(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties);
+    const permissions = resourcesOfType(template, 'AWS::Lambda::Permission').map(([, p]) => p.Properties);
+
+    expect(subscriptions).toContainEqual({
+      TopicArn: { Ref: 'DecisionsTopic' },
+      Protocol: 'lambda',
+      Endpoint: { 'Fn::GetAtt': ['SlackNotifierLambdaFunction', 'Arn'] },
+      FilterPolicyScope: 'MessageAttributes',
+      FilterPolicy: { eventType: [...SLACK_EVENT_TYPES] },
+    });
+    expect(permissions).toContainEqual(
+      expect.objectContaining({ FunctionName: { 'Fn::GetAtt': ['SlackNotifierLambdaFunction', 'Arn'] }, Principal: 'sns.amazonaws.com', SourceArn: { Ref: 'DecisionsTopic' } }),
+    );
+  });
+
+  it('routes POST /chat/slack/interactions to its own function without an authorizer, every other API route staying behind IAM', () => {
+    const routes = resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+    const slack = routes.filter((route) => route.RouteKey === 'POST /chat/slack/interactions');
+    const integration = resource(template, 'HttpApiIntegrationSlackInteractions').Properties;
+
+    expect(slack).toHaveLength(1);
+    expect(slack[0]?.AuthorizationType ?? 'NONE').toBe('NONE');
+    expect(integration.IntegrationUri).toEqual({ 'Fn::GetAtt': ['SlackInteractionsLambdaFunction', 'Arn'] });
+    const [, authorized] = partitionConsole(routes.filter((route) => route.RouteKey !== 'POST /chat/slack/interactions'));
+    for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
+  });
+
+  it('gives the functions the parameter names and the approvers, never a secret', () => {
+    for (const logicalId of ['SlackNotifierLambdaFunction', 'SlackInteractionsLambdaFunction']) {
+      expect(variablesOf(logicalId)).toMatchObject({
+        SLACK_CHANNEL: 'C0123456789',
+        SLACK_APPROVERS: 'U0123ABCD,S0456EFGH',
+        SLACK_BOT_TOKEN_PARAMETER: '/vpce-gatekeeper/test/slack-bot-token',
+        SLACK_SIGNING_SECRET_PARAMETER: '/vpce-gatekeeper/test/slack-signing-secret',
+      });
+    }
+    expect(JSON.stringify(template)).not.toMatch(/xox[abp]-/);
+    expect(Number(variablesOf('SlackInteractionsLambdaFunction').DECISION_LEASE_SECONDS)).toBeGreaterThan(
+      resource(template, 'SlackInteractionsLambdaFunction').Properties.Timeout as number,
+    );
+  });
+
+  it('lets each Slack function read only its own secrets, and their key only through SSM for those parameters', () => {
+    const secretsOf = (roleId: string) => {
+      const statements = roleStatements(template, roleId);
+      const read = statements.filter((statement) => asArray(statement.Action).some((action) => action.startsWith('ssm:')));
+      const decrypt = statements.filter((statement) => asArray(statement.Action).includes('kms:Decrypt'));
+      return { read, decrypt };
+    };
+    const notifier = secretsOf('SlackNotifierRole');
+    const interactions = secretsOf('SlackInteractionsRole');
+
+    expect(notifier.read).toEqual([expect.objectContaining({ Action: 'ssm:GetParameter', Resource: [{ 'Fn::Sub': parameterArn('slack-bot-token') }] })]);
+    expect(interactions.read).toEqual([
+      expect.objectContaining({ Action: 'ssm:GetParameter', Resource: [{ 'Fn::Sub': parameterArn('slack-signing-secret') }, { 'Fn::Sub': parameterArn('slack-bot-token') }] }),
+    ]);
+    for (const [{ decrypt, read }] of [[notifier], [interactions]] as const) {
+      expect(decrypt).toEqual([
+        expect.objectContaining({
+          Resource: '*',
+          Condition: {
+            StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' } },
+            'ForAnyValue:StringEquals': { 'kms:EncryptionContext:PARAMETER_ARN': read[0]?.Resource },
+          },
+        }),
+      ]);
+    }
+    // No other function reads a parameter or decrypts.
+    expect(statementsAllowing(template, 'ssm:GetParameter')).toHaveLength(2);
+    expect(statementsAllowing(template, 'kms:Decrypt')).toHaveLength(2);
+  });
+
+  it("lets the notifier touch only the Slack messages' items and read connections, and nothing in EC2 or SNS", () => {
+    const statements = roleStatements(template, 'SlackNotifierRole');
+    const actions = statements.flatMap((statement) => asArray(statement.Action));
+    const leadingKeys = (action: string) =>
+      statements.filter((statement) => asArray(statement.Action).includes(action)).map((statement) => statement.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
+
+    expect(actions.filter((action) => !action.startsWith('logs:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'kms:Decrypt', 'ssm:GetParameter']);
+    // The prefixes are the keys lib/aws/table.ts builds.
+    const messageKey = keys.slackMessage('vpce-svc-0123456789abcdef0', 'vpce-0123456789abcdef0').pk;
+    const connectionKey = keys.connection('vpce-svc-0123456789abcdef0', 'vpce-0123456789abcdef0').pk;
+    expect(leadingKeys('dynamodb:PutItem')).toEqual([[`${SLACK_MESSAGE_KEY_PREFIX}*`]]);
+    expect(leadingKeys('dynamodb:GetItem')).toEqual([[`${CONNECTION_KEY_PREFIX}*`, `${SLACK_MESSAGE_KEY_PREFIX}*`]]);
+    expect(messageKey.startsWith(SLACK_MESSAGE_KEY_PREFIX) && connectionKey.startsWith(CONNECTION_KEY_PREFIX)).toBe(true);
+  });
+
+  it('lets the interactions function decide only on the managed services (and tagged ones, when asked), as the approvals API does', () => {
+    const statements = roleStatements(template, 'SlackInteractionsRole');
+    const decide = statements.find((statement) => asArray(statement.Action).includes('ec2:AcceptVpcEndpointConnections'));
+    const tagged = resource(template, 'SlackDecideOnTaggedServicesPolicy').Properties;
+
+    expect(asArray(decide?.Resource).map(arnText).sort()).toEqual(
+      SERVICE_IDS.map((id) => `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${id}`).sort(),
+    );
+    expect(tagged.Roles).toEqual([{ Ref: 'SlackInteractionsRole' }]);
+    for (const roleId of ['SlackNotifierRole', 'SlackInteractionsRole']) expect(resource(template, roleId).Properties.Path).toBe('/vpce-gatekeeper/test/');
+    expect((tagged.PolicyDocument as PolicyDocument).Statement[0]?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } });
+    expect(statements.flatMap((statement) => asArray(statement.Action)).filter((action) => action.startsWith('organizations:') || action === 'sts:AssumeRole')).toEqual([]);
+  });
+
+  it('retries a failed notifier event twice and alarms when it still fails', () => {
+    const invokeConfig = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig').find(([, c]) => (c.Properties.FunctionName as { Ref?: string }).Ref === 'SlackNotifierLambdaFunction');
+
+    expect(invokeConfig?.[1].Properties.MaximumRetryAttempts).toBe(2);
+    expect(resource(template, 'SlackNotifierErrorsAlarm').Properties).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'SlackNotifierLambdaFunction' } }],
+      AlarmActions: [{ Ref: 'AlarmsTopic' }],
+    });
+  });
+
+  it(
+    'refuses to package half a Slack configuration, or an approver that is not a Slack id, naming the parameter',
+    async () => {
+      await expect(packageStack(SERVICE_IDS[0], ['slackChannel=C0123456789'])).rejects.toThrow(/"slackChannel", "slackBotTokenParameter" and "slackSigningSecretParameter" go together/);
+      await expect(packageStack(SERVICE_IDS[0], [...SLACK_PARAMS.slice(0, 1), ...SLACK_PARAMS.slice(2), 'slackApprovers=alice@example.com'])).rejects.toThrow(
+        /"slackApprovers" holds entries that are not Slack user ids .*: alice@example.com/,
+      );
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
+});

@@ -2,11 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalJwtAuthorizer } from '../../../local/lambda/jwt-authorizer';
+import { CLOCK_SKEW_SECONDS, LocalJwtAuthorizer } from '../../../local/lambda/jwt-authorizer';
 
-// The local stack's JWT authorizer checks what API Gateway's does: the RS256 signature
-// against the issuer's JWKS (found through its discovery document), iss, aud or
-// client_id, exp and nbf. Each check is tried alone, with a token the trusted key signed.
+// The local stack's JWT authorizer checks what API Gateway's does: a kid, the RS256
+// signature against the issuer's JWKS (found through its discovery document), iss, aud
+// or client_id, exp, nbf and iat. Each check is tried alone, with a token the trusted key signed.
 
 const AUDIENCE = 'console-client';
 let server: Server;
@@ -36,9 +36,10 @@ afterAll(async () => {
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function token(claims: Record<string, unknown> = {}, options: { key?: CryptoKey; kid?: string } = {}): Promise<string> {
+function token(claims: Record<string, unknown> = {}, options: { key?: CryptoKey; kid?: string | null } = {}): Promise<string> {
+  const kid = options.kid === null ? {} : { kid: options.kid ?? 'trusted' };
   return new SignJWT({ sub: 'alice', groups: ['approvers', 'ops'], client_id: AUDIENCE, iss: issuer, iat: now(), exp: now() + 300, ...claims })
-    .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'trusted', typ: 'JWT' })
+    .setProtectedHeader({ alg: 'RS256', ...kid, typ: 'JWT' })
     .sign(options.key ?? trusted);
 }
 
@@ -61,10 +62,20 @@ describe('the local JWT authorizer', () => {
     expect((await authorizer.verify(await token({ client_id: undefined, aud: AUDIENCE }))).ok).toBe(true);
   });
 
+  it("accepts iat and nbf a little ahead of its clock, within the skew, as from an issuer whose clock runs fast", async () => {
+    const ahead = now() + CLOCK_SKEW_SECONDS - 5;
+    expect((await authorizer.verify(await token({ iat: ahead, nbf: ahead }))).ok).toBe(true);
+  });
+
   const refusals: [string, () => Promise<string>, RegExp][] = [
     ['an expired token', () => token({ exp: now() - 60, iat: now() - 600 }), /expired/],
+    ['a token that expired seconds ago (the skew is for nbf and iat only)', () => token({ exp: now() - 5, iat: now() - 600 }), /expired/],
     ['a token not valid before a time still to come (nbf)', () => token({ nbf: now() + 600 }), /nbf/],
     ['a token without exp', () => token({ exp: undefined }), /exp/],
+    ['a token issued a day in the future (iat)', () => token({ iat: now() + 86_400, exp: now() + 86_700 }), /iat.*in the future/],
+    ['a token issued just beyond the clock skew (iat)', () => token({ iat: now() + CLOCK_SKEW_SECONDS + 30 }), /iat/],
+    ['a token whose iat is not a number', () => token({ iat: 'yesterday' }), /iat/],
+    ['a token whose header names no kid, though the JWKS has a single key', () => token({}, { kid: null }), /no kid/],
     ['a token for another audience (client_id)', () => token({ client_id: 'another-app' }), /audience/],
     ['a token for another audience (aud)', () => token({ client_id: undefined, aud: 'another-app' }), /audience/],
     ['a token from another issuer', () => token({ iss: 'https://issuer.example.com' }), /iss/],
