@@ -255,7 +255,7 @@ describe('http-api handler', () => {
     ['no reason', acceptBody({}), 'invalid body: reason: Invalid input: expected string, received undefined'],
     ['a reason that is not text', acceptBody({ reason: 42 }), 'invalid body: reason: Invalid input: expected string, received number'],
     ['a blank reason', acceptBody({ reason: '   ' }), 'invalid body: reason: must say why'],
-    ['an unknown field', acceptBody({ reason: 'ok', approvedBy: 'me' }), "invalid body: unknown field 'approvedBy'"],
+    ['an unknown field', acceptBody({ reason: 'ok', approvedBy: 'me' }), "invalid body: unknown field 'approvedBy' (the fields are reason)"],
     ['a limit that is not a number', listQuery({ limit: 'ten' }), 'invalid query: limit: Invalid input: expected number, received NaN'],
     ['a fractional limit', listQuery({ limit: '2.5' }), 'invalid query: limit: must be a whole number'],
     ['a limit over 100', listQuery({ limit: '101' }), 'invalid query: limit: must be at most 100'],
