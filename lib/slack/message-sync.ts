@@ -29,19 +29,22 @@ export interface SlackMessageItem {
   shownSequence: number;
   /** Who is talking to Slack about this message, until when. */
   lease?: { token: string; until: string };
+  /** The sequence of the last reminder answered in the message's thread. */
+  remindedSequence?: number;
   version: number;
 }
 
 export type StoreStep = { kind: 'write'; item: SlackMessageItem } | { kind: 'ignore'; why: string };
 
 /**
- * Stores a card: a held request starts a message; a later card replaces an
- * earlier one; a decision about a connection no message announced, or a card
- * older than the one stored, changes nothing.
+ * Stores a card: an announcement (a held request) starts a message, showing
+ * `card` (the request, or what became of it meanwhile); a later card replaces
+ * an earlier one; a decision about a connection no message announced, or a
+ * card older than the one stored, changes nothing.
  */
-export function storeCard(item: SlackMessageItem | undefined, card: ConnectionCard, channel: string): StoreStep {
+export function storeCard(item: SlackMessageItem | undefined, card: ConnectionCard, channel: string, announcement: boolean): StoreStep {
   if (!item) {
-    if (card.status !== 'held') return { kind: 'ignore', why: 'no message announces this connection' };
+    if (!announcement) return { kind: 'ignore', why: 'no message announces this connection' };
     return { kind: 'write', item: { serviceId: card.serviceId, endpointId: card.endpointId, channel, card, shownSequence: 0, version: 1 } };
   }
   if (card.sequence <= item.card.sequence) return { kind: 'ignore', why: `a newer event (sequence ${item.card.sequence}) is already stored` };
@@ -94,4 +97,17 @@ export function released(item: SlackMessageItem, token: string): SlackMessageIte
 /** The newer of two cards of one connection; on a tie, the first. */
 export function newerCard(first: ConnectionCard, second: ConnectionCard | undefined): ConnectionCard {
   return second && second.sequence > first.sequence && second.status !== first.status ? second : first;
+}
+
+export type ReminderStep = { kind: 'reply'; item: SlackMessageItem } | { kind: 'ignore'; why: string };
+
+/**
+ * A reminder is answered once in the thread of a message that still asks for a
+ * decision; a copy, an older reminder, or one about a request decided since is not.
+ */
+export function reminderStep(item: SlackMessageItem, sequence: number): ReminderStep {
+  if (!item.ts) return { kind: 'ignore', why: 'the message is not posted yet' };
+  if (item.card.status !== 'held') return { kind: 'ignore', why: `the request is ${item.card.status}` };
+  if ((item.remindedSequence ?? 0) >= sequence) return { kind: 'ignore', why: 'this reminder was answered already' };
+  return { kind: 'reply', item: { ...item, remindedSequence: sequence, version: item.version + 1 } };
 }

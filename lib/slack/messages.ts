@@ -4,8 +4,8 @@ import { getConnection } from '../aws/connection-store';
 import { getSlackMessage, putSlackMessage } from '../aws/slack-store';
 import { ConflictError } from '../errors';
 import { logger } from '../logger';
-import { cardOf, cardOfRecord, messageOf, type CardEvent, type ConnectionCard } from './message-card';
-import { afterShown, newerCard, nextSyncStep, released, storeCard, type SlackMessageItem } from './message-sync';
+import { cardOf, cardOfRecord, messageOf, reminderText, type CardEvent, type ConnectionCard } from './message-card';
+import { afterShown, newerCard, nextSyncStep, released, reminderStep, storeCard, type SlackMessageItem } from './message-sync';
 import { SlackApiError, type SlackWebApi } from './web-api';
 
 /** Writes of the message's item that lost to another writer, tried again from a fresh read. */
@@ -38,32 +38,92 @@ export type ShowOutcome =
  * come at least once and in any order: an older or repeated one changes nothing.
  */
 export async function showEvent(event: CardEvent, deps: MessageDeps): Promise<ShowOutcome> {
+  if (event.eventType === 'approval-reminder') return remind(event, deps);
   const card = cardOf(event);
   if (!card) return { outcome: 'ignored', why: `a message does not show ${event.eventType} events` };
   return showCard(card, deps);
 }
 
+/**
+ * A request still waiting after its policy's pendingTimeout: a reply in its
+ * message's thread, once per reminder. A request held before Slack was set up
+ * has no message yet: the reminder announces it.
+ */
+async function remind(event: CardEvent, deps: MessageDeps): Promise<ShowOutcome> {
+  const { getItem = getSlackMessage, putItem = putSlackMessage } = deps;
+  const card = cardOf({ ...event, eventType: 'approval-needed' });
+  if (!card) return { outcome: 'ignored', why: 'not a connection event' };
+  let item = await getItem(event.serviceId, event.endpointId);
+  if (!item?.ts) {
+    const shown = await showCard(card, deps);
+    if (shown.outcome !== 'shown') return shown;
+    item = await getItem(event.serviceId, event.endpointId);
+    if (!item) return { outcome: 'ignored', why: 'the message was forgotten' };
+  }
+  for (let attempt = 1; ; attempt++) {
+    const step = reminderStep(item, event.sequence);
+    if (step.kind === 'ignore') return { outcome: 'ignored', why: step.why };
+    try {
+      // Answered first, then said: a copy handled at the same time finds it answered.
+      await putItem(step.item, item.version);
+      break;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
+      item = await getItem(event.serviceId, event.endpointId);
+      if (!item) return { outcome: 'ignored', why: 'the message was forgotten' };
+    }
+  }
+  const { channel, ts = '' } = item;
+  try {
+    await deps.slack.call('chat.postMessage', { channel, thread_ts: ts, text: reminderText(item.card) }, { budgetMs: deps.slackBudgetMs });
+  } catch (error) {
+    await forgetReminder(event, deps);
+    throw error;
+  }
+  return { outcome: 'shown', ts, channel };
+}
+
+/** Takes back a reminder Slack was not told of, so that the retry answers it. */
+async function forgetReminder(event: CardEvent, deps: MessageDeps): Promise<void> {
+  const { getItem = getSlackMessage, putItem = putSlackMessage } = deps;
+  try {
+    const current = await getItem(event.serviceId, event.endpointId);
+    if (current?.remindedSequence === event.sequence) {
+      const { remindedSequence: _taken, ...rest } = current;
+      await putItem({ ...rest, version: current.version + 1 }, current.version);
+    }
+  } catch (error) {
+    logger.warn('could not take back a reminder Slack was not told of', { endpointId: event.endpointId, error });
+  }
+}
+
 /** Stores a card about a connection and brings its Slack message in line with the newest card. */
 export async function showCard(card: ConnectionCard, deps: MessageDeps): Promise<ShowOutcome> {
+  const stored = await store(card, deps, { readRecord: true });
+  if (stored.kind === 'ignored') return { outcome: 'ignored', why: stored.why };
+  return syncMessage(card, deps);
+}
+
+/**
+ * Stores a card in the message's item. A request about to be announced may have
+ * been decided already, its decision's event come first and found no message to
+ * update: with `readRecord`, the record says what is true now.
+ */
+async function store(card: ConnectionCard, deps: MessageDeps, { readRecord }: { readRecord: boolean }): Promise<{ kind: 'stored' } | { kind: 'ignored'; why: string }> {
   const { getItem = getSlackMessage, putItem = putSlackMessage, getRecord = getConnection } = deps;
   for (let attempt = 1; ; attempt++) {
     const item = await getItem(card.serviceId, card.endpointId);
-    // A request about to be announced may have been decided already, its decision's
-    // event come first and found no message to update: the record says what is true now.
-    const newest = item || card.status !== 'held' ? card : newerCard(card, recordCard(await getRecord(card.serviceId, card.endpointId)));
-    const step = storeCard(item, newest, deps.channel);
-    if (step.kind === 'ignore') {
-      if (!item) return { outcome: 'ignored', why: step.why };
-      break; // still bring Slack in line: the holder of a stored newer card may have died
-    }
+    const newest = item || card.status !== 'held' || !readRecord ? card : newerCard(card, recordCard(await getRecord(card.serviceId, card.endpointId)));
+    const step = storeCard(item, newest, deps.channel, card.status === 'held');
+    // An older card than the one stored still goes on to bring Slack in line: the holder of the newer one may have died.
+    if (step.kind === 'ignore') return item ? { kind: 'stored' } : { kind: 'ignored', why: step.why };
     try {
       await putItem(step.item, item?.version);
-      break;
+      return { kind: 'stored' };
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
     }
   }
-  return syncMessage(card, deps);
 }
 
 function recordCard(record: ConnectionRecord | undefined): ConnectionCard | undefined {
@@ -98,6 +158,11 @@ async function syncMessage(card: Pick<ConnectionCard, 'serviceId' | 'endpointId'
       throw error;
     }
     await recordShown(step.item, token, { ...shown, sequence: step.item.card.sequence }, deps);
+    if (step.then === 'post' && step.item.card.status === 'held') {
+      // Decided while it was being announced? Its decision's event may have found no message yet.
+      const now = recordCard(await (deps.getRecord ?? getConnection)(card.serviceId, card.endpointId));
+      if (now && newerCard(step.item.card, now) === now) await store(now, deps, { readRecord: false });
+    }
   }
   // Newer cards kept coming: the holder of the last one shows it.
   return { outcome: 'left-to-holder' };
