@@ -238,7 +238,7 @@ function wire(parts: {
     await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
     organization.reset();
     // The functions' containers start cold: nothing remembered of an organization that is gone.
-    (await import('../lib/organization-membership')).forgetMemberships();
+    (await import('../lib/aws/ports')).forgetOrganization();
     simulator.reset();
     inbound.reset();
     sqs.clear();

@@ -260,6 +260,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
       'organizations:DescribeAccount',
       'organizations:DescribeOrganization',
       'organizations:DescribeOrganizationalUnit',
+      'organizations:ListAccounts',
       'organizations:ListAccountsForParent',
       'organizations:ListOrganizationalUnitsForParent',
       'organizations:ListParents',
