@@ -194,6 +194,11 @@ describe('policies in the console', () => {
     await inPage(browser, 'confirm a rejecting save', async (page) => {
       await signIn(page, LOCAL_APPROVER);
       await page.getByRole('link', { name: 'Policies' }).click();
+      // An account id without quotes is a number to YAML: said at its line, as written and as read.
+      await page.locator('textarea[name=policy]').fill(`allow:\n  - account: 012345678901\nonUnmatched: reject\n`);
+      await expect(page.getByTestId('problems').textContent()).resolves.toBe(
+        'allow[0].account (line 2): the account id 012345678901 is not in quotes, so YAML reads it as the number 12345678901: write account: "012345678901"',
+      );
       await page.locator('textarea[name=policy]').fill(`allow:\n  - account: "${ALLOWED}"\n    label: acme-prod\nonUnmatched: reject\n`);
       await page.getByRole('button', { name: 'Plan' }).click();
       await page.getByTestId('plan').waitFor();
