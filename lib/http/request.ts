@@ -68,6 +68,15 @@ export const reasonSchema = z.string().check(
   z.refine(isSafeText, UNSAFE_TEXT_MESSAGE),
 );
 
+/**
+ * `build`'s schema, built on first use and kept: a route's validation is work only the
+ * invocations that call the route need, not every cold start.
+ */
+export function onFirstUse<T>(build: () => T): () => T {
+  let built: T | undefined;
+  return () => (built ??= build());
+}
+
 /** The JSON body, validated against `schema` (strict: unknown fields are refused). */
 export function body<T extends z.ZodMiniType>(event: HttpApiEvent, schema: T): z.infer<T> {
   return validate(schema, jsonBody(event), 'body');
