@@ -412,7 +412,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
       const [open, authorized] = partitionConsole(routes());
       expect(authorized.length).toBeGreaterThan(0);
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
-      expect(open.map((route) => route.RouteKey).sort()).toEqual(['GET /console', 'GET /console/{asset}']);
+      expect(open.map((route) => route.RouteKey).sort()).toEqual(['GET /console', 'GET /console/', 'GET /console/{asset}', 'GET /favicon.ico']);
       for (const route of open) expect(route.AuthorizationType ?? 'NONE').toBe('NONE');
     });
 
@@ -562,7 +562,7 @@ describe('the packaged stack, with SSO', () => {
         JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app', 'cli-app'] },
       });
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
-      expect(open).toHaveLength(2);
+      expect(open).toHaveLength(4);
     },
     PACKAGE_TIMEOUT_MS,
   );
@@ -663,6 +663,6 @@ describe('the packaged stack, without managed endpoint services', () => {
 
 /** Routes of the console's page and assets (no authorizer), and the others. */
 function partitionConsole(routes: Record<string, unknown>[]): [Record<string, unknown>[], Record<string, unknown>[]] {
-  const isConsole = (route: Record<string, unknown>) => /^GET \/console(\/|$)/.test(String(route.RouteKey));
+  const isConsole = (route: Record<string, unknown>) => /^GET \/(console(\/|$)|favicon\.ico$)/.test(String(route.RouteKey));
   return [routes.filter(isConsole), routes.filter((route) => !isConsole(route))];
 }

@@ -51,7 +51,7 @@ describe('the approvals API contract', () => {
 
   it("puts an authorizer on every route in serverless.yml but the console's page and assets, which are public in all three", () => {
     const publicInHandler = routes.filter((route) => route.access === 'public').map(routeKeyOf);
-    expect(sorted(publicInHandler)).toEqual(['GET /console', 'GET /console/{asset}']);
+    expect(sorted(publicInHandler)).toEqual(['GET /console', 'GET /console/', 'GET /console/{asset}', 'GET /favicon.ico']);
     for (const route of serverlessRoutes()) {
       const key = routeKeyOf({ method: route.method.toUpperCase() as 'GET', path: route.path });
       expect(route.authorizer, key).toBe(publicInHandler.includes(key) ? undefined : '${self:custom.apiAuthorizer}');
