@@ -75,6 +75,8 @@ export interface LocalStack {
   baseUrl: string;
   /** The policies loaded from the policy file ('default' or service ids); empty without one. */
   policyIds: string[];
+  /** The local OpenID Connect issuer whose tokens the API takes, with --auth jwt. */
+  issuer?: string;
   close(): Promise<void>;
 }
 
@@ -130,6 +132,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return {
       baseUrl,
       policyIds,
+      issuer: oidc?.issuer,
       close: async () => {
         plane.reconciler.stop();
         plane.notificationSource.stop();
