@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { ServiceSummary } from '../lib/approvals';
 import { closest } from '../lib/domain/suggest';
 import { apiPath, describeFailure } from './api-client';
 import { CliError } from './cli-error';
@@ -62,10 +63,8 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'services': {
       const body = await call('GET', '/services');
-      const services = body.services as { serviceId: string; connections: Record<string, number>; policy?: { policyId: string; version: number } | null }[];
-      return print(body, () =>
-        table(services.map((s) => ({ SERVICE: s.serviceId, ...countsOf(s.connections), ...('policy' in s ? { POLICY: policyName(s.policy) } : {}) }))),
-      );
+      const services = body.services as ServiceSummary[];
+      return print(body, () => table(services.map((s) => ({ SERVICE: s.serviceId, ...countsOf(s.connections), POLICY: policyName(s.policy) }))));
     }
     case 'show': {
       const [serviceId = '', endpointId = ''] = required(args, 'SERVICE_ID', 'ENDPOINT_ID');
@@ -163,13 +162,15 @@ function decisionOf(c: Record<string, unknown>): Record<string, unknown> {
   return (c.decision as Record<string, unknown> | undefined) ?? {};
 }
 
-function countsOf(counts: Record<string, number>): Record<string, number> {
+function countsOf(counts: Partial<Record<string, number>>): Record<string, number> {
   const states = ['pendingAcceptance', 'pending', 'available', 'rejected', 'deleted'];
   return Object.fromEntries(states.map((state) => [state.toUpperCase(), counts[state] ?? 0]));
 }
 
-function policyName(policy: { policyId: string; version: number } | null | undefined): string {
-  return policy ? `${policy.policyId} v${policy.version}` : 'none (held)';
+/** Which policy governs a service, as the SERVICES table shows it. */
+function policyName(policy: ServiceSummary['policy']): string {
+  if (!policy) return 'none: every request is held';
+  return `${policy.policyId} v${policy.version}${policy.valid ? '' : ' (no longer validates: nothing is decided by it)'}`;
 }
 
 function apiUrl(text: string): string {

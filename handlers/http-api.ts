@@ -11,7 +11,7 @@ import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
 import { middyfy } from '../lib/lambda';
 import { consoleAsset, consoleRedirect, consoleSettingsOf } from '../lib/http/static-assets';
-import { requireApprover } from '../lib/http/auth';
+import { requireApprover, type CallerView } from '../lib/http/auth';
 import { config, outboundTopicArn } from '../lib/config';
 
 // Fail at cold start, naming the variable, rather than on the first request.
@@ -82,7 +82,7 @@ export const routes: Route[] = [
     method: 'GET',
     path: '/me',
     access: 'read',
-    handle: async ({ caller }) => json(200, { principal: caller.principal, via: caller.via, groups: caller.groups, role: roleOf(caller) }),
+    handle: async ({ caller }) => json(200, { principal: caller.principal, via: caller.via, groups: caller.groups, role: roleOf(caller) } satisfies CallerView),
   },
   { method: 'GET', path: '/connections', access: 'read', handle: async ({ event }) => pageOf(await listConnections(queryParams(event, queueQuery))) },
   { method: 'GET', path: '/services', access: 'read', handle: async () => json(200, { services: await listServices() }) },

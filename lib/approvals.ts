@@ -5,6 +5,8 @@ import { countConnectionsByState, getConnection, listConnectionsByState, listCon
 import { carryOutClaims, planContext, type Claimed } from './deciding';
 import { updateConnection } from './conditional-update';
 import { isManagedService, managedServiceIds } from './managed-services';
+import { getLatestPolicyVersion } from './aws/policy-store';
+import { DEFAULT_POLICY_ID } from './domain/policy';
 import { ActionFailedError, ConflictError, EC2ThrottledError, NotFoundError } from './errors';
 
 /** The history's source for what an approver's request observed and did. */
@@ -73,12 +75,24 @@ export interface ServiceSummary {
   serviceId: string;
   /** How many of its connections the table holds in each state; states with none are left out. */
   connections: Partial<Record<ConnectionState, number>>;
+  /** The policy that governs it (its own, else the default), and whether that version still validates; null: none, every request is held. */
+  policy: { policyId: string; version: number; valid: boolean } | null;
 }
 
-/** The managed endpoint services, each with its connections counted by state. */
+/** The managed endpoint services, each with its connections counted by state and the policy that governs it. */
 export async function listServices(): Promise<ServiceSummary[]> {
   const serviceIds = await managedServiceIds();
-  return Promise.all(serviceIds.map(async (serviceId) => ({ serviceId, connections: await countConnectionsByState(serviceId) })));
+  const fallback = await getLatestPolicyVersion(DEFAULT_POLICY_ID);
+  return Promise.all(
+    serviceIds.map(async (serviceId) => {
+      const governing = (await getLatestPolicyVersion(serviceId)) ?? fallback;
+      return {
+        serviceId,
+        connections: await countConnectionsByState(serviceId),
+        policy: governing ? { policyId: governing.policyId, version: governing.version, valid: governing.valid } : null,
+      };
+    }),
+  );
 }
 
 /** One connection's record and full history. */

@@ -8,6 +8,10 @@ const commaList = z.pipe(
   z._default(z.string(), ''),
   z.transform((raw: string) => raw.split(',').map((item) => item.trim()).filter(Boolean)),
 );
+/** A Slack user id (U…, or W… on Enterprise Grid) or user group id (S…). */
+const SLACK_APPROVER = /^[UWS][A-Z0-9]{2,}$/;
+/** An SSM parameter name: a path of letters, digits and .-_ segments, or a plain name. */
+const SSM_PARAMETER_NAME = /^(\/[\w.-]+)+$|^[\w.-]+$/;
 const positiveWholeNumber = z.pipe(z.coerce.number(), z.int().check(z.positive()));
 // A variable that may be set to '' (an empty stage parameter), which counts as not set.
 const optionalMatching = (pattern: RegExp, message: string) =>
@@ -77,6 +81,19 @@ const envSchema = z.object({
     /^[\w+=,.@:/-]{2,1224}$/,
     'ORGANIZATIONS_EXTERNAL_ID must be 2-1224 characters of letters, digits and +=,.@:/-',
   ),
+  // Slack approvals (docs/slack.md). The channel approval requests are posted to, and who may
+  // decide from Slack: user ids (U…, W…) and user group ids (S…). Empty approvers: nobody.
+  SLACK_CHANNEL: optionalMatching(/^[CGD][A-Z0-9]{2,}$/, 'SLACK_CHANNEL must be a Slack channel id such as C0123456789'),
+  SLACK_APPROVERS: z.pipe(commaList, z.array(z.string().check(z.regex(SLACK_APPROVER, 'SLACK_APPROVERS holds an entry that is not a Slack user id (U…, W…) or user group id (S…)')))),
+  // The names of the SSM SecureString parameters holding the bot token and the signing secret:
+  // the secrets themselves are read from Parameter Store at cold start, never from the environment.
+  SLACK_BOT_TOKEN_PARAMETER: optionalMatching(SSM_PARAMETER_NAME, 'SLACK_BOT_TOKEN_PARAMETER must be an SSM parameter name such as /vpce-gatekeeper/prod/slack-bot-token'),
+  SLACK_SIGNING_SECRET_PARAMETER: optionalMatching(
+    SSM_PARAMETER_NAME,
+    'SLACK_SIGNING_SECRET_PARAMETER must be an SSM parameter name such as /vpce-gatekeeper/prod/slack-signing-secret',
+  ),
+  // Where Slack's Web API is: its methods are <SLACK_API_URL><method>.
+  SLACK_API_URL: z._default(z.url('SLACK_API_URL must be a URL such as https://slack.com/api/').check(z.endsWith('/', 'SLACK_API_URL must end with /')), 'https://slack.com/api/'),
   // How long an account's membership read from Organizations is used (ISO 8601 duration).
   ORGANIZATION_CACHE_TTL: z.pipe(
     z._default(z.string(), 'PT15M'),
@@ -116,3 +133,19 @@ export function outboundTopicArn(): string {
   return arn;
 }
 
+
+/** Slack's settings, for the Slack functions; throws naming every variable that is missing. */
+export function slackSettings(): { channel: string; approvers: string[]; botTokenParameter: string; signingSecretParameter: string; apiUrl: string } {
+  const { SLACK_CHANNEL, SLACK_APPROVERS, SLACK_BOT_TOKEN_PARAMETER, SLACK_SIGNING_SECRET_PARAMETER, SLACK_API_URL } = config();
+  const missing = Object.entries({ SLACK_CHANNEL, SLACK_BOT_TOKEN_PARAMETER, SLACK_SIGNING_SECRET_PARAMETER })
+    .filter(([, value]) => !value)
+    .map(([name]) => `${name} environment variable is not set`);
+  if (missing.length || !SLACK_CHANNEL || !SLACK_BOT_TOKEN_PARAMETER || !SLACK_SIGNING_SECRET_PARAMETER) throw new Error(`invalid configuration: ${missing.join('; ')}`);
+  return {
+    channel: SLACK_CHANNEL,
+    approvers: SLACK_APPROVERS,
+    botTokenParameter: SLACK_BOT_TOKEN_PARAMETER,
+    signingSecretParameter: SLACK_SIGNING_SECRET_PARAMETER,
+    apiUrl: SLACK_API_URL,
+  };
+}

@@ -27,6 +27,8 @@ variables:
   LOCAL_MAXIMUM_CONCURRENCY   its maximum concurrency (default 5)
   RECONCILE_INTERVAL_SECONDS  how often the reconciler runs (default 60; 0: only POST /local/reconcile)
   LOCAL_FUNCTION_TIMEOUT_MS   when an invocation counts as failed (default: the deployed timeouts)
+  LOCAL_SLACK                 on (default): the Slack simulator at /local/slack and the Slack functions
+                              (approvals in Slack, docs/slack.md); off: neither, as a stage without Slack
   LOG_FORMAT                  text (default): one short line per log entry, no metric documents;
                               json: the functions' full JSON log lines and CloudWatch metric
                               documents (stdout) and the local stack's own JSON log (stderr)
@@ -65,6 +67,7 @@ async function main(): Promise<void> {
     maximumConcurrency: optionalNumberFromEnv('LOCAL_MAXIMUM_CONCURRENCY'),
     reconcileIntervalSeconds: numberFromEnv('RECONCILE_INTERVAL_SECONDS', 60),
     functionTimeoutMs: optionalNumberFromEnv('LOCAL_FUNCTION_TIMEOUT_MS'),
+    slack: slackFromEnv(),
   });
   process.stdout.write(readyLines(stack, values.policy));
 
@@ -114,6 +117,12 @@ function logFormatFromEnv(): LogFormat {
   const raw = process.env.LOG_FORMAT ?? 'text';
   if (raw !== 'text' && raw !== 'json') throw new Error(`LOG_FORMAT must be text or json, not '${raw}'`);
   return raw;
+}
+
+function slackFromEnv(): boolean {
+  const raw = process.env.LOCAL_SLACK ?? 'on';
+  if (raw !== 'on' && raw !== 'off') throw new Error(`LOCAL_SLACK must be on or off, not '${raw}'`);
+  return raw === 'on';
 }
 
 function numberFromEnv(name: string, fallback: number): number {

@@ -10,6 +10,7 @@ import { answerSqs } from './aws/sqs';
 import { SnsApiError, snsErrorResponse } from './aws/sns-outbound';
 import { controlRoutes, type ControlPlane } from './control/routes';
 import { errorReply, requireSameOrigin, route, type Route } from './control/router';
+import { answerSlackApi, SLACK_API_PATH } from './slack/web-api';
 
 /** Where the SDK clients are pointed: AWS_ENDPOINT_URL_EC2 and AWS_ENDPOINT_URL_SNS are base URL + these. */
 export const EC2_PATH = '/aws/ec2';
@@ -17,19 +18,24 @@ export const SNS_PATH = '/aws/sns';
 export const SQS_PATH = '/aws/sqs';
 export const ORGANIZATIONS_PATH = '/aws/organizations';
 export const STS_PATH = '/aws/sts';
+export const SSM_PATH = '/aws/ssm';
 
 /** Paths of the approvals API: everything outside /local and /aws. */
 const API_PATH = /^\/(?!(local|aws)(\/|$))/;
 
-/** The one HTTP listener: control routes under /local, EC2 and SNS under /aws, the approvals API at the root. */
-export function createRequestListener(plane: ControlPlane, api?: LocalApiGateway): RequestListener {
+/**
+ * The one HTTP listener: control routes under /local, EC2 and SNS under /aws, and
+ * at the root the HTTP API's functions (the approvals API, Slack's interactions),
+ * each answering its own routes, the first answering what none takes (404).
+ */
+export function createRequestListener(plane: ControlPlane, apis: LocalApiGateway[] = []): RequestListener {
   const routes = controlRoutes(plane);
   return (request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    const toApi = Boolean(api) && API_PATH.test(path);
+    const api = API_PATH.test(path) ? (apis.find((candidate) => candidate.handles(request.method ?? 'GET', request.url ?? '/')) ?? apis[0]) : undefined;
     // The stack's own answers say nosniff; the API's are the function's, as it returned them.
-    if (!toApi) response.setHeader(NOSNIFF_HEADER, 'nosniff');
-    const handled = api && toApi ? api.serve(request, response) : handleRequest(plane, routes, request, response);
+    if (!api) response.setHeader(NOSNIFF_HEADER, 'nosniff');
+    const handled = api ? api.serve(request, response) : handleRequest(plane, routes, request, response);
     void handled.catch((error: unknown) => {
       logLocal('error', 'request failed after the response started', describeError(error));
       response.destroy();
@@ -54,6 +60,26 @@ async function handleRequest(plane: ControlPlane, routes: Route[], request: Inco
   }
   if (request.method === 'POST' && (path === ORGANIZATIONS_PATH || path === STS_PATH)) {
     await answerOrganizationOrSts(plane.organization, path, request, response);
+    return;
+  }
+  if (request.method === 'POST' && path === SSM_PATH) {
+    const body = Buffer.from(await readBody(request), 'utf8');
+    const answer = plane.ssm.answer({ method: 'POST', url: request.url ?? '/', rawHeaders: request.rawHeaders, body });
+    response.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.1', 'content-length': Buffer.byteLength(answer.body), 'x-amzn-requestid': answer.requestId });
+    response.end(answer.body);
+    return;
+  }
+  if (plane.slack && path.startsWith(SLACK_API_PATH)) {
+    // Slack's Web API: its own wire rules (form or JSON, bearer token), not the /local control routes'.
+    const answer = answerSlackApi(plane.slack.workspace, {
+      method: request.method ?? 'GET',
+      path,
+      query: new URL(request.url ?? '/', 'http://localhost').search.slice(1),
+      headers: request.headers,
+      body: await readBody(request),
+    });
+    response.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+    response.end(answer.body);
     return;
   }
   if (request.method === 'POST' && path === SQS_PATH) {

@@ -9,7 +9,7 @@ import { Faults } from './aws/faults';
 import { closeServer, listen } from './listen';
 import { describeError, logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './control/policies';
-import { createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, STS_PATH } from './server';
+import { createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, SSM_PATH, STS_PATH } from './server';
 import { NOSNIFF_HEADER } from './http-io';
 import type { ControlPlane } from './control/routes';
 import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './aws/organization-plane';
@@ -23,6 +23,9 @@ import { InboundSns } from './aws/sns-inbound';
 import { OutboundSns } from './aws/sns-outbound';
 import { EventSourceMapping, type SqsLambdaHandler } from './lambda/event-source-mapping';
 import { DEPLOYED_QUEUE_DEFAULTS } from './lambda/deployed-defaults';
+import { LocalSsm } from './aws/ssm';
+import { slackEnvironment, startSlack, storeSlackSecrets } from './slack/wiring';
+import type { SlackPlane } from './control/slack-routes';
 
 export const LOCAL_TABLE_NAME = 'vpce-gatekeeper-local';
 export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
@@ -35,6 +38,13 @@ const DEAD_LETTER_QUEUE_NAME = 'vpce-gatekeeper-local-notifications-dlq';
 /** The deployed reconciler's timeout (serverless.yml). */
 const RECONCILE_TIMEOUT_MS = 240_000;
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+/** The functions' credentials, as the AWS services that check signatures (SSM) know them. */
+const LOCAL_FUNCTIONS_PRINCIPAL = {
+  ...CREDENTIALS,
+  userArn: 'arn:aws:sts::000000000000:assumed-role/vpce-gatekeeper-local/functions',
+  userId: 'AROALOCALFUNCTIONS:functions',
+  accountId: '000000000000',
+};
 // How long a reset waits for handler invocations already running.
 const RESET_SETTLE_MS = 10_000;
 const CLOSE_SETTLE_MS = 2_000;
@@ -68,6 +78,8 @@ export interface LocalStackOptions {
    * authorizer trusting the local OpenID Connect issuer at /local/oidc).
    */
   auth?: 'iam' | 'jwt';
+  /** The Slack simulator and the Slack functions (approvals in Slack). Default true. */
+  slack?: boolean;
 }
 
 export interface LocalStack {
@@ -103,6 +115,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await listen(server, options.port ?? 3000);
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     pointAwsSdkAtLocalStack(baseUrl, dynamoGate.endpoint);
+    if (options.slack !== false) Object.assign(process.env, slackEnvironment(baseUrl));
     const oidc = options.auth === 'jwt' ? await LocalOidcIssuer.start(baseUrl) : undefined;
     if (oidc) useJwtAuthorization(oidc);
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
@@ -110,14 +123,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: oidc.clientIds }) } : { kind: 'iam' },
     );
     const direct = await importDirectFunctions();
+    const outbound = new OutboundSns(new Set([OUTBOUND_TOPIC_ARN]));
+    const slack = options.slack === false ? undefined : await startSlack({ baseUrl, outbound, topicArn: OUTBOUND_TOPIC_ARN, functionTimeoutMs: options.functionTimeoutMs });
     let policyIds: string[] = [];
     const loadPolicies = async () => {
       if (!policyFile) return;
       policyIds = await loadPolicyFile(policyFile, putPolicy);
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
-    const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options });
-    const listener = createRequestListener(plane, api);
+    const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options, outbound, slack: slack?.plane });
+    const listener = createRequestListener(plane, slack ? [api, slack.api] : [api]);
     server.on('request', (request, response) => {
       if (!oidc || !LocalOidcIssuer.handles(new URL(request.url ?? '/', baseUrl).pathname)) return listener(request, response);
       response.setHeader(NOSNIFF_HEADER, 'nosniff');
@@ -137,6 +152,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         plane.reconciler.stop();
         plane.notificationSource.stop();
         await plane.reconciler.settle(CLOSE_SETTLE_MS);
+        await plane.slack?.notifier.reset(CLOSE_SETTLE_MS);
         plane.simulator.reset();
         plane.inbound.reset();
         await plane.notificationSource.reset(CLOSE_SETTLE_MS);
@@ -170,6 +186,8 @@ function wire(parts: {
   direct: { reconcile: DirectHandler };
   loadPolicies: () => Promise<void>;
   options: LocalStackOptions;
+  outbound: OutboundSns;
+  slack?: SlackPlane;
 }): ControlPlane {
   const { baseUrl, dynamo, faults, options } = parts;
   const defaults = DEPLOYED_QUEUE_DEFAULTS;
@@ -202,7 +220,9 @@ function wire(parts: {
     intervalSeconds: options.reconcileIntervalSeconds ?? 60,
   });
   const calls = new CallLog();
-  const outbound = new OutboundSns(new Set([OUTBOUND_TOPIC_ARN]));
+  const { outbound, slack } = parts;
+  const ssm = new LocalSsm([LOCAL_FUNCTIONS_PRINCIPAL]);
+  storeSlackSecrets(ssm);
   const inbound = new InboundSns({ topicArn: INBOUND_TOPIC_ARN, queue: notificationQueue, faults });
   const simulator = new PrivateLinkSimulator({
     acceptDelayMs: options.acceptDelayMs ?? 1000,
@@ -219,6 +239,9 @@ function wire(parts: {
     sqs.clear();
     await notificationSource.reset(RESET_SETTLE_MS);
     await reconciler.settle(RESET_SETTLE_MS);
+    await slack?.notifier.reset(RESET_SETTLE_MS);
+    slack?.workspace.reset();
+    (await import('../lib/slack/approvers')).forgetGroupMembers();
     sqs.clear(); // what an invocation still running at the reset handed back
     outbound.clear();
     calls.reset();
@@ -238,6 +261,7 @@ function wire(parts: {
     deadLetterQueueArn: deadLetterQueue.arn,
     organizationsEndpoint: `${baseUrl}${ORGANIZATIONS_PATH}`,
     stsEndpoint: `${baseUrl}${STS_PATH}`,
+    ssmEndpoint: `${baseUrl}${SSM_PATH}`,
   };
   return {
     simulator,
@@ -254,6 +278,8 @@ function wire(parts: {
     notificationSource,
     dynamoRequests: () => dynamo.requestCounts(),
     organization,
+    ssm,
+    slack,
   };
 }
 
@@ -286,6 +312,7 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     AWS_ENDPOINT_URL_SQS: `${baseUrl}${SQS_PATH}`,
     AWS_ENDPOINT_URL_ORGANIZATIONS: `${baseUrl}${ORGANIZATIONS_PATH}`,
     AWS_ENDPOINT_URL_STS: `${baseUrl}${STS_PATH}`,
+    AWS_ENDPOINT_URL_SSM: `${baseUrl}${SSM_PATH}`,
     // The functions read the organization through the read-only role, as deployed.
     ORGANIZATIONS_ROLE_ARN: LOCAL_ORGANIZATIONS_ROLE_ARN,
     ORGANIZATIONS_EXTERNAL_ID: LOCAL_ORGANIZATIONS_EXTERNAL_ID,

@@ -14,14 +14,6 @@ export type Session =
   | { kind: 'iam'; credentials: AwsCredentials; region: string }
   | { kind: 'jwt'; accessToken: string; idToken?: string; expiresAt: number };
 
-/** The console's settings, from config.json (GET /console/config.json). */
-export interface ConsoleSettings {
-  auth: 'iam' | 'jwt';
-  region: string;
-  issuer?: string;
-  clientId?: string;
-}
-
 /** An answer of the API other than 2xx, with its code and message. */
 export class ApiError extends Error {
   constructor(
@@ -89,66 +81,15 @@ export async function call<T>(session: Session, method: string, path: string, op
   return { status: response.status, headers: response.headers, body: parsed as T };
 }
 
-// The API's shapes, as openapi.yaml describes them.
+// The API's shapes: the types the API itself answers with, from lib (types only: nothing of lib's
+// runtime, nor of node, reaches the bundle).
+export type { ConnectionState } from '../../lib/domain/connection';
+export type { ConnectionView as Connection, ServiceSummary } from '../../lib/approvals';
+export type { CallerView as Me } from '../../lib/http/auth';
+export type { ConsoleSettings } from '../../lib/http/static-assets';
+export type { PolicyVersion as StoredPolicy } from '../../lib/aws/policy-store';
+export type { PolicyVerdict } from '../../lib/policy-admin';
+export type { PolicyPlan } from '../../lib/policy-plan';
 
-export type ConnectionState = 'pendingAcceptance' | 'pending' | 'available' | 'deleting' | 'deleted' | 'rejected' | 'failed' | 'expired' | 'partial';
-export const STATES: ConnectionState[] = ['pendingAcceptance', 'pending', 'available', 'deleting', 'deleted', 'rejected', 'failed', 'expired', 'partial'];
-
-export interface Decision {
-  outcome: 'accept' | 'reject' | 'hold';
-  acted: boolean;
-  rule: string;
-  reason: string;
-  decidedBy: string;
-  decidedAt: string;
-}
-
-export interface HistoryEvent {
-  at: string;
-  type: string;
-  [detail: string]: unknown;
-}
-
-export interface Connection {
-  serviceId: string;
-  endpointId: string;
-  ownerAccountId: string;
-  region: string;
-  state: ConnectionState;
-  decision?: Decision;
-  pendingAction?: { outcome: string; decidedBy: string; reason: string; status: string; leaseUntil: string };
-  createdAt: string;
-  updatedAt: string;
-  history: HistoryEvent[];
-}
-
-export interface Me {
-  principal: string;
-  via: 'iam' | 'jwt';
-  groups: string[];
-  role: 'approver' | 'viewer';
-}
-
-export interface StoredPolicy {
-  policyId: string;
-  version: number;
-  policy: Record<string, unknown>;
-  createdAt: string;
-  createdBy: string;
-}
-
-export interface PolicyPlan {
-  policyId: string;
-  baseVersion: number | null;
-  changes: {
-    serviceId: string;
-    endpointId: string;
-    ownerAccountId: string;
-    state: ConnectionState;
-    current: { outcome: string; rule: string };
-    planned: { outcome: string; rule: string; reason: string };
-    effect: 'accept' | 'reject' | 'revoke' | 'hold';
-  }[];
-  summary: Record<'accept' | 'reject' | 'revoke' | 'hold' | 'unchanged', number>;
-  revocationLimit?: { serviceId: string; candidates: number; admitted: number; maxRevocationsPerRun: number; maxRevocationPercent: number }[];
-}
+/** Every connection state, as the API spells it (the queue's filter). */
+export { CONNECTION_STATES as STATES } from '../../lib/domain/connection';

@@ -1,19 +1,14 @@
 import { useState } from 'preact/hooks';
-import { ApiError, call, STATES, type Connection, type Me, type Session } from './api';
-import { ErrorNote, Note, messageOf, useLoad, when } from './ui';
+import { ApiError, call, STATES, type Connection, type Me, type ServiceSummary, type Session } from './api';
+import { ErrorNote, Id, Note, Shown, messageOf, useLoad, when } from './ui';
 
 interface Page {
   connections: Connection[];
   nextCursor: string | null;
 }
 
-interface ServiceCounts {
-  serviceId: string;
-  connections: Partial<Record<string, number>>;
-}
-
 function useServices(session: Session) {
-  return useLoad(async () => (await call<{ services: ServiceCounts[] }>(session, 'GET', '/services')).body.services, [session]);
+  return useLoad(async () => (await call<{ services: ServiceSummary[] }>(session, 'GET', '/services')).body.services, [session]);
 }
 
 /** The queue: connections in one state (pending by default), of every service or one, a page at a time. */
@@ -59,18 +54,17 @@ export function Queue({ session, query }: { session: Session; query: URLSearchPa
           ) : (
             <table class="list" data-testid="queue">
               <thead>
-                <tr><th>Endpoint</th><th>Service</th><th>Account</th><th>Region</th><th>State</th><th>Since</th><th>Why</th></tr>
+                <tr><th>Endpoint</th><th>Service</th><th>Account</th><th>Region</th><th>Since</th><th>Why</th></tr>
               </thead>
               <tbody>
                 {page.value.connections.map((c) => (
                   <tr>
-                    <td><a href={`#/connection/${c.serviceId}/${c.endpointId}`}>{c.endpointId}</a></td>
-                    <td>{c.serviceId}</td>
-                    <td>{c.ownerAccountId}</td>
-                    <td>{c.region}</td>
-                    <td><StateBadge state={c.state} /></td>
-                    <td>{when(c.createdAt)}</td>
-                    <td class="why">{c.decision?.reason ?? ''}</td>
+                    <td data-label="Endpoint"><a href={`#/connection/${c.serviceId}/${c.endpointId}`}><Id>{c.endpointId}</Id></a></td>
+                    <td data-label="Service"><Id>{c.serviceId}</Id></td>
+                    <td data-label="Account"><Id>{c.ownerAccountId}</Id></td>
+                    <td data-label="Region"><Id>{c.region}</Id></td>
+                    <td data-label="Since">{when(c.createdAt)}</td>
+                    <td data-label="Why" class="why"><Shown text={c.decision?.reason} /></td>
                   </tr>
                 ))}
               </tbody>
@@ -91,10 +85,10 @@ export function StateBadge({ state }: { state: string }) {
   return <span class={`badge state-${state}`}>{state}</span>;
 }
 
-/** The managed services, with their connections counted by state. */
+/** The managed services, with their connections counted by state and the policy that governs each. */
 export function Services({ session }: { session: Session }) {
   const services = useServices(session);
-  const shown = ['pendingAcceptance', 'pending', 'available', 'rejected', 'deleted', 'failed'];
+  const shown = ['pendingAcceptance', 'pending', 'available', 'rejected', 'deleted', 'failed'] as const;
   return (
     <section>
       <h1>Services</h1>
@@ -107,19 +101,35 @@ export function Services({ session }: { session: Session }) {
           <tbody>
             {services.value.map((s) => (
               <tr>
-                <td>{s.serviceId}</td>
+                <td data-label="Service"><Id>{s.serviceId}</Id></td>
                 {shown.map((state) => (
-                  <td class="num">
+                  <td class="num" data-label={state}>
                     {s.connections[state] ? <a href={`#/queue?service=${s.serviceId}&state=${state}`}>{s.connections[state]}</a> : 0}
                   </td>
                 ))}
-                <td><a href={`#/policies/${s.serviceId}`}>policy</a></td>
+                <td data-label="Policy" data-testid="policy-of-service"><PolicyOf service={s} /></td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
     </section>
+  );
+}
+
+/** Which policy governs a service: its own or the default, its version, and whether it still validates. */
+function PolicyOf({ service }: { service: ServiceSummary }) {
+  const { policy, serviceId } = service;
+  if (!policy) return <a href={`#/policies/${serviceId}`}>none: every request is held</a>;
+  const own = policy.policyId === serviceId;
+  return (
+    <>
+      <a href={`#/policies/${policy.policyId}`}>
+        {own ? 'its own' : <Id>{policy.policyId}</Id>}, version {policy.version}
+      </a>
+      {!policy.valid && <span class="stale"> (no longer validates: nothing is decided by it)</span>}
+      {!own && <> · <a href={`#/policies/${serviceId}`} class="hint">give it its own</a></>}
+    </>
   );
 }
 
@@ -154,15 +164,15 @@ export function ConnectionPage({ session, me, serviceId, endpointId }: { session
   return (
     <section>
       <p><a href="#/queue">← Queue</a></p>
-      <h1>{endpointId}</h1>
+      <h1><Id>{endpointId}</Id></h1>
       {record.error && <ErrorNote message={record.error} />}
-      {outcome && <Note kind={outcome.kind}><span data-testid="outcome">{outcome.text}</span></Note>}
+      {outcome && <Note kind={outcome.kind}><span data-testid="outcome"><Shown text={outcome.text} /></span></Note>}
       {c && (
         <>
           <div class="columns">
             <dl class="record card">
-              <dt>Service</dt><dd>{c.serviceId}</dd>
-              <dt>Account</dt><dd>{c.ownerAccountId}</dd>
+              <dt>Service</dt><dd><Id>{c.serviceId}</Id></dd>
+              <dt>Account</dt><dd><Id>{c.ownerAccountId}</Id></dd>
               <dt>Region</dt><dd>{c.region}</dd>
               <dt>State</dt><dd><StateBadge state={c.state} /></dd>
               <dt>First seen</dt><dd>{when(c.createdAt)}</dd>
@@ -176,15 +186,15 @@ export function ConnectionPage({ session, me, serviceId, endpointId }: { session
                     {c.decision.outcome}
                     {c.decision.acted ? '' : ' (nothing done in EC2)'}
                   </p>
-                  <p>Rule <code>{c.decision.rule}</code>, by {c.decision.decidedBy}, {when(c.decision.decidedAt)}</p>
-                  <p class="reason">{c.decision.reason}</p>
+                  <p>Rule <code><Shown text={c.decision.rule} /></code>, by <Shown text={c.decision.decidedBy} />, {when(c.decision.decidedAt)}</p>
+                  <p class="reason"><Shown text={c.decision.reason} /></p>
                 </>
               ) : (
                 <p>No decision yet.</p>
               )}
               {c.pendingAction && (
                 <Note kind="warn">
-                  {c.pendingAction.status === 'failed' ? 'A failed action' : 'An action in progress'}: {c.pendingAction.outcome} by {c.pendingAction.decidedBy} ({c.pendingAction.reason})
+                  {c.pendingAction.status === 'failed' ? 'A failed action' : 'An action in progress'}: {c.pendingAction.outcome} by <Shown text={c.pendingAction.decidedBy} /> (<Shown text={c.pendingAction.reason} />)
                 </Note>
               )}
               {actions.length > 0 && (
@@ -203,7 +213,7 @@ export function ConnectionPage({ session, me, serviceId, endpointId }: { session
           <ol class="timeline" data-testid="history">
             {c.history.map(({ at, type, ...detail }) => (
               <li>
-                <time>{when(at)}</time> <strong>{type}</strong> <span class="detail">{describe(type, detail)}</span>
+                <time>{when(at)}</time> <strong>{type}</strong> <span class="detail"><Shown text={describe(type, detail)} /></span>
               </li>
             ))}
           </ol>

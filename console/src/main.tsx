@@ -5,7 +5,7 @@ import { finishSignIn, forget, loadSession } from './auth';
 import { SignIn } from './sign-in';
 import { ConnectionPage, Queue, Services } from './connections';
 import { Evaluate, Policies } from './policies';
-import { ErrorNote, messageOf, useRoute } from './ui';
+import { ErrorNote, Shown, messageOf, useRoute } from './ui';
 import './app.css';
 
 function App() {
@@ -55,10 +55,12 @@ function App() {
             <a href={`#/${id}`} class={page === id || (page === 'connection' && id === 'queue') ? 'active' : ''}>{label}</a>
           ))}
         </nav>
-        <span class="who" data-testid="who">
-          {me.principal} · <span class={`role ${me.role}`}>{me.role}</span> · {me.via === 'iam' ? 'SigV4' : 'SSO'}
-        </span>
-        <button class="link" onClick={signOut}>Sign out</button>
+        <div class="session">
+          <span class="who" data-testid="who">
+            <Shown text={me.principal} /> · <span class={`role ${me.role}`}>{me.role}</span> · {me.via === 'iam' ? 'SigV4' : 'SSO'}
+          </span>
+          <button class="link" onClick={signOut}>Sign out</button>
+        </div>
       </header>
       <main>
         {page === 'queue' && <Queue session={session} query={route.query} />}

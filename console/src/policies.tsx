@@ -2,8 +2,9 @@ import { diffLines } from 'diff';
 import { useEffect, useState } from 'preact/hooks';
 import { isMap, isSeq, parseDocument, stringify } from 'yaml';
 import { policySchema } from '../../lib/domain/policy';
-import { ApiError, call, type Me, type PolicyPlan, type Session, type StoredPolicy } from './api';
-import { ErrorNote, Note, messageOf, useLoad, when } from './ui';
+import { unquotedAccountIds } from '../../lib/domain/policy-file';
+import { ApiError, call, type Me, type PolicyPlan, type PolicyVerdict, type Session, type StoredPolicy } from './api';
+import { ErrorNote, Id, Note, Shown, messageOf, useLoad, when } from './ui';
 
 type Format = 'yaml' | 'json';
 
@@ -23,9 +24,13 @@ export function validate(text: string): { document?: unknown; problems: FieldPro
   const parsed = policySchema.safeParse(document ?? {});
   if (parsed.success) return { document, problems: [] };
   const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : text.slice(0, offset).split('\n').length);
+  // An account id YAML read as a number: say so, with what was written and what YAML read.
+  const unquoted = unquotedAccountIds(doc, text).map((found) => ({ ...found, key: found.path.join('.') }));
   return {
     document,
     problems: parsed.error.issues.map((issue) => {
+      const number = unquoted.find((found) => found.key === issue.path.join('.'));
+      if (number) return { field: number.message.split(':')[0] ?? '', line: lineOf(number.offset), message: number.message.slice(number.message.indexOf(':') + 2) };
       const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
       const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
       const keys = issue.code === 'unrecognized_keys' ? ` (unknown: ${issue.keys.join(', ')})` : '';
@@ -77,8 +82,16 @@ export function Policies({ session, me, policyId }: { session: Session; me: Me; 
       {current.value === null && <p class="empty">{policyId === 'default' ? 'There is no default policy yet.' : `${policyId} has no policy of its own; the default policy governs it.`}</p>}
       {current.value && (
         <p data-testid="current-version">
-          Version {current.value.version}, by {current.value.createdBy}, {when(current.value.createdAt)}
+          Version {current.value.version}, by <Shown text={current.value.createdBy} />, {when(current.value.createdAt)}
         </p>
+      )}
+      {current.value && !current.value.valid && (
+        <Note kind="warn">
+          <span data-testid="invalid-policy">
+            Version {current.value.version} no longer validates, so nothing is decided by it: the services it governs hold every request, and
+            nothing is revoked, until a valid version replaces it. <Shown text={current.value.invalidReason} />
+          </span>
+        </Note>
       )}
       {current.value !== undefined && (
         <Editor
@@ -98,14 +111,22 @@ export function Policies({ session, me, policyId }: { session: Session; me: Me; 
   );
 }
 
+/** What a plan would do that cannot be taken back: connections revoked, requests rejected. */
+function irreversible(plan: PolicyPlan): PolicyPlan['changes'] {
+  return plan.changes.filter((change) => change.effect === 'revoke' || change.effect === 'reject');
+}
+
 function Editor({ session, me, policyId, stored, onSaved }: { session: Session; me: Me; policyId: string; stored?: StoredPolicy; onSaved: () => void }) {
   const [format, setFormat] = useState<Format>('yaml');
   const [text, setText] = useState(() => render(stored?.policy ?? { mode: 'manual', allow: [] }, 'yaml'));
-  const [plan, setPlan] = useState<{ text: string; plan: PolicyPlan }>();
+  // The plan of `text`, or why there is none (the stored version cannot be read, so nothing compares with it).
+  const [plan, setPlan] = useState<{ text: string; plan?: PolicyPlan; unreadable?: string }>();
+  const [confirming, setConfirming] = useState(false);
   const [note, setNote] = useState<{ kind: 'ok' | 'error' | 'warn'; text: string }>();
   const [busy, setBusy] = useState(false);
   const { document, problems } = validate(text);
   const planIsCurrent = plan?.text === text;
+  const approver = me.role === 'approver';
 
   const switchFormat = (next: Format) => {
     if (next === format) return;
@@ -116,21 +137,37 @@ function Editor({ session, me, policyId, stored, onSaved }: { session: Session; 
   const runPlan = async () => {
     setBusy(true);
     setNote(undefined);
+    setConfirming(false);
     try {
       setPlan({ text, plan: (await call<PolicyPlan>(session, 'POST', `/policies/${policyId}/plan`, { body: document })).body });
     } catch (error) {
-      setNote({ kind: 'error', text: `Plan refused: ${messageOf(error)}` });
+      if (error instanceof ApiError && error.code === 'PolicyUnreadable') setPlan({ text, unreadable: error.message });
+      else setNote({ kind: 'error', text: `Plan refused: ${messageOf(error)}` });
     } finally {
       setBusy(false);
     }
   };
 
+  // Revoking and rejecting cannot be taken back: ask first, as accepting one connection does.
+  const askOrSave = () => {
+    if (plan?.plan && irreversible(plan.plan).length) setConfirming(true);
+    else if (plan?.unreadable) setConfirming(true);
+    else void save();
+  };
+
   const save = async () => {
     setBusy(true);
+    setConfirming(false);
     try {
       const headers: Record<string, string> = stored ? { 'if-match': `"${stored.version}"` } : {};
       const saved = (await call<StoredPolicy>(session, 'PUT', `/policies/${policyId}`, { body: document, headers })).body;
-      setNote({ kind: 'ok', text: `Saved version ${saved.version}.` });
+      setPlan(undefined);
+      setNote({
+        kind: 'ok',
+        text:
+          `Saved version ${saved.version}. New requests are decided by it from now on; what the plan showed for requests already waiting ` +
+          "and for admitted connections takes effect at the reconciler's next run.",
+      });
       onSaved();
     } catch (error) {
       if (error instanceof ApiError && error.status === 412) {
@@ -152,29 +189,39 @@ function Editor({ session, me, policyId, stored, onSaved }: { session: Session; 
   return (
     <div class="editor card">
       <div class="editor-head">
-        <h2>Edit</h2>
+        <h2>{approver ? 'Edit' : 'Policy (read only)'}</h2>
         <div class="tabs" role="tablist">
           {(['yaml', 'json'] as const).map((f) => (
             <button role="tab" aria-selected={format === f} class={format === f ? 'active' : ''} onClick={() => switchFormat(f)}>{f.toUpperCase()}</button>
           ))}
         </div>
       </div>
-      <textarea name="policy" class="code" rows={16} spellcheck={false} value={text} onInput={(e) => setText(e.currentTarget.value)} aria-invalid={problems.length > 0} />
+      <textarea
+        name="policy"
+        aria-label="Policy"
+        class="code"
+        rows={16}
+        spellcheck={false}
+        readOnly={!approver}
+        value={text}
+        onInput={(e) => setText(e.currentTarget.value)}
+        aria-invalid={problems.length > 0}
+      />
       {problems.length > 0 ? (
         <ul class="problems" data-testid="problems">
           {problems.map((p) => (
             <li>
-              <code>{p.field}</code>{p.line ? ` (line ${p.line})` : ''}: {p.message}
+              <code>{p.field}</code>{p.line ? ` (line ${p.line})` : ''}: <Shown text={p.message} />
             </li>
           ))}
         </ul>
       ) : (
         <p class="hint valid">Valid policy.</p>
       )}
-      {me.role === 'approver' ? (
+      {approver ? (
         <div class="actions">
           <button onClick={runPlan} disabled={busy || problems.length > 0}>Plan</button>
-          <button class="primary" onClick={save} disabled={busy || problems.length > 0 || !planIsCurrent} title={planIsCurrent ? '' : 'Plan this text first'}>
+          <button class="primary" onClick={askOrSave} disabled={busy || confirming || problems.length > 0 || !planIsCurrent} title={planIsCurrent ? '' : 'Plan this text first'}>
             Save{stored ? ` over version ${stored.version}` : ''}
           </button>
         </div>
@@ -183,8 +230,66 @@ function Editor({ session, me, policyId, stored, onSaved }: { session: Session; 
           Only approvers can plan and save: a plan reads every connection the policy governs from EC2, whose request rate the decisions need.
         </p>
       )}
-      {note && <Note kind={note.kind}><span data-testid="policy-note">{note.text}</span></Note>}
-      {plan && <PlanView plan={plan.plan} stale={!planIsCurrent} />}
+      {confirming && plan && (
+        <SaveDialog policyId={policyId} stored={stored} plan={plan.plan} unreadable={plan.unreadable} busy={busy} onConfirm={save} onCancel={() => setConfirming(false)} />
+      )}
+      {note && <Note kind={note.kind}><span data-testid="policy-note"><Shown text={note.text} /></span></Note>}
+      {plan?.unreadable && (
+        <Note kind="warn">
+          <span data-testid="plan-unreadable">
+            No plan: the stored version cannot be read, so nothing compares with it (<Shown text={plan.unreadable} />). Saving replaces it; the reconciler
+            then decides by the new version at its next run.
+          </span>
+        </Note>
+      )}
+      {plan?.plan && <PlanView plan={plan.plan} stale={!planIsCurrent} />}
+    </div>
+  );
+}
+
+/** Says what saving will do that cannot be taken back, and asks. */
+function SaveDialog({ policyId, stored, plan, unreadable, busy, onConfirm, onCancel }: {
+  policyId: string;
+  stored?: StoredPolicy;
+  plan?: PolicyPlan;
+  unreadable?: string;
+  busy: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const changes = plan ? irreversible(plan) : [];
+  const count = (effect: 'revoke' | 'reject') => changes.filter((change) => change.effect === effect).length;
+  const revokes = count('revoke');
+  const rejects = count('reject');
+  const consequences = [
+    ...(revokes ? [`revokes ${revokes} admitted connection${revokes > 1 ? 's' : ''}: the consumers lose access through them`] : []),
+    ...(rejects ? [`rejects ${rejects} waiting request${rejects > 1 ? 's' : ''}: to ask again, the consumers must create new endpoints`] : []),
+  ];
+  return (
+    <div class="card dialog" role="dialog" aria-label={`save ${policyId}`}>
+      <h3>Save {policyId}{stored ? ` over version ${stored.version}` : ''}?</h3>
+      {unreadable ? (
+        <p class="consequence">There is no plan to show: the stored version cannot be read. The new version governs at once; check what it decides with Evaluate.</p>
+      ) : (
+        <>
+          <p class="consequence" data-testid="save-consequence">
+            At the reconciler's next run this {consequences.join(', and ')}. This cannot be undone.
+          </p>
+          <ul class="affected">
+            {changes.map((c) => (
+              <li>
+                <span class={`effect ${c.effect}`}>{c.effect}</span> <Id>{c.endpointId}</Id> of account <Id>{c.ownerAccountId}</Id>: <Shown text={c.planned.reason} />
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      <div class="actions">
+        <button class="danger" disabled={busy} onClick={onConfirm}>
+          {unreadable ? 'Save without a plan' : `Save, and ${[revokes ? `revoke ${revokes}` : '', rejects ? `reject ${rejects}` : ''].filter(Boolean).join(' and ')}`}
+        </button>
+        <button type="button" onClick={onCancel}>Cancel</button>
+      </div>
     </div>
   );
 }
@@ -210,13 +315,13 @@ function PlanView({ plan, stale }: { plan: PolicyPlan; stale: boolean }) {
           <tbody>
             {plan.changes.map((c) => (
               <tr>
-                <td><span class={`effect ${c.effect}`}>{c.effect}</span></td>
-                <td><a href={`#/connection/${c.serviceId}/${c.endpointId}`}>{c.endpointId}</a></td>
-                <td>{c.ownerAccountId}</td>
-                <td>{c.state}</td>
-                <td>{c.current.outcome} <code>{c.current.rule}</code></td>
-                <td>{c.planned.outcome} <code>{c.planned.rule}</code></td>
-                <td class="why">{c.planned.reason}</td>
+                <td data-label="Effect"><span class={`effect ${c.effect}`}>{c.effect}</span></td>
+                <td data-label="Endpoint"><a href={`#/connection/${c.serviceId}/${c.endpointId}`}><Id>{c.endpointId}</Id></a></td>
+                <td data-label="Account"><Id>{c.ownerAccountId}</Id></td>
+                <td data-label="State">{c.state}</td>
+                <td data-label="Now">{c.current.outcome} <code><Shown text={c.current.rule} /></code></td>
+                <td data-label="Planned">{c.planned.outcome} <code><Shown text={c.planned.rule} /></code></td>
+                <td data-label="Why" class="why"><Shown text={c.planned.reason} /></td>
               </tr>
             ))}
           </tbody>
@@ -245,8 +350,17 @@ function Versions({ versions }: { versions: StoredPolicy[] }) {
     <div class="card">
       <h2>Versions</h2>
       <table class="list">
-        <thead><tr><th>Version</th><th>By</th><th>At</th></tr></thead>
-        <tbody>{versions.map((v) => <tr><td>{v.version}</td><td>{v.createdBy}</td><td>{when(v.createdAt)}</td></tr>)}</tbody>
+        <thead><tr><th>Version</th><th>By</th><th>At</th><th>Valid</th></tr></thead>
+        <tbody>
+          {versions.map((v) => (
+            <tr>
+              <td data-label="Version">{v.version}</td>
+              <td data-label="By"><Shown text={v.createdBy} /></td>
+              <td data-label="At"><Id>{when(v.createdAt)}</Id></td>
+              <td data-label="Valid">{v.valid ? 'yes' : <span class="stale">no: <Shown text={v.invalidReason} /></span>}</td>
+            </tr>
+          ))}
+        </tbody>
       </table>
       <p class="filters">Compare version {pick(from, setFrom, 'from')} with version {pick(to, setTo, 'to')}</p>
       <pre class="diff" data-testid="diff">
@@ -265,13 +379,13 @@ export function Evaluate({ session }: { session: Session }) {
   const [policyId, setPolicyId] = useState('default');
   const [accountId, setAccountId] = useState('');
   const [region, setRegion] = useState('us-east-1');
-  const [result, setResult] = useState<{ policyId: string | null; version: number | null; evaluation: { outcome: string; rule: string; reason: string; act: boolean } }>();
+  const [result, setResult] = useState<PolicyVerdict>();
   const [error, setError] = useState<string>();
   const submit = async (event: Event) => {
     event.preventDefault();
     setError(undefined);
     try {
-      setResult((await call<typeof result & object>(session, 'POST', `/policies/${policyId.trim()}/evaluate`, { body: { accountId: accountId.trim(), region: region.trim() } })).body);
+      setResult((await call<PolicyVerdict>(session, 'POST', `/policies/${policyId.trim()}/evaluate`, { body: { accountId: accountId.trim(), region: region.trim() } })).body);
     } catch (caught) {
       setResult(undefined);
       setError(messageOf(caught));
@@ -290,8 +404,8 @@ export function Evaluate({ session }: { session: Session }) {
       {result && (
         <div class="card" data-testid="evaluation">
           <p class={`outcome ${result.evaluation.outcome}`}>{result.evaluation.outcome}</p>
-          <p>Rule <code>{result.evaluation.rule}</code> of {result.policyId === null ? 'no policy' : `policy ${result.policyId} version ${result.version}`}</p>
-          <p class="reason">{result.evaluation.reason}</p>
+          <p>Rule <code><Shown text={result.evaluation.rule} /></code> of {result.policyId === null ? 'no policy' : `policy ${result.policyId} version ${result.version}`}</p>
+          <p class="reason"><Shown text={result.evaluation.reason} /></p>
         </div>
       )}
     </section>

@@ -1,5 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { displayParts } from '../../lib/domain/text';
 
 /** The hash route: #/connection/vpce-svc-…/vpce-…?state=pending → parts and query. */
 export function useRoute(): { parts: string[]; query: URLSearchParams } {
@@ -50,4 +51,24 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { value?: T
     };
   }, [...deps, tick]);
   return { ...state, reload: () => setTick((t) => t + 1) };
+}
+
+/**
+ * Text from the API that someone else wrote (a reason, a label in a rule, an OU
+ * name in a reason, a principal): isolated from the text around it (<bdi>), and
+ * with every control and bidirectional-text control shown as its \uXXXX escape,
+ * so that nothing reads differently from what it is.
+ */
+export function Shown({ text }: { text: unknown }) {
+  const value = text === undefined || text === null ? '' : String(text);
+  return (
+    <bdi>
+      {displayParts(value, '\n\t').map((part) => (part.escaped ? <span class="escaped" title="a control character, shown escaped">{part.text}</span> : part.text))}
+    </bdi>
+  );
+}
+
+/** An id (endpoint, service, account): never broken across lines. */
+export function Id({ children }: { children: ComponentChildren }) {
+  return <span class="id">{children}</span>;
 }

@@ -11,6 +11,8 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *   admission      pk ADMISSION#<serviceId>  sk ACCOUNT#<accountId>  (endpoints holding the account's places)
  *   membership     pk ORGMEMBER#<accountId> sk MEMBERSHIP               (expires: TTL)
  *   sharing        pk SHARING#<serviceId>   sk PRINCIPALS
+ *   slack message  pk SLACKMSG#<serviceId>#<endpointId>  sk MESSAGE   (the Slack message about a connection)
+ *   slack request  pk SLACKREQ#<signature>  sk SEEN                   (expires: TTL; replay protection)
  */
 export const BY_STATE_INDEX = 'byState';
 /**
@@ -37,6 +39,10 @@ export const keys = {
   admission: (serviceId: string, accountId: string) => ({ pk: `ADMISSION#${serviceId}`, sk: `ACCOUNT#${accountId}` }),
   membership: (accountId: string) => ({ pk: `ORGMEMBER#${accountId}`, sk: 'MEMBERSHIP' }),
   sharing: (serviceId: string) => ({ pk: `SHARING#${serviceId}`, sk: 'PRINCIPALS' }),
+  /** The Slack message that announces a connection; each its own partition, as each is written on its own. */
+  slackMessage: (serviceId: string, endpointId: string) => ({ pk: `SLACKMSG#${serviceId}#${endpointId}`, sk: 'MESSAGE' }),
+  /** A Slack request already handled, by its signature: a second one with the same signature is a replay. */
+  slackRequest: (signature: string) => ({ pk: `SLACKREQ#${signature}`, sk: 'SEEN' }),
 };
 
 /**

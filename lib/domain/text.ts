@@ -25,3 +25,40 @@ export function isSafeLine(text: string): boolean {
 
 /** What a validation error says about a one-line name that is not safe. */
 export const UNSAFE_LINE_MESSAGE = 'must be one line without control characters, bidirectional-text controls or lone surrogates';
+
+/**
+ * Characters that change how the text around them is shown, wherever it came
+ * from (a label written before these rules, an OU name from Organizations, a
+ * principal from an identity provider): every control character (C0, DEL, C1),
+ * the bidirectional-text controls, the line and paragraph separators, and lone
+ * surrogates. Shown as their \uXXXX escape instead, by the CLI and the console.
+ */
+const SHOWN_ESCAPED = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u2028\u2029]|\p{Cs}/gu;
+
+/** The \uXXXX escape of one character (valid in a JSON string too). */
+export function escapeOf(character: string): string {
+  return `\\u${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * Text split into what shows as it is and what must be shown escaped (see
+ * SHOWN_ESCAPED), keeping the characters in `keep` (say, newline) as they are.
+ */
+export function displayParts(text: string, keep = ''): { text: string; escaped: boolean }[] {
+  const parts: { text: string; escaped: boolean }[] = [];
+  let last = 0;
+  for (const match of text.matchAll(SHOWN_ESCAPED)) {
+    const character = match[0];
+    if (keep.includes(character)) continue;
+    if (match.index > last) parts.push({ text: text.slice(last, match.index), escaped: false });
+    parts.push({ text: escapeOf(character), escaped: true });
+    last = match.index + character.length;
+  }
+  if (last < text.length) parts.push({ text: text.slice(last), escaped: false });
+  return parts;
+}
+
+/** Text with every character of SHOWN_ESCAPED but those in `keep` written as its \uXXXX escape. */
+export function escapedForDisplay(text: string, keep = ''): string {
+  return text.replace(SHOWN_ESCAPED, (character) => (keep.includes(character) ? character : escapeOf(character)));
+}

@@ -10,6 +10,11 @@ export interface Caller {
   via: 'iam' | 'jwt';
 }
 
+/** What GET /me answers: who the caller is, and whether they may write. */
+export interface CallerView extends Caller {
+  role: 'approver' | 'viewer';
+}
+
 /** Who may write: principal ARNs (a role's ARN also stands for its sessions) and JWT groups. */
 export interface Approvers {
   principals: string[];

@@ -2,6 +2,7 @@ import { QueryParams } from './form';
 import { requestId as newRequestId } from './ids';
 import type { QueryResponse } from '../http-io';
 import { element, textElement, xmlDocument } from './xml';
+import { checkFilterPolicy, matchesFilterPolicy, type FilterPolicy } from './sns-filter-policy';
 
 /** The XML namespace of every SNS response. */
 export const SNS_XML_NAMESPACE = 'http://sns.amazonaws.com/doc/2010-03-31/';
@@ -42,12 +43,45 @@ export class SnsApiError extends Error {
   }
 }
 
+/** A Lambda function subscribed to a topic: SNS invokes it asynchronously with one record per message. */
+export interface LambdaSubscription {
+  topicArn: string;
+  /** Only messages whose attributes match are delivered (FilterPolicyScope MessageAttributes). */
+  filterPolicy?: FilterPolicy;
+  /** Invokes the function (asynchronously) with SNS's Lambda event. */
+  invoke: (event: SnsLambdaEvent) => void;
+}
+
+/** The event SNS invokes a Lambda subscriber with. */
+export interface SnsLambdaEvent {
+  Records: {
+    EventSource: 'aws:sns';
+    EventVersion: '1.0';
+    EventSubscriptionArn: string;
+    Sns: {
+      Type: 'Notification';
+      MessageId: string;
+      TopicArn: string;
+      Subject: string | null;
+      Message: string;
+      Timestamp: string;
+      SignatureVersion: '1';
+      Signature: string;
+      SigningCertUrl: string;
+      UnsubscribeUrl: string;
+      MessageAttributes: Record<string, { Type: string; Value: string }>;
+    };
+  }[];
+}
+
 /**
  * The topics the handler publishes to, speaking the SNS Query protocol
- * (Publish and PublishBatch), keeping every message in publish order.
+ * (Publish and PublishBatch), keeping every message in publish order, and
+ * delivering each to the Lambda functions subscribed whose filter policy it matches.
  */
 export class OutboundSns {
   private published: PublishedMessage[] = [];
+  private subscriptions: (LambdaSubscription & { arn: string })[] = [];
 
   constructor(private readonly topicArns: ReadonlySet<string>) {}
 
@@ -79,6 +113,24 @@ export class OutboundSns {
     this.published = [];
   }
 
+  /** Subscribes a Lambda function to a topic; returns the subscription's ARN. */
+  subscribe(subscription: LambdaSubscription): string {
+    if (!this.topicArns.has(subscription.topicArn)) throw new SnsApiError('NotFound', 'Topic does not exist', 404);
+    if (subscription.filterPolicy) checkFilterPolicy(subscription.filterPolicy);
+    const arn = `${subscription.topicArn}:${newRequestId()}`;
+    this.subscriptions.push({ ...subscription, arn });
+    return arn;
+  }
+
+  /** Hands a message to each matching subscription once the publish has answered, as SNS delivers after it accepts. */
+  private deliver(published: PublishedMessage, rawMessage: string): void {
+    for (const subscription of this.subscriptions) {
+      if (subscription.topicArn !== published.topicArn) continue;
+      if (subscription.filterPolicy && !matchesFilterPolicy(subscription.filterPolicy, published.messageAttributes)) continue;
+      setImmediate(() => subscription.invoke(snsLambdaEvent(subscription.arn, published, rawMessage)));
+    }
+  }
+
   private run(action: string, params: QueryParams): string[] {
     switch (action) {
       case 'Publish':
@@ -102,14 +154,16 @@ export class OutboundSns {
     if (message === undefined || message === '') throw new SnsApiError('InvalidParameter', 'Invalid parameter: Message');
     requireMessageSize(entryBytes(entry));
     const messageId = newRequestId();
-    this.published.push({
+    const published: PublishedMessage = {
       messageId,
       topicArn,
       message: parseIfJson(message),
       subject: entry.get('Subject'),
       messageAttributes: messageAttributesOf(entry),
       publishedAt: new Date().toISOString(),
-    });
+    };
+    this.published.push(published);
+    this.deliver(published, message);
     return messageId;
   }
 
@@ -150,6 +204,34 @@ export class OutboundSns {
     }
     return [element('Successful', successful), element('Failed', failed)];
   }
+}
+
+/** SNS's Lambda event for one message, as a subscription receives it. */
+function snsLambdaEvent(subscriptionArn: string, published: PublishedMessage, rawMessage: string): SnsLambdaEvent {
+  return {
+    Records: [
+      {
+        EventSource: 'aws:sns',
+        EventVersion: '1.0',
+        EventSubscriptionArn: subscriptionArn,
+        Sns: {
+          Type: 'Notification',
+          MessageId: published.messageId,
+          TopicArn: published.topicArn,
+          Subject: published.subject ?? null,
+          Message: rawMessage,
+          Timestamp: published.publishedAt,
+          SignatureVersion: '1',
+          Signature: Buffer.from(published.messageId).toString('base64'),
+          SigningCertUrl: 'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-local.pem',
+          UnsubscribeUrl: `https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=${subscriptionArn}`,
+          MessageAttributes: Object.fromEntries(
+            Object.entries(published.messageAttributes).map(([name, attribute]) => [name, { Type: attribute.DataType, Value: attribute.StringValue ?? attribute.BinaryValue ?? '' }]),
+          ),
+        },
+      },
+    ],
+  };
 }
 
 /** Refuses a message (with its attributes) over SNS's 256 KiB, as SNS does: InvalidParameter, nothing published. */

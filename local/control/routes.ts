@@ -13,6 +13,8 @@ import { redriveDeadLetters } from '../aws/dlq-redrive';
 import type { OutboundSns } from '../aws/sns-outbound';
 import type { OrganizationPlane } from '../aws/organization-plane';
 import { organizationRoutes } from './organization-routes';
+import { slackRoutes, type SlackPlane } from './slack-routes';
+import type { LocalSsm } from '../aws/ssm';
 import { invoke, ok, type JsonReply, type Route } from './router';
 
 /** Everything the routes act on. */
@@ -40,6 +42,10 @@ export interface ControlPlane {
   dynamoRequests(): Promise<Record<string, number>>;
   /** The AWS Organization, its API, and the STS that hands out the role to read it. */
   organization: OrganizationPlane;
+  /** SSM Parameter Store, holding the Slack app's secrets. */
+  ssm: LocalSsm;
+  /** The Slack simulator; absent with LOCAL_SLACK=off. */
+  slack?: SlackPlane;
 }
 
 const createServiceBody = z.strictObject({
@@ -94,6 +100,7 @@ export function controlRoutes(plane: ControlPlane): Route[] {
       },
     },
     ...organizationRoutes(plane.organization),
+    ...slackRoutes(plane.slack),
     {
       method: 'POST',
       path: /^\/local\/services\/([^/]+)\/endpoints$/,

@@ -80,6 +80,11 @@ export class LocalApiGateway {
     }));
   }
 
+  /** Whether one of this function's routes takes the request. */
+  handles(method: string, url: string): boolean {
+    return this.match(method, url.split('?')[0] ?? '/') !== undefined;
+  }
+
   /** Answers one request, as API Gateway and the function behind it would. */
   async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = request.url ?? '/';

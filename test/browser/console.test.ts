@@ -174,14 +174,14 @@ describe('the approvals console', () => {
       // Someone else saves version 3 while this page still edits version 2.
       const other = await signedClient(stack.baseUrl, LOCAL_APPROVER).request('PUT', '/policies/default', { body: DEFAULT_POLICY, headers: { 'if-match': '"2"' } });
       expect(other.status).toBe(200);
-      await editor.fill(`allow: []\nonUnmatched: reject\n`);
+      await editor.fill(`allow: []\nonUnmatched: hold\n`);
       await page.getByRole('button', { name: 'Plan' }).click();
       await page.getByRole('button', { name: 'Save over version 2' }).click();
       await page.getByTestId('policy-note').filter({ hasText: /^Not saved/ }).waitFor();
       await expect(page.getByTestId('policy-note').textContent()).resolves.toMatch(
         new RegExp(`^Not saved: someone saved first\\. Version 3 was saved by ${LOCAL_APPROVER_ARN.replace(/[/]/g, '\\/')} at .* while you were editing version 2`),
       );
-      expect(await editor.inputValue()).toBe('allow: []\nonUnmatched: reject\n');
+      expect(await editor.inputValue()).toBe('allow: []\nonUnmatched: hold\n');
     });
   });
 

@@ -109,8 +109,8 @@ describe('the approver queue', () => {
     expect((admitted.body as ConnectionsPage).connections.map((c) => c.endpointId)).toEqual([allowed.vpcEndpointId]);
     expect(services.body).toEqual({
       services: expect.arrayContaining([
-        { serviceId: first, connections: { pendingAcceptance: 1, pending: 1 } },
-        { serviceId: second, connections: { pendingAcceptance: 1 } },
+        { serviceId: first, connections: { pendingAcceptance: 1, pending: 1 }, policy: { policyId: 'default', version: expect.any(Number), valid: true } },
+        { serviceId: second, connections: { pendingAcceptance: 1 }, policy: { policyId: 'default', version: expect.any(Number), valid: true } },
       ]),
     });
   });

@@ -3,10 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BY_STATE_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
+import { BY_STATE_INDEX, keys, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
+import { CARD_EVENT_TYPES } from '../../lib/slack/message-card';
 import { METRIC } from '../../lib/metrics';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../../local/lambda/deployed-defaults';
 import { invalidMapping } from '../../local/lambda/event-source-mapping';
+// @ts-expect-error: CommonJS without types, as serverless.yml loads it
+import { CONNECTION_KEY_PREFIX, SLACK_MESSAGE_KEY_PREFIX } from '../../stack/slack.cjs';
 import {
   type CfnResource,
   PACKAGE_TIMEOUT_MS,
@@ -666,3 +669,146 @@ function partitionConsole(routes: Record<string, unknown>[]): [Record<string, un
   const isConsole = (route: Record<string, unknown>) => /^GET \/(console(\/|$)|favicon\.ico$)/.test(String(route.RouteKey));
   return [routes.filter(isConsole), routes.filter((route) => !isConsole(route))];
 }
+
+describe('the packaged stack, with Slack approvals', () => {
+  const SLACK_PARAMS = [
+    'slackChannel=C0123456789',
+    'slackApprovers=U0123ABCD,S0456EFGH',
+    'slackBotTokenParameter=/vpce-gatekeeper/test/slack-bot-token',
+    'slackSigningSecretParameter=/vpce-gatekeeper/test/slack-signing-secret',
+    'reconcileTaggedServices=true',
+  ];
+  const parameterArn = (name: string) => `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/vpce-gatekeeper/test/${name}`;
+  let template: Template;
+
+  beforeAll(async () => {
+    template = await readTemplate(await packageStack(SERVICE_IDS.join(','), SLACK_PARAMS));
+  }, PACKAGE_TIMEOUT_MS);
+
+  const variablesOf = (logicalId: string) => (resource(template, logicalId).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+
+  it('subscribes the notifier to the decisions topic, filtered to the events a message shows', () => {
+    const subscriptions = resourcesOfType(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties);
+    const permissions = resourcesOfType(template, 'AWS::Lambda::Permission').map(([, p]) => p.Properties);
+
+    expect(subscriptions).toContainEqual({
+      TopicArn: { Ref: 'DecisionsTopic' },
+      Protocol: 'lambda',
+      Endpoint: { 'Fn::GetAtt': ['SlackNotifierLambdaFunction', 'Arn'] },
+      FilterPolicyScope: 'MessageAttributes',
+      FilterPolicy: { eventType: [...CARD_EVENT_TYPES] },
+    });
+    expect(permissions).toContainEqual(
+      expect.objectContaining({ FunctionName: { 'Fn::GetAtt': ['SlackNotifierLambdaFunction', 'Arn'] }, Principal: 'sns.amazonaws.com', SourceArn: { Ref: 'DecisionsTopic' } }),
+    );
+  });
+
+  it('routes POST /chat/slack/interactions to its own function without an authorizer, every other API route staying behind IAM', () => {
+    const routes = resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+    const slack = routes.filter((route) => route.RouteKey === 'POST /chat/slack/interactions');
+    const integration = resource(template, 'HttpApiIntegrationSlackInteractions').Properties;
+
+    expect(slack).toHaveLength(1);
+    expect(slack[0]?.AuthorizationType ?? 'NONE').toBe('NONE');
+    expect(integration.IntegrationUri).toEqual({ 'Fn::GetAtt': ['SlackInteractionsLambdaFunction', 'Arn'] });
+    const [, authorized] = partitionConsole(routes.filter((route) => route.RouteKey !== 'POST /chat/slack/interactions'));
+    for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
+  });
+
+  it('gives the functions the parameter names and the approvers, never a secret', () => {
+    for (const logicalId of ['SlackNotifierLambdaFunction', 'SlackInteractionsLambdaFunction']) {
+      expect(variablesOf(logicalId)).toMatchObject({
+        SLACK_CHANNEL: 'C0123456789',
+        SLACK_APPROVERS: 'U0123ABCD,S0456EFGH',
+        SLACK_BOT_TOKEN_PARAMETER: '/vpce-gatekeeper/test/slack-bot-token',
+        SLACK_SIGNING_SECRET_PARAMETER: '/vpce-gatekeeper/test/slack-signing-secret',
+      });
+    }
+    expect(JSON.stringify(template)).not.toMatch(/xox[abp]-/);
+    expect(Number(variablesOf('SlackInteractionsLambdaFunction').DECISION_LEASE_SECONDS)).toBeGreaterThan(
+      resource(template, 'SlackInteractionsLambdaFunction').Properties.Timeout as number,
+    );
+  });
+
+  it('lets each Slack function read only its own secrets, and their key only through SSM for those parameters', () => {
+    const secretsOf = (roleId: string) => {
+      const statements = roleStatements(template, roleId);
+      const read = statements.filter((statement) => asArray(statement.Action).some((action) => action.startsWith('ssm:')));
+      const decrypt = statements.filter((statement) => asArray(statement.Action).includes('kms:Decrypt'));
+      return { read, decrypt };
+    };
+    const notifier = secretsOf('SlackNotifierRole');
+    const interactions = secretsOf('SlackInteractionsRole');
+
+    expect(notifier.read).toEqual([expect.objectContaining({ Action: 'ssm:GetParameter', Resource: [{ 'Fn::Sub': parameterArn('slack-bot-token') }] })]);
+    expect(interactions.read).toEqual([
+      expect.objectContaining({ Action: 'ssm:GetParameter', Resource: [{ 'Fn::Sub': parameterArn('slack-signing-secret') }, { 'Fn::Sub': parameterArn('slack-bot-token') }] }),
+    ]);
+    for (const [{ decrypt, read }] of [[notifier], [interactions]] as const) {
+      expect(decrypt).toEqual([
+        expect.objectContaining({
+          Resource: '*',
+          Condition: {
+            StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' } },
+            'ForAnyValue:StringEquals': { 'kms:EncryptionContext:PARAMETER_ARN': read[0]?.Resource },
+          },
+        }),
+      ]);
+    }
+    // No other function reads a parameter or decrypts.
+    expect(statementsAllowing(template, 'ssm:GetParameter')).toHaveLength(2);
+    expect(statementsAllowing(template, 'kms:Decrypt')).toHaveLength(2);
+  });
+
+  it("lets the notifier touch only the Slack messages' items and read connections, and nothing in EC2 or SNS", () => {
+    const statements = roleStatements(template, 'SlackNotifierRole');
+    const actions = statements.flatMap((statement) => asArray(statement.Action));
+    const leadingKeys = (action: string) =>
+      statements.filter((statement) => asArray(statement.Action).includes(action)).map((statement) => statement.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
+
+    expect(actions.filter((action) => !action.startsWith('logs:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'kms:Decrypt', 'ssm:GetParameter']);
+    // The prefixes are the keys lib/aws/table.ts builds.
+    const messageKey = keys.slackMessage('vpce-svc-0123456789abcdef0', 'vpce-0123456789abcdef0').pk;
+    const connectionKey = keys.connection('vpce-svc-0123456789abcdef0', 'vpce-0123456789abcdef0').pk;
+    expect(leadingKeys('dynamodb:PutItem')).toEqual([[`${SLACK_MESSAGE_KEY_PREFIX}*`]]);
+    expect(leadingKeys('dynamodb:GetItem')).toEqual([[`${CONNECTION_KEY_PREFIX}*`, `${SLACK_MESSAGE_KEY_PREFIX}*`]]);
+    expect(messageKey.startsWith(SLACK_MESSAGE_KEY_PREFIX) && connectionKey.startsWith(CONNECTION_KEY_PREFIX)).toBe(true);
+  });
+
+  it('lets the interactions function decide only on the managed services (and tagged ones, when asked), as the approvals API does', () => {
+    const statements = roleStatements(template, 'SlackInteractionsRole');
+    const decide = statements.find((statement) => asArray(statement.Action).includes('ec2:AcceptVpcEndpointConnections'));
+    const tagged = resource(template, 'SlackDecideOnTaggedServicesPolicy').Properties;
+
+    expect(asArray(decide?.Resource).map(arnText).sort()).toEqual(
+      SERVICE_IDS.map((id) => `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${id}`).sort(),
+    );
+    expect(tagged.Roles).toEqual([{ Ref: 'SlackInteractionsRole' }]);
+    for (const roleId of ['SlackNotifierRole', 'SlackInteractionsRole']) expect(resource(template, roleId).Properties.Path).toBe('/vpce-gatekeeper/test/');
+    expect((tagged.PolicyDocument as PolicyDocument).Statement[0]?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } });
+    expect(statements.flatMap((statement) => asArray(statement.Action)).filter((action) => action.startsWith('organizations:') || action === 'sts:AssumeRole')).toEqual([]);
+  });
+
+  it('retries a failed notifier event twice and alarms when it still fails', () => {
+    const invokeConfig = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig').find(([, c]) => (c.Properties.FunctionName as { Ref?: string }).Ref === 'SlackNotifierLambdaFunction');
+
+    expect(invokeConfig?.[1].Properties.MaximumRetryAttempts).toBe(2);
+    expect(resource(template, 'SlackNotifierErrorsAlarm').Properties).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'SlackNotifierLambdaFunction' } }],
+      AlarmActions: [{ Ref: 'AlarmsTopic' }],
+    });
+  });
+
+  it(
+    'refuses to package half a Slack configuration, or an approver that is not a Slack id, naming the parameter',
+    async () => {
+      await expect(packageStack(SERVICE_IDS[0], ['slackChannel=C0123456789'])).rejects.toThrow(/"slackChannel", "slackBotTokenParameter" and "slackSigningSecretParameter" go together/);
+      await expect(packageStack(SERVICE_IDS[0], [...SLACK_PARAMS.slice(0, 1), ...SLACK_PARAMS.slice(2), 'slackApprovers=alice@example.com'])).rejects.toThrow(
+        /"slackApprovers" holds entries that are not Slack user ids .*: alice@example.com/,
+      );
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
+});

@@ -1,0 +1,201 @@
+import * as z from 'zod/mini';
+import { decideConnection, type ApproverDecision, type ConnectionView } from '../approvals';
+import { getConnection } from '../aws/connection-store';
+import type { ConnectionRecord } from '../domain/connection';
+import { ENDPOINT_ID, SERVICE_ID } from '../domain/ids';
+import { ActionFailedError, ConflictError, EC2ThrottledError, NotFoundError, ValidationError } from '../errors';
+import { reasonSchema } from '../http/request';
+import { logger } from '../logger';
+import { isSlackApprover } from './approvers';
+import {
+  cardOfRecord,
+  DECISION_MODAL_ID,
+  decisionModal,
+  DECIDE_BLOCK_ID,
+  REASON_ACTION_ID,
+  REASON_BLOCK_ID,
+  SLACK_ACTIONS,
+  type DecisionContext,
+  type SlackAction,
+} from './message-card';
+import { showCard } from './messages';
+import type { SlackWebApi } from './web-api';
+
+/**
+ * What Slack sends when someone clicks Accept or Reject, and when they submit
+ * the modal that asks why: a click opens the modal (views.open); the
+ * submission decides through the approvers' entry point of the engine, as the
+ * Slack user `slack:<team>/<user>`. Slack wants an answer within 3 seconds:
+ * every Slack call here has a budget well inside that.
+ */
+
+/** How long one Slack call made while Slack waits for our answer may take. */
+const INTERACTIVE_BUDGET_MS = 1_000;
+
+const team = z.looseObject({ id: z.string().check(z.minLength(1)) });
+const user = z.looseObject({ id: z.string().check(z.minLength(1)) });
+
+const blockActionsSchema = z.looseObject({
+  type: z.literal('block_actions'),
+  team,
+  user,
+  trigger_id: z.string(),
+  container: z.optional(z.looseObject({ message_ts: z.optional(z.string()), channel_id: z.optional(z.string()) })),
+  channel: z.optional(z.looseObject({ id: z.string() })),
+  message: z.optional(z.looseObject({ ts: z.optional(z.string()) })),
+  actions: z.array(z.looseObject({ action_id: z.string(), block_id: z.optional(z.string()), value: z.optional(z.string()) })),
+});
+
+const viewSubmissionSchema = z.looseObject({
+  type: z.literal('view_submission'),
+  team,
+  user,
+  view: z.looseObject({
+    callback_id: z.string(),
+    private_metadata: z.string(),
+    state: z.looseObject({
+      values: z.record(z.string(), z.record(z.string(), z.looseObject({ value: z.optional(z.nullable(z.string())) }))),
+    }),
+  }),
+});
+
+const decisionContextSchema = z.object({
+  serviceId: z.string().check(z.regex(SERVICE_ID)),
+  endpointId: z.string().check(z.regex(ENDPOINT_ID)),
+  action: z.enum(['accept', 'reject']),
+  channel: z.string().check(z.minLength(1)),
+  ts: z.string().check(z.minLength(1)),
+});
+
+/** What the interactions route answers Slack: nothing (200, empty), or a body such as a modal's errors. */
+export type InteractionReply = { body?: Record<string, unknown> };
+
+export interface InteractionDeps {
+  slack: SlackWebApi;
+  /** slackApprovers: user ids and user group ids. */
+  approvers: readonly string[];
+  /** Where messages are posted (a message brought up to date stays where it is). */
+  channel: string;
+  decide?: (decision: ApproverDecision) => Promise<ConnectionView>;
+  getRecord?: (serviceId: string, endpointId: string) => Promise<ConnectionRecord | undefined>;
+  showCard?: typeof showCard;
+}
+
+const NOT_AN_APPROVER =
+  'You are not an approver for vpce-gatekeeper: only the Slack users and user groups in its slackApprovers parameter may accept or reject. Nothing was changed.';
+
+/** Handles one interaction payload Slack sent (its signature already checked). */
+export async function handleInteraction(payload: unknown, deps: InteractionDeps): Promise<InteractionReply> {
+  const type = typeof payload === 'object' && payload !== null ? (payload as { type?: unknown }).type : undefined;
+  if (type === 'block_actions') return onButton(parse(blockActionsSchema, payload), deps);
+  if (type === 'view_submission') return onSubmission(parse(viewSubmissionSchema, payload), deps);
+  // view_closed, shortcuts and the like: nothing to do, and Slack wants its 200.
+  logger.info('Slack interaction ignored', { type: typeof type === 'string' ? type : 'none' });
+  return {};
+}
+
+/** The Slack user as the record names them. */
+export function slackActor(teamId: string, userId: string): string {
+  return `slack:${teamId}/${userId}`;
+}
+
+async function onButton(click: z.infer<typeof blockActionsSchema>, deps: InteractionDeps): Promise<InteractionReply> {
+  const pressed = click.actions.find((action) => action.block_id === DECIDE_BLOCK_ID || SLACK_ACTIONS.includes(action.action_id as SlackAction));
+  if (!pressed || !SLACK_ACTIONS.includes(pressed.action_id as SlackAction)) return {};
+  const action = pressed.action_id as SlackAction;
+  const [serviceId = '', endpointId = ''] = (pressed.value ?? '').split('/');
+  if (!SERVICE_ID.test(serviceId) || !ENDPOINT_ID.test(endpointId)) throw new ValidationError(`the ${action} button does not name a connection`);
+  const channel = click.container?.channel_id ?? click.channel?.id;
+  const ts = click.container?.message_ts ?? click.message?.ts;
+  if (!channel || !ts) throw new ValidationError('the click names no message');
+  const tell = (text: string) => ephemeral(deps, channel, click.user.id, text);
+  logger.appendKeys({ serviceId, endpointId, slackUser: slackActor(click.team.id, click.user.id) });
+
+  if (!(await isSlackApprover(click.user.id, deps.approvers, deps.slack))) {
+    logger.info('Slack click refused: not an approver', { action });
+    await tell(NOT_AN_APPROVER);
+    return {};
+  }
+  const current = await (deps.getRecord ?? getConnection)(serviceId, endpointId);
+  if (!current) {
+    await tell(`No connection ${endpointId} is known on endpoint service ${serviceId}. Nothing was changed.`);
+    return {};
+  }
+  const decided = decidedElsewhere(current);
+  if (decided) {
+    logger.info('Slack click on a request already decided', { action, state: current.state });
+    await Promise.all([tell(`${decided} Nothing was changed; the message now shows it.`), bringUpToDate(current, deps)]);
+    return {};
+  }
+  const context: DecisionContext = { serviceId, endpointId, action, channel, ts };
+  await deps.slack.call('views.open', { trigger_id: click.trigger_id, view: decisionModal(cardOfRecord(current), context) }, { budgetMs: INTERACTIVE_BUDGET_MS });
+  return {};
+}
+
+async function onSubmission(submission: z.infer<typeof viewSubmissionSchema>, deps: InteractionDeps): Promise<InteractionReply> {
+  if (submission.view.callback_id !== DECISION_MODAL_ID) return {};
+  const context = parseContext(submission.view.private_metadata);
+  const actor = slackActor(submission.team.id, submission.user.id);
+  logger.appendKeys({ serviceId: context.serviceId, endpointId: context.endpointId, slackUser: actor });
+  if (!(await isSlackApprover(submission.user.id, deps.approvers, deps.slack))) return reasonError(NOT_AN_APPROVER);
+  const reason = reasonSchema.safeParse(submission.view.state.values[REASON_BLOCK_ID]?.[REASON_ACTION_ID]?.value ?? '');
+  if (!reason.success) return reasonError(`The reason ${reason.error.issues[0]?.message ?? 'is not valid'}.`);
+  try {
+    const decided = await (deps.decide ?? decideConnection)({ ...context, reason: reason.data, actor });
+    logger.info('decided from Slack', { action: context.action, state: decided.state });
+    return {};
+  } catch (error) {
+    // Shown under the reason, in the modal: the first decision won, or EC2 failed; nothing is swallowed.
+    if (error instanceof ConflictError) {
+      logger.info('Slack decision refused', { status: 409, reason: error.message });
+      const current = await (deps.getRecord ?? getConnection)(context.serviceId, context.endpointId).catch(() => undefined);
+      if (current) await bringUpToDate(current, deps).catch((failure: unknown) => logger.warn('could not bring the Slack message up to date', { error: failure }));
+      return reasonError(`Conflict: ${error.message}`);
+    }
+    if (error instanceof NotFoundError || error instanceof ActionFailedError || error instanceof EC2ThrottledError) {
+      logger.info('Slack decision failed', { reason: error.message });
+      return reasonError(error.message);
+    }
+    throw error;
+  }
+}
+
+/** The modal's answer that shows `message` under the reason input, and keeps the modal open. */
+function reasonError(message: string): InteractionReply {
+  return { body: { response_action: 'errors', errors: { [REASON_BLOCK_ID]: message } } };
+}
+
+/** "This request was already accepted by X at T." when someone decided it since the message was drawn. */
+function decidedElsewhere(current: ConnectionRecord): string | undefined {
+  if (current.state === 'pendingAcceptance') return undefined;
+  const decision = current.decision;
+  const by = decision && decision.outcome !== 'hold' && decision.acted ? ` by ${decision.decidedBy} at ${decision.decidedAt}` : '';
+  const what = current.state === 'rejected' ? 'rejected' : current.state === 'pending' || current.state === 'available' ? 'accepted' : current.state;
+  return `This request was already ${what}${by}.`;
+}
+
+async function bringUpToDate(current: ConnectionRecord, deps: InteractionDeps): Promise<void> {
+  const card = cardOfRecord(current);
+  if (!card) return;
+  await (deps.showCard ?? showCard)(card, { slack: deps.slack, channel: deps.channel, slackBudgetMs: INTERACTIVE_BUDGET_MS });
+}
+
+async function ephemeral(deps: InteractionDeps, channel: string, userId: string, text: string): Promise<void> {
+  await deps.slack.call('chat.postEphemeral', { channel, user: userId, text }, { budgetMs: INTERACTIVE_BUDGET_MS });
+}
+
+function parseContext(raw: string): DecisionContext {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ValidationError('the modal carries no connection');
+  }
+  return parse(decisionContextSchema, json);
+}
+
+function parse<T extends z.ZodMiniType>(schema: T, value: unknown): z.infer<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ValidationError('not an interaction payload Slack sends', parsed.error.issues);
+  return parsed.data;
+}
