@@ -55,6 +55,7 @@ export function figuresMarkdown(r: Results): string {
   row('invocations (failed), mean batch', ...r.bursts.map((b) => `${b.invocations.total} (${b.invocations.failed}), ${b.invocations.meanBatchSize.toFixed(1)}`), 'none failed');
   row('longest invocation', ...r.bursts.map((b) => seconds(b.invocations.longestMs)), 'within the 30 s timeout');
   row('DynamoDB requests per decided connection', ...r.bursts.map((b) => b.dynamodbRequestsPerDecided.toFixed(2)), '≤ 4');
+  if (r.bursts.some((b) => b.dynamodb)) dynamoRows(r.bursts, row);
   lines.push('');
 
   const q = r.quietConnect;
@@ -115,6 +116,24 @@ export function figuresMarkdown(r: Results): string {
   row('---', '---:', '---:');
   for (const f of [...r.coldStart.functions, r.coldStart.naiveBaseline]) row(f.name, `${(f.bundleBytes / 1024).toFixed(0)} KiB`, formatSummary(f.ratio));
   return lines.join('\n');
+}
+
+/** What the bursts cost DynamoDB's partitions (runs from before the local DynamoDB metered them show a dash). */
+function dynamoRows(bursts: BurstResult[], row: (...cells: (string | number)[]) => void): void {
+  const each = (figure: (d: NonNullable<BurstResult['dynamodb']>, b: BurstResult) => string) => bursts.map((b) => (b.dynamodb ? figure(b.dynamodb, b) : '—'));
+  row('DynamoDB partition limits', ...each((d) => (d.partitionLimits ? 'on' : 'off')), 'on');
+  row('DynamoDB units per connection, write / read', ...each((d, b) => `${(d.writeUnits / b.connections).toFixed(1)} / ${(d.readUnits / b.connections).toFixed(1)}`), '');
+  row('DynamoDB requests throttled (batch items handed back)', ...each((d) => `${count(d.throttledRequests)} (${count(d.unprocessedItems)})`), 'reported');
+  row(
+    'busiest DynamoDB partition: write / read units (its limits alone take)',
+    ...each((d) => {
+      const [p] = d.hotPartitions;
+      if (!p) return 'none';
+      const name = `${p.index ?? 'table'} ${p.partitionKey.replace(/vpce-svc-[0-9a-f]+/, '…')}`;
+      return `${name}: ${count(p.writeUnits)} / ${count(p.readUnits)} (${seconds(d.limitsAloneMs)})`;
+    }),
+    '',
+  );
 }
 
 /** The block README.md's Performance section carries between its markers: the headline figures. */

@@ -11,6 +11,7 @@ import { lambdaContext } from '../local/lambda/lambda-runtime';
 import { ORGANIZATIONS_PATH, STS_PATH } from '../local/server';
 import { keys } from '../lib/aws/table';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../local/lambda/deployed-defaults';
+import { PARTITION_LIMITS, type MeterUsage, type PartitionUsage } from '../local/aws/dynamo-metering';
 import { summarize, type Summary } from './stats';
 
 // The figures that need the local stack: bursts of connection requests through
@@ -36,6 +37,24 @@ export interface BurstResult {
   /** The notification function's invocations; `longestMs` against its 30 s timeout. */
   invocations: { total: number; failed: number; meanBatchSize: number; itemFailures: number; longestMs: number };
   dynamodbRequestsPerDecided: number;
+  /** What DynamoDB's partitions carried during the burst (absent from runs before the local DynamoDB metered them). */
+  dynamodb?: DynamoBurstFigures;
+}
+
+/** DynamoDB during a burst, from GET /local/dynamodb-calls. */
+export interface DynamoBurstFigures {
+  /** Whether DynamoDB's per-partition limits were on (the dynamoPartitionLimits fault). */
+  partitionLimits: boolean;
+  readUnits: number;
+  writeUnits: number;
+  /** Requests answered ProvisionedThroughputExceededException (the SDK retries them). */
+  throttledRequests: number;
+  /** Batch items handed back unprocessed (the caller sends them again). */
+  unprocessedItems: number;
+  /** The partitions that carried the most units, most first. */
+  hotPartitions: PartitionUsage[];
+  /** The least time the per-partition limits allow for what the busiest partition carried. */
+  limitsAloneMs: number;
 }
 
 export interface QuietConnectResult {
@@ -81,7 +100,8 @@ export async function startBenchStack(
     visibilityTimeoutMs: 180_000,
     batchingWindowMs: batchingWindowSeconds * 1000,
     batchSize,
-    env: { RECONCILE_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'WARN' },
+    // A stage as deployed by default: without Slack, whose notifier would read an item per decision.
+    env: { RECONCILE_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'WARN', LOCAL_SLACK: 'off' },
   });
   const health = await stack.health();
   const table = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: health.dynamodbEndpoint, region: 'us-east-1', credentials: CREDENTIALS }));
@@ -128,10 +148,33 @@ async function recordedAccepts(table: DynamoDBDocumentClient, tableName: string,
   return { accepted, lastAt };
 }
 
-async function dynamodbRequests(stack: LocalStack): Promise<number> {
+type DynamodbCalls = MeterUsage & { total: number };
+
+async function dynamodbCalls(stack: LocalStack): Promise<DynamodbCalls> {
   const response = await stack.request('GET', '/local/dynamodb-calls');
   if (response.status !== 200) throw new Error(`GET /local/dynamodb-calls answered ${response.status}`);
-  return (response.body as { total: number }).total;
+  return response.body as DynamodbCalls;
+}
+
+async function dynamodbRequests(stack: LocalStack): Promise<number> {
+  return (await dynamodbCalls(stack)).total;
+}
+
+/** What the burst cost DynamoDB: the figures' growth from `before`, and the partitions since the table was reset. */
+function dynamoBurstFigures(before: DynamodbCalls, after: DynamodbCalls, partitionLimits: boolean): DynamoBurstFigures {
+  const limitsAloneMs = Math.max(
+    0,
+    ...after.hotPartitions.map((p) => 1000 * Math.max(p.writeUnits / PARTITION_LIMITS.writeUnitsPerSecond, p.readUnits / PARTITION_LIMITS.readUnitsPerSecond)),
+  );
+  return {
+    partitionLimits,
+    readUnits: after.readUnits - before.readUnits,
+    writeUnits: after.writeUnits - before.writeUnits,
+    throttledRequests: after.throttledRequests - before.throttledRequests,
+    unprocessedItems: after.unprocessedItems - before.unprocessedItems,
+    hotPartitions: after.hotPartitions,
+    limitsAloneMs,
+  };
 }
 
 function totalCalls(byAction: Record<string, { received: number }>): number {
@@ -146,15 +189,21 @@ function totalCalls(byAction: Record<string, { received: number }>): number {
 export async function measureBurst(bench: BenchStack, connections: number, duplicates: number, timeoutMs = 600_000): Promise<BurstResult> {
   const { stack, table, tableName } = bench;
   await stack.reset();
-  await stack.faults({ duplicateDeliveries: duplicates });
+  const { dynamoPartitionLimits } = await stack.faults({ duplicateDeliveries: duplicates });
   const { serviceId } = await stack.createService();
-  const dynamoBefore = await dynamodbRequests(stack);
+  const dynamoBefore = await dynamodbCalls(stack);
   const started = Date.now();
   const ids = await createEndpoints(stack, serviceId, connections);
   const lastConnect = Date.now();
-  // The decisions' own times say when the last one was recorded; reading the whole
-  // table is heavy, so it is looked at once a second, not in a tight loop that
-  // would take the machine from the stack it measures.
+  // The decisions' own times say when the last one was recorded. Reading the whole
+  // service from the table takes read units from the partitions the stack is
+  // using, so the table is read only once EC2 shows every connection decided, and
+  // then once a second, not in a tight loop.
+  await stack.waitFor(async () => (await stack.listEndpoints(serviceId)).every((endpoint) => endpoint.state !== 'pendingAcceptance'), {
+    timeoutMs,
+    intervalMs: 1000,
+    description: `all ${connections} connections decided in EC2`,
+  });
   const { lastAt } = await stack.waitFor(
     async () => {
       const recorded = await recordedAccepts(table, tableName, serviceId);
@@ -171,7 +220,7 @@ export async function measureBurst(bench: BenchStack, connections: number, dupli
     return (count?.received ?? 0) - (count?.failed ?? 0);
   });
   const endpoints = await stack.listEndpoints(serviceId);
-  const dynamoAfter = await dynamodbRequests(stack);
+  const dynamoAfter = await dynamodbCalls(stack);
   const invocations = await stack.invocations();
   const ec2Total = totalCalls(calls.byAction);
   return {
@@ -190,7 +239,8 @@ export async function measureBurst(bench: BenchStack, connections: number, dupli
       itemFailures: invocations.reduce((sum, i) => sum + i.failedItems, 0),
       longestMs: Math.max(0, ...invocations.map((i) => i.durationMs)),
     },
-    dynamodbRequestsPerDecided: (dynamoAfter - dynamoBefore) / connections,
+    dynamodbRequestsPerDecided: (dynamoAfter.total - dynamoBefore.total) / connections,
+    dynamodb: dynamoBurstFigures(dynamoBefore, dynamoAfter, dynamoPartitionLimits),
   };
 }
 

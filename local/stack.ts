@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { CallLog } from './aws/call-log';
 import { type LocalDynamo, startDynamo } from './aws/dynamo';
 import { PrivateLinkSimulator } from './aws/ec2-simulator';
-import { Faults } from './aws/faults';
+import { Faults, type FaultSettings } from './aws/faults';
 import { closeServer, listen } from './listen';
 import { describeError, logLocal } from './log';
 import { loadPolicyFile, type PutPolicy, readPolicyFile } from './control/policies';
@@ -109,6 +109,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const dynamo = await startDynamo(LOCAL_TABLE_NAME, CREDENTIALS);
   const faults = new Faults();
+  await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
   const dynamoGate = await startDynamoGate(dynamo.endpoint, () => faults.dynamoUnavailable());
   const server = createServer();
   try {
@@ -229,8 +230,15 @@ function wire(parts: {
     notify: (notification) => inbound.publish(JSON.stringify(notification)),
   });
   const organization = createOrganizationPlane(faults);
+  // The local DynamoDB runs in a worker of its own: its switch is told there, and answered, before the faults are.
+  const setFaults = async (settings: FaultSettings) => {
+    const inForce = faults.set(settings);
+    await dynamo.setPartitionLimits(inForce.dynamoPartitionLimits);
+    return inForce;
+  };
   const reset = oneAtATime(async () => {
     faults.clear();
+    await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
     organization.reset();
     // The functions' containers start cold: nothing remembered of an organization that is gone.
     (await import('../lib/organization-membership')).forgetMemberships();
@@ -268,6 +276,7 @@ function wire(parts: {
     inbound,
     outbound,
     faults,
+    setFaults,
     calls,
     info,
     reset,
@@ -276,7 +285,7 @@ function wire(parts: {
     notificationQueue,
     deadLetterQueue,
     notificationSource,
-    dynamoRequests: () => dynamo.requestCounts(),
+    dynamoUsage: () => dynamo.usage(),
     organization,
     ssm,
     slack,

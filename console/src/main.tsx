@@ -5,6 +5,7 @@ import { finishSignIn, forget, loadSession } from './auth';
 import { SignIn } from './sign-in';
 import { ConnectionPage, Queue, Services } from './connections';
 import { Evaluate, Policies } from './policies';
+import { SlackSetup } from './slack';
 import { ErrorNote, Shown, messageOf, useRoute } from './ui';
 import './app.css';
 
@@ -51,7 +52,7 @@ function App() {
       <header class="top">
         <strong class="brand">vpce-gatekeeper</strong>
         <nav>
-          {[['queue', 'Queue'], ['services', 'Services'], ['policies', 'Policies'], ['evaluate', 'Evaluate']].map(([id, label]) => (
+          {[['queue', 'Queue'], ['services', 'Services'], ['policies', 'Policies'], ['evaluate', 'Evaluate'], ['slack', 'Slack']].map(([id, label]) => (
             <a href={`#/${id}`} class={page === id || (page === 'connection' && id === 'queue') ? 'active' : ''}>{label}</a>
           ))}
         </nav>
@@ -68,6 +69,7 @@ function App() {
         {page === 'connection' && <ConnectionPage session={session} me={me} serviceId={route.parts[1] ?? ''} endpointId={route.parts[2] ?? ''} />}
         {page === 'policies' && <Policies session={session} me={me} policyId={route.parts[1] ?? 'default'} />}
         {page === 'evaluate' && <Evaluate session={session} />}
+        {page === 'slack' && <SlackSetup settings={settings} />}
       </main>
     </>
   );

@@ -18,10 +18,19 @@ export interface ConsoleSettings {
   cliRedirectUri?: string;
   /** Origins the browser may fetch from besides the API: the issuer's, and its token endpoint's. */
   authOrigins: string[];
+  /** The Slack channel approval requests are posted to, when the stage has Slack approvals (docs/slack.md). */
+  slackChannel?: string;
 }
 
 /** The console's settings from the stage's: OpenID Connect when it has a JWT issuer, else SigV4. */
 export function consoleSettingsOf(
+  config: Pick<Config, 'JWT_ISSUER_URL' | 'CONSOLE_CLIENT_ID' | 'CLI_CLIENT_ID' | 'CLI_REDIRECT_URI' | 'CONSOLE_AUTH_ORIGIN' | 'AWS_REGION'> & Partial<Pick<Config, 'SLACK_CHANNEL'>>,
+): ConsoleSettings {
+  const settings = signInSettingsOf(config);
+  return config.SLACK_CHANNEL ? { ...settings, slackChannel: config.SLACK_CHANNEL } : settings;
+}
+
+function signInSettingsOf(
   config: Pick<Config, 'JWT_ISSUER_URL' | 'CONSOLE_CLIENT_ID' | 'CLI_CLIENT_ID' | 'CLI_REDIRECT_URI' | 'CONSOLE_AUTH_ORIGIN' | 'AWS_REGION'>,
 ): ConsoleSettings {
   const { JWT_ISSUER_URL, CONSOLE_CLIENT_ID, CLI_CLIENT_ID, CLI_REDIRECT_URI, CONSOLE_AUTH_ORIGIN, AWS_REGION } = config;

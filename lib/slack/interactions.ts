@@ -19,7 +19,7 @@ import {
   type SlackAction,
 } from './message-card';
 import { showCard } from './messages';
-import type { SlackWebApi } from './web-api';
+import { SlackApiError, type SlackWebApi } from './web-api';
 
 /**
  * What Slack sends when someone clicks Accept or Reject, and when they submit
@@ -111,9 +111,10 @@ async function onButton(click: z.infer<typeof blockActionsSchema>, deps: Interac
   const tell = (text: string) => ephemeral(deps, channel, click.user.id, text);
   logger.appendKeys({ serviceId, endpointId, slackUser: slackActor(click.team.id, click.user.id) });
 
-  if (!(await isSlackApprover(click.user.id, deps.approvers, deps.slack))) {
+  const approver = await approverCheck(click.user.id, deps);
+  if (approver !== true) {
     logger.info('Slack click refused: not an approver', { action });
-    await tell(NOT_AN_APPROVER);
+    await tell(approver);
     return {};
   }
   const current = await (deps.getRecord ?? getConnection)(serviceId, endpointId);
@@ -128,7 +129,14 @@ async function onButton(click: z.infer<typeof blockActionsSchema>, deps: Interac
     return {};
   }
   const context: DecisionContext = { serviceId, endpointId, action, channel, ts };
-  await deps.slack.call('views.open', { trigger_id: click.trigger_id, view: decisionModal(cardOfRecord(current), context) }, { budgetMs: INTERACTIVE_BUDGET_MS });
+  try {
+    await deps.slack.call('views.open', { trigger_id: click.trigger_id, view: decisionModal(cardOfRecord(current), context) }, { budgetMs: INTERACTIVE_BUDGET_MS });
+  } catch (error) {
+    // A trigger opens a form within 3 seconds of the click, once: past that, the user clicks again.
+    if (!(error instanceof SlackApiError && /_trigger_id$/.test(error.code))) throw error;
+    logger.warn('the reason form could not be opened', { code: error.code });
+    await tell(`Slack could not open the form in time (${error.code}). Nothing was changed; click ${action === 'accept' ? 'Accept' : 'Reject'} again.`);
+  }
   return {};
 }
 
@@ -137,7 +145,8 @@ async function onSubmission(submission: z.infer<typeof viewSubmissionSchema>, de
   const context = parseContext(submission.view.private_metadata);
   const actor = slackActor(submission.team.id, submission.user.id);
   logger.appendKeys({ serviceId: context.serviceId, endpointId: context.endpointId, slackUser: actor });
-  if (!(await isSlackApprover(submission.user.id, deps.approvers, deps.slack))) return reasonError(NOT_AN_APPROVER);
+  const approver = await approverCheck(submission.user.id, deps);
+  if (approver !== true) return reasonError(approver);
   const reason = reasonSchema.safeParse(submission.view.state.values[REASON_BLOCK_ID]?.[REASON_ACTION_ID]?.value ?? '');
   if (!reason.success) return reasonError(`The reason ${reason.error.issues[0]?.message ?? 'is not valid'}.`);
   try {
@@ -157,6 +166,17 @@ async function onSubmission(submission: z.infer<typeof viewSubmissionSchema>, de
       return reasonError(error.message);
     }
     throw error;
+  }
+}
+
+/** True for an approver; otherwise what to tell the user. A check that fails refuses (fail closed), saying so. */
+async function approverCheck(userId: string, deps: InteractionDeps): Promise<true | string> {
+  try {
+    return (await isSlackApprover(userId, deps.approvers, deps.slack)) ? true : NOT_AN_APPROVER;
+  } catch (error) {
+    if (!(error instanceof SlackApiError)) throw error;
+    logger.warn('could not read the approvers user groups from Slack', { code: error.code });
+    return `Could not check that you are an approver (Slack answered ${error.code}). Nothing was changed; try again shortly.`;
   }
 }
 

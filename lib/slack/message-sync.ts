@@ -35,13 +35,14 @@ export interface SlackMessageItem {
 export type StoreStep = { kind: 'write'; item: SlackMessageItem } | { kind: 'ignore'; why: string };
 
 /**
- * Stores a card: a held request starts a message; a later card replaces an
- * earlier one; a decision about a connection no message announced, or a card
- * older than the one stored, changes nothing.
+ * Stores a card: an announcement (a held request) starts a message, showing
+ * `card` (the request, or what became of it meanwhile); a later card replaces
+ * an earlier one; a decision about a connection no message announced, or a
+ * card older than the one stored, changes nothing.
  */
-export function storeCard(item: SlackMessageItem | undefined, card: ConnectionCard, channel: string): StoreStep {
+export function storeCard(item: SlackMessageItem | undefined, card: ConnectionCard, channel: string, announcement: boolean): StoreStep {
   if (!item) {
-    if (card.status !== 'held') return { kind: 'ignore', why: 'no message announces this connection' };
+    if (!announcement) return { kind: 'ignore', why: 'no message announces this connection' };
     return { kind: 'write', item: { serviceId: card.serviceId, endpointId: card.endpointId, channel, card, shownSequence: 0, version: 1 } };
   }
   if (card.sequence <= item.card.sequence) return { kind: 'ignore', why: `a newer event (sequence ${item.card.sequence}) is already stored` };

@@ -45,25 +45,31 @@ export async function showEvent(event: CardEvent, deps: MessageDeps): Promise<Sh
 
 /** Stores a card about a connection and brings its Slack message in line with the newest card. */
 export async function showCard(card: ConnectionCard, deps: MessageDeps): Promise<ShowOutcome> {
+  const stored = await store(card, deps, { readRecord: true });
+  if (stored.kind === 'ignored') return { outcome: 'ignored', why: stored.why };
+  return syncMessage(card, deps);
+}
+
+/**
+ * Stores a card in the message's item. A request about to be announced may have
+ * been decided already, its decision's event come first and found no message to
+ * update: with `readRecord`, the record says what is true now.
+ */
+async function store(card: ConnectionCard, deps: MessageDeps, { readRecord }: { readRecord: boolean }): Promise<{ kind: 'stored' } | { kind: 'ignored'; why: string }> {
   const { getItem = getSlackMessage, putItem = putSlackMessage, getRecord = getConnection } = deps;
   for (let attempt = 1; ; attempt++) {
     const item = await getItem(card.serviceId, card.endpointId);
-    // A request about to be announced may have been decided already, its decision's
-    // event come first and found no message to update: the record says what is true now.
-    const newest = item || card.status !== 'held' ? card : newerCard(card, recordCard(await getRecord(card.serviceId, card.endpointId)));
-    const step = storeCard(item, newest, deps.channel);
-    if (step.kind === 'ignore') {
-      if (!item) return { outcome: 'ignored', why: step.why };
-      break; // still bring Slack in line: the holder of a stored newer card may have died
-    }
+    const newest = item || card.status !== 'held' || !readRecord ? card : newerCard(card, recordCard(await getRecord(card.serviceId, card.endpointId)));
+    const step = storeCard(item, newest, deps.channel, card.status === 'held');
+    // An older card than the one stored still goes on to bring Slack in line: the holder of the newer one may have died.
+    if (step.kind === 'ignore') return item ? { kind: 'stored' } : { kind: 'ignored', why: step.why };
     try {
       await putItem(step.item, item?.version);
-      break;
+      return { kind: 'stored' };
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
     }
   }
-  return syncMessage(card, deps);
 }
 
 function recordCard(record: ConnectionRecord | undefined): ConnectionCard | undefined {
@@ -98,6 +104,11 @@ async function syncMessage(card: Pick<ConnectionCard, 'serviceId' | 'endpointId'
       throw error;
     }
     await recordShown(step.item, token, { ...shown, sequence: step.item.card.sequence }, deps);
+    if (step.then === 'post' && step.item.card.status === 'held') {
+      // Decided while it was being announced? Its decision's event may have found no message yet.
+      const now = recordCard(await (deps.getRecord ?? getConnection)(card.serviceId, card.endpointId));
+      if (now && newerCard(step.item.card, now) === now) await store(now, deps, { readRecord: false });
+    }
   }
   // Newer cards kept coming: the holder of the last one shows it.
   return { outcome: 'left-to-holder' };

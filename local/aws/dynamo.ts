@@ -7,17 +7,28 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import { tableDefinition } from '../../lib/aws/table';
+import type { MeterUsage } from './dynamo-metering';
+import type { WorkerQuestion } from './dynalite-worker';
 
 const POLL_MS = 10;
 const TABLE_WAIT_MS = 10_000;
+
+/** What GET /local/dynamodb-calls reports: requests by operation, and the units and throttling the metering saw. */
+export interface DynamoUsage {
+  /** Requests dynalite has received since it started, by operation. */
+  requests: Record<string, number>;
+  usage: MeterUsage;
+}
 
 export interface LocalDynamo {
   /** The URL to hand the SDK as its DynamoDB endpoint. */
   endpoint: string;
   /** Deletes the table, if any, and creates it empty. */
   resetTable(): Promise<void>;
-  /** Requests dynalite has received since it started, by operation. */
-  requestCounts(): Promise<Record<string, number>>;
+  /** Requests, units and throttling since dynalite started. */
+  usage(): Promise<DynamoUsage>;
+  /** Turns DynamoDB's per-partition limits on or off (on at start); every partition starts full again. */
+  setPartitionLimits(on: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -28,6 +39,19 @@ export async function startDynamo(tableName: string, credentials: { accessKeyId:
     worker.once('message', (message: { port: number }) => resolve(message.port));
     worker.once('error', reject);
   });
+  let lastQuestion = 0;
+  const ask = <T>(question: WorkerQuestion): Promise<T> => {
+    const id = ++lastQuestion;
+    return new Promise((resolve) => {
+      const listener = (message: { id?: number }) => {
+        if (message.id !== id) return;
+        worker.off('message', listener);
+        resolve(message as T);
+      };
+      worker.on('message', listener);
+      worker.postMessage({ ...question, id });
+    });
+  };
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
   const resetTable = async () => {
@@ -39,20 +63,17 @@ export async function startDynamo(tableName: string, credentials: { accessKeyId:
   return {
     endpoint,
     resetTable,
-    requestCounts: () =>
-      new Promise((resolve) => {
-        const listener = (message: { requests?: Record<string, number> }) => {
-          if (!message.requests) return;
-          worker.off('message', listener);
-          resolve(message.requests);
-        };
-        worker.on('message', listener);
-        worker.postMessage('requests');
-      }),
+    usage: async () => {
+      const { requests, usage } = await ask<DynamoUsage>({ type: 'usage' });
+      return { requests, usage };
+    },
+    setPartitionLimits: async (on) => {
+      await ask({ type: 'limits', on });
+    },
     close: async () => {
       client.destroy();
       const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.postMessage('close');
+      worker.postMessage({ type: 'close', id: 0 });
       await exited;
     },
   };

@@ -40,6 +40,12 @@ export const faultSettingsSchema = z.strictObject({
     .optional(),
   /** While true, every Organizations call is answered AccessDeniedException. */
   organizationsUnavailable: z.boolean().optional(),
+  /**
+   * DynamoDB's per-partition limits (1,000 write units and 3,000 read units a second
+   * per partition key value, of the table and of each index). Off unless turned on,
+   * until the table's keys spread a burst over partitions (issue 20).
+   */
+  dynamoPartitionLimits: z.boolean().optional(),
 });
 
 export type FaultSettings = z.infer<typeof faultSettingsSchema>;
@@ -56,6 +62,7 @@ const NO_FAULTS: FaultsInForce = {
   ec2UnavailableFor: [],
   ec2RateLimits: DEFAULT_EC2_RATE_LIMITS,
   organizationsUnavailable: false,
+  dynamoPartitionLimits: false,
 };
 
 const MAX_SHUFFLE_DELAY_MS = 250;

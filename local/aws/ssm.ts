@@ -50,9 +50,15 @@ class SsmError extends Error {
 
 export class LocalSsm {
   private readonly parameters = new Map<string, StoredParameter & { version: number; modifiedAt: number; ciphertext: string }>();
-  private bucket = new TokenBucket(SSM_STANDARD_THROUGHPUT.burst, SSM_STANDARD_THROUGHPUT.perSecond);
+  private readonly bucket: TokenBucket;
 
-  constructor(private readonly principals: readonly LocalPrincipal[]) {}
+  /** `now` in milliseconds paces the throughput; tests hand in their own clock. */
+  constructor(
+    private readonly principals: readonly LocalPrincipal[],
+    now: () => number = () => performance.now(),
+  ) {
+    this.bucket = new TokenBucket(SSM_STANDARD_THROUGHPUT.burst, SSM_STANDARD_THROUGHPUT.perSecond, now);
+  }
 
   /** Stores a parameter, as `aws ssm put-parameter` would. */
   put(parameter: StoredParameter): void {

@@ -3,7 +3,8 @@ import { NotFoundError } from '../../lib/errors';
 import { ACCOUNT_ID, ACCOUNT_ID_MESSAGE, REGION, REGION_MESSAGE } from '../../lib/domain/ids';
 import type { CallLog } from '../aws/call-log';
 import type { EndpointConnection, PrivateLinkSimulator } from '../aws/ec2-simulator';
-import { type Faults, faultSettingsSchema } from '../aws/faults';
+import { type Faults, type FaultSettings, type FaultsInForce, faultSettingsSchema } from '../aws/faults';
+import type { DynamoUsage } from '../aws/dynamo';
 import { parseJsonBody } from '../http-io';
 import type { ScheduledFunction } from '../lambda/scheduled-function';
 import type { LocalQueue, LocalSqs } from '../aws/sqs';
@@ -23,6 +24,8 @@ export interface ControlPlane {
   inbound: InboundSns;
   outbound: OutboundSns;
   faults: Faults;
+  /** Replaces the faults in force (POST /local/faults) and tells the simulators that need telling. */
+  setFaults(settings: FaultSettings): Promise<FaultsInForce>;
   calls: CallLog;
   /** Where things are, for GET /local/health. */
   info: Record<string, string>;
@@ -38,8 +41,8 @@ export interface ControlPlane {
   deadLetterQueue: LocalQueue;
   /** The notification function's event source mapping on the notification queue. */
   notificationSource: EventSourceMapping;
-  /** DynamoDB requests received since the stack started, by operation. */
-  dynamoRequests(): Promise<Record<string, number>>;
+  /** DynamoDB requests received since the stack started, by operation, and the units and throttling they met. */
+  dynamoUsage(): Promise<DynamoUsage>;
   /** The AWS Organization, its API, and the STS that hands out the role to read it. */
   organization: OrganizationPlane;
   /** SSM Parameter Store, holding the Slack app's secrets. */
@@ -137,8 +140,8 @@ export function controlRoutes(plane: ControlPlane): Route[] {
       method: 'GET',
       path: /^\/local\/dynamodb-calls$/,
       handle: async () => {
-        const byOperation = await plane.dynamoRequests();
-        return ok({ total: Object.values(byOperation).reduce((sum, n) => sum + n, 0), byOperation });
+        const { requests: byOperation, usage } = await plane.dynamoUsage();
+        return ok({ total: Object.values(byOperation).reduce((sum, n) => sum + n, 0), byOperation, ...usage });
       },
     },
     { method: 'GET', path: /^\/local\/invocations$/, handle: () => ok({ invocations: plane.notificationSource.invocations() }) },
@@ -163,7 +166,7 @@ export function controlRoutes(plane: ControlPlane): Route[] {
     },
     { method: 'GET', path: /^\/local\/calls$/, handle: () => ok(plane.calls.snapshot()) },
     { method: 'GET', path: /^\/local\/faults$/, handle: () => ok(plane.faults.current()) },
-    { method: 'POST', path: /^\/local\/faults$/, handle: (_, body) => ok(plane.faults.set(parseJsonBody(body, faultSettingsSchema))) },
+    { method: 'POST', path: /^\/local\/faults$/, handle: async (_, body) => ok(await plane.setFaults(parseJsonBody(body, faultSettingsSchema))) },
     {
       method: 'POST',
       path: /^\/local\/reset$/,

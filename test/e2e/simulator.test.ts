@@ -11,7 +11,7 @@ import {
   RejectVpcEndpointConnectionsCommand,
 } from '@aws-sdk/client-ec2';
 import { NotFoundException, PublishBatchCommand, PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { DescribeTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient, ProvisionedThroughputExceededException, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalStack, OUTBOUND_TOPIC_ARN, startLocalStack } from './local-stack';
 
@@ -19,7 +19,7 @@ const CONSUMER_A = '111122223333';
 const CONSUMER_B = '444455556666';
 const UNKNOWN_ENDPOINT = 'vpce-0123456789abcdef0';
 const DEFAULT_RATE_LIMITS = { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } };
-/** GET /local/faults with nothing injected: EC2's own rate limits are still in force. */
+/** GET /local/faults with nothing injected: EC2's rate limits are still in force. */
 const NO_FAULTS = {
   ec2ThrottleRate: 0,
   duplicateDeliveries: 1,
@@ -31,6 +31,7 @@ const NO_FAULTS = {
   ec2UnavailableFor: [],
   ec2RateLimits: DEFAULT_RATE_LIMITS,
   organizationsUnavailable: false,
+  dynamoPartitionLimits: false,
 };
 
 let stack: LocalStack;
@@ -590,6 +591,46 @@ describe('the control routes', () => {
 
     expect(set).toEqual({ ...NO_FAULTS, duplicateDeliveries: 3, shuffleDeliveries: true });
     expect(cleared).toEqual(NO_FAULTS);
+  });
+});
+
+describe("the local DynamoDB's partition limits", () => {
+  /** Puts 390 KB items (381 write units each) on one partition key, without retries, until one is refused. */
+  async function writeUntilRefused(pk: string): Promise<ProvisionedThroughputExceededException | undefined> {
+    const { dynamodbEndpoint, tableName } = await stack.health();
+    const dynamo = new DynamoDBClient({ endpoint: dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    try {
+      for (let i = 0; i < 12; i++) {
+        const refused = await dynamo
+          .send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: pk }, sk: { S: `EP#${i}` }, padding: { S: 'x'.repeat(390_000) } } }))
+          .then(() => undefined, (error: unknown) => error);
+        if (refused instanceof ProvisionedThroughputExceededException) return refused;
+        if (refused) throw refused;
+      }
+      return undefined;
+    } finally {
+      dynamo.destroy();
+    }
+  }
+
+  it('throttles a hot partition key once dynamoPartitionLimits is on, and reports it with the units by table and index', async () => {
+    const whileOff = await writeUntilRefused('CONN#off');
+    const inForce = await stack.faults({ dynamoPartitionLimits: true });
+    const whileOn = await writeUntilRefused('CONN#on');
+
+    const { tableName } = await stack.health();
+    const calls = (await stack.request('GET', '/local/dynamodb-calls')).body as {
+      throttledRequests: number;
+      writeUnits: number;
+      byTable: Record<string, { writeUnits: number; throttled: number }>;
+      hotPartitions: { partitionKey: string; throttled: number }[];
+    };
+    expect(inForce.dynamoPartitionLimits).toBe(true);
+    expect(whileOff).toBeUndefined();
+    expect(whileOn?.ThrottlingReasons?.[0]?.reason).toBe('TableWriteKeyRangeThroughputExceeded');
+    expect(calls.throttledRequests).toBeGreaterThanOrEqual(1);
+    expect(calls.byTable[tableName]?.writeUnits).toBeGreaterThanOrEqual(12 * 381 + 2 * 381);
+    expect(calls.hotPartitions.find((partition) => partition.partitionKey === 'CONN#on')?.throttled).toBe(1);
   });
 });
 

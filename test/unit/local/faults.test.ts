@@ -19,6 +19,7 @@ describe('fault injection settings', () => {
       ec2UnavailableFor: [],
       ec2RateLimits: { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } },
       organizationsUnavailable: false,
+      dynamoPartitionLimits: false,
     });
   });
 
@@ -71,7 +72,7 @@ describe('fault injection settings', () => {
     expect([always.dropNotification(), always.crashAfterEc2Call(), always.dynamoUnavailable()]).toEqual([true, true, true]);
   });
 
-  it.each([{ ec2ThrottleRate: -0.1 }, { ec2ThrottleRate: 1.1 }, { duplicateDeliveries: 11 }, { duplicateDeliveries: 1.5 }, { other: 1 }, { dropNotifications: 2 }, { crashAfterEc2Call: -1 }, { dynamoUnavailable: 'yes' }, { ec2ErrorRate: 1.5 }, { ec2RateLimits: true }, { ec2RateLimits: { mutating: { capacity: 0, refillPerSecond: 1 } } }, { ec2RateLimits: { mutating: { capacity: 5 } } }, { ec2RateLimits: { describe: {} } }, { ec2UnavailableFor: ['i-123'] }])(
+  it.each([{ ec2ThrottleRate: -0.1 }, { ec2ThrottleRate: 1.1 }, { duplicateDeliveries: 11 }, { duplicateDeliveries: 1.5 }, { other: 1 }, { dropNotifications: 2 }, { crashAfterEc2Call: -1 }, { dynamoUnavailable: 'yes' }, { ec2ErrorRate: 1.5 }, { ec2RateLimits: true }, { ec2RateLimits: { mutating: { capacity: 0, refillPerSecond: 1 } } }, { ec2RateLimits: { mutating: { capacity: 5 } } }, { ec2RateLimits: { describe: {} } }, { ec2UnavailableFor: ['i-123'] }, { dynamoPartitionLimits: 'on' }, { dynamoPartitionLimits: {} }])(
     'refuses %j',
     (body) => {
       expect(faultSettingsSchema.safeParse(body).success).toBe(false);
