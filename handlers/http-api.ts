@@ -10,7 +10,7 @@ import { body, ifMatch, jsonBody, pathParams, queryParams, reasonSchema } from '
 import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
 import { middyfy } from '../lib/lambda';
-import { consoleAsset, consoleRedirect, consoleSettingsOf } from '../lib/http/static-assets';
+import { consoleAsset, consoleSettingsOf } from '../lib/http/static-assets';
 import { requireApprover, type CallerView } from '../lib/http/auth';
 import { config, outboundTopicArn } from '../lib/config';
 
@@ -69,8 +69,6 @@ const policyResponse = (status: number, stored: PolicyVersion) => json(status, s
 /** The API. openapi.yaml and serverless.yml list the same routes (test/unit/api-contract.test.ts). */
 export const routes: Route[] = [
   { method: 'GET', path: '/console', access: 'public', handle: async () => consoleAsset(CONSOLE_DIST, undefined, consoleSettings()) },
-  // Typed with a slash, the page is /console: its assets are named relative to that address.
-  { method: 'GET', path: '/console/', access: 'public', handle: async () => consoleRedirect() },
   { method: 'GET', path: '/favicon.ico', access: 'public', handle: async () => consoleAsset(CONSOLE_DIST, 'favicon.ico', consoleSettings()) },
   {
     method: 'GET',

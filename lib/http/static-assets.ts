@@ -104,11 +104,6 @@ export async function consoleAsset(distDir: URL, asset: string | undefined, sett
   };
 }
 
-/** `/console/` answered with the page's one address, `/console` (relative, so it holds under any base path). */
-export function consoleRedirect(): HttpResponse {
-  return { statusCode: 308, headers: { location: '../console', ...NOSNIFF, 'cache-control': 'no-cache' }, body: '' };
-}
-
 async function read(file: URL): Promise<Buffer | undefined> {
   const path = fileURLToPath(file);
   let bytes = cache.get(path);
