@@ -54,18 +54,26 @@ const DEPLOY_TIME_VALUES: Record<string, string> = {
   OUTBOUND_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-bench-decisions',
   DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/vpce-gatekeeper-bench-notifications-dlq',
   MANAGED_SERVICE_IDS: 'vpce-svc-0123456789abcdef0',
+  // No spokes: the stage's own account and Region only (stack/spokes.cjs).
+  SPOKES: '',
 };
+
+interface FunctionDefinition {
+  handler: string;
+  environment?: Record<string, unknown>;
+}
 
 interface Template {
   service: string;
   params: { default: Record<string, unknown> };
   provider: { environment?: Record<string, unknown> };
-  functions: Record<string, { handler: string; environment?: Record<string, unknown> }>;
+  functions: Record<string, FunctionDefinition | string>;
 }
 
 /** The function's environment as serverless.yml gives it (provider's, then the function's own), at its defaults. */
 function templateEnv(template: Template, functionName: string): Record<string, string> {
-  const declared = { ...template.provider.environment, ...template.functions[functionName]?.environment };
+  const fn = template.functions[functionName];
+  const declared = { ...template.provider.environment, ...(typeof fn === 'object' ? fn.environment : {}) };
   return Object.fromEntries(
     Object.entries(declared).map(([name, value]) => {
       if (name in DEPLOY_TIME_VALUES) return [name, DEPLOY_TIME_VALUES[name] as string];
@@ -99,10 +107,42 @@ async function readTemplate(): Promise<Template> {
   return parseYaml(await readFile(join(repoRoot, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as Template;
 }
 
+/**
+ * Parameters of a stage with every optional function on: the Slack functions (stack/slack.cjs)
+ * exist only when a stage configures Slack, and are measured as such a stage deploys them.
+ */
+const OPTIONAL_FUNCTION_PARAMS: Record<string, string> = {
+  slackChannel: 'C0123456789',
+  slackApprovers: 'U0123ABCD',
+  slackBotTokenParameter: '/vpce-gatekeeper/bench/slack-bot-token',
+  slackSigningSecretParameter: '/vpce-gatekeeper/bench/slack-signing-secret',
+};
+
+/** A function serverless.yml pulls in from a stack/*.cjs (`${file(./stack/x.cjs):export, null}`), resolved as osls would. */
+async function resolveFunction(template: Template, fn: FunctionDefinition | string): Promise<FunctionDefinition | undefined> {
+  if (typeof fn !== 'string') return fn;
+  const [, file, exported] = /^\$\{file\(\.\/(stack\/[\w-]+\.cjs)\):(\w+), null\}$/.exec(fn) ?? [];
+  if (!file || !exported) throw new Error(`cold-start bench: cannot resolve the function ${fn}`);
+  const resolveVariable = async (name: string) => {
+    if (name === 'self:service') return template.service;
+    if (name === 'sls:stage') return 'bench';
+    const param = name.replace(/^param:/, '');
+    return OPTIONAL_FUNCTION_PARAMS[param] ?? template.params.default[param] ?? '';
+  };
+  const define = (require(join(repoRoot, file)) as Record<string, (context: unknown) => Promise<FunctionDefinition | null>>)[exported];
+  return (await define?.({ resolveVariable })) ?? undefined;
+}
+
 /** The functions of serverless.yml: name, handler source file, and the environment Lambda would give it. */
 async function stackFunctions(dir: string): Promise<{ name: string; entry: string; env: Record<string, string> }[]> {
   const template = await readTemplate();
-  return Object.entries(template.functions).map(([name, fn]) => ({
+  const functions: [string, FunctionDefinition][] = [];
+  for (const [name, fn] of Object.entries(template.functions)) {
+    const resolved = await resolveFunction(template, fn);
+    if (resolved) functions.push([name, resolved]);
+    template.functions[name] = resolved ?? { handler: '' };
+  }
+  return functions.map(([name, fn]) => ({
     name,
     entry: join(repoRoot, `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.ts`),
     env: { ...lambdaEnv(name, dir), ...templateEnv(template, name) },

@@ -21,8 +21,8 @@
 
 const { managedServiceIds, endpointServiceArns } = require('./endpoint-services.cjs');
 
-/** The events a message shows: CARD_EVENT_TYPES in lib/slack/message-card.ts (template test). */
-const CARD_EVENT_TYPES = ['approval-needed', 'accepted', 'rejected', 'action-failed'];
+/** The events the notifier handles: SLACK_EVENT_TYPES in lib/slack/message-card.ts (template test). */
+const SLACK_EVENT_TYPES = ['approval-needed', 'accepted', 'rejected', 'action-failed', 'approval-reminder'];
 /** The partition key prefixes of the items the notifier reads and writes (lib/aws/table.ts, template test). */
 const CONNECTION_KEY_PREFIX = 'CONN#';
 const SLACK_MESSAGE_KEY_PREFIX = 'SLACKMSG#';
@@ -101,7 +101,7 @@ async function notifierFunction(context) {
           arn: { Ref: 'DecisionsTopic' },
           topicName: `${prefix}-decisions`,
           filterPolicyScope: 'MessageAttributes',
-          filterPolicy: { eventType: CARD_EVENT_TYPES },
+          filterPolicy: { eventType: SLACK_EVENT_TYPES },
         },
       },
     ],
@@ -294,4 +294,4 @@ async function resources(context) {
   return { Resources };
 }
 
-module.exports = { notifierFunction, interactionsFunction, resources, CARD_EVENT_TYPES, CONNECTION_KEY_PREFIX, SLACK_MESSAGE_KEY_PREFIX };
+module.exports = { notifierFunction, interactionsFunction, resources, SLACK_EVENT_TYPES, CONNECTION_KEY_PREFIX, SLACK_MESSAGE_KEY_PREFIX };

@@ -41,8 +41,10 @@ export interface ConnectionCard {
   sequence: number;
 }
 
-/** The events a message shows; the others (reminders, policy changes, …) leave it as it is. */
+/** The events a message shows; the others (policy changes, …) leave it as it is. */
 export const CARD_EVENT_TYPES = ['approval-needed', 'accepted', 'rejected', 'action-failed'] as const;
+/** What the notifier is subscribed to: the events a message shows, and reminders, answered in its thread. */
+export const SLACK_EVENT_TYPES = [...CARD_EVENT_TYPES, 'approval-reminder'] as const;
 
 /** Outbound events, with the fields the fleet adds when a service lives in another account or Region. */
 export type CardEvent = OutboundEvent & { providerAccountId?: string; serviceRegion?: string };
@@ -109,6 +111,12 @@ export function cardOfRecord(record: ConnectionRecord): ConnectionCard | undefin
 /** A revocation is announced as `rejected`; its rule tells it apart (README: what enforcement revokes). */
 function isRevocation(rule: string | undefined): boolean {
   return rule !== undefined && (rule.startsWith('enforce:') || rule.endsWith(':revoke'));
+}
+
+/** The reply in a held request's thread when it is still waiting after the policy's pendingTimeout. */
+export function reminderText(card: ConnectionCard): string {
+  const since = when(card.decidedAt);
+  return `:hourglass: Still waiting for an approver: held since ${since}. Accept or reject it above.`;
 }
 
 /** A Block Kit block; only the shapes drawn here. */

@@ -29,6 +29,8 @@ export interface SlackMessageItem {
   shownSequence: number;
   /** Who is talking to Slack about this message, until when. */
   lease?: { token: string; until: string };
+  /** The sequence of the last reminder answered in the message's thread. */
+  remindedSequence?: number;
   version: number;
 }
 
@@ -95,4 +97,17 @@ export function released(item: SlackMessageItem, token: string): SlackMessageIte
 /** The newer of two cards of one connection; on a tie, the first. */
 export function newerCard(first: ConnectionCard, second: ConnectionCard | undefined): ConnectionCard {
   return second && second.sequence > first.sequence && second.status !== first.status ? second : first;
+}
+
+export type ReminderStep = { kind: 'reply'; item: SlackMessageItem } | { kind: 'ignore'; why: string };
+
+/**
+ * A reminder is answered once in the thread of a message that still asks for a
+ * decision; a copy, an older reminder, or one about a request decided since is not.
+ */
+export function reminderStep(item: SlackMessageItem, sequence: number): ReminderStep {
+  if (!item.ts) return { kind: 'ignore', why: 'the message is not posted yet' };
+  if (item.card.status !== 'held') return { kind: 'ignore', why: `the request is ${item.card.status}` };
+  if ((item.remindedSequence ?? 0) >= sequence) return { kind: 'ignore', why: 'this reminder was answered already' };
+  return { kind: 'reply', item: { ...item, remindedSequence: sequence, version: item.version + 1 } };
 }

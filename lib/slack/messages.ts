@@ -4,8 +4,8 @@ import { getConnection } from '../aws/connection-store';
 import { getSlackMessage, putSlackMessage } from '../aws/slack-store';
 import { ConflictError } from '../errors';
 import { logger } from '../logger';
-import { cardOf, cardOfRecord, messageOf, type CardEvent, type ConnectionCard } from './message-card';
-import { afterShown, newerCard, nextSyncStep, released, storeCard, type SlackMessageItem } from './message-sync';
+import { cardOf, cardOfRecord, messageOf, reminderText, type CardEvent, type ConnectionCard } from './message-card';
+import { afterShown, newerCard, nextSyncStep, released, reminderStep, storeCard, type SlackMessageItem } from './message-sync';
 import { SlackApiError, type SlackWebApi } from './web-api';
 
 /** Writes of the message's item that lost to another writer, tried again from a fresh read. */
@@ -38,9 +38,63 @@ export type ShowOutcome =
  * come at least once and in any order: an older or repeated one changes nothing.
  */
 export async function showEvent(event: CardEvent, deps: MessageDeps): Promise<ShowOutcome> {
+  if (event.eventType === 'approval-reminder') return remind(event, deps);
   const card = cardOf(event);
   if (!card) return { outcome: 'ignored', why: `a message does not show ${event.eventType} events` };
   return showCard(card, deps);
+}
+
+/**
+ * A request still waiting after its policy's pendingTimeout: a reply in its
+ * message's thread, once per reminder. A request held before Slack was set up
+ * has no message yet: the reminder announces it.
+ */
+async function remind(event: CardEvent, deps: MessageDeps): Promise<ShowOutcome> {
+  const { getItem = getSlackMessage, putItem = putSlackMessage } = deps;
+  const card = cardOf({ ...event, eventType: 'approval-needed' });
+  if (!card) return { outcome: 'ignored', why: 'not a connection event' };
+  let item = await getItem(event.serviceId, event.endpointId);
+  if (!item?.ts) {
+    const shown = await showCard(card, deps);
+    if (shown.outcome !== 'shown') return shown;
+    item = await getItem(event.serviceId, event.endpointId);
+    if (!item) return { outcome: 'ignored', why: 'the message was forgotten' };
+  }
+  for (let attempt = 1; ; attempt++) {
+    const step = reminderStep(item, event.sequence);
+    if (step.kind === 'ignore') return { outcome: 'ignored', why: step.why };
+    try {
+      // Answered first, then said: a copy handled at the same time finds it answered.
+      await putItem(step.item, item.version);
+      break;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
+      item = await getItem(event.serviceId, event.endpointId);
+      if (!item) return { outcome: 'ignored', why: 'the message was forgotten' };
+    }
+  }
+  const { channel, ts = '' } = item;
+  try {
+    await deps.slack.call('chat.postMessage', { channel, thread_ts: ts, text: reminderText(item.card) }, { budgetMs: deps.slackBudgetMs });
+  } catch (error) {
+    await forgetReminder(event, deps);
+    throw error;
+  }
+  return { outcome: 'shown', ts, channel };
+}
+
+/** Takes back a reminder Slack was not told of, so that the retry answers it. */
+async function forgetReminder(event: CardEvent, deps: MessageDeps): Promise<void> {
+  const { getItem = getSlackMessage, putItem = putSlackMessage } = deps;
+  try {
+    const current = await getItem(event.serviceId, event.endpointId);
+    if (current?.remindedSequence === event.sequence) {
+      const { remindedSequence: _taken, ...rest } = current;
+      await putItem({ ...rest, version: current.version + 1 }, current.version);
+    }
+  } catch (error) {
+    logger.warn('could not take back a reminder Slack was not told of', { endpointId: event.endpointId, error });
+  }
 }
 
 /** Stores a card about a connection and brings its Slack message in line with the newest card. */

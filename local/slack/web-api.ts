@@ -67,6 +67,12 @@ export function answerSlackApi(
 function postMessage(args: Args, workspace: SlackWorkspace) {
   const channel = requireChannel(args, workspace);
   const { text, blocks } = contentOf(args);
+  if (typeof args.thread_ts === 'string') {
+    const parent = workspace.message(args.thread_ts);
+    if (!parent || parent.channel !== channel) throw new SlackRefusal('thread_not_found');
+    const reply = workspace.reply(parent, text);
+    return { channel, ts: reply.ts, message: { ...messageView(reply.ts, text, blocks), thread_ts: parent.ts } };
+  }
   const message = workspace.post(channel, text, blocks);
   return { channel, ts: message.ts, message: messageView(message.ts, text, blocks) };
 }

@@ -1,4 +1,4 @@
-import { CARD_EVENT_TYPES } from '../../lib/slack/message-card';
+import { SLACK_EVENT_TYPES } from '../../lib/slack/message-card';
 import { LocalApiGateway } from '../lambda/api-gateway';
 import { AsyncFunction } from '../lambda/async-invocation';
 import { DEFAULT_FUNCTION_TIMEOUT_MS } from '../lambda/lambda-runtime';
@@ -56,7 +56,7 @@ export async function startSlack(parts: {
     handler: notifierModule.handler,
     timeoutMs: parts.functionTimeoutMs ?? DEFAULT_FUNCTION_TIMEOUT_MS,
   });
-  parts.outbound.subscribe({ topicArn: parts.topicArn, filterPolicy: { eventType: [...CARD_EVENT_TYPES] }, invoke: (event) => notifier.invoke(event) });
+  parts.outbound.subscribe({ topicArn: parts.topicArn, filterPolicy: { eventType: [...SLACK_EVENT_TYPES] }, invoke: (event) => notifier.invoke(event) });
   const api = new LocalApiGateway({ routes: interactionsModule.routes, handler: interactionsModule.handler, functionName: INTERACTIONS_FUNCTION_NAME });
   return { plane: { workspace: new SlackWorkspace(), interactionsUrl: `${parts.baseUrl}/chat/slack/interactions`, notifier }, api };
 }

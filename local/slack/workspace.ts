@@ -43,7 +43,14 @@ export interface MessageVersion {
   at: string;
 }
 
-/** A message in the channel: what it shows now, and each chat.update it received. */
+/** A reply in a message's thread. */
+export interface ThreadReply {
+  ts: string;
+  text: string;
+  at: string;
+}
+
+/** A message in the channel: what it shows now, each chat.update it received, and the replies in its thread. */
 export interface ChannelMessage {
   channel: string;
   ts: string;
@@ -51,6 +58,7 @@ export interface ChannelMessage {
   blocks: unknown[];
   postedAt: string;
   updates: MessageVersion[];
+  replies: ThreadReply[];
 }
 
 export interface EphemeralMessage {
@@ -121,10 +129,17 @@ export class SlackWorkspace {
   }
 
   post(channel: string, text: string, blocks: unknown[]): ChannelMessage {
-    const message: ChannelMessage = { channel, ts: this.nextTs(), text, blocks, postedAt: new Date().toISOString(), updates: [] };
+    const message: ChannelMessage = { channel, ts: this.nextTs(), text, blocks, postedAt: new Date().toISOString(), updates: [], replies: [] };
     this.messages.push(message);
     this.postedBlocks.set(message.ts, blocks);
     return message;
+  }
+
+  /** A reply in the thread of `parent`. */
+  reply(parent: ChannelMessage, text: string): ThreadReply {
+    const reply = { ts: this.nextTs(), text, at: new Date().toISOString() };
+    parent.replies.push(reply);
+    return reply;
   }
 
   message(ts: string): ChannelMessage | undefined {

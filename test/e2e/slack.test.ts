@@ -243,6 +243,26 @@ describe('decisions made elsewhere', () => {
   });
 });
 
+describe('reminders', () => {
+  it("answers a request still waiting after its policy's pendingTimeout in its message's thread", async () => {
+    const { serviceId } = await stack.createService();
+    const put = await approver.request('PUT', `/policies/${serviceId}`, { body: { onUnmatched: 'hold', pendingTimeout: 'PT2S', onPendingTimeout: 'remind' } });
+    expect(put.status).toBe(201);
+    const { endpointId, message } = await heldRequest(serviceId);
+
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await stack.reconcile();
+
+    const reminded = await stack.waitFor(async () => {
+      const current = await messageAbout(endpointId);
+      return current?.replies.length ? current : undefined;
+    }, { description: 'the reminder in the thread' });
+    expect(reminded.ts).toBe(message.ts);
+    expect(reminded.replies).toEqual([expect.objectContaining({ text: expect.stringContaining('Still waiting for an approver: held since') })]);
+    expect(buttons(reminded)).toEqual(['accept', 'reject']);
+  });
+});
+
 describe('the interactions route', () => {
   /** A modal submission as Slack sends it, accepting a connection as the approver. */
   function submission(serviceId: string, endpointId: string, ts: string): string {

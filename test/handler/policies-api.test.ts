@@ -4,10 +4,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { getCurrentPolicy } from '../../lib/aws/policy-store';
+import { getLatestPolicyVersion } from '../../lib/aws/policy-store';
+import { awsPorts } from '../../lib/aws/ports';
+import { policyInForce } from '../../lib/domain/policy';
 import { keys } from '../../lib/aws/table';
-import { UnreadablePolicyError } from '../../lib/errors';
-import { publishStrandedPolicyEvents } from '../../lib/policy-outbox';
+import { publishStrandedPolicyEvents } from '../../lib/policy-events';
 import { fakeAws } from '../support/fake-ec2';
 
 // The policy routes of the approvals handler, fed API Gateway v2 events as Lambda
@@ -156,7 +157,8 @@ describe('a stored policy that no longer validates', () => {
     const policyId = newManagedService();
     await storeRaw(policyId, 1, '{"mode": "auto", "allow": [{"account": "*"}], "onUnmatched": "sometimes"}');
 
-    await expect(getCurrentPolicy(policyId)).rejects.toBeInstanceOf(UnreadablePolicyError);
+    const latest = await getLatestPolicyVersion(policyId);
+    expect(policyInForce(policyId, () => latest)).toMatchObject({ kind: 'unreadable', policyId, version: 1 });
   });
 
   it('is shown, not a 400 or a 500, when the stored document is not even JSON', async () => {
@@ -176,10 +178,14 @@ describe('policy-changed through the outbox', () => {
     const policyId = newManagedService();
     aws.overrides.failingPublishes = 1;
 
+    const ports = awsPorts();
+    const read = async () => new Map([[policyId, await ports.policies.latest(policyId)]]);
+    const aMinuteLater = { ...ports, clock: { now: () => new Date(Date.now() + 60_000) } };
+
     const saved = await put(policyId, { mode: 'manual' });
-    const tooSoon = await publishStrandedPolicyEvents([policyId]);
-    const later = await publishStrandedPolicyEvents([policyId], new Date(Date.now() + 60_000));
-    const again = await publishStrandedPolicyEvents([policyId], new Date(Date.now() + 60_000));
+    const tooSoon = await publishStrandedPolicyEvents(await read(), ports);
+    const later = await publishStrandedPolicyEvents(await read(), aMinuteLater);
+    const again = await publishStrandedPolicyEvents(await read(), aMinuteLater);
 
     expect(saved).toMatchObject({ status: 201, body: { version: 1 } });
     expect([tooSoon.published, later.published, again.published]).toEqual([0, 1, 0]);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BY_STATE_INDEX, keys, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
-import { CARD_EVENT_TYPES } from '../../lib/slack/message-card';
+import { SLACK_EVENT_TYPES } from '../../lib/slack/message-card';
 import { METRIC } from '../../lib/metrics';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../../local/lambda/deployed-defaults';
 import { invalidMapping } from '../../local/lambda/event-source-mapping';
@@ -261,6 +261,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
       'organizations:DescribeAccount',
       'organizations:DescribeOrganization',
       'organizations:DescribeOrganizationalUnit',
+      'organizations:ListAccounts',
       'organizations:ListAccountsForParent',
       'organizations:ListOrganizationalUnitsForParent',
       'organizations:ListParents',
@@ -687,7 +688,7 @@ describe('the packaged stack, with Slack approvals', () => {
 
   const variablesOf = (logicalId: string) => (resource(template, logicalId).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 
-  it('subscribes the notifier to the decisions topic, filtered to the events a message shows', () => {
+  it('subscribes the notifier to the decisions topic, filtered to the events a message shows and reminders', () => {
     const subscriptions = resourcesOfType(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties);
     const permissions = resourcesOfType(template, 'AWS::Lambda::Permission').map(([, p]) => p.Properties);
 
@@ -696,7 +697,7 @@ describe('the packaged stack, with Slack approvals', () => {
       Protocol: 'lambda',
       Endpoint: { 'Fn::GetAtt': ['SlackNotifierLambdaFunction', 'Arn'] },
       FilterPolicyScope: 'MessageAttributes',
-      FilterPolicy: { eventType: [...CARD_EVENT_TYPES] },
+      FilterPolicy: { eventType: [...SLACK_EVENT_TYPES] },
     });
     expect(permissions).toContainEqual(
       expect.objectContaining({ FunctionName: { 'Fn::GetAtt': ['SlackNotifierLambdaFunction', 'Arn'] }, Principal: 'sns.amazonaws.com', SourceArn: { Ref: 'DecisionsTopic' } }),

@@ -7,7 +7,8 @@ import { TEST_TABLE } from '../support/aws-env';
 import { getConnection } from '../../lib/aws/connection-store';
 import { putPolicy } from '../../lib/aws/policy-store';
 import { parsePolicy } from '../../lib/domain/policy';
-import { handleNotificationBatch, MAX_SERVICES_PER_MESSAGE, type NotificationMessage } from '../../lib/notifications';
+import { MAX_SERVICES_PER_MESSAGE } from '../../lib/domain/notification-batch';
+import { handleNotificationBatch, type NotificationMessage } from '../../lib/notifications';
 import { connectMessage, fakeAws, newServiceId } from '../support/fake-ec2';
 
 const ALLOWED = '111122223333';

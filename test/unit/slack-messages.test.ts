@@ -155,6 +155,33 @@ describe('a Slack message kept in step with its events', () => {
   });
 });
 
+describe('reminders in the thread', () => {
+  it('answers a reminder once, however often it is delivered, and not once the request is decided', async () => {
+    const workspace = new SlackWorkspace();
+    const deps = { slack: simulatedSlack(workspace), channel: CHANNEL, slackBudgetMs: 1_000, ...itemStore(), getRecord: async () => undefined };
+    await showEvent(event('approval-needed', 2), deps);
+
+    await Promise.all([showEvent(event('approval-reminder', 3), deps), showEvent(event('approval-reminder', 3), deps)]);
+    await showEvent(event('approval-reminder', 3), deps);
+    await showEvent(event('accepted', 4, { outcome: 'accept', acted: true, rule: 'approver', decidedBy: 'policy' }), deps);
+    await showEvent(event('approval-reminder', 5), deps);
+
+    const [message] = workspace.channelMessages();
+    expect(message?.replies.map((reply) => reply.text)).toEqual([expect.stringContaining('Still waiting for an approver')]);
+  });
+
+  it('announces a request held before Slack was set up when its reminder comes', async () => {
+    const workspace = new SlackWorkspace();
+    const deps = { slack: simulatedSlack(workspace), channel: CHANNEL, slackBudgetMs: 1_000, ...itemStore(), getRecord: async () => undefined };
+
+    await showEvent(event('approval-reminder', 7), deps);
+
+    const [message] = workspace.channelMessages();
+    expect(header(message?.blocks ?? [])).toBe('Approval needed: endpoint connection');
+    expect(message?.replies).toHaveLength(1);
+  });
+});
+
 describe('the message of a card', () => {
   const held = cardOf(event('approval-needed', 2, { reason: 'account <!channel> & co is on no list' }));
 
