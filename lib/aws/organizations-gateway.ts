@@ -13,7 +13,7 @@ import { config } from '../config';
  * renewed before they expire; without it, with the function's own.
  */
 let shared: Promise<OrganizationsClient> | undefined;
-function organizationsClient(): Promise<OrganizationsClient> {
+export function organizationsClient(): Promise<OrganizationsClient> {
   shared ??= createClient().catch((error: unknown) => {
     shared = undefined;
     throw error;
