@@ -2,7 +2,6 @@
 // version an earlier release stored and this one no longer validates. Everything else a test seeds
 // goes through the gateways (putPolicy, putConnection).
 import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { documentClient } from '../../lib/aws/clients';
 import { keys } from '../../lib/aws/table';
 
 /**
@@ -14,11 +13,13 @@ export async function storeOldPolicyVersion(
   policyId: string,
   version: number,
   document: string,
-  table: { db: DynamoDBDocumentClient; tableName: string } = { db: documentClient, tableName: String(process.env.TABLE_NAME) },
+  table?: { db: DynamoDBDocumentClient; tableName: string },
 ): Promise<void> {
-  await table.db.send(
+  // The functions' client only when asked for: an e2e process has no function configuration to load it with.
+  const { db, tableName } = table ?? { db: (await import('../../lib/aws/clients')).documentClient, tableName: String(process.env.TABLE_NAME) };
+  await db.send(
     new PutCommand({
-      TableName: table.tableName,
+      TableName: tableName,
       Item: { ...keys.policyVersion(policyId, version), type: 'policy', policyId, version, document, createdAt: new Date().toISOString(), createdBy: 'old-release' },
     }),
   );
