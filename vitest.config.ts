@@ -9,7 +9,7 @@ export default defineConfig({
         // In-process: pure logic, gateways and handlers against an embedded DynamoDB.
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/gateway/**/*.test.ts', 'test/handler/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/gateway/**/*.test.ts', 'test/handler/**/*.test.ts', 'test/simulation/**/*.test.ts'],
           setupFiles: ['test/support/quiet-output.ts', 'test/support/aws-env.ts'],
           env,
         },

@@ -1,5 +1,6 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { handleNotificationBatch, type NotificationMessage } from '../lib/notifications';
+import { confirmSpokeSubscriptions } from '../lib/spoke-subscriptions';
 import { sqsEventSchema, sqsMessageSchema, sqsMessageIdSchema } from '../lib/domain/lambda-events';
 import { middyfy } from '../lib/lambda';
 import { logger } from '../lib/logger';
@@ -35,8 +36,9 @@ export const handler = middyfy(
       logger.error('unreadable SQS record; reported failed', { messageId: named.data.messageId, issues: message.error.issues });
       unreadable.push(named.data.messageId);
     }
-    const { failedMessageIds, counts } = await handleNotificationBatch(messages);
-    const failed = [...unreadable, ...failedMessageIds];
+    const { notifications, failedMessageIds: unconfirmed } = await confirmSpokeSubscriptions(messages);
+    const { failedMessageIds, counts } = await handleNotificationBatch(notifications);
+    const failed = [...unreadable, ...unconfirmed, ...failedMessageIds];
     logger.info('batch handled', { ...counts, messages: parsed.data.Records.length, failedMessages: failed.length });
     count(METRIC.notificationsHandled, parsed.data.Records.length - failed.length);
     if (failed.length) count(METRIC.notificationFailures, failed.length);

@@ -38,7 +38,7 @@ export const handler = middyfy(
     const failed = summary.services.filter((service) => service.error || service.failed);
     if (failed.length) {
       count(METRIC.reconcileFailures, 1);
-      const ids = failed.map((service) => service.serviceId).join(', ');
+      const ids = failed.map((service) => (service.error ? `${service.serviceId} (${service.error.message})` : service.serviceId)).join(', ');
       throw new ReconcileFailedError(`${failed.length} of ${summary.services.length} services could not be fully reconciled: ${ids}`);
     }
     return summary;

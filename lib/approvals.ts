@@ -1,18 +1,12 @@
-import { claimIsLive, type Claim, type ConnectionRecord, type ConnectionState, type ObservedConnection } from './domain/connection';
-import { claimFor, type Intent } from './domain/decisions';
-import { describeConnections } from './aws/ec2-gateway';
+import type { Claim, ConnectionRecord, ConnectionState } from './domain/connection';
+import { APPROVER_ACTION_APPLIES_TO, type ApproverAction, type ApproverIntent } from './domain/intents';
 import { countConnectionsByState, getConnection, listConnectionsByState, listConnectionsOfService, type Page } from './aws/connection-store';
-import { carryOutClaims, planContext, type Claimed } from './deciding';
-import { updateConnection } from './conditional-update';
-import { isManagedService, managedServiceIds } from './managed-services';
-import { getLatestPolicyVersion } from './aws/policy-store';
-import { DEFAULT_POLICY_ID } from './domain/policy';
-import { ActionFailedError, ConflictError, EC2ThrottledError, NotFoundError } from './errors';
+import { awsPorts } from './aws/ports';
+import { runEngine } from './engine/engine';
+import type { EnginePorts } from './engine/ports';
+import { DEFAULT_POLICY_ID, policyInForce } from './domain/policy';
+import { ActionFailedError, ConflictError, EC2ThrottledError, isThrottling, NotFoundError, type Failure } from './errors';
 
-/** The history's source for what an approver's request observed and did. */
-const SOURCE = 'api';
-/** The rule recorded for a decision an approver made. */
-const APPROVER_RULE = 'approver';
 /** Fresh reads and a new claim after a write lost to a concurrent one. */
 const MAX_CLAIM_ATTEMPTS = 3;
 
@@ -26,7 +20,7 @@ export type ConnectionView = Pick<
 };
 
 /** What the API shows of a record. */
-export function connectionView(record: ConnectionRecord): ConnectionView {
+function connectionView(record: ConnectionRecord): ConnectionView {
   const { serviceId, endpointId, ownerAccountId, region, state, decision, claim, createdAt, updatedAt, history } = record;
   return {
     serviceId,
@@ -80,17 +74,20 @@ export interface ServiceSummary {
 }
 
 /** The managed endpoint services, each with its connections counted by state and the policy that governs it. */
-export async function listServices(): Promise<ServiceSummary[]> {
-  const serviceIds = await managedServiceIds();
-  const fallback = await getLatestPolicyVersion(DEFAULT_POLICY_ID);
+export async function listServices(ports: Pick<EnginePorts, 'services' | 'policies'> = awsPorts()): Promise<ServiceSummary[]> {
+  const serviceIds = await ports.services.ids();
+  const fallback = await ports.policies.latest(DEFAULT_POLICY_ID);
   return Promise.all(
     serviceIds.map(async (serviceId) => {
-      const governing = (await getLatestPolicyVersion(serviceId)) ?? fallback;
-      return {
-        serviceId,
-        connections: await countConnectionsByState(serviceId),
-        policy: governing ? { policyId: governing.policyId, version: governing.version, valid: governing.valid } : null,
-      };
+      const own = await ports.policies.latest(serviceId);
+      const inForce = policyInForce(serviceId, (policyId) => (policyId === serviceId ? own : fallback));
+      const policy =
+        inForce.kind === 'none'
+          ? null
+          : inForce.kind === 'policy'
+            ? { policyId: inForce.stored.policyId, version: inForce.stored.version, valid: true }
+            : { policyId: inForce.policyId, version: inForce.version, valid: false };
+      return { serviceId, connections: await countConnectionsByState(serviceId), policy };
     }),
   );
 }
@@ -103,62 +100,59 @@ export async function getConnectionView(serviceId: string, endpointId: string): 
   return connectionView(record);
 }
 
-/**
- * What an approver asks for: accept or reject a request still waiting
- * (pendingAcceptance), or revoke a connection already admitted (pending or
- * available). Revoking is its own intent, so that a reject that arrives after
- * someone else's accept can never cut the consumer off.
- */
-export type ApproverAction = 'accept' | 'reject' | 'revoke';
+export type { ApproverAction };
 
 /** An approver's decision about one connection. */
-export interface ApproverDecision {
-  serviceId: string;
-  endpointId: string;
-  action: ApproverAction;
-  reason: string;
-  /** The caller's principal, from the authenticated request context. */
-  actor: string;
-}
-
-/** The states each approver action applies to. */
-const APPLIES_TO: Record<ApproverAction, readonly ConnectionState[]> = {
-  accept: ['pendingAcceptance'],
-  reject: ['pendingAcceptance'],
-  revoke: ['pending', 'available'],
-};
-
-/** The rule recorded for each approver action. */
-const RULE_OF: Record<ApproverAction, string> = { accept: APPROVER_RULE, reject: APPROVER_RULE, revoke: `${APPROVER_RULE}:revoke` };
+export type ApproverDecision = Omit<ApproverIntent, 'kind'>;
 
 /**
- * Carries out an approver's decision: claims the connection with a conditional
- * write, asks EC2 to act, and records the approver and the reason. Throws
- * NotFoundError for a connection neither EC2 nor the table knows, ConflictError
- * (saying who decided what, and when) when the connection is not in a state the
- * action applies to or another decision got there first, ActionFailedError when
- * EC2 refused or failed, and EC2ThrottledError when EC2 throttled the call.
+ * The one way an approver decides a connection (the API, and anything else that
+ * speaks for an approver): the engine claims it with a conditional write, asks
+ * EC2 to act, and records the approver and the reason. Throws NotFoundError for
+ * a connection neither EC2 nor the table knows, ConflictError (saying who
+ * decided what, and when) when the connection is not in a state the action
+ * applies to or another decision got there first, ActionFailedError when EC2
+ * refused or failed, and EC2ThrottledError when EC2 throttled the call.
  */
-export async function decideConnection(request: ApproverDecision): Promise<ConnectionView> {
+export async function decideConnection(request: ApproverDecision, ports: EnginePorts = awsPorts()): Promise<ConnectionView> {
   const { serviceId, endpointId, action } = request;
-  await requireManaged(serviceId);
-  const claimed = await claimConnection(request);
-  const result = (await carryOutClaims(serviceId, [claimed], SOURCE)).get(endpointId);
-  if (result?.status === 'done') return connectionView(result.record);
-  if (result?.status === 'elsewhere') {
-    throw new ConflictError(`connection ${endpointId} was decided elsewhere: EC2 now shows it ${result.state}${decidedBy(result.record)}`);
+  await requireManaged(serviceId, ports);
+  const conflicts = { attempts: MAX_CLAIM_ATTEMPTS, whenExhausted: 'throw', message: `connection ${endpointId} kept changing while it was being decided; look at it again` } as const;
+  const run = await runEngine([{ kind: 'approve', ...request }], ports, { conflicts });
+  const outcome = run.services.find((service) => service.serviceId === serviceId)?.approval;
+  switch (outcome?.kind) {
+    case 'done':
+      return connectionView(outcome.record);
+    case 'elsewhere':
+      throw new ConflictError(`connection ${endpointId} was decided elsewhere: EC2 now shows it ${outcome.state}${decidedBy(outcome.record)}`);
+    case 'failed':
+      if (isThrottling(outcome.failure)) {
+        throw new EC2ThrottledError(`EC2 throttled the ${action} of connection ${endpointId}; the claim is released, and asking again shortly is safe`);
+      }
+      throw new ActionFailedError(
+        `EC2 did not ${action} connection ${endpointId} (${outcome.failure.code}); the failure is recorded in its history, and asking again is safe`,
+      );
+    case 'refused':
+      if (outcome.refusal.kind === 'claimed') {
+        const { claim } = outcome.refusal;
+        throw new ConflictError(
+          `connection ${endpointId} is being ${claim.outcome}ed by ${claim.decidedBy} (under way until ${claim.leaseUntil}); look at it again shortly`,
+        );
+      }
+      // Read again to say who decided: the record read before EC2 may predate that decision.
+      throw notApplicable(action, endpointId, outcome.refusal.state, await ports.records.get(serviceId, endpointId));
+    case 'missing':
+      if (!outcome.record) throw new NotFoundError(`no connection ${endpointId} on endpoint service ${serviceId}`);
+      throw new ConflictError(`connection ${endpointId} no longer exists in EC2, so it cannot be ${action === 'revoke' ? 'revok' : action}ed`);
+    case 'unread':
+      if (outcome.from === 'table') throw new Error(`the record of connection ${endpointId} could not be read or written (${outcome.failure.code})`);
+      throw ec2Failure(outcome.failure, `EC2 could not be read before the ${action} of connection ${endpointId}; nothing was changed`);
+    case 'conflict':
+      throw outcome.error;
+    case undefined:
+      throw new ConflictError(`connection ${endpointId} could not be claimed; look at it again`);
   }
-  const failure = result?.status === 'failed' ? result.failure : { code: 'Unknown', message: 'no result' };
-  if (THROTTLING.has(failure.code)) {
-    throw new EC2ThrottledError(`EC2 throttled the ${action} of connection ${endpointId}; the claim is released, and asking again shortly is safe`);
-  }
-  throw new ActionFailedError(
-    `EC2 did not ${action} connection ${endpointId} (${failure.code}); the failure is recorded in its history, and asking again is safe`,
-  );
 }
-
-/** EC2's error codes for a request refused by its rate limits. */
-const THROTTLING = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException']);
 
 /** " (accepted by X at T)": who decided a connection, when the record says so. */
 function decidedBy(record: ConnectionRecord | undefined): string {
@@ -172,7 +166,7 @@ function decidedBy(record: ConnectionRecord | undefined): string {
 /** Why an action does not apply to a connection in this state, saying who decided it and what to do instead. */
 function notApplicable(action: ApproverAction, endpointId: string, state: ConnectionState, record: ConnectionRecord | undefined): ConflictError {
   const who = decidedBy(record);
-  if (action === 'reject' && APPLIES_TO.revoke.includes(state)) {
+  if (action === 'reject' && APPROVER_ACTION_APPLIES_TO.revoke.includes(state)) {
     return new ConflictError(
       `connection ${endpointId} is already admitted (${state})${who}; reject applies only to a request still waiting: to cut it off, POST …/revoke`,
     );
@@ -180,66 +174,13 @@ function notApplicable(action: ApproverAction, endpointId: string, state: Connec
   return new ConflictError(`connection ${endpointId} is ${state}${who}, so it cannot be ${action === 'revoke' ? 'revok' : action}ed`);
 }
 
-/**
- * Takes the claim on a connection for an approver. A write that loses to one
- * that only kept the record in line with EC2 (a notification arriving) is tried
- * again from fresh reads; one that loses to another decision is refused.
- */
-async function claimConnection(request: ApproverDecision): Promise<Claimed> {
-  const { serviceId, endpointId, action } = request;
-  const intent: Intent = {
-    outcome: action === 'accept' ? 'accept' : 'reject',
-    rule: RULE_OF[action],
-    reason: request.reason,
-    decidedBy: request.actor,
-  };
-  // The record first, then EC2: a decision finished in between then shows in EC2's
-  // state and is refused, and one claimed in between makes our write conflict.
-  // The other order could act on a connection that was already decided.
-  const claimed = await updateConnection<Claimed>(
-    { serviceId, endpointId },
-    await getConnection(serviceId, endpointId),
-    async (record) => {
-      let observed: ObservedConnection | undefined;
-      try {
-        [observed] = await describeConnections({ serviceId, endpointIds: [endpointId] });
-      } catch (error) {
-        throw ec2Failure(error, `EC2 could not be read before the ${action} of connection ${endpointId}; nothing was changed`);
-      }
-      if (!observed) {
-        if (!record) throw new NotFoundError(`no connection ${endpointId} on endpoint service ${serviceId}`);
-        throw new ConflictError(`connection ${endpointId} no longer exists in EC2, so it cannot be ${action === 'revoke' ? 'revok' : action}ed`);
-      }
-      // Read again to say who decided: the record read before EC2 may predate that decision.
-      if (!APPLIES_TO[action].includes(observed.state)) {
-        throw notApplicable(action, endpointId, observed.state, await getConnection(serviceId, endpointId));
-      }
-      if (claimIsLive(record?.claim, new Date()) && record?.claim) {
-        const { claim } = record;
-        throw new ConflictError(
-          `connection ${endpointId} is being ${claim.outcome}ed by ${claim.decidedBy} (under way until ${claim.leaseUntil}); look at it again shortly`,
-        );
-      }
-      const plan = claimFor(record, observed, intent, planContext(SOURCE));
-      if (plan.kind === 'refused') throw new ConflictError(plan.why);
-      return { write: plan.next, then: { record: plan.next, claim: plan.claim } };
-    },
-    // A write that lost to one that only kept the record in line with EC2 (a
-    // notification arriving) is tried again; a lost decision is refused above.
-    { attempts: MAX_CLAIM_ATTEMPTS, whenExhausted: 'throw', message: `connection ${endpointId} kept changing while it was being decided; look at it again` },
-  );
-  if (!claimed) throw new ConflictError(`connection ${endpointId} could not be claimed; look at it again`);
-  return claimed;
-}
-
 /** A failed EC2 read as the API answers it: 503 when throttled, else 502. */
-function ec2Failure(error: unknown, message: string): Error {
-  const code = error instanceof Error ? error.name : 'Unknown';
-  return THROTTLING.has(code) ? new EC2ThrottledError(message, { cause: error }) : new ActionFailedError(message, { cause: error });
+function ec2Failure(failure: Failure, message: string): Error {
+  return isThrottling(failure) ? new EC2ThrottledError(message) : new ActionFailedError(message);
 }
 
-async function requireManaged(serviceId: string): Promise<void> {
-  if (!(await isManagedService(serviceId))) throw new NotFoundError(`endpoint service ${serviceId} is not managed by this stage`);
+async function requireManaged(serviceId: string, ports: Pick<EnginePorts, 'services'> = awsPorts()): Promise<void> {
+  if (!(await ports.services.isManaged(serviceId))) throw new NotFoundError(`endpoint service ${serviceId} is not managed by this stage`);
 }
 
 function viewsOf(page: Page<ConnectionRecord>): Page<ConnectionView> {

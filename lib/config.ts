@@ -2,6 +2,7 @@
 import * as z from 'zod/mini';
 import { parseDuration } from './domain/duration';
 import { SERVICE_ID } from './domain/ids';
+import { parseSpoke, SPOKE_MESSAGE, type Spoke } from './domain/spokes';
 
 // A comma-separated variable, as a list without blanks.
 const commaList = z.pipe(
@@ -81,6 +82,19 @@ const envSchema = z.object({
     /^[\w+=,.@:/-]{2,1224}$/,
     'ORGANIZATIONS_EXTERNAL_ID must be 2-1224 characters of letters, digits and +=,.@:/-',
   ),
+  // A fleet's other spokes (the stage parameter spokes), comma-separated account:region, and the
+  // name stack/spoke.yml gives its topic in each.
+  SPOKES: z.pipe(
+    commaList,
+    z.transform((entries: string[], ctx) =>
+      entries.map((entry) => {
+        const spoke = parseSpoke(entry);
+        if (!spoke) ctx.issues.push({ code: 'custom', message: `'${entry}' ${SPOKE_MESSAGE}`, input: entry });
+        return spoke as Spoke;
+      }),
+    ),
+  ),
+  SPOKE_TOPIC_NAME: z._default(z.string(), ''),
   // Slack approvals (docs/slack.md). The channel approval requests are posted to, and who may
   // decide from Slack: user ids (U…, W…) and user group ids (S…). Empty approvers: nobody.
   SLACK_CHANNEL: optionalMatching(/^[CGD][A-Z0-9]{2,}$/, 'SLACK_CHANNEL must be a Slack channel id such as C0123456789'),

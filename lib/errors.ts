@@ -75,3 +75,29 @@ export class ReconcileFailedError extends Error {
   override readonly name = 'ReconcileFailedError';
 }
 
+
+/** What went wrong, as every failure is described: in records, summaries, logs and batch results. */
+export interface Failure {
+  /** The error's name or AWS error code, such as RequestLimitExceeded or ConflictError. */
+  code: string;
+  message: string;
+}
+
+/** A thrown value as a Failure. */
+export function describeError(error: unknown): Failure {
+  if (error instanceof Error) return { code: error.name, message: error.message };
+  return { code: 'Unknown', message: String(error) };
+}
+
+/** The error codes AWS answers a request refused by its rate limits with. */
+const THROTTLING_CODES: ReadonlySet<string> = new Set([
+  'RequestLimitExceeded',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+]);
+
+/** Whether a failure is throttling: trying again later helps, splitting the request does not. */
+export function isThrottling(failure: Failure): boolean {
+  return THROTTLING_CODES.has(failure.code);
+}

@@ -1,8 +1,10 @@
 import { describeEndpointServices, listEndpointServiceIds, listTaggedEndpointServiceIds } from './aws/ec2-gateway';
 import { config } from './config';
+import { MANAGED_TAG } from './domain/spokes';
+import type { ManagedServices } from './engine/ports';
 
 /** The tag that puts an endpoint service under management (with RECONCILE_TAGGED_SERVICES). */
-export const MANAGED_TAG = { key: 'vpce-gatekeeper:managed', value: 'true' };
+export { MANAGED_TAG };
 
 /**
  * How long what EC2 said about a service's tag is trusted. Tagging a service
@@ -46,19 +48,10 @@ export async function isManagedService(serviceId: string): Promise<boolean> {
   return managed;
 }
 
-/** The managed ones among some service ids, in their order. */
-export async function managedAmong(serviceIds: readonly string[]): Promise<string[]> {
-  const managed: string[] = [];
-  for (const serviceId of serviceIds) if (await isManagedService(serviceId)) managed.push(serviceId);
-  return managed;
-}
-
 function rememberTagged(serviceIds: string[]): void {
   const until = Date.now() + TAG_CACHE_MS;
   for (const serviceId of serviceIds) tagged.set(serviceId, { managed: true, until });
 }
 
-/** Forgets what EC2 said about tags (tests that retag a service). */
-export function forgetManagedServiceTags(): void {
-  tagged.clear();
-}
+/** The answer to which services are managed, as the engine reaches it. */
+export const managedServices: ManagedServices = { ids: managedServiceIds, isManaged: isManagedService };

@@ -1,19 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { DEFAULT_POLICY_ID, evaluatePolicy, parsePolicy, usesOrganization, type ConnectionRequest, type Evaluation } from './domain/policy';
-import { membershipsOf } from './organization-membership';
+import { isAdmitted } from './domain/connection';
+import { DEFAULT_POLICY_ID, evaluatePolicy, parsePolicy, policyInForce, usesOrganization, type ConnectionRequest, type Evaluation, type PolicyVersion } from './domain/policy';
 import type { PolicyChangedEvent } from './domain/outbound-event';
-import {
-  getLatestPolicyVersion,
-  listPolicyVersions,
-  putPolicy,
-  type LatestPolicyVersion,
-  type PolicyVersion,
-} from './aws/policy-store';
+import { getLatestPolicyVersion, listPolicyVersions } from './aws/policy-store';
+import { awsPorts } from './aws/ports';
 import type { Page } from './aws/cursor';
-import { countAdmittedEndpoints } from './deciding';
-import { isManagedService } from './managed-services';
-import { publishPolicyOutbox } from './policy-outbox';
+import type { EnginePorts, LatestPolicyVersion } from './engine/ports';
+import { writeVersioned } from './engine/versioned-write';
+import { publishPolicyOutbox } from './policy-events';
 import { ConflictError, NotFoundError, PreconditionFailedError, PreconditionRequiredError } from './errors';
 import type { IfMatch } from './http/request';
 import { logger } from './logger';
@@ -52,39 +46,58 @@ export async function replacePolicy(
   policyId: string,
   document: unknown,
   options: { actor: string; ifMatch?: IfMatch },
+  ports: EnginePorts = awsPorts(),
 ): Promise<{ stored: PolicyVersion; created: boolean; changed: boolean }> {
   const policy = parsePolicy(document);
-  for (let attempt = 1; ; attempt++) {
-    const current = await getLatestPolicyVersion(policyId);
-    checkPrecondition(policyId, current, options.ifMatch);
-    if (current?.valid && isDeepStrictEqual(current.policy, policy)) {
-      if (current.outbox.length) await publishPolicyOutbox(current);
-      const { outbox: _outbox, ...unchanged } = current;
-      return { stored: unchanged, created: false, changed: false };
-    }
-    const at = new Date();
-    const event: PolicyChangedEvent = {
-      eventId: randomUUID(),
-      eventType: 'policy-changed',
-      occurredAt: at.toISOString(),
-      serviceId: policyId,
-      policyId,
-      version: (current?.version ?? 0) + 1,
-      changedBy: options.actor,
-    };
-    // Events a failed publish left on the version being replaced go first, in order.
-    const outbox = [...(current?.outbox ?? []), event];
-    try {
-      const stored = await putPolicy(policyId, policy, { actor: options.actor, expectedVersion: current?.version ?? 0, at, outbox });
-      await publishPolicyOutbox({ ...stored, outbox });
-      logger.info('policy changed', { policyId, version: stored.version, changedBy: stored.createdBy });
-      return { stored: { ...stored, valid: true }, created: stored.version === 1, changed: true };
-    } catch (error) {
-      if (!(error instanceof ConflictError)) throw error;
-      if (options.ifMatch?.any && attempt < MAX_ANY_VERSION_ATTEMPTS) continue;
-      throw new PreconditionFailedError(`${error.message}: read it again and send If-Match with its current version`, { cause: error });
-    }
+  type Written = { stored: PolicyVersion; created: boolean; changed: boolean; outbox: PolicyChangedEvent[] };
+  let written: Written | undefined;
+  try {
+    written = await writeVersioned<LatestPolicyVersion, Written>(
+      {
+        read: () => ports.policies.latest(policyId),
+        write: (next, expected) =>
+          ports.policies.put(policyId, next.policy as typeof policy, {
+            actor: next.createdBy,
+            expectedVersion: expected?.version ?? 0,
+            at: new Date(next.createdAt),
+            outbox: next.outbox,
+          }).then(() => undefined),
+      },
+      await ports.policies.latest(policyId),
+      (current) => {
+        checkPrecondition(policyId, current, options.ifMatch);
+        if (current?.valid && isDeepStrictEqual(current.policy, policy)) {
+          const { outbox, ...unchanged } = current;
+          return { stop: { stored: unchanged, created: false, changed: false, outbox } };
+        }
+        const at = ports.clock.now().toISOString();
+        const version = (current?.version ?? 0) + 1;
+        const event: PolicyChangedEvent = {
+          eventId: ports.newId(),
+          eventType: 'policy-changed',
+          occurredAt: at,
+          serviceId: policyId,
+          policyId,
+          version,
+          changedBy: options.actor,
+        };
+        // Events a failed publish left on the version being replaced go first, in order.
+        const next: LatestPolicyVersion = { policyId, version, policy, createdAt: at, createdBy: options.actor, valid: true, outbox: [...(current?.outbox ?? []), event] };
+        const { outbox, ...stored } = next;
+        return { write: next, then: { stored, created: version === 1, changed: true, outbox } };
+      },
+      // `*` matches whatever is current: a lost race is tried again on the new current version.
+      { attempts: options.ifMatch?.any ? MAX_ANY_VERSION_ATTEMPTS : 1, whenExhausted: 'throw' },
+    );
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+    throw new PreconditionFailedError(`${error.message}: read it again and send If-Match with its current version`, { cause: error });
   }
+  if (!written) throw new PreconditionFailedError(`policy ${policyId} was changed by another writer: read it again`);
+  const { outbox, ...result } = written;
+  if (outbox.length) await publishPolicyOutbox({ policyId, version: result.stored.version, outbox }, ports);
+  if (result.changed) logger.info('policy changed', { policyId, version: result.stored.version, changedBy: result.stored.createdBy });
+  return result;
 }
 
 /** RFC 9110 §13.1.1: `*` matches any current version; a list of entity tags matches when one is the current one, compared strongly. */
@@ -117,28 +130,27 @@ export interface PolicyVerdict {
  * default) for a hypothetical request, counting the account's admitted
  * endpoints on the service in EC2 when the policy limits them.
  */
-export async function evaluateRequest(policyId: string, request: ConnectionRequest): Promise<PolicyVerdict> {
-  if (policyId !== DEFAULT_POLICY_ID && !(await isManagedService(policyId))) {
+export async function evaluateRequest(policyId: string, request: ConnectionRequest, ports: EnginePorts = awsPorts()): Promise<PolicyVerdict> {
+  if (policyId !== DEFAULT_POLICY_ID && !(await ports.services.isManaged(policyId))) {
     throw new NotFoundError(`endpoint service ${policyId} is not managed by this stage`);
   }
-  const own = await getLatestPolicyVersion(policyId);
-  const stored = own ?? (policyId === DEFAULT_POLICY_ID ? undefined : await getLatestPolicyVersion(DEFAULT_POLICY_ID));
-  if (stored && !stored.valid) {
+  const own = await ports.policies.latest(policyId);
+  const fallback = own || policyId === DEFAULT_POLICY_ID ? undefined : await ports.policies.latest(DEFAULT_POLICY_ID);
+  const inForce = policyInForce(policyId, (id) => (id === policyId ? own : fallback));
+  if (inForce.kind === 'unreadable') {
     // What the engine does with it: decides nothing (fail closed), so the request waits.
-    const evaluation: Evaluation = {
-      outcome: 'hold',
-      act: false,
-      rule: 'policy-unreadable',
-      reason: `policy ${stored.policyId} version ${stored.version} no longer validates (${stored.invalidReason}); nothing is decided until a valid version replaces it`,
-    };
-    return { policyId: stored.policyId, version: stored.version, evaluation };
+    const evaluation: Evaluation = { outcome: 'hold', act: false, rule: 'policy-unreadable', reason: inForce.reason };
+    return { policyId: inForce.policyId, version: inForce.version, evaluation };
   }
+  const stored = inForce.kind === 'policy' ? inForce.stored : undefined;
   const policy = stored?.policy;
   const limited = policy?.maxEndpointsPerAccount !== undefined && policyId !== DEFAULT_POLICY_ID;
-  const admitted = limited ? await countAdmittedEndpoints(policyId, request.accountId) : 0;
-  // The account's place in the organization (cached), when the policy has entries by OU or organization.
-  const membership = policy && usesOrganization(policy) ? (await membershipsOf([request.accountId])).get(request.accountId) : undefined;
-  const evaluation = evaluatePolicy(policy, request, { now: new Date(), admittedEndpointsOfAccount: admitted, membership });
+  const admitted = limited
+    ? (await ports.ec2.forService(policyId).describe({ serviceId: policyId, ownerAccountId: request.accountId })).filter((c) => isAdmitted(c.state)).length
+    : 0;
+  // The account's place in the organization, read as a decision reads it, when the policy has entries by OU or organization.
+  const membership = policy && usesOrganization(policy) ? (await ports.memberships.cached([request.accountId])).memberships.get(request.accountId) : undefined;
+  const evaluation = evaluatePolicy(policy, request, { now: ports.clock.now(), admittedEndpointsOfAccount: admitted, membership });
   return { policyId: stored?.policyId ?? null, version: stored?.version ?? null, evaluation };
 }
 

@@ -1,9 +1,12 @@
-import { DEFAULT_POLICY_ID, parsePolicy, type Policy } from './domain/policy';
-import { planService, summarize, type PlannedChange, type RevocationLimitTrip } from './domain/plan';
-import { describeConnections } from './aws/ec2-gateway';
-import { getConnections } from './aws/connection-store';
-import { getCurrentPolicy } from './aws/policy-store';
-import { isManagedService, managedServiceIds } from './managed-services';
+import type { Intent } from './domain/intents';
+import { previewOf, summarize, type PlannedChange, type RevocationLimitTrip } from './domain/plan-preview';
+import { DEFAULT_POLICY_ID, parsePolicy, servicesGovernedBy } from './domain/policy';
+import { awsPorts } from './aws/ports';
+import { previewEngine } from './engine/engine';
+import type { EnginePorts } from './engine/ports';
+import { UnreadablePolicyError } from './errors';
+
+export type { PlannedChange, RevocationLimitTrip };
 
 /** What saving a candidate policy would do, before it is saved (POST /policies/{policyId}/plan). */
 export interface PolicyPlan {
@@ -17,40 +20,43 @@ export interface PolicyPlan {
 }
 
 /**
- * Plans a candidate policy against every connection it would govern: a
- * service's own policy governs that service; the default policy governs every
- * managed service without one. Reads EC2 and the table, writes nothing. An
- * invalid candidate throws ValidationError naming the field, as PUT would.
+ * What saving a candidate policy and one reconcile run would do to every
+ * connection it would govern (a service's own policy governs that service; the
+ * default policy every managed service without one): the engine's own plan,
+ * on a snapshot read as a run reads it (memberships included), with the
+ * candidate in place of the stored policy, shown instead of applied. Writes
+ * nothing. An invalid candidate throws ValidationError naming the field, as PUT
+ * would; a stored version that no longer validates, UnreadablePolicyError.
  */
-export async function planPolicy(policyId: string, document: unknown, now = new Date()): Promise<PolicyPlan> {
+export async function planPolicy(policyId: string, document: unknown, ports: EnginePorts = awsPorts()): Promise<PolicyPlan> {
   const candidate = parsePolicy(document);
-  const stored = await getCurrentPolicy(policyId);
-  const governed = await governedServices(policyId, stored?.policy);
-  const plans = [];
-  for (const { serviceId, current } of governed) {
-    const connections = await describeConnections({ serviceId });
-    const tracked = connections.filter((c) => c.state === 'pendingAcceptance' || c.state === 'available');
-    const records = await getConnections(tracked.map(({ endpointId }) => ({ serviceId, endpointId })));
-    plans.push(planService({ serviceId, connections, records }, current, candidate, now));
+  const latest = await ports.policies.latest(policyId);
+  if (latest && !latest.valid) {
+    throw new UnreadablePolicyError(`policy ${policyId} version ${latest.version} no longer validates (${latest.invalidReason}); replace it with a valid version`);
   }
+  const managed = policyId === DEFAULT_POLICY_ID ? await ports.services.ids() : (await ports.services.isManaged(policyId)) ? [policyId] : [];
+  const own = new Set<string>();
+  if (policyId === DEFAULT_POLICY_ID) for (const serviceId of managed) if (await ports.policies.latest(serviceId)) own.add(serviceId);
+  const governed = servicesGovernedBy(policyId, managed, (serviceId) => own.has(serviceId));
+  const intents = governed.flatMap((serviceId): Intent[] => [
+    { kind: 'reconcile', serviceId },
+    { kind: 'enforce', serviceId },
+    { kind: 'pending-timeout', serviceId },
+  ]);
+  const { plans, snapshot } = await previewEngine(intents, ports, { policyId, policy: candidate });
+  // A service whose connections could not be read has no plan: the request fails as that read failed (503 when throttled).
+  const unread = snapshot.services.flatMap((service) => service.unread).find((unread) => !unread.endpointIds);
+  if (unread) throw unread.error instanceof Error ? unread.error : new Error(unread.failure.message);
+  const now = ports.clock.now();
+  const previews = plans.flatMap((plan) => {
+    const service = snapshot.services.find(({ work }) => work.serviceId === plan.serviceId);
+    return service ? [previewOf(service, plan, snapshot.memberships, now)] : [];
+  });
   return {
     policyId,
-    baseVersion: stored?.version ?? null,
-    changes: plans.flatMap((plan) => plan.changes),
-    summary: summarize(plans),
-    revocationLimit: plans.flatMap((plan) => (plan.revocationLimit ? [plan.revocationLimit] : [])),
+    baseVersion: latest?.version ?? null,
+    changes: previews.flatMap((preview) => preview.changes),
+    summary: summarize(previews),
+    revocationLimit: previews.flatMap((preview) => (preview.revocationLimit ? [preview.revocationLimit] : [])),
   };
-}
-
-/** The services a policy governs, each with the policy that governs it today. */
-async function governedServices(policyId: string, stored: Policy | undefined): Promise<{ serviceId: string; current: Policy | undefined }[]> {
-  if (policyId !== DEFAULT_POLICY_ID) {
-    if (!(await isManagedService(policyId))) return [];
-    return [{ serviceId: policyId, current: stored ?? (await getCurrentPolicy(DEFAULT_POLICY_ID))?.policy }];
-  }
-  const governed = [];
-  for (const serviceId of await managedServiceIds()) {
-    if (!(await getCurrentPolicy(serviceId))) governed.push({ serviceId, current: stored });
-  }
-  return governed;
 }

@@ -12,14 +12,24 @@ import { loadPolicyFile, type PutPolicy, readPolicyFile } from './control/polici
 import { createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, SSM_PATH, STS_PATH } from './server';
 import { NOSNIFF_HEADER } from './http-io';
 import type { ControlPlane } from './control/routes';
-import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './aws/organization-plane';
+import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE, LOCAL_ORGANIZATIONS_ROLE_ARN } from './aws/organization-plane';
 import { type DynamoGate, startDynamoGate } from './aws/dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './lambda/scheduled-function';
 import { LocalQueue, LocalSqs } from './aws/sqs';
 import { LOCAL_APPROVER_ARN, LocalApiGateway, type LocalApiAuth } from './lambda/api-gateway';
 import { LOCAL_APPROVER_GROUP, LOCAL_CLI_CLIENT_ID, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './aws/oidc';
 import { LocalJwtAuthorizer } from './lambda/jwt-authorizer';
-import { InboundSns } from './aws/sns-inbound';
+import { InboundSns, type InboundTopic } from './aws/sns-inbound';
+import { LocalSts } from './aws/sts-api';
+import { spokeTopicArn, type Spoke } from '../lib/domain/spokes';
+import {
+  LOCAL_LOCATION,
+  LOCAL_SPOKE_EXTERNAL_ID,
+  LOCAL_SPOKE_ROLE_NAME,
+  LOCAL_SPOKE_TOPIC_NAME,
+  sameLocation,
+  spokeRoleArn,
+} from './aws/locations';
 import { OutboundSns } from './aws/sns-outbound';
 import { EventSourceMapping, type SqsLambdaHandler } from './lambda/event-source-mapping';
 import { DEPLOYED_QUEUE_DEFAULTS } from './lambda/deployed-defaults';
@@ -29,6 +39,7 @@ import { slackEnvironment, startSlack, storeSlackSecrets } from './slack/wiring'
 import type { SlackPlane } from './control/slack-routes';
 
 export const LOCAL_TABLE_NAME = 'vpce-gatekeeper-local';
+/** The hub's own inbound topic: its own account and Region's connection notifications. */
 export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
 export const OUTBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-decisions';
 const FUNCTION_NAME = 'vpce-gatekeeper-local-onConnectionNotification';
@@ -79,6 +90,11 @@ export interface LocalStackOptions {
    * authorizer trusting the local OpenID Connect issuer at /local/oidc).
    */
   auth?: 'iam' | 'jwt';
+  /**
+   * The other accounts and Regions the stack decides for (its own account and us-east-1 always
+   * are one): each gets a topic subscribed to the notification queue, and a role in its account.
+   */
+  spokes?: Spoke[];
   /** The Slack simulator and the Slack functions (approvals in Slack). Default true. */
   slack?: boolean;
 }
@@ -88,6 +104,8 @@ export interface LocalStack {
   baseUrl: string;
   /** The policies loaded from the policy file ('default' or service ids); empty without one. */
   policyIds: string[];
+  /** The local OpenID Connect issuer whose tokens the API takes, with --auth jwt. */
+  issuer?: string;
   close(): Promise<void>;
 }
 
@@ -121,6 +139,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (options.slack !== false) Object.assign(process.env, slackEnvironment(baseUrl));
     const oidc = options.auth === 'jwt' ? await LocalOidcIssuer.start(baseUrl) : undefined;
     if (oidc) useJwtAuthorization(oidc);
+    useSpokes(otherSpokes(options.spokes));
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
     const api = await importApprovalsApi(
       oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: oidc.clientIds }) } : { kind: 'iam' },
@@ -150,6 +169,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return {
       baseUrl,
       policyIds,
+      issuer: oidc?.issuer,
       close: async () => {
         plane.reconciler.stop();
         plane.notificationSource.stop();
@@ -225,12 +245,26 @@ function wire(parts: {
   const { outbound, slack } = parts;
   const ssm = new LocalSsm([LOCAL_FUNCTIONS_PRINCIPAL]);
   storeSlackSecrets(ssm);
-  const inbound = new InboundSns({ topicArn: INBOUND_TOPIC_ARN, queue: notificationQueue, faults });
+  const spokes = otherSpokes(options.spokes);
+  const topics: InboundTopic[] = [
+    { ...LOCAL_LOCATION, topicArn: INBOUND_TOPIC_ARN },
+    ...spokes.map((spoke) => ({ ...spoke, topicArn: spokeTopicArn(spoke, LOCAL_SPOKE_TOPIC_NAME) })),
+  ];
+  const inbound = new InboundSns({ topics, queue: notificationQueue, faults, endpoint: `${baseUrl}${SNS_PATH}` });
   const simulator = new PrivateLinkSimulator({
     acceptDelayMs: options.acceptDelayMs ?? 1000,
-    notify: (notification) => inbound.publish(JSON.stringify(notification)),
+    notify: (topicArn, notification) => inbound.publish(JSON.stringify(notification), topicArn),
   });
-  const organization = createOrganizationPlane(faults);
+  // One spoke role per spoke account (IAM is global), refused where spokeUnavailable names the
+  // account and the Region STS is called in.
+  const spokeRoles = [...new Set(spokes.map((spoke) => spoke.accountId))].map((accountId) => ({
+    roleArn: spokeRoleArn(accountId),
+    externalId: LOCAL_SPOKE_EXTERNAL_ID,
+  }));
+  const sts = new LocalSts([LOCAL_ORGANIZATIONS_ROLE, ...spokeRoles], {
+    refuses: ({ accountId, roleArn }, region) => roleArn.endsWith(`/${LOCAL_SPOKE_ROLE_NAME}`) && faults.spokeUnavailable({ accountId, region }),
+  });
+  const organization = createOrganizationPlane(faults, sts);
   // The local DynamoDB runs in a worker of its own: its switch is told there, and answered, before the faults are.
   const setFaults = async (settings: FaultSettings) => {
     const inForce = faults.set(settings);
@@ -242,7 +276,7 @@ function wire(parts: {
     await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
     organization.reset();
     // The functions' containers start cold: nothing remembered of an organization that is gone.
-    (await import('../lib/organization-membership')).forgetMemberships();
+    (await import('../lib/aws/ports')).forgetOrganization();
     simulator.reset();
     inbound.reset();
     sqs.clear();
@@ -256,6 +290,7 @@ function wire(parts: {
     calls.reset();
     await dynamo.resetTable();
     await parts.loadPolicies();
+    inbound.requestConfirmations(); // the subscriptions still pending were asked in a queue emptied since
   });
   const info = {
     tableName: LOCAL_TABLE_NAME,
@@ -279,6 +314,7 @@ function wire(parts: {
     faults,
     setFaults,
     calls,
+    sts,
     info,
     reset,
     reconciler,
@@ -291,6 +327,22 @@ function wire(parts: {
     ssm,
     slack,
   };
+}
+
+/** The spokes besides the stack's own account and Region. */
+function otherSpokes(spokes: Spoke[] = []): Spoke[] {
+  return spokes.filter((spoke) => !sameLocation(spoke, LOCAL_LOCATION));
+}
+
+/**
+ * The spokes, as serverless.yml gives them to the functions: the stage parameter `spokes` (the
+ * hub's own account and Region left implicit), and the name stack/spoke.yml gives their topic.
+ */
+function useSpokes(spokes: Spoke[]): void {
+  Object.assign(process.env, {
+    SPOKES: spokes.map(({ accountId, region }) => `${accountId}:${region}`).join(','),
+    SPOKE_TOPIC_NAME: LOCAL_SPOKE_TOPIC_NAME,
+  });
 }
 
 /** Runs `task` after every earlier run has settled, so that two resets never interleave. */

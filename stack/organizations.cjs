@@ -22,6 +22,7 @@ const READ_ACTIONS = [
   'organizations:ListRoots',
   'organizations:ListOrganizationalUnitsForParent',
   'organizations:ListAccountsForParent',
+  'organizations:ListAccounts',
 ];
 
 async function readOrganization({ resolveVariable }) {

@@ -1,30 +1,34 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config';
+import { ConflictError } from '../errors';
+import type { AdmissionPlaces, AdmissionPlacesStore } from '../engine/ports';
 import { documentClient } from './clients';
 import { keys, versionCondition } from './table';
 
-/** The endpoints reserved against an account's limit on one service, and the version they were written at. */
-export interface AdmissionPlaces {
-  endpointIds: string[];
-  version: number;
+/** The admission places in the table, as the engine reaches them. */
+export function admissionPlaces(db: DynamoDBDocumentClient = documentClient): AdmissionPlacesStore {
+  return {
+    get: (serviceId, accountId) => getAdmissionPlaces(serviceId, accountId, db),
+    put: (serviceId, accountId, endpointIds, expectedVersion) => putAdmissionPlaces(serviceId, accountId, endpointIds, expectedVersion, db),
+  };
 }
 
 /** Reads an account's reserved places on a service (none yet: an empty list at version 0). */
-export async function getAdmissionPlaces(serviceId: string, accountId: string, db: DynamoDBDocumentClient = documentClient): Promise<AdmissionPlaces> {
+async function getAdmissionPlaces(serviceId: string, accountId: string, db: DynamoDBDocumentClient = documentClient): Promise<AdmissionPlaces> {
   const output = await db.send(new GetCommand({ TableName: config().TABLE_NAME, Key: keys.admission(serviceId, accountId), ConsistentRead: true }));
   const item = output.Item;
   return item ? { endpointIds: (item.endpointIds as string[] | undefined) ?? [], version: item.version as number } : { endpointIds: [], version: 0 };
 }
 
-/** Writes an account's places if nobody changed them since `expectedVersion`; false when somebody did. */
-export async function putAdmissionPlaces(
+/** Writes an account's places if nobody changed them since `expectedVersion`; ConflictError when somebody did. */
+async function putAdmissionPlaces(
   serviceId: string,
   accountId: string,
   endpointIds: string[],
   expectedVersion: number,
   db: DynamoDBDocumentClient = documentClient,
-): Promise<boolean> {
+): Promise<void> {
   const condition = versionCondition(expectedVersion === 0 ? undefined : expectedVersion);
   try {
     await db.send(
@@ -34,9 +38,10 @@ export async function putAdmissionPlaces(
         ...condition,
       }),
     );
-    return true;
   } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
+    if (error instanceof ConditionalCheckFailedException) {
+      throw new ConflictError(`the places of account ${accountId} on ${serviceId} were changed by another writer`, { cause: error });
+    }
     throw error;
   }
 }

@@ -1,6 +1,7 @@
 import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { ConnectionRecord, ConnectionState } from '../domain/connection';
+import type { ConnectionRecords } from '../engine/ports';
 import { ConflictError } from '../errors';
 import { config } from '../config';
 import { documentClient } from './clients';
@@ -10,9 +11,18 @@ import { BY_SERVICE_STATE_INDEX, BY_STATE_INDEX, keys, versionCondition } from '
 
 const BATCH_GET_LIMIT = 100;
 
+/** The connection records in the table, as the engine reaches them. */
+export function connectionRecords(db: DynamoDBDocumentClient = documentClient): ConnectionRecords {
+  return {
+    getMany: (ids) => getConnections(ids, db),
+    get: (serviceId, endpointId) => getConnection(serviceId, endpointId, db),
+    put: (record, expectedVersion) => putConnection(record, expectedVersion, db),
+  };
+}
+
 /** Reads the records of several connections, keyed by endpoint id; missing ones are absent. */
 export async function getConnections(
-  ids: { serviceId: string; endpointId: string }[],
+  ids: readonly { serviceId: string; endpointId: string }[],
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<Map<string, ConnectionRecord>> {
   const tableName = config().TABLE_NAME;

@@ -9,26 +9,28 @@ import {
   type UnsuccessfulItem,
   type VpcEndpointConnection,
 } from '@aws-sdk/client-ec2';
-import { normalizeState, type ConnectionState, type ObservedConnection } from '../domain/connection';
+import { normalizeState, type ObservedConnection } from '../domain/connection';
+import type { Failure } from '../errors';
 import { logger } from '../logger';
+import { EC2_ACTION_BATCH_SIZE, EC2_FILTER_VALUES_LIMIT, type ConnectionQuery, type Ec2Connections } from '../engine/ports';
 import { ec2Client } from './clients';
+import { describeAllowedPrincipals, modifyAllowedPrincipals } from './endpoint-service-permissions';
 
-/** The most endpoint ids sent in one Accept or Reject call, or one describe filter. */
-export const ACTION_BATCH_SIZE = 100;
-/** The most values EC2 takes in one filter: endpoint ids read per Describe call. */
-export const FILTER_VALUES_LIMIT = 200;
 const PAGE_SIZE = 1000;
 
-export interface ConnectionQuery {
-  serviceId?: string;
-  endpointIds?: string[];
-  ownerAccountId?: string;
-  states?: ConnectionState[];
+/** EC2's endpoint connections through one client: one account and Region. */
+export function ec2Connections(client: EC2Client = ec2Client): Ec2Connections {
+  return {
+    describe: (query) => describeConnections(query, client),
+    act: (action, serviceId, endpointIds) => actOnConnections(action, serviceId, endpointIds, client),
+    allowedPrincipals: (serviceId) => describeAllowedPrincipals(serviceId, client),
+    modifyAllowedPrincipals: (serviceId, change) => modifyAllowedPrincipals(serviceId, change, client),
+  };
 }
 
 /** Reads connections from EC2, every page, optionally narrowed by service, endpoints, owner or state. */
 export async function describeConnections(query: ConnectionQuery, client: EC2Client = ec2Client): Promise<ObservedConnection[]> {
-  const endpointBatches = query.endpointIds ? chunk(query.endpointIds, FILTER_VALUES_LIMIT) : [undefined];
+  const endpointBatches = query.endpointIds ? chunk(query.endpointIds, EC2_FILTER_VALUES_LIMIT) : [undefined];
   const connections: ObservedConnection[] = [];
   for (const endpointIds of endpointBatches) {
     const filters: Filter[] = [];
@@ -67,38 +69,32 @@ function toObserved(item: VpcEndpointConnection, ownRegion: string): ObservedCon
   };
 }
 
-/** Why EC2 refused to act on one endpoint of a batch. */
-export interface ActionFailure {
-  code: string;
-  message: string;
-}
-
 export type ConnectionAction = 'accept' | 'reject';
 
 /**
- * Accepts or rejects endpoint connections of one service, in batches. Returns the
- * per-endpoint failures EC2 reported (its Unsuccessful list); a call that fails
- * outright, after the client's own retries, throws.
+ * One AcceptVpcEndpointConnections or RejectVpcEndpointConnections call for at
+ * most EC2_ACTION_BATCH_SIZE endpoints of one service. Returns the per-endpoint
+ * failures EC2 reported (its Unsuccessful list); a call that fails outright,
+ * after the client's own retries, throws.
  */
 export async function actOnConnections(
   action: ConnectionAction,
   serviceId: string,
   endpointIds: string[],
   client: EC2Client = ec2Client,
-): Promise<Map<string, ActionFailure>> {
-  const failures = new Map<string, ActionFailure>();
-  for (const batch of chunk(endpointIds, ACTION_BATCH_SIZE)) {
-    const input = { ServiceId: serviceId, VpcEndpointIds: batch };
-    const output =
-      action === 'accept'
-        ? await client.send(new AcceptVpcEndpointConnectionsCommand(input))
-        : await client.send(new RejectVpcEndpointConnectionsCommand(input));
-    for (const item of output.Unsuccessful ?? []) recordFailure(item, failures);
-  }
+): Promise<Map<string, Failure>> {
+  if (endpointIds.length > EC2_ACTION_BATCH_SIZE) throw new RangeError(`at most ${EC2_ACTION_BATCH_SIZE} endpoints per call, not ${endpointIds.length}`);
+  const input = { ServiceId: serviceId, VpcEndpointIds: endpointIds };
+  const output =
+    action === 'accept'
+      ? await client.send(new AcceptVpcEndpointConnectionsCommand(input))
+      : await client.send(new RejectVpcEndpointConnectionsCommand(input));
+  const failures = new Map<string, Failure>();
+  for (const item of output.Unsuccessful ?? []) recordFailure(item, failures);
   return failures;
 }
 
-function recordFailure(item: UnsuccessfulItem, failures: Map<string, ActionFailure>): void {
+function recordFailure(item: UnsuccessfulItem, failures: Map<string, Failure>): void {
   if (!item.ResourceId) return;
   failures.set(item.ResourceId, {
     code: item.Error?.Code ?? 'Unknown',

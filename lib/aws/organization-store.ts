@@ -1,7 +1,7 @@
 import { BatchGetCommand, type BatchGetCommandOutput, BatchWriteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import type { Membership } from '../domain/organization';
 import { ConflictError } from '../errors';
+import type { KnownMembership, MembershipCache, SharedPrincipals } from '../engine/ports';
 import { config } from '../config';
 import { documentClient } from './clients';
 import { keys, TTL_ATTRIBUTE, versionCondition } from './table';
@@ -9,14 +9,20 @@ import { keys, TTL_ATTRIBUTE, versionCondition } from './table';
 const BATCH_GET_LIMIT = 100;
 const BATCH_WRITE_LIMIT = 25;
 
-type KnownMembership = Exclude<Membership, { kind: 'unreadable' }>;
+/** The memberships cached in the table, as the engine reaches them. */
+export function membershipCache(db: DynamoDBDocumentClient = documentClient): MembershipCache {
+  return {
+    get: (accountIds) => getCachedMemberships(accountIds, db),
+    put: (memberships) => putCachedMemberships(memberships, db),
+  };
+}
 
 /**
  * The cached memberships of accounts that are still fresh (read less than the
  * cache TTL ago), by account id. DynamoDB's TTL deletes expired items only
  * eventually, so expiry is checked here too.
  */
-export async function getCachedMemberships(accountIds: string[], db: DynamoDBDocumentClient = documentClient): Promise<Map<string, KnownMembership>> {
+async function getCachedMemberships(accountIds: readonly string[], db: DynamoDBDocumentClient = documentClient): Promise<Map<string, KnownMembership>> {
   const tableName = config().TABLE_NAME;
   const now = Date.now() / 1000;
   const found = new Map<string, KnownMembership>();
@@ -37,7 +43,7 @@ export async function getCachedMemberships(accountIds: string[], db: DynamoDBDoc
 }
 
 /** Caches memberships for the cache TTL (from when each was read). */
-export async function putCachedMemberships(memberships: KnownMembership[], db: DynamoDBDocumentClient = documentClient): Promise<void> {
+async function putCachedMemberships(memberships: readonly KnownMembership[], db: DynamoDBDocumentClient = documentClient): Promise<void> {
   const tableName = config().TABLE_NAME;
   const ttl = config().ORGANIZATION_CACHE_TTL;
   for (let i = 0; i < memberships.length; i += BATCH_WRITE_LIMIT) {
@@ -59,21 +65,29 @@ export async function putCachedMemberships(memberships: KnownMembership[], db: D
   }
 }
 
+/** The principals sharing added, in the table, as the engine reaches them. */
+export function sharedPrincipals(db: DynamoDBDocumentClient = documentClient): SharedPrincipals {
+  return {
+    get: (serviceId) => getSharedPrincipals(serviceId, db),
+    put: (serviceId, principals, expectedVersion) => putSharedPrincipals(serviceId, principals, expectedVersion, db),
+  };
+}
+
 /** What the reconciler added to a service's allowed principals, and the version of that record. */
-export interface SharedPrincipals {
+export interface SharedPrincipalsRecord {
   principals: string[];
   version: number;
 }
 
 /** The principals this tool added to a service's permissions (none recorded: version 0). */
-export async function getSharedPrincipals(serviceId: string, db: DynamoDBDocumentClient = documentClient): Promise<SharedPrincipals> {
+async function getSharedPrincipals(serviceId: string, db: DynamoDBDocumentClient = documentClient): Promise<SharedPrincipalsRecord> {
   const output = await db.send(new GetCommand({ TableName: config().TABLE_NAME, Key: keys.sharing(serviceId), ConsistentRead: true }));
   if (!output.Item) return { principals: [], version: 0 };
   return { principals: (output.Item.principals as string[] | undefined) ?? [], version: output.Item.version as number };
 }
 
 /** Records the principals this tool added, if the record is still at `expectedVersion`; ConflictError otherwise. */
-export async function putSharedPrincipals(
+async function putSharedPrincipals(
   serviceId: string,
   principals: string[],
   expectedVersion: number,

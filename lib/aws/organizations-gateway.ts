@@ -1,7 +1,7 @@
 import type { OrganizationsClient } from '@aws-sdk/client-organizations';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import type { AccountStatus, Membership, OrganizationNode, OrganizationStructure } from '../domain/organization';
-import { ROOT_ID } from '../domain/ids';
+import type { AccountStatus, OrganizationNode } from '../domain/organization';
+import type { OrganizationsApi } from '../engine/ports';
 import { config } from '../config';
 
 /**
@@ -23,9 +23,9 @@ export function organizationsClient(): Promise<OrganizationsClient> {
 
 async function createClient(): Promise<OrganizationsClient> {
   const { OrganizationsClient } = await import('@aws-sdk/client-organizations');
-  const { AWS_MAX_ATTEMPTS: maxAttempts, ORGANIZATIONS_ROLE_ARN: roleArn, ORGANIZATIONS_EXTERNAL_ID: externalId } = config();
-  // Organizations is a global service whose endpoint is in us-east-1.
-  const region = 'us-east-1';
+  const { AWS_MAX_ATTEMPTS: maxAttempts, ORGANIZATIONS_ROLE_ARN: roleArn, ORGANIZATIONS_EXTERNAL_ID: externalId, AWS_REGION: region } = config();
+  // Organizations has one endpoint per partition (us-east-1, cn-northwest-1, us-gov-west-1): given
+  // the function's own Region, the SDK's endpoint rules pick its partition's, and the signing Region.
   if (!roleArn) return new OrganizationsClient({ maxAttempts, region });
   return new OrganizationsClient({ maxAttempts, region, credentials: await assumedRoleCredentials(roleArn, externalId, maxAttempts) });
 }
@@ -82,111 +82,81 @@ function statusOf(account: { Status?: string; State?: string }): AccountStatus {
   return status === 'ACTIVE' || status === 'PENDING_CLOSURE' ? status : 'SUSPENDED';
 }
 
-/** The organization's id (DescribeOrganization), read once per container: it never changes. */
-let organizationId: Promise<string> | undefined;
-async function readOrganizationId(client: OrganizationsClient): Promise<string> {
-  organizationId ??= (async () => {
-    const { DescribeOrganizationCommand } = await import('@aws-sdk/client-organizations');
-    const { Organization } = await limited(() => client.send(new DescribeOrganizationCommand({})));
-    if (!Organization?.Id) throw new Error('DescribeOrganization returned no organization id');
-    return Organization.Id;
-  })().catch((error: unknown) => {
-    organizationId = undefined;
-    throw error;
-  });
-  return organizationId;
-}
-
-/** An OU's name and parent, as described; promises, so that concurrent reads of accounts in one OU describe it once. */
-export type UnitCache = Map<string, Promise<OrganizationNode & { parentId: string }>>;
-
 /**
- * One account's membership, read account by account: DescribeAccount and
- * ListParents, then each OU up to the root (DescribeOrganizationalUnit and
- * ListParents), unless `units` already has it: accounts of the same OU share
- * those calls. An account Organizations does not know is outside. Any other
- * failure throws: the caller decides what an unknown means.
+ * AWS Organizations' read calls through the client (made on first use), every
+ * page of each listing. The walk and the reading of accounts one by one are
+ * the engine's (lib/engine/memberships.ts).
  */
-export async function readMembership(accountId: string, units: UnitCache, client?: OrganizationsClient): Promise<Membership> {
-  const sdk = await import('@aws-sdk/client-organizations');
-  const organizations = client ?? (await organizationsClient());
-  const orgId = await readOrganizationId(organizations);
-  let account;
-  try {
-    ({ Account: account } = await limited(() => organizations.send(new sdk.DescribeAccountCommand({ AccountId: accountId }))));
-  } catch (error) {
-    if (error instanceof sdk.AccountNotFoundException) return { kind: 'outside', accountId, organizationId: orgId, readAt: new Date().toISOString() };
-    throw error;
-  }
-  if (!account) throw new Error(`DescribeAccount returned nothing for ${accountId}`);
-  const parentOf = async (childId: string) => {
-    const parent = (await limited(() => organizations.send(new sdk.ListParentsCommand({ ChildId: childId })))).Parents?.[0]?.Id;
-    if (!parent) throw new Error(`ListParents returned no parent for ${childId}`);
-    return parent;
-  };
-  const describeUnit = (unitId: string) => {
-    let unit = units.get(unitId);
-    if (!unit) {
-      unit = (async () => {
-        const { OrganizationalUnit } = await limited(() => organizations.send(new sdk.DescribeOrganizationalUnitCommand({ OrganizationalUnitId: unitId })));
-        return { id: unitId, name: OrganizationalUnit?.Name ?? unitId, parentId: await parentOf(unitId) };
-      })();
-      units.set(unitId, unit);
-      unit.catch(() => units.delete(unitId));
-    }
-    return unit;
-  };
-  const path: OrganizationNode[] = [];
-  let parentId = await parentOf(accountId);
-  for (let depth = 0; !ROOT_ID.test(parentId); depth++) {
-    // Organizations nests OUs at most five deep; more means the answers loop.
-    if (depth > 5) throw new Error(`the OU path of ${accountId} is deeper than Organizations allows`);
-    const unit = await describeUnit(parentId);
-    path.unshift({ id: unit.id, name: unit.name });
-    parentId = unit.parentId;
-  }
-  path.unshift({ id: parentId, name: 'Root' });
-  return { kind: 'member', accountId, organizationId: orgId, status: statusOf(account), path, readAt: new Date().toISOString() };
-}
-
-/**
- * The whole organization, read fresh: the root (ListRoots), then for each
- * parent one paged listing of its OUs and one of its accounts
- * (ListOrganizationalUnitsForParent, ListAccountsForParent).
- */
-export async function readStructure(client?: OrganizationsClient): Promise<OrganizationStructure> {
-  const sdk = await import('@aws-sdk/client-organizations');
-  const organizations = client ?? (await organizationsClient());
-  const orgId = await readOrganizationId(organizations);
-  const roots = [];
-  for await (const page of sdk.paginateListRoots({ client: organizations }, {})) roots.push(...(page.Roots ?? []));
-  const rootId = roots[0]?.Id;
-  if (!rootId) throw new Error('ListRoots returned no root');
-  const structure: OrganizationStructure = {
-    organizationId: orgId,
-    root: { id: rootId, name: roots[0]?.Name ?? 'Root' },
-    units: new Map(),
-    accounts: new Map(),
-    readAt: new Date().toISOString(),
-  };
-  const parents = [rootId];
-  for (let parentId = parents.shift(); parentId !== undefined; parentId = parents.shift()) {
-    for await (const page of sdk.paginateListOrganizationalUnitsForParent({ client: organizations }, { ParentId: parentId })) {
-      for (const unit of page.OrganizationalUnits ?? []) {
-        if (!unit.Id) continue;
-        structure.units.set(unit.Id, { id: unit.Id, name: unit.Name ?? unit.Id, parentId });
-        parents.push(unit.Id);
+export function organizationsApi(client?: OrganizationsClient): OrganizationsApi {
+  const sdk = () => import('@aws-sdk/client-organizations');
+  const organizations = async () => client ?? (await organizationsClient());
+  return {
+    async describeOrganization() {
+      const { DescribeOrganizationCommand } = await sdk();
+      const { Organization } = await limited(async () => (await organizations()).send(new DescribeOrganizationCommand({})));
+      if (!Organization?.Id) throw new Error('DescribeOrganization returned no organization id');
+      return { id: Organization.Id };
+    },
+    async listRoots() {
+      const { paginateListRoots } = await sdk();
+      const roots: OrganizationNode[] = [];
+      for await (const page of paginateListRoots({ client: await organizations() }, {})) {
+        for (const root of page.Roots ?? []) if (root.Id) roots.push({ id: root.Id, name: root.Name ?? 'Root' });
       }
-    }
-    for await (const page of sdk.paginateListAccountsForParent({ client: organizations }, { ParentId: parentId })) {
-      for (const account of page.Accounts ?? []) if (account.Id) structure.accounts.set(account.Id, { status: statusOf(account), parentId });
-    }
-  }
-  return structure;
+      return roots;
+    },
+    async listUnits(parentId) {
+      const { paginateListOrganizationalUnitsForParent } = await sdk();
+      const units: OrganizationNode[] = [];
+      for await (const page of paginateListOrganizationalUnitsForParent({ client: await organizations() }, { ParentId: parentId })) {
+        for (const unit of page.OrganizationalUnits ?? []) if (unit.Id) units.push({ id: unit.Id, name: unit.Name ?? unit.Id });
+      }
+      return units;
+    },
+    async listAccountsIn(parentId) {
+      const { paginateListAccountsForParent } = await sdk();
+      const accounts: { id: string; status: AccountStatus }[] = [];
+      for await (const page of paginateListAccountsForParent({ client: await organizations() }, { ParentId: parentId })) {
+        for (const account of page.Accounts ?? []) if (account.Id) accounts.push({ id: account.Id, status: statusOf(account) });
+      }
+      return accounts;
+    },
+    async listAccounts() {
+      const { paginateListAccounts } = await sdk();
+      const accounts: { id: string; status: AccountStatus }[] = [];
+      for await (const page of paginateListAccounts({ client: await organizations() }, {})) {
+        for (const account of page.Accounts ?? []) if (account.Id) accounts.push({ id: account.Id, status: statusOf(account) });
+      }
+      return accounts;
+    },
+    async describeAccount(accountId) {
+      const { DescribeAccountCommand, AccountNotFoundException } = await sdk();
+      try {
+        const { Account } = await limited(async () => (await organizations()).send(new DescribeAccountCommand({ AccountId: accountId })));
+        if (!Account) throw new Error(`DescribeAccount returned nothing for ${accountId}`);
+        return { status: statusOf(Account) };
+      } catch (error) {
+        if (error instanceof AccountNotFoundException) return undefined;
+        throw error;
+      }
+    },
+    async parentOf(childId) {
+      const { ListParentsCommand } = await sdk();
+      const parent = (await limited(async () => (await organizations()).send(new ListParentsCommand({ ChildId: childId })))).Parents?.[0]?.Id;
+      if (!parent) throw new Error(`ListParents returned no parent for ${childId}`);
+      return parent;
+    },
+    async describeUnit(unitId) {
+      const { DescribeOrganizationalUnitCommand } = await sdk();
+      const { OrganizationalUnit } = await limited(async () =>
+        (await organizations()).send(new DescribeOrganizationalUnitCommand({ OrganizationalUnitId: unitId })),
+      );
+      return { id: unitId, name: OrganizationalUnit?.Name ?? unitId };
+    },
+  };
 }
 
-/** Forgets what this container learned (for tests). */
-export function forgetOrganization(): void {
+/** Forgets the client (the local stack's reset). */
+export function forgetOrganizationsClient(): void {
   shared = undefined;
-  organizationId = undefined;
 }

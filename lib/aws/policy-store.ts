@@ -1,33 +1,25 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_POLICY_ID, policySchema, describeIssues, type Policy } from '../domain/policy';
+import { policySchema, describeIssues, type Policy, type PolicyVersion, type StoredPolicy } from '../domain/policy';
 import type { PolicyChangedEvent } from '../domain/outbound-event';
-import { ConflictError, UnreadablePolicyError } from '../errors';
+import type { LatestPolicyVersion, Policies } from '../engine/ports';
+import { ConflictError } from '../errors';
 import { config } from '../config';
 import { documentClient } from './clients';
 import { decodePolicyVersionsCursor, encodeCursor } from './cursor';
 import type { Page } from './connection-store';
 import { keys } from './table';
 
-/** A policy version whose document validates: what the engine decides by. */
-export interface StoredPolicy {
-  policyId: string;
-  version: number;
-  policy: Policy;
-  createdAt: string;
-  createdBy: string;
+export type { LatestPolicyVersion, PolicyVersion, StoredPolicy };
+
+/** The policies in the table, as the engine reaches them. */
+export function policyVersions(db: DynamoDBDocumentClient = documentClient): Policies {
+  return {
+    latest: (policyId) => getLatestPolicyVersion(policyId, db),
+    put: (policyId, policy, options) => putPolicy(policyId, policy, options, db),
+    clearOutbox: (policyId, version) => clearPolicyOutbox(policyId, version, db),
+  };
 }
-
-/**
- * A policy version as stored, whether or not its document still validates
- * (a later release may refuse what an earlier one wrote). `policy` is the
- * document as stored; `invalidReason` says why it no longer validates.
- */
-export type PolicyVersion = Omit<StoredPolicy, 'policy'> &
-  ({ valid: true; policy: Policy } | { valid: false; policy: unknown; invalidReason: string });
-
-/** The newest version with the policy-changed events not yet known to be published (its outbox). */
-export type LatestPolicyVersion = PolicyVersion & { outbox: PolicyChangedEvent[] };
 
 /**
  * The newest version of a policy as stored, valid or not, with its outbox; undefined
@@ -52,37 +44,9 @@ export async function getLatestPolicyVersion(
 }
 
 /**
- * The newest version of a policy, or undefined if there is none. A stored
- * document that no longer validates throws UnreadablePolicyError: a policy that
- * cannot be read must never be treated as "no restrictions" (fail closed).
- */
-export async function getCurrentPolicy(
-  policyId: string,
-  db: DynamoDBDocumentClient = documentClient,
-): Promise<StoredPolicy | undefined> {
-  const latest = await getLatestPolicyVersion(policyId, db);
-  if (!latest) return undefined;
-  if (!latest.valid) {
-    throw new UnreadablePolicyError(
-      `policy ${policyId} version ${latest.version} no longer validates (${latest.invalidReason}); nothing is decided by it until a valid version replaces it`,
-    );
-  }
-  const { valid: _valid, outbox: _outbox, ...stored } = latest;
-  return stored;
-}
-
-/** The policy that governs a service: its own, else the default, else undefined. */
-export async function resolvePolicy(
-  serviceId: string,
-  db: DynamoDBDocumentClient = documentClient,
-): Promise<StoredPolicy | undefined> {
-  return (await getCurrentPolicy(serviceId, db)) ?? (await getCurrentPolicy(DEFAULT_POLICY_ID, db));
-}
-
-/**
  * Writes the next version of a policy; earlier versions are kept. With
  * `expectedVersion` (0: none yet), refuses (ConflictError) unless that is still
- * the newest. The version being replaced is never parsed, so a stored document
+ * the newest (without: after the newest there is). The version being replaced is never parsed, so a stored document
  * that no longer validates can be replaced. `outbox` holds the policy-changed
  * events to publish, saved with the version so that none is lost.
  */
@@ -92,10 +56,8 @@ export async function putPolicy(
   options: { actor: string; expectedVersion?: number; at?: Date; outbox?: PolicyChangedEvent[] },
   db: DynamoDBDocumentClient = documentClient,
 ): Promise<StoredPolicy> {
-  const currentVersion = (await getLatestPolicyVersion(policyId, db))?.version ?? 0;
-  if (options.expectedVersion !== undefined && options.expectedVersion !== currentVersion) {
-    throw new ConflictError(`policy ${policyId} is at version ${currentVersion}, not ${options.expectedVersion}`);
-  }
+  // Writing version expectedVersion + 1 only where it does not exist yet fails when anyone wrote after expectedVersion.
+  const currentVersion = options.expectedVersion ?? (await getLatestPolicyVersion(policyId, db))?.version ?? 0;
   const stored: StoredPolicy = {
     policyId,
     version: currentVersion + 1,
@@ -126,7 +88,7 @@ export async function putPolicy(
  * again without it (the writers' roles have PutItem, not UpdateItem), only if
  * it still holds the outbox that was published.
  */
-export async function clearPolicyOutbox(policyId: string, version: number, db: DynamoDBDocumentClient = documentClient): Promise<void> {
+async function clearPolicyOutbox(policyId: string, version: number, db: DynamoDBDocumentClient = documentClient): Promise<void> {
   const key = keys.policyVersion(policyId, version);
   const { Item: item } = await db.send(new GetCommand({ TableName: config().TABLE_NAME, Key: key, ConsistentRead: true }));
   if (typeof item?.outbox !== 'string') return;

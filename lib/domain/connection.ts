@@ -25,6 +25,32 @@ export function normalizeState(raw: string | undefined): ConnectionState | undef
   return raw === undefined ? undefined : byLowerCase.get(raw.toLowerCase());
 }
 
+/**
+ * How far along its life a connection is. EC2 only ever moves a connection
+ * forward: a request is accepted (pending, then available) or rejected, and any
+ * endpoint is eventually deleted. Never back to an earlier step.
+ */
+const STEP: Record<ConnectionState, number> = {
+  pendingAcceptance: 0,
+  pending: 1,
+  available: 2,
+  partial: 2,
+  rejected: 3,
+  failed: 3,
+  expired: 3,
+  deleting: 4,
+  deleted: 5,
+};
+
+/**
+ * Whether EC2 showing `observed` can follow a record of `recorded`. When it
+ * cannot, the observation is older than the record (read before someone else
+ * wrote what they saw later), and the record's state is the later truth.
+ */
+export function canFollow(recorded: ConnectionState, observed: ConnectionState): boolean {
+  return STEP[observed] >= STEP[recorded];
+}
+
 /** States in which the provider has admitted the consumer. */
 export function isAdmitted(state: ConnectionState): boolean {
   return state === 'pending' || state === 'available';
@@ -81,6 +107,12 @@ export interface Claim {
    * a crash) announces it under the same id, so subscribers can deduplicate.
    */
   outcomeEventId?: string;
+  /**
+   * The sequence of that event (or of the action-failed event, if it fails),
+   * reserved when the claim is written: an outcome announced ahead of its write
+   * keeps its number whoever records it, and no other event can take it.
+   */
+  outcomeSequence?: number;
 }
 
 export type HistoryEvent =
@@ -113,6 +145,8 @@ export interface ConnectionRecord {
   remindedAt?: string;
   /** Events recorded with this version but not yet published (a transactional outbox). */
   outbox?: OutboundEvent[];
+  /** The `sequence` of the connection's latest event (absent on records written before events were counted: their version). */
+  lastSequence?: number;
   createdAt: string;
   updatedAt: string;
   /** Incremented on every write; writes are conditional on the version they read. */

@@ -1,13 +1,13 @@
 import type { ConnectionRecord } from './connection';
-import type { Intent } from './decisions';
+import type { ActionIntent } from './record-changes';
 import { durationMs } from './duration';
 import { factsText, type Membership } from './organization';
-import { nameOf, standingOf, targetOf, type AllowEntry, type Policy, type Standing } from './policy';
+import { nameOf, standingOf, targetOf, usesOrganization, type AllowEntry, type Policy, type Standing } from './policy';
 
 /** The safety limit when a policy names none: at most this many revocations per service and run... */
-export const DEFAULT_MAX_REVOCATIONS_PER_RUN = 10;
+const DEFAULT_MAX_REVOCATIONS_PER_RUN = 10;
 /** ...and at most this share (in percent) of the service's admitted connections. */
-export const DEFAULT_MAX_REVOCATION_PERCENT = 10;
+const DEFAULT_MAX_REVOCATION_PERCENT = 10;
 
 export interface RevocationLimits {
   maxRevocationsPerRun: number;
@@ -26,6 +26,14 @@ export function revocationLimits(policy: Policy): RevocationLimits {
 export function enforces(policy: Policy | undefined): policy is Policy {
   return policy?.enforce === true && policy.mode === 'auto';
 }
+
+/**
+ * A revocation and what it rests on. `byOrganization`: the organization's facts
+ * decide it (an entry by OU or organization is in play), so it may be carried
+ * out only on a membership read for this account, now: never on a walk of the
+ * organization, which can miss an account that moved while it went on.
+ */
+export type Revocation = ActionIntent & { byOrganization: boolean };
 
 /**
  * Why an admitted connection has to be revoked under an enforcing policy, or
@@ -48,9 +56,11 @@ export function revocationFor(
   accountId: string,
   now: Date,
   membership?: Membership,
-): Intent | undefined {
+): Revocation | undefined {
   const standing = standingOf(policy, accountId, now, membership);
-  const revoke = (rule: string, reason: string): Intent => ({ outcome: 'reject', rule, reason, decidedBy: 'policy' });
+  const byAccountDeny = standing.kind === 'denied' && standing.entry.account === accountId;
+  const byOrganization = usesOrganization(policy) && !byAccountDeny;
+  const revoke = (rule: string, reason: string): Revocation => ({ outcome: 'reject', rule, reason, decidedBy: 'policy', byOrganization });
   if (standing.kind === 'denied') {
     return revoke(`enforce:deny:${nameOf(standing.entry)}`, `${standing.why}, so its connection is revoked`);
   }
@@ -120,7 +130,7 @@ export function withinRevocationLimits(count: number, admitted: number, limits: 
 }
 
 /** What the pending timeout asks for a connection still waiting for a decision. */
-export type PendingTimeoutStep = { kind: 'reject'; intent: Intent } | { kind: 'remind' };
+export type PendingTimeoutStep = { kind: 'reject'; intent: ActionIntent } | { kind: 'remind' };
 
 /**
  * Rejects or reminds about a request pending for longer than the policy's

@@ -116,3 +116,4 @@ const ANNOUNCED_OUTCOME: Record<ConnectionEvent, 'accept' | 'reject' | undefined
   Reject: 'reject',
   Delete: undefined,
 };
+

@@ -59,7 +59,7 @@ export function membershipFacts(membership: Membership): MembershipFacts {
 }
 
 /** "Root › Workloads › Prod": the account's path from the root, by name. */
-export function pathText(membership: Extract<Membership, { kind: 'member' }>): string {
+function pathText(membership: Extract<Membership, { kind: 'member' }>): string {
   return membership.path.map((node) => node.name).join(' › ');
 }
 
@@ -88,22 +88,66 @@ export function unreadableReason(error: string): string {
   return `organization membership could not be read: ${error}`;
 }
 
-/** The whole organization as one reading saw it: every OU and every account, with their parents. */
+/**
+ * The organization as one walk saw it: the root, every OU, and every account
+ * where the walk found it. A walk takes many calls over seconds and is not
+ * atomic: an account that moved while it went on can be seen twice or not at
+ * all, and one created meanwhile is missing. Only `verifiedStructure` turns it
+ * into facts.
+ */
+export interface OrganizationWalk {
+  organizationId: string;
+  root: OrganizationNode;
+  /** By OU id. */
+  units: Map<string, OrganizationNode & { parentId: string }>;
+  /** By account id: each place the walk found the account. */
+  accounts: Map<string, { status: AccountStatus; parentId: string }[]>;
+  readAt: string;
+}
+
+/** The organization's accounts whose place is known: each with its status and parent. */
 export interface OrganizationStructure {
   organizationId: string;
   root: OrganizationNode;
   /** By OU id. */
   units: Map<string, OrganizationNode & { parentId: string }>;
-  /** By account id. */
+  /** By account id: only accounts whose place was verified. */
   accounts: Map<string, { status: AccountStatus; parentId: string }>;
   readAt: string;
 }
 
-/** An account's membership as a structure shows it; an account the structure lacks is outside the organization. */
-export function membershipIn(structure: OrganizationStructure, accountId: string): Membership {
+/**
+ * What of a walk can be trusted, checked against Organizations' flat listing of
+ * every account (ListAccounts): an account found exactly once, with the status
+ * the listing gives. `unverified` are the accounts the two disagree on (found
+ * twice, found but not listed, listed but not found, another status): their
+ * place is unknown until each is read on its own. Absence from either listing
+ * is never taken to mean an account is outside the organization.
+ */
+export function verifiedStructure(
+  walk: OrganizationWalk,
+  listed: ReadonlyMap<string, AccountStatus>,
+): { structure: OrganizationStructure; unverified: Set<string> } {
+  const accounts = new Map<string, { status: AccountStatus; parentId: string }>();
+  const unverified = new Set<string>();
+  for (const [accountId, sightings] of walk.accounts) {
+    const [only] = sightings;
+    if (sightings.length === 1 && only && listed.get(accountId) === only.status) accounts.set(accountId, only);
+    else unverified.add(accountId);
+  }
+  for (const accountId of listed.keys()) if (!accounts.has(accountId)) unverified.add(accountId);
+  const { organizationId, root, units, readAt } = walk;
+  return { structure: { organizationId, root, units, accounts, readAt }, unverified };
+}
+
+/**
+ * An account's membership as a verified structure shows it; undefined when the
+ * structure does not have the account (which says nothing about where it is).
+ */
+export function membershipIn(structure: OrganizationStructure, accountId: string): Extract<Membership, { kind: 'member' }> | undefined {
   const account = structure.accounts.get(accountId);
   const { organizationId, readAt } = structure;
-  if (!account) return { kind: 'outside', accountId, organizationId, readAt };
+  if (!account) return undefined;
   const path: OrganizationNode[] = [];
   const seen = new Set<string>();
   for (let id: string | undefined = account.parentId; id !== undefined && !seen.has(id); ) {
@@ -113,9 +157,10 @@ export function membershipIn(structure: OrganizationStructure, accountId: string
       break;
     }
     const unit = structure.units.get(id);
-    if (!unit) break;
+    if (!unit) return undefined;
     path.unshift({ id: unit.id, name: unit.name });
     id = unit.parentId;
   }
+  if (path[0]?.id !== structure.root.id) return undefined;
   return { kind: 'member', accountId, organizationId, status: account.status, path, readAt };
 }

@@ -1,7 +1,20 @@
-import type { ConnectionRecord, Decision } from './connection';
+/**
+ * What subscribers of the outbound topic receive. Standalone: the records that
+ * carry these events in their outbox import from here, never the other way.
+ */
 
 /** The event types on the outbound topic, also its `eventType` message attribute. */
 export type OutboundEventType = 'approval-needed' | 'approval-reminder' | 'accepted' | 'rejected' | 'action-failed';
+
+/** The decision an event reports, as the connection's record holds it. */
+export interface EventDecision {
+  outcome: 'accept' | 'reject' | 'hold';
+  acted: boolean;
+  rule: string;
+  reason: string;
+  decidedBy: string;
+  decidedAt?: string;
+}
 
 /** What subscribers receive. `eventId` is stable across redeliveries, for deduplication. */
 export interface OutboundEvent {
@@ -9,10 +22,11 @@ export interface OutboundEvent {
   eventType: OutboundEventType;
   occurredAt: string;
   /**
-   * Orders one connection's events: the version of the connection's record that
-   * recorded the event, so a later event always has a larger number. Publishing
-   * may reorder events (one stranded in the outbox goes out later); a subscriber
-   * that keeps the last state ignores an event older than one it has seen.
+   * Orders one connection's events: 1 for its first event, then one more for
+   * each event after it, so a later event always has a larger number and a gap
+   * means an event not yet received. Publishing may reorder events (one stranded
+   * in the outbox goes out later); a subscriber that keeps the last state ignores
+   * an event older than one it has seen.
    */
   sequence: number;
   serviceId: string;
@@ -20,34 +34,11 @@ export interface OutboundEvent {
   ownerAccountId: string;
   region: string;
   state: string;
-  decision?: Omit<Decision, 'decidedAt'> & { decidedAt?: string };
+  decision?: EventDecision;
   /** For approval-needed and approval-reminder: the API routes an approver calls. */
   actions?: { accept: string; reject: string };
   /** For action-failed: what EC2 said. */
   error?: { code: string; message: string };
-}
-
-/** Builds an outbound event about a connection's record, as the next write (`record.version + 1`) will store it. */
-export function eventFor(
-  eventType: OutboundEventType,
-  record: ConnectionRecord,
-  details: { eventId: string; occurredAt: string; error?: { code: string; message: string } },
-): OutboundEvent {
-  const path = `/services/${record.serviceId}/connections/${record.endpointId}`;
-  return {
-    eventId: details.eventId,
-    eventType,
-    occurredAt: details.occurredAt,
-    sequence: record.version + 1,
-    serviceId: record.serviceId,
-    endpointId: record.endpointId,
-    ownerAccountId: record.ownerAccountId,
-    region: record.region,
-    state: record.state,
-    decision: record.decision,
-    ...(eventType === 'approval-needed' || eventType === 'approval-reminder' ? { actions: { accept: `${path}/accept`, reject: `${path}/reject` } } : {}),
-    ...(details.error ? { error: details.error } : {}),
-  };
 }
 
 /**

@@ -126,6 +126,58 @@ export type Policy = z.infer<typeof policySchema>;
 export type AllowEntry = z.infer<typeof allowEntrySchema>;
 export type DenyEntry = z.infer<typeof denyEntrySchema>;
 
+/** A policy version whose document validates: what the engine decides by. */
+export interface StoredPolicy {
+  policyId: string;
+  version: number;
+  policy: Policy;
+  createdAt: string;
+  createdBy: string;
+}
+
+/**
+ * A policy version as stored, whether or not its document still validates
+ * (a later release may refuse what an earlier one wrote). `policy` is the
+ * document as stored; `invalidReason` says why it no longer validates.
+ */
+export type PolicyVersion = Omit<StoredPolicy, 'policy'> &
+  ({ valid: true; policy: Policy } | { valid: false; policy: unknown; invalidReason: string });
+
+/**
+ * What governs a service: no policy at all (every request is held), a policy,
+ * or a stored version that no longer validates, by which nothing is decided
+ * (fail closed) until a valid version replaces it.
+ */
+export type PolicyInForce =
+  | { kind: 'none' }
+  | { kind: 'policy'; stored: StoredPolicy }
+  | { kind: 'unreadable'; policyId: string; version: number; reason: string };
+
+/**
+ * The one rule of which policy governs a service: its own, else the default.
+ * `versionOf` answers the newest version of a policy id (undefined: none).
+ */
+export function policyInForce(serviceId: string, versionOf: (policyId: string) => PolicyVersion | undefined): PolicyInForce {
+  const version = versionOf(serviceId) ?? (serviceId === DEFAULT_POLICY_ID ? undefined : versionOf(DEFAULT_POLICY_ID));
+  if (!version) return { kind: 'none' };
+  if (!version.valid) {
+    return {
+      kind: 'unreadable',
+      policyId: version.policyId,
+      version: version.version,
+      reason: `policy ${version.policyId} version ${version.version} no longer validates (${version.invalidReason}); nothing is decided by it until a valid version replaces it`,
+    };
+  }
+  const { valid: _valid, ...stored } = version;
+  return { kind: 'policy', stored };
+}
+
+/** The services a policy governs among the managed ones: a service's own governs it; the default governs those without one. */
+export function servicesGovernedBy(policyId: string, managed: readonly string[], hasOwnPolicy: (serviceId: string) => boolean): string[] {
+  if (policyId !== DEFAULT_POLICY_ID) return managed.includes(policyId) ? [policyId] : [];
+  return managed.filter((serviceId) => !hasOwnPolicy(serviceId));
+}
+
 /** Validates a policy document; the error names every offending field. */
 export function parsePolicy(document: unknown): Policy {
   const parsed = policySchema.safeParse(document);

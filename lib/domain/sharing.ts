@@ -1,5 +1,5 @@
 import { withinRevocationLimits, type RevocationLimits } from './enforcement';
-import { membershipIn, type OrganizationStructure } from './organization';
+import { membershipIn, type Membership, type OrganizationStructure } from './organization';
 import { standingOf, targetOf, usesOrganization, type Policy } from './policy';
 
 /** The allowed principal that admits a whole account. */
@@ -7,17 +7,25 @@ export function accountPrincipal(accountId: string): string {
   return `arn:aws:iam::${accountId}:root`;
 }
 
+/** The account a principal `accountPrincipal` made admits; undefined for any other principal. */
+export function accountOfPrincipal(principal: string): string | undefined {
+  return /^arn:aws[a-z-]*:iam::(\d{12}):root$/.exec(principal)?.[1];
+}
+
 /**
  * The accounts a policy's allow list admits, to be shared the service with: the
  * account entries, and every ACTIVE account below an allowed OU or in an allowed
  * organization (from `structure`). Accounts the policy denies are never in it,
- * nor is '*'. `unreadable` when the policy has entries by OU or organization and
+ * nor is '*', nor an account whose place is unknown while an entry by OU or
+ * organization could deny it. `unreadable` when the policy has entries by OU or organization and
  * the organization could not be read.
  */
 export function admittedAccounts(
   policy: Policy,
   structure: OrganizationStructure | undefined,
   now: Date,
+  /** Accounts read one by one, for those the structure does not place (an account entry's account outside the organization). */
+  read: ReadonlyMap<string, Membership> = new Map(),
 ): { accounts: string[] } | { unreadable: true } {
   if (usesOrganization(policy) && !structure) return { unreadable: true };
   const candidates = new Set<string>();
@@ -30,7 +38,7 @@ export function admittedAccounts(
     }
   }
   const accounts = [...candidates].filter((accountId) => {
-    const standing = standingOf(policy, accountId, now, structure ? membershipIn(structure, accountId) : undefined);
+    const standing = standingOf(policy, accountId, now, (structure && membershipIn(structure, accountId)) ?? read.get(accountId));
     return standing.kind === 'allowed' && standing.entry.account !== '*';
   });
   return { accounts: accounts.sort() };

@@ -52,6 +52,7 @@ const OPERATIONS = new Map<string, Operation>([
   ['DescribeOrganizationalUnit', describeUnit],
   ['ListParents', listParents],
   ['ListChildren', listChildren],
+  ['ListAccounts', (input, org) => paged(input, org.allAccounts().map((a) => accountView(a, org)), 'Accounts')],
   ['ListAccountsForParent', (input, org) => paged(input, org.accountsIn(requireParentId(input, org)).map((a) => accountView(a, org)), 'Accounts')],
   [
     'ListOrganizationalUnitsForParent',

@@ -109,6 +109,11 @@ export class OrganizationSimulator {
     return [...this.units.values()].filter((unit) => unit.parentId === parentId).map((unit) => ({ ...unit }));
   }
 
+  /** Every account of the organization, flat (ListAccounts). */
+  allAccounts(): SimulatedAccount[] {
+    return [...this.accounts.values()].map((account) => ({ ...account }));
+  }
+
   accountsIn(parentId: string): SimulatedAccount[] {
     return [...this.accounts.values()].filter((account) => account.parentId === parentId).map((account) => ({ ...account }));
   }

@@ -91,7 +91,7 @@ describe('POST /policies/{policyId}/plan', () => {
         effect: 'accept',
       },
     ]);
-    expect(body.summary).toEqual({ accept: 1, reject: 0, revoke: 0, hold: 0, unchanged: admittedIds.length });
+    expect(body.summary).toEqual({ accept: 1, reject: 0, revoke: 0, hold: 0, unreadable: 0, unchanged: admittedIds.length });
   });
 
   it('shows the requests an onUnmatched reject would turn away', async () => {
@@ -117,7 +117,7 @@ describe('POST /policies/{policyId}/plan', () => {
       current: { outcome: 'accept', rule: 'allow:acme-prod' },
       planned: { outcome: 'reject', rule: 'enforce:no-longer-allowed' },
     });
-    expect(body.summary).toEqual({ accept: 0, reject: 0, revoke: 2, hold: 1, unchanged: 0 });
+    expect(body.summary).toEqual({ accept: 0, reject: 0, revoke: 2, hold: 1, unreadable: 0, unchanged: 0 });
     expect(body.revocationLimit).toEqual([]);
   });
 
@@ -127,7 +127,7 @@ describe('POST /policies/{policyId}/plan', () => {
     // The default limit: at most 10% of the admitted connections per run; 3 of 3 is far over it.
     const body = (await plan(approver, 'default', { allow: [{ account: OTHER }], enforce: true })).body as Plan;
 
-    expect(body.summary).toEqual({ accept: 0, reject: 0, revoke: 0, hold: 4, unchanged: 0 });
+    expect(body.summary).toEqual({ accept: 0, reject: 0, revoke: 0, hold: 4, unreadable: 0, unchanged: 0 });
     expect(body.revocationLimit).toEqual([{ serviceId, candidates: 3, admitted: 3, maxRevocationsPerRun: 10, maxRevocationPercent: 10 }]);
     const withheld = body.changes.filter((c) => c.state === 'available');
     expect(withheld).toHaveLength(3);

@@ -7,7 +7,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ACTION_BATCH_SIZE, FILTER_VALUES_LIMIT, actOnConnections, describeConnections } from '../../lib/aws/ec2-gateway';
+import { actOnConnections, describeConnections } from '../../lib/aws/ec2-gateway';
+import { EC2_ACTION_BATCH_SIZE, EC2_FILTER_VALUES_LIMIT } from '../../lib/engine/ports';
 
 const ec2 = mockClient(EC2Client);
 afterEach(() => ec2.reset());
@@ -61,21 +62,26 @@ describe('describeConnections', () => {
 
   it('splits a long list of endpoint ids over filtered calls of at most 200 values', async () => {
     ec2.on(DescribeVpcEndpointConnectionsCommand).resolves({ VpcEndpointConnections: [] });
-    await describeConnections({ endpointIds: ids(FILTER_VALUES_LIMIT + 1) });
+    await describeConnections({ endpointIds: ids(EC2_FILTER_VALUES_LIMIT + 1) });
     expect(ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointConnectionsCommand, 2);
   });
 });
 
 describe('actOnConnections', () => {
-  it('accepts in batches and reports the per-item failures', async () => {
+  it('accepts a batch in one call and reports the per-item failures', async () => {
     ec2.on(AcceptVpcEndpointConnectionsCommand).resolves({
       Unsuccessful: [{ ResourceId: 'vpce-00000000000000003', Error: { Code: 'InvalidState', Message: 'already available' } }],
     });
 
-    const failures = await actOnConnections('accept', SERVICE, ids(ACTION_BATCH_SIZE * 2 + 5));
+    const failures = await actOnConnections('accept', SERVICE, ids(EC2_ACTION_BATCH_SIZE));
 
-    expect(ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 3);
+    expect(ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 1);
     expect([...failures]).toEqual([['vpce-00000000000000003', { code: 'InvalidState', message: 'already available' }]]);
+  });
+
+  it('refuses more endpoints than EC2 takes in one call, without calling it', async () => {
+    await expect(actOnConnections('accept', SERVICE, ids(EC2_ACTION_BATCH_SIZE + 1))).rejects.toThrow(RangeError);
+    expect(ec2).not.toHaveReceivedAnyCommand();
   });
 
   it('rejects with RejectVpcEndpointConnections', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { getConnection, getConnections, listConnectionsByState, listConnectionsOfService, putConnection } from '../../lib/aws/connection-store';
-import { getCurrentPolicy, listPolicyVersions, putPolicy, resolvePolicy } from '../../lib/aws/policy-store';
+import { getLatestPolicyVersion, listPolicyVersions, putPolicy } from '../../lib/aws/policy-store';
 import type { ConnectionRecord } from '../../lib/domain/connection';
 import { parsePolicy } from '../../lib/domain/policy';
 import { ConflictError, ValidationError } from '../../lib/errors';
@@ -90,7 +90,7 @@ describe('policy store', () => {
     await putPolicy(id, allowAcme, { actor: 'alice' });
     await putPolicy(id, { ...allowAcme, mode: 'manual' }, { actor: 'bob', expectedVersion: 1 });
 
-    expect(await getCurrentPolicy(id)).toMatchObject({ version: 2, createdBy: 'bob', policy: { mode: 'manual' } });
+    expect(await getLatestPolicyVersion(id)).toMatchObject({ version: 2, createdBy: 'bob', valid: true, policy: { mode: 'manual' } });
     expect((await listPolicyVersions(id, { limit: 25 })).items.map((v) => [v.version, v.createdBy])).toEqual([
       [2, 'bob'],
       [1, 'alice'],
@@ -103,7 +103,7 @@ describe('policy store', () => {
     await putPolicy(id, allowAcme, { actor: 'bob', expectedVersion: 1 });
 
     await expect(putPolicy(id, allowAcme, { actor: 'carol', expectedVersion: 1 })).rejects.toBeInstanceOf(ConflictError);
-    expect((await getCurrentPolicy(id))?.version).toBe(2);
+    expect((await getLatestPolicyVersion(id))?.version).toBe(2);
   });
 
   it('lets exactly one of two simultaneous writers win', async () => {
@@ -114,11 +114,5 @@ describe('policy store', () => {
     ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: expect.any(ConflictError) });
-  });
-
-  it("falls back to the default policy for a service with none of its own", async () => {
-    const tag = randomUUID();
-    await putPolicy('default', { ...allowAcme, allow: [{ account: '111122223333', label: tag }] }, { actor: 'alice' });
-    expect((await resolvePolicy(newServiceId()))?.policy.allow[0]?.label).toBe(tag);
   });
 });

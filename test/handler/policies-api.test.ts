@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { DescribeVpcEndpointConnectionsCommand } from '@aws-sdk/client-ec2';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { getCurrentPolicy } from '../../lib/aws/policy-store';
-import { keys } from '../../lib/aws/table';
-import { UnreadablePolicyError } from '../../lib/errors';
-import { publishStrandedPolicyEvents } from '../../lib/policy-outbox';
+import { getLatestPolicyVersion } from '../../lib/aws/policy-store';
+import { awsPorts } from '../../lib/aws/ports';
+import { policyInForce } from '../../lib/domain/policy';
+import { publishStrandedPolicyEvents } from '../../lib/policy-events';
 import { fakeAws } from '../support/fake-ec2';
+import { storeOldPolicyVersion } from '../support/table-fixtures';
 
 // The policy routes of the approvals handler, fed API Gateway v2 events as Lambda
 // receives them, against mocked EC2 and SNS and an embedded DynamoDB.
@@ -26,7 +25,6 @@ const { handler } = await import('../../handlers/http-api');
 const UNMANAGED = 'vpce-svc-0fedcba9876543210';
 const ALLOWED = '111122223333';
 const context = { functionName: 'approvals-api', awsRequestId: 'test-request', getRemainingTimeInMillis: () => 29_000 } as unknown as Context;
-const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
 let nextService = 0;
 function newManagedService(): string {
@@ -64,15 +62,7 @@ const put = (policyId: string, body: unknown, ifMatch?: string) =>
 const versionsOf = async (policyId: string) =>
   ((await call({ method: 'GET', path: `/policies/${policyId}/versions` })).body.versions as { version: number }[]).map((v) => v.version);
 
-/** Stores a version as an earlier release might have written it, bypassing today's validation. */
-async function storeRaw(policyId: string, version: number, document: string): Promise<void> {
-  await db.send(
-    new PutCommand({
-      TableName: process.env.TABLE_NAME,
-      Item: { ...keys.policyVersion(policyId, version), type: 'policy', policyId, version, document, createdAt: new Date().toISOString(), createdBy: 'old-release' },
-    }),
-  );
-}
+const storeRaw = storeOldPolicyVersion;
 
 let aws: ReturnType<typeof fakeAws>;
 beforeEach(() => {
@@ -156,7 +146,8 @@ describe('a stored policy that no longer validates', () => {
     const policyId = newManagedService();
     await storeRaw(policyId, 1, '{"mode": "auto", "allow": [{"account": "*"}], "onUnmatched": "sometimes"}');
 
-    await expect(getCurrentPolicy(policyId)).rejects.toBeInstanceOf(UnreadablePolicyError);
+    const latest = await getLatestPolicyVersion(policyId);
+    expect(policyInForce(policyId, () => latest)).toMatchObject({ kind: 'unreadable', policyId, version: 1 });
   });
 
   it('is shown, not a 400 or a 500, when the stored document is not even JSON', async () => {
@@ -176,10 +167,14 @@ describe('policy-changed through the outbox', () => {
     const policyId = newManagedService();
     aws.overrides.failingPublishes = 1;
 
+    const ports = awsPorts();
+    const read = async () => new Map([[policyId, await ports.policies.latest(policyId)]]);
+    const aMinuteLater = { ...ports, clock: { now: () => new Date(Date.now() + 60_000) } };
+
     const saved = await put(policyId, { mode: 'manual' });
-    const tooSoon = await publishStrandedPolicyEvents([policyId]);
-    const later = await publishStrandedPolicyEvents([policyId], new Date(Date.now() + 60_000));
-    const again = await publishStrandedPolicyEvents([policyId], new Date(Date.now() + 60_000));
+    const tooSoon = await publishStrandedPolicyEvents(await read(), ports);
+    const later = await publishStrandedPolicyEvents(await read(), aMinuteLater);
+    const again = await publishStrandedPolicyEvents(await read(), aMinuteLater);
 
     expect(saved).toMatchObject({ status: 201, body: { version: 1 } });
     expect([tooSoon.published, later.published, again.published]).toEqual([0, 1, 0]);

@@ -72,6 +72,7 @@ describe('revocationFor', () => {
       rule: 'enforce:deny:offboarded',
       reason: "account 444455556666 matched deny entry 'offboarded', so its connection is revoked",
       decidedBy: 'policy',
+      byOrganization: false,
     });
   });
 

@@ -30,7 +30,13 @@ describe('the accounts a policy shares the service with', () => {
       allow: [{ organizationalUnit: PROD }, { account: '555555555555' }, { account: '*' }],
       deny: [{ organizationalUnit: SANDBOXES }],
     });
-    expect(admittedAccounts(policy, structure, now)).toEqual({ accounts: ['111111111111', '555555555555'] });
+    const outside = new Map([['555555555555', { kind: 'outside' as const, accountId: '555555555555', organizationId: 'o-a1b2c3d4e5', readAt: now.toISOString() }]]);
+    expect(admittedAccounts(policy, structure, now, outside)).toEqual({ accounts: ['111111111111', '555555555555'] });
+  });
+
+  it('never shares with an account entry whose account the structure does not place and nobody read: it may be below a denied OU', () => {
+    const policy = parsePolicy({ allow: [{ account: '555555555555' }], deny: [{ organizationalUnit: SANDBOXES }] });
+    expect(admittedAccounts(policy, structure, now)).toEqual({ accounts: [] });
   });
 
   it('lists every ACTIVE account of an allowed organization', () => {

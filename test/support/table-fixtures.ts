@@ -1,0 +1,25 @@
+// The one place tests put something into the table that the gateways would not write: a policy
+// version an earlier release stored and this one no longer validates. Everything else a test seeds
+// goes through the gateways (putPolicy, putConnection).
+import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { documentClient } from '../../lib/aws/clients';
+import { keys } from '../../lib/aws/table';
+
+/**
+ * Stores a policy version with `document` as its text, as an earlier release might have written it,
+ * bypassing today's validation. By default in the unit tests' table; the e2e tests hand in the local
+ * stack's client and table.
+ */
+export async function storeOldPolicyVersion(
+  policyId: string,
+  version: number,
+  document: string,
+  table: { db: DynamoDBDocumentClient; tableName: string } = { db: documentClient, tableName: String(process.env.TABLE_NAME) },
+): Promise<void> {
+  await table.db.send(
+    new PutCommand({
+      TableName: table.tableName,
+      Item: { ...keys.policyVersion(policyId, version), type: 'policy', policyId, version, document, createdAt: new Date().toISOString(), createdBy: 'old-release' },
+    }),
+  );
+}
