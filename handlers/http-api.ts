@@ -73,6 +73,7 @@ const policyResponse = (status: number, stored: PolicyVersion) => json(status, s
 /** The API. openapi.yaml and serverless.yml list the same routes (test/unit/api-contract.test.ts). */
 export const routes: Route[] = [
   { method: 'GET', path: '/console', access: 'public', handle: async () => consoleAsset(CONSOLE_DIST, undefined, consoleSettings()) },
+  { method: 'GET', path: '/favicon.ico', access: 'public', handle: async () => consoleAsset(CONSOLE_DIST, 'favicon.ico', consoleSettings()) },
   {
     method: 'GET',
     path: '/console/{asset}',
