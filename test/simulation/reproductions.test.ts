@@ -115,11 +115,19 @@ describe('an account missing from the organization walk is never taken to be out
 });
 
 describe('the plan says what saving does', () => {
-  it('plans a candidate with OU entries on the memberships a decision reads, and saving it does exactly that', async () => {
+  it('plans a candidate with OU entries on the memberships a decision reads (accepts, rejects and revocations), and saving it does exactly that', async () => {
     const world = new World();
     organization(world);
     world.joinOrganization(PROD_ACCOUNT, PROD);
     world.joinOrganization(MOVER, SANDBOX);
+    // Two consumers admitted earlier by the policy's OU entry; one has since moved to Sandbox.
+    const LEAVER = '444455556666';
+    world.joinOrganization(LEAVER, PROD);
+    world.storePolicy('default', parsePolicy({ allow: [{ organizationalUnit: WORKLOADS, label: 'workloads' }] }));
+    const admitted = [world.createEndpoint(SERVICE, 'vpce-0000000000000000c', LEAVER), world.createEndpoint(SERVICE, 'vpce-0000000000000000d', LEAVER)];
+    await reconcileRun(world);
+    world.advance(5_000);
+    world.moveAccount(LEAVER, SANDBOX);
     world.storePolicy('default', parsePolicy({}));
     const named = world.createEndpoint(SERVICE, 'vpce-00000000000000005', NAMED);
     const prod = world.createEndpoint(SERVICE, 'vpce-00000000000000006', PROD_ACCOUNT);
@@ -130,6 +138,8 @@ describe('the plan says what saving does', () => {
       allow: [{ account: NAMED, label: 'named' }, { organizationalUnit: PROD, label: 'prod' }],
       deny: [{ organizationalUnit: SANDBOX, label: 'sandbox' }],
       onUnmatched: 'reject',
+      enforce: true,
+      maxRevocationPercent: 100,
     };
 
     const plan = await world.start('plan', (ports) => planPolicy('default', candidate, ports)).done;
@@ -138,9 +148,24 @@ describe('the plan says what saving does', () => {
     await reconcileRun(world);
 
     const effects = Object.fromEntries(plan.changes.map((change) => [change.endpointId, change.effect]));
-    expect(effects).toEqual({ [named.endpointId]: 'accept', [prod.endpointId]: 'accept', [sandbox.endpointId]: 'reject', [stranger.endpointId]: 'reject' });
+    expect(effects).toEqual({
+      [named.endpointId]: 'accept',
+      [prod.endpointId]: 'accept',
+      [sandbox.endpointId]: 'reject',
+      [stranger.endpointId]: 'reject',
+      [admitted[0]?.endpointId ?? '']: 'revoke',
+      [admitted[1]?.endpointId ?? '']: 'revoke',
+    });
+    expect(plan.summary).toMatchObject({ accept: 2, reject: 2, revoke: 2, hold: 0, unreadable: 0 });
     const done = Object.fromEntries(world.actions.slice(before).map((action) => [action.endpointId, action.action]));
-    expect(done).toEqual({ [named.endpointId]: 'accept', [prod.endpointId]: 'accept', [sandbox.endpointId]: 'reject', [stranger.endpointId]: 'reject' });
+    expect(done).toEqual({
+      [named.endpointId]: 'accept',
+      [prod.endpointId]: 'accept',
+      [sandbox.endpointId]: 'reject',
+      [stranger.endpointId]: 'reject',
+      [admitted[0]?.endpointId ?? '']: 'reject',
+      [admitted[1]?.endpointId ?? '']: 'reject',
+    });
   });
 
   it('agrees with the engine on a claim whose action failed: it holds nothing, so both decide the request', async () => {
