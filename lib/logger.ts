@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from 'aws-lambda';
 import { config, xrayTraceId } from './config';
 
@@ -13,10 +14,14 @@ import { config, xrayTraceId } from './config';
  * library cost every cold start more than they do (bench/README.md).
  */
 class Logger {
-  /** The invocation's context, from lambdaHandler (lib/lambda.ts). */
-  #context: Record<string, unknown> = {};
-  /** Keys the invocation appended (the route, the caller); forgotten when it ends. */
-  #keys: Record<string, unknown> = {};
+  /**
+   * Each invocation's own context and keys, kept in its asynchronous scope: a runtime that runs
+   * several invocations in one process at once (Lambda with AWS_LAMBDA_MAX_CONCURRENCY, or the local
+   * stack, which runs every function in one process) keeps each one's log entries its own.
+   */
+  readonly #invocations = new AsyncLocalStorage<Invocation>();
+  /** Entries written outside any invocation (at start, by the local stack). */
+  readonly #outside: Invocation = { context: {}, keys: {} };
   #coldStart = true;
 
   constructor(private readonly service: string) {}
@@ -37,44 +42,56 @@ class Logger {
     this.#write('ERROR', message, fields);
   }
 
-  /** Every entry until resetKeys() carries `keys`. */
+  /** Every later entry of this invocation carries `keys`; they are forgotten when it ends. */
   appendKeys(keys: Record<string, unknown>): void {
-    Object.assign(this.#keys, keys);
+    Object.assign(this.#current().keys, keys);
   }
 
-  /** Forgets the appended keys; the invocation's context stays until the next one replaces it. */
-  resetKeys(): void {
-    this.#keys = {};
-  }
-
-  /** Every entry carries this invocation's context; the first invocation of the process is the cold start. */
-  addContext(context: Context): void {
-    this.#context = {
-      // Lambda calls provisioned concurrency's environments ahead of any request: none of their invocations is a cold start.
-      cold_start: this.#coldStart && config().AWS_LAMBDA_INITIALIZATION_TYPE !== 'provisioned-concurrency',
-      function_arn: context.invokedFunctionArn,
-      function_memory_size: context.memoryLimitInMB,
-      function_name: context.functionName,
-      function_request_id: context.awsRequestId,
+  /**
+   * Runs one invocation: every entry it writes carries its context (the first invocation of the
+   * process is the cold start) and the keys it appends, which end with it.
+   */
+  runInvocation<T>(context: Context, run: () => Promise<T>): Promise<T> {
+    const invocation: Invocation = {
+      context: {
+        // Lambda calls provisioned concurrency's environments ahead of any request: none of their invocations is a cold start.
+        cold_start: this.#coldStart && config().AWS_LAMBDA_INITIALIZATION_TYPE !== 'provisioned-concurrency',
+        function_arn: context.invokedFunctionArn,
+        function_memory_size: context.memoryLimitInMB,
+        function_name: context.functionName,
+        function_request_id: context.awsRequestId,
+      },
+      keys: {},
     };
     this.#coldStart = false;
+    return this.#invocations.run(invocation, run);
+  }
+
+  #current(): Invocation {
+    return this.#invocations.getStore() ?? this.#outside;
   }
 
   #write(level: Level, message: string, fields: Fields | undefined): void {
     if (LEVELS[level] < LEVELS[config().POWERTOOLS_LOG_LEVEL]) return;
+    const { context, keys } = this.#current();
     const entry = {
       level,
       message,
       timestamp: new Date().toISOString(),
       service: this.service,
-      ...this.#context,
+      ...context,
       xray_trace_id: xrayTraceId(),
-      ...this.#keys,
+      ...keys,
       ...(fields instanceof Error ? { error: fields } : fields),
     };
     const line = `${JSON.stringify(withoutEmpty(entry), jsonReplacer())}\n`;
     (LEVELS[level] >= LEVELS.WARN ? process.stderr : process.stdout).write(line);
   }
+}
+
+interface Invocation {
+  context: Record<string, unknown>;
+  keys: Record<string, unknown>;
 }
 
 /** An entry's own fields, or an error (written as the field `error`). */
