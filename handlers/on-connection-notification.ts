@@ -2,7 +2,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { handleNotificationBatch, type NotificationMessage } from '../lib/notifications';
 import { confirmSpokeSubscriptions } from '../lib/spoke-subscriptions';
 import { sqsEventSchema, sqsMessageSchema, sqsMessageIdSchema } from '../lib/domain/lambda-events';
-import { middyfy } from '../lib/lambda';
+import { lambdaHandler } from '../lib/lambda';
 import { logger } from '../lib/logger';
 import { count, countDecisions, METRIC } from '../lib/metrics';
 import { ValidationError } from '../lib/errors';
@@ -18,7 +18,7 @@ outboundTopicArn();
  * that could not be decided, so that only those come back to the queue (and,
  * after maxReceiveCount receives, go to the dead-letter queue).
  */
-export const handler = middyfy(
+export const handler = lambdaHandler(
   async (event: unknown): Promise<SQSBatchResponse> => {
     const parsed = sqsEventSchema.safeParse(event);
     if (!parsed.success) throw new ValidationError('not an SQS event', parsed.error.issues);

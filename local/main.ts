@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { parseSpokeList } from './aws/locations';
 import { type LogFormat, setLogFormat } from './log';
-import { startLocalStack } from './stack';
+import { type LocalStack, startLocalStack } from './stack';
 
 const USAGE = `usage: npm start [-- --policy FILE] [--auth iam|jwt] [--spokes ACCOUNT:REGION,...]
 
@@ -75,10 +75,7 @@ async function main(): Promise<void> {
     functionTimeoutMs: optionalNumberFromEnv('LOCAL_FUNCTION_TIMEOUT_MS'),
     slack: slackFromEnv(),
   });
-  const loaded = stack.policyIds.length
-    ? `policies loaded from ${values.policy}: ${stack.policyIds.join(', ')}`
-    : 'no policy loaded, so every request will be held for an approver (npm start -- --help)';
-  process.stdout.write(`vpce-gatekeeper local stack ready at ${stack.baseUrl}; ${loaded}\n`);
+  process.stdout.write(readyLines(stack, values.policy));
 
   let stopping = false;
   stop = (signal: NodeJS.Signals) => {
@@ -94,6 +91,23 @@ async function main(): Promise<void> {
     );
   };
   if (stopRequested) stop(stopRequested);
+}
+
+/** What a user needs next: where the stack, its console and (with --auth jwt) the issuer are, and how to sign in. */
+function readyLines(stack: LocalStack, policyFile: string | undefined): string {
+  const loaded = stack.policyIds.length
+    ? `policies loaded from ${policyFile}: ${stack.policyIds.join(', ')}`
+    : 'no policy loaded, so every request will be held for an approver (npm start -- --help)';
+  const signIn = stack.issuer
+    ? [
+        `  console  ${stack.baseUrl}/console (Sign in with SSO: local-approver or local-viewer)`,
+        `  API      JWT on: bearer tokens from the local OpenID Connect issuer at ${stack.issuer}`,
+      ]
+    : [
+        `  console  ${stack.baseUrl}/console (sign in with the local approver's keys: LOCALAPPROVER / local-approver-secret)`,
+        `  API      SigV4 (region us-east-1, service execute-api): LOCALAPPROVER or LOCALVIEWER; --auth jwt for SSO`,
+      ];
+  return [`vpce-gatekeeper local stack ready at ${stack.baseUrl}; ${loaded}`, ...signIn, ''].join('\n');
 }
 
 function parseOptions(): { policy?: string; auth: string; spokes?: string; help: boolean } {
@@ -135,6 +149,17 @@ function optionalNumberFromEnv(name: string): number | undefined {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`vpce-gatekeeper local stack failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`vpce-gatekeeper local stack failed to start: ${whyNotStarted(error)}\n`);
   process.exit(1);
 });
+
+function whyNotStarted(error: unknown): string {
+  const { code, port } = error as { code?: string; port?: number };
+  if (code === 'EADDRINUSE') {
+    return (
+      `port ${port ?? process.env.PORT} on 127.0.0.1 is in use, perhaps by another local stack. ` +
+      `Stop that one, or start this one on another port: PORT=${(port ?? 3000) + 1} npm start (PORT=0 picks a free one)`
+    );
+  }
+  return error instanceof Error ? error.message : String(error);
+}

@@ -33,6 +33,7 @@ import {
 import { OutboundSns } from './aws/sns-outbound';
 import { EventSourceMapping, type SqsLambdaHandler } from './lambda/event-source-mapping';
 import { DEPLOYED_QUEUE_DEFAULTS } from './lambda/deployed-defaults';
+import { LAMBDA_CONCURRENCY_ENV } from './lambda/lambda-runtime';
 import { LocalSsm } from './aws/ssm';
 import { slackEnvironment, startSlack, storeSlackSecrets } from './slack/wiring';
 import type { SlackPlane } from './control/slack-routes';
@@ -103,6 +104,8 @@ export interface LocalStack {
   baseUrl: string;
   /** The policies loaded from the policy file ('default' or service ids); empty without one. */
   policyIds: string[];
+  /** The local OpenID Connect issuer whose tokens the API takes, with --auth jwt. */
+  issuer?: string;
   close(): Promise<void>;
 }
 
@@ -117,6 +120,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   if (started) throw new Error('the local stack can be started only once per process');
   started = true;
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  // Every function runs in this one process, concurrently: a multi-concurrency execution
+  // environment. Set before the first AWS SDK call, which settles how invocations are kept apart.
+  Object.assign(process.env, LAMBDA_CONCURRENCY_ENV);
   const policyFile = options.policyFile === undefined ? undefined : resolve(options.policyFile);
   if (policyFile) await readPolicyFile(policyFile); // a bad file stops us before anything starts
   buildConsole(); // the approvals API serves it at /console, as the deployed function does
@@ -163,6 +169,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return {
       baseUrl,
       policyIds,
+      issuer: oidc?.issuer,
       close: async () => {
         plane.reconciler.stop();
         plane.notificationSource.stop();
