@@ -35,7 +35,7 @@ export const DEFAULT_POLICY_ID = 'default';
  * (which would read as an endpoint id). A service tagged vpce-gatekeeper:policy=<name> is governed
  * by it, unless a policy has the service's own id.
  */
-export const POLICY_NAME = /^(?!vpce-)[a-z0-9][a-z0-9-]{0,63}$/;
+export const POLICY_NAME = /^(?!vpce-)[a-z0-9-]{1,64}$/;
 /** The tag that assigns a service its named policy. */
 export const POLICY_TAG = 'vpce-gatekeeper:policy';
 

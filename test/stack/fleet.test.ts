@@ -310,7 +310,8 @@ describe('a hub with 30 spokes, 40 named services and tagged ones, packaged', ()
     for (const fn of ['OnConnectionNotificationLambdaFunction', 'ApprovalsApiLambdaFunction', 'ReconcileLambdaFunction']) {
       const { Variables } = template.Resources[fn]?.Properties.Environment as { Variables: Record<string, unknown> };
       expect(Variables).toMatchObject({ SPOKES: fleet.join(','), SPOKE_TOPIC_NAME: names.topicName });
-      expect(policySize(resolve(template, Variables, LONGEST))).toBeLessThan(LAMBDA_ENVIRONMENT * WELL_UNDER);
+      // Every value at its longest (256-character external ids, 30 spokes, 40 named services): under Lambda's hard limit with a tenth to spare.
+      expect(policySize(resolve(template, Variables, LONGEST))).toBeLessThan(LAMBDA_ENVIRONMENT * 0.9);
     }
   });
 
