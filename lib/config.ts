@@ -108,6 +108,8 @@ const envSchema = z.object({
     ),
   ),
   SPOKE_TOPIC_NAME: z._default(z.string(), ''),
+  // The stage's own inbound topic: the reconciler wires the notifications of its own account's managed services to it.
+  INBOUND_TOPIC_ARN: z.optional(z.string().check(z.startsWith('arn:', 'INBOUND_TOPIC_ARN must be an SNS topic ARN'))),
   // The role stack/spoke.yml creates in each spoke account (one name in all), and the external id its trust asks for.
   SPOKE_ROLE_NAME: z._default(z.string(), ''),
   SPOKE_EXTERNAL_ID: optionalMatching(/^[\w+=,.@:/-]{2,256}$/, 'SPOKE_EXTERNAL_ID must be 2-256 characters of letters, digits and +=,.@:/-'),

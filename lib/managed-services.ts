@@ -18,8 +18,8 @@ const TAG_CACHE_MS = 60_000;
 const tagged = new Map<string, { managed: boolean; until: number }>();
 /** Services described in one DescribeVpcEndpointServiceConfigurations call. */
 const DESCRIBE_BATCH = 100;
-/** Without spokes: each service's vpce-gatekeeper:policy tag as EC2 last said it, and until when that is trusted. */
-const policyTags = new Map<string, { tag?: string; until: number }>();
+/** Without spokes: each service's tags as EC2 last described them (none: not described), and until when that is trusted. */
+const serviceTags = new Map<string, { tags?: Record<string, string>; until: number }>();
 
 /**
  * The endpoint services this stage manages, and where each lives. One answer for the
@@ -38,6 +38,7 @@ export const managedServices: ManagedServices = {
   locationOf: locationOfService,
   spokes: spokeStatuses,
   policyTagsOf,
+  untaggedOf,
 };
 
 /**
@@ -46,30 +47,53 @@ export const managedServices: ManagedServices = {
  */
 export async function policyTagsOf(serviceIds: readonly string[]): Promise<Map<string, string>> {
   const named = new Map<string, string>();
-  if (config().SPOKES.length) {
-    await listedRecently(LISTING_TTL_MS);
-    for (const serviceId of serviceIds) {
-      const tag = find(serviceId)?.service.tags[POLICY_TAG];
-      if (tag !== undefined) named.set(serviceId, tag);
-    }
-    return named;
-  }
-  const now = Date.now();
-  const unread = serviceIds.filter((serviceId) => (policyTags.get(serviceId)?.until ?? 0) <= now);
-  for (let i = 0; i < unread.length; i += DESCRIBE_BATCH) {
-    const ids = unread.slice(i, i + DESCRIBE_BATCH);
-    const described = new Map((await describeEndpointServices(ids)).map((service) => [service.serviceId, service.tags]));
-    // EC2 refuses a whole call naming a service it does not know: then each is read on its own.
-    if (described.size < ids.length && ids.length > 1) {
-      for (const serviceId of ids) for (const service of await describeEndpointServices([serviceId])) described.set(service.serviceId, service.tags);
-    }
-    for (const serviceId of ids) policyTags.set(serviceId, { tag: described.get(serviceId)?.[POLICY_TAG], until: now + TAG_CACHE_MS });
-  }
-  for (const serviceId of serviceIds) {
-    const tag = policyTags.get(serviceId)?.tag;
+  for (const [serviceId, tags] of await tagsOf(serviceIds)) {
+    const tag = tags[POLICY_TAG];
     if (tag !== undefined) named.set(serviceId, tag);
   }
   return named;
+}
+
+/**
+ * The services among these that EC2 describes without the vpce-gatekeeper:managed=true tag: the
+ * stack's roles act only on tagged services (serverless.yml, stack/spoke.yml), so a service named
+ * in serviceIds without it can be read but not decided. A service EC2 does not describe is left out.
+ */
+export async function untaggedOf(serviceIds: readonly string[]): Promise<string[]> {
+  const tags = await tagsOf(serviceIds);
+  return serviceIds.filter((serviceId) => {
+    const described = tags.get(serviceId);
+    return described !== undefined && described[MANAGED_TAG.key] !== MANAGED_TAG.value;
+  });
+}
+
+/** Each service's tags as EC2 describes them (a service it does not describe is absent). */
+async function tagsOf(serviceIds: readonly string[]): Promise<Map<string, Record<string, string>>> {
+  const described = new Map<string, Record<string, string>>();
+  if (config().SPOKES.length) {
+    await listedRecently(LISTING_TTL_MS);
+    for (const serviceId of serviceIds) {
+      const found = find(serviceId);
+      if (found) described.set(serviceId, found.service.tags);
+    }
+    return described;
+  }
+  const now = Date.now();
+  const unread = serviceIds.filter((serviceId) => (serviceTags.get(serviceId)?.until ?? 0) <= now);
+  for (let i = 0; i < unread.length; i += DESCRIBE_BATCH) {
+    const ids = unread.slice(i, i + DESCRIBE_BATCH);
+    const read = new Map((await describeEndpointServices(ids)).map((service) => [service.serviceId, service.tags]));
+    // EC2 refuses a whole call naming a service it does not know: then each is read on its own.
+    if (read.size < ids.length && ids.length > 1) {
+      for (const serviceId of ids) for (const service of await describeEndpointServices([serviceId])) read.set(service.serviceId, service.tags);
+    }
+    for (const serviceId of ids) serviceTags.set(serviceId, { tags: read.get(serviceId), until: now + TAG_CACHE_MS });
+  }
+  for (const serviceId of serviceIds) {
+    const tags = serviceTags.get(serviceId)?.tags;
+    if (tags) described.set(serviceId, tags);
+  }
+  return described;
 }
 
 /** The managed services' ids, sorted; `fresh`: the spokes listed now. */
@@ -223,5 +247,5 @@ export function forgetManagedServices(): void {
   unknown.clear();
   listedFrom = 0;
   tagged.clear();
-  policyTags.clear();
+  serviceTags.clear();
 }

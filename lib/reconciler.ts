@@ -10,6 +10,7 @@ import { publishStrandedPolicyEvents } from './policy-events';
 import { shareService, type SharingSummary } from './sharing';
 import { logger } from './logger';
 import type { SpokeUnreachableEvent } from './domain/outbound-event';
+import { wireNotifications } from './notification-wiring';
 
 /**
  * The reconciler's answer to a lost race: leave the connection to whoever
@@ -43,6 +44,12 @@ export interface ServiceSummary extends SummaryCounts {
   /** Where it lives: the provider's account and the service's Region (the spoke), when known. */
   providerAccountId?: string;
   serviceRegion?: string;
+  /** Set when EC2 describes the service without the vpce-gatekeeper:managed=true tag: the stack's roles may not act on it. */
+  untagged?: string;
+  /** Set when the run wired the service's connection notifications (it lacked some): the topic and the events it created. */
+  notificationsWired?: { topicArn: string; events: string[] };
+  /** Set when the service lacked connection notifications and the run could not create them. */
+  notificationsError?: Failure;
   /** Set when enforcement withheld its revocations: more than the safety limit allows. */
   revocationLimit?: { candidates: number; admitted: number; maxRevocationsPerRun: number; maxRevocationPercent: number };
   /** What sharing changed in the service's allowed principals (policies with sharing add or sync). */
@@ -67,7 +74,7 @@ export interface ReconcileSummary {
   services: ServiceSummary[];
   /** With spokes: each of them (the hub's own first). */
   spokes?: SpokeSummary[];
-  totals: SummaryCounts & { services: number; revocationLimitHits: number; failedServices: number; spokeErrors: number };
+  totals: SummaryCounts & { services: number; revocationLimitHits: number; failedServices: number; spokeErrors: number; notificationsWired: number };
 }
 
 /**
@@ -112,8 +119,39 @@ export async function reconcile(ports: EnginePorts = awsPorts()): Promise<Reconc
     }
     services.push(summary);
   }
+  await noteUntagged(services, ports);
+  for (const wiring of await wireNotifications(serviceIds, ports)) {
+    const summary = services.find((service) => service.serviceId === wiring.serviceId);
+    if (!summary) continue;
+    if (wiring.created) summary.notificationsWired = { topicArn: wiring.topicArn, events: wiring.created };
+    if (wiring.error) summary.notificationsError = wiring.error;
+  }
   const spokes = await summarizeSpokes(serviceIds, services, ports);
   return { startedAt, finishedAt: ports.clock.now().toISOString(), services, ...(spokes ? { spokes } : {}), totals: totalsOf(services, spokes) };
+}
+
+/** What the summary and the log say of a managed service without the tag. */
+export const UNTAGGED_MESSAGE = "tag it vpce-gatekeeper:managed=true: the stack's roles act only on tagged services";
+
+/**
+ * Names each managed service EC2 describes without the vpce-gatekeeper:managed=true tag. The
+ * stack's roles act only on tagged services, so its requests cannot be decided (IAM refuses the
+ * Accept or Reject, an action failure) until someone tags it: the summary and the log say so.
+ */
+async function noteUntagged(services: ServiceSummary[], ports: EnginePorts): Promise<void> {
+  if (!ports.services.untaggedOf || !services.length) return;
+  let untagged: string[];
+  try {
+    untagged = await ports.services.untaggedOf(services.map(({ serviceId }) => serviceId));
+  } catch (error) {
+    logger.warn("could not read the managed services' tags", { error });
+    return;
+  }
+  for (const summary of services) {
+    if (!untagged.includes(summary.serviceId)) continue;
+    summary.untagged = UNTAGGED_MESSAGE;
+    logger.warn(`a managed service is not tagged: ${UNTAGGED_MESSAGE}`, { serviceId: summary.serviceId });
+  }
 }
 
 /**
@@ -193,6 +231,7 @@ function totalsOf(services: ServiceSummary[], spokes: SpokeSummary[] = []): Reco
     revocationLimitHits: 0,
     failedServices: 0,
     spokeErrors: spokes.filter((spoke) => spoke.error).length,
+    notificationsWired: services.filter((service) => service.notificationsWired).length,
   };
   for (const service of services) {
     for (const key of COUNT_KEYS) totals[key] += service[key];

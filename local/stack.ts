@@ -385,6 +385,7 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-local',
     TABLE_NAME: LOCAL_TABLE_NAME,
     OUTBOUND_TOPIC_ARN,
+    INBOUND_TOPIC_ARN,
     // Which services this stage manages, as the deployed stage's serviceIds parameter says: every one by default.
     MANAGED_SERVICE_IDS: process.env.MANAGED_SERVICE_IDS ?? '',
     APPROVER_PRINCIPALS: LOCAL_APPROVER_ARN,

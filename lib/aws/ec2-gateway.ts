@@ -1,5 +1,7 @@
 import {
   AcceptVpcEndpointConnectionsCommand,
+  CreateVpcEndpointConnectionNotificationCommand,
+  paginateDescribeVpcEndpointConnectionNotifications,
   DescribeVpcEndpointServiceConfigurationsCommand,
   RejectVpcEndpointConnectionsCommand,
   paginateDescribeVpcEndpointConnections,
@@ -14,7 +16,7 @@ import { normalizeState, type ObservedConnection } from '../domain/connection';
 import type { Spoke } from '../domain/spokes';
 import type { Failure } from '../errors';
 import { logger } from '../logger';
-import { EC2_ACTION_BATCH_SIZE, EC2_FILTER_VALUES_LIMIT, type ConnectionQuery, type Ec2Connections } from '../engine/ports';
+import { EC2_ACTION_BATCH_SIZE, EC2_FILTER_VALUES_LIMIT, type ConnectionNotificationConfig, type ConnectionQuery, type Ec2Connections } from '../engine/ports';
 import { ec2Client } from './clients';
 import { describeAllowedPrincipals, modifyAllowedPrincipals } from './endpoint-service-permissions';
 
@@ -27,7 +29,23 @@ export function ec2Connections(client: EC2Client = ec2Client, location?: Spoke):
     act: (action, serviceId, endpointIds) => actOnConnections(action, serviceId, endpointIds, client),
     allowedPrincipals: (serviceId) => describeAllowedPrincipals(serviceId, client),
     modifyAllowedPrincipals: (serviceId, change) => modifyAllowedPrincipals(serviceId, change, client),
+    connectionNotifications: () => describeConnectionNotifications(client),
+    createConnectionNotification: async (serviceId, topicArn, events) => {
+      await client.send(new CreateVpcEndpointConnectionNotificationCommand({ ServiceId: serviceId, ConnectionNotificationArn: topicArn, ConnectionEvents: [...events] }));
+    },
   };
+}
+
+/** The connection notifications of the account's endpoint services in the client's Region (not those of endpoints), every page. */
+async function describeConnectionNotifications(client: EC2Client): Promise<ConnectionNotificationConfig[]> {
+  const configs: ConnectionNotificationConfig[] = [];
+  for await (const page of paginateDescribeVpcEndpointConnectionNotifications({ client, pageSize: PAGE_SIZE }, {})) {
+    for (const item of page.ConnectionNotificationSet ?? []) {
+      if (!item.ServiceId || !item.ConnectionNotificationArn) continue;
+      configs.push({ serviceId: item.ServiceId, topicArn: item.ConnectionNotificationArn, events: item.ConnectionEvents ?? [] });
+    }
+  }
+  return configs;
 }
 
 /** Reads connections from EC2, every page, optionally narrowed by service, endpoints, owner or state. */

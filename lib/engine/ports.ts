@@ -42,6 +42,17 @@ export interface Ec2Connections {
   allowedPrincipals(serviceId: string): Promise<string[]>;
   /** Adds and removes allowed principals; throws when EC2 refuses. */
   modifyAllowedPrincipals(serviceId: string, change: { add: string[]; remove: string[] }): Promise<void>;
+  /** The services' connection notifications in this account and Region (DescribeVpcEndpointConnectionNotifications, every page). */
+  connectionNotifications?(): Promise<ConnectionNotificationConfig[]>;
+  /** CreateVpcEndpointConnectionNotification: a service's events to a topic; throws when EC2 refuses. */
+  createConnectionNotification?(serviceId: string, topicArn: string, events: readonly string[]): Promise<void>;
+}
+
+/** Where PrivateLink publishes a service's connection events. */
+export interface ConnectionNotificationConfig {
+  serviceId: string;
+  topicArn: string;
+  events: string[];
 }
 
 /** Where EC2 is reached: per service (a service lives in one account and Region). */
@@ -62,6 +73,8 @@ export interface ManagedServices {
   spokes?(): SpokeStatus[];
   /** The named policy each service's vpce-gatekeeper:policy tag names (a service without the tag is absent). */
   policyTagsOf?(serviceIds: readonly string[]): Promise<Map<string, string>>;
+  /** The services among these EC2 describes without the vpce-gatekeeper:managed=true tag, on which the stack's roles may not act. */
+  untaggedOf?(serviceIds: readonly string[]): Promise<string[]>;
 }
 
 /** A spoke, and what reaching it last failed with. */
