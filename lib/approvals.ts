@@ -4,7 +4,7 @@ import { countConnectionsByState, getConnection, listConnectionsByState, listCon
 import { awsPorts } from './aws/ports';
 import { runEngine } from './engine/engine';
 import type { EnginePorts } from './engine/ports';
-import { DEFAULT_POLICY_ID, policyInForce } from './domain/policy';
+import { DEFAULT_POLICY_ID, isPolicyName, policyInForce } from './domain/policy';
 import { ActionFailedError, ConflictError, EC2ThrottledError, isThrottling, NotFoundError, type Failure } from './errors';
 
 /** Fresh reads and a new claim after a write lost to a concurrent one. */
@@ -91,10 +91,13 @@ export interface ServiceSummary {
 export async function listServices(ports: Pick<EnginePorts, 'services' | 'policies'> = awsPorts()): Promise<ServiceSummary[]> {
   const serviceIds = await ports.services.ids();
   const fallback = await ports.policies.latest(DEFAULT_POLICY_ID);
+  // Each service's vpce-gatekeeper:policy tag, and each named policy a tag names, read once.
+  const tags = (await ports.services.policyTagsOf?.(serviceIds)) ?? new Map<string, string>();
+  const named = new Map(await Promise.all([...new Set(tags.values())].filter(isPolicyName).map(async (name) => [name, await ports.policies.latest(name)] as const)));
   return Promise.all(
     serviceIds.map(async (serviceId) => {
       const own = await ports.policies.latest(serviceId);
-      const inForce = policyInForce(serviceId, (policyId) => (policyId === serviceId ? own : fallback));
+      const inForce = policyInForce(serviceId, (policyId) => (policyId === serviceId ? own : policyId === DEFAULT_POLICY_ID ? fallback : named.get(policyId)), tags.get(serviceId));
       const policy =
         inForce.kind === 'none'
           ? null

@@ -166,6 +166,100 @@ describe('a spoke that cannot be reached', () => {
   });
 });
 
+describe('named policies', () => {
+  it("decides a service tagged vpce-gatekeeper:policy=<name> by that policy instead of the default, and holds one whose tag names no policy", async () => {
+    // The default accepts ALLOWED and holds the rest; web-tier accepts only STRANGER and rejects the rest.
+    const created = await approver.request('PUT', '/policies/web-tier', { body: { allow: [{ account: STRANGER, label: 'partner' }], onUnmatched: 'reject' } });
+    expect(created.status).toBe(201);
+    const webInA = await stack.createService({ ...SPOKE_A, tags: { ...MANAGED, 'vpce-gatekeeper:policy': 'web-tier' } });
+    const webInB = await stack.createService({ ...SPOKE_B, tags: { ...MANAGED, 'vpce-gatekeeper:policy': 'web-tier' } });
+    const typo = await stack.createService({ ...SPOKE_B, tags: { ...MANAGED, 'vpce-gatekeeper:policy': 'web-teir' } });
+    const partner = (await stack.createEndpoint(webInA.serviceId, { ownerAccountId: STRANGER })).vpcEndpointId;
+    const customer = (await stack.createEndpoint(webInB.serviceId, { ownerAccountId: ALLOWED })).vpcEndpointId;
+    const misTagged = (await stack.createEndpoint(typo.serviceId, { ownerAccountId: ALLOWED })).vpcEndpointId;
+    await stack.waitFor(async () => (await decided(webInA.serviceId, partner)) && (await decided(webInB.serviceId, customer)) && decided(typo.serviceId, misTagged), {
+      description: 'all three decided',
+    });
+
+    expect(await ec2State(webInA.serviceId, partner)).toMatch(/^(pending|available)$/); // the default would have held it
+    expect(await ec2State(webInB.serviceId, customer)).toBe('rejected'); // the default would have accepted it
+    expect(await ec2State(typo.serviceId, misTagged)).toBe('pendingAcceptance'); // never the default in a typo's stead
+    expect((await stack.record(typo.serviceId, misTagged))?.decision).toMatchObject({ outcome: 'hold', reason: expect.stringContaining('vpce-gatekeeper:policy=web-teir') });
+    const services = (await approver.request('GET', '/services')).body as { services: { serviceId: string; policy: { policyId: string } | null }[] };
+    expect(services.services.find((service) => service.serviceId === webInA.serviceId)?.policy).toMatchObject({ policyId: 'web-tier' });
+
+    // A plan of web-tier covers the services tagged with its name (here: revoking the partner it admitted); the default's does not.
+    const revokeAll = { allow: [{ account: ALLOWED }], onUnmatched: 'reject', enforce: true, maxRevocationPercent: 100 };
+    const plan = await approver.request('POST', '/policies/web-tier/plan', { body: revokeAll });
+    const defaultPlan = await approver.request('POST', '/policies/default/plan', { body: revokeAll });
+    expect(plan.status).toBe(200);
+    expect((plan.body as { changes: { serviceId: string; endpointId: string }[] }).changes).toEqual([expect.objectContaining({ serviceId: webInA.serviceId, endpointId: partner })]);
+    expect((defaultPlan.body as { changes: { serviceId: string }[] }).changes.map((change) => change.serviceId)).not.toContain(webInA.serviceId);
+  });
+
+  it('lets a policy of the service\'s own id win over its tag', async () => {
+    await approver.request('PUT', '/policies/web-tier', { body: { allow: [{ account: STRANGER }], onUnmatched: 'reject' } });
+    const web = await stack.createService({ ...SPOKE_A, tags: { ...MANAGED, 'vpce-gatekeeper:policy': 'web-tier' } });
+    await approver.request('PUT', `/policies/${web.serviceId}`, { body: { allow: [{ account: ALLOWED }], onUnmatched: 'hold' } });
+    const customer = (await stack.createEndpoint(web.serviceId, { ownerAccountId: ALLOWED })).vpcEndpointId;
+    await stack.waitFor(async () => decided(web.serviceId, customer), { description: 'decided' });
+
+    expect(await ec2State(web.serviceId, customer)).toMatch(/^(pending|available)$/);
+  });
+});
+
+describe('notifications', () => {
+  it("wires a managed service that had none to its spoke's topic, and its requests then arrive without a reconcile run", async () => {
+    const unwired = await stack.createService({ ...SPOKE_A, tags: MANAGED, connectionNotification: false });
+    const wiredAlready = await stack.createService({ ...SPOKE_B, tags: MANAGED });
+
+    const run = await stack.reconcile();
+    const again = await stack.reconcile();
+
+    const summaryOf = (serviceId: string) => run.services.find((service) => service.serviceId === serviceId);
+    expect(summaryOf(unwired.serviceId)?.notificationsWired).toEqual({
+      topicArn: `arn:aws:sns:${SPOKE_A.region}:${SPOKE_A.accountId}:vpce-gatekeeper-local-spoke-notifications`,
+      events: ['Connect', 'Accept', 'Reject', 'Delete'],
+    });
+    expect(summaryOf(wiredAlready.serviceId)).not.toHaveProperty('notificationsWired');
+    expect(run.totals.notificationsWired).toBe(1);
+    expect(again.totals.notificationsWired).toBe(0);
+
+    const { vpcEndpointId } = await stack.createEndpoint(unwired.serviceId, { ownerAccountId: ALLOWED });
+    await stack.waitFor(async () => decided(unwired.serviceId, vpcEndpointId), { description: 'decided from its notification' });
+    expect(await ec2State(unwired.serviceId, vpcEndpointId)).toMatch(/^(pending|available)$/);
+    const delivered = (await stack.notifications()).filter((message) => message.message.includes(vpcEndpointId));
+    expect(delivered.map((message) => message.topicArn)).toContain(summaryOf(unwired.serviceId)?.notificationsWired?.topicArn);
+  });
+
+  it("names a managed service that lacks the vpce-gatekeeper:managed tag: the stack's roles act only on tagged services", async () => {
+    const hubUntagged = await stack.createService({ ...HUB });
+    const run = await stack.reconcile();
+
+    expect(run.services.find((service) => service.serviceId === hubUntagged.serviceId)?.untagged).toBe(
+      "tag it vpce-gatekeeper:managed=true: the stack's roles act only on tagged services",
+    );
+  });
+});
+
+describe('a burst across the fleet, smaller', () => {
+  it('decides 3 spokes × 40 connections created at once, each accepted exactly once', async () => {
+    const services = await Promise.all([HUB, SPOKE_A, SPOKE_B].map((where) => stack.createService({ ...where, tags: MANAGED })));
+    const created = await Promise.all(services.map(({ serviceId }) => stack.createEndpoints(serviceId, { ownerAccountId: ALLOWED, count: 40 })));
+    const all = created.flatMap(({ vpcEndpointIds }, i) => vpcEndpointIds.map((endpointId) => ({ serviceId: services[i]?.serviceId as string, endpointId })));
+    const started = Date.now();
+    await stack.waitFor(async () => (await Promise.all(all.map(({ serviceId, endpointId }) => decided(serviceId, endpointId)))).every(Boolean), {
+      timeoutMs: 30_000,
+      description: 'all 120 decided',
+    });
+
+    expect(Date.now() - started).toBeLessThan(30_000);
+    const { byEndpoint } = await stack.calls();
+    expect(all.filter(({ endpointId }) => byEndpoint[endpointId]?.AcceptVpcEndpointConnections?.received !== 1)).toEqual([]);
+    for (const { serviceId, endpointId } of all) expect(await ec2State(serviceId, endpointId)).toMatch(/^(pending|available)$/);
+  });
+});
+
 function spokeOf(summary: ReconcileSummary, where: { accountId: string; region: string }) {
   return summary.spokes?.find((spoke) => spoke.providerAccountId === where.accountId && spoke.serviceRegion === where.region);
 }

@@ -135,9 +135,16 @@ export interface ReconcileSummary {
       serviceId: string;
       revocationLimit?: { candidates: number; admitted: number; maxRevocationsPerRun: number; maxRevocationPercent: number };
       error?: { name: string; message: string };
+      providerAccountId?: string;
+      serviceRegion?: string;
+      /** The run wired its connection notifications: the topic, and the events it created. */
+      notificationsWired?: { topicArn: string; events: string[] };
+      notificationsError?: { code: string; message: string };
+      /** EC2 describes it without vpce-gatekeeper:managed=true: what to do about it. */
+      untagged?: string;
     }
   >;
-  totals: ReconcileCounts & { services: number; revocationLimitHits: number; failedServices: number; spokeErrors: number };
+  totals: ReconcileCounts & { services: number; revocationLimitHits: number; failedServices: number; spokeErrors: number; notificationsWired: number };
 }
 
 
