@@ -42,7 +42,7 @@ function cycles(graph: Map<string, string[]>): string[][] {
     for (const next of graph.get(file) ?? []) {
       if (state.get(next) === 'open') {
         const cycle = stack.slice(stack.indexOf(next));
-        const start = cycle.indexOf([...cycle].sort()[0]);
+        const start = cycle.indexOf([...cycle].sort()[0] ?? next);
         const rotated = [...cycle.slice(start), ...cycle.slice(0, start)];
         found.set(rotated.join(' > '), rotated);
       } else if (!state.has(next)) visit(next);
