@@ -21,12 +21,12 @@ const CONNECTION_EVENTS = ['Connect', 'Accept', 'Reject', 'Delete'];
  * The most services serviceIds may name. The role policies no longer name services (the deciding
  * roles act on any endpoint service of the account tagged vpce-gatekeeper:managed=true), but the
  * list is each deciding function's MANAGED_SERVICE_IDS, and Lambda allows a function 4 KB of
- * environment variables in all: 60 (27 characters each) keep the largest environment, every
+ * environment variables in all: 50 (27 characters each) keep the largest environment, every
  * other value at its longest (30 spokes, 256-character external ids), within 90% of it
  * (test/stack/fleet.test.ts). More are managed by tag alone (reconcileTaggedServices=true), which
  * costs nothing.
  */
-const MAX_NAMED_SERVICES = 60;
+const MAX_NAMED_SERVICES = 50;
 
 /** Parses a comma-separated list of endpoint service ids; throws naming the bad ones. */
 function parseServiceIds(raw) {

@@ -247,13 +247,13 @@ describe('the spokes and services parameters', () => {
     );
   });
 
-  it('takes at most 30 spokes and 60 named services, and says to tag the others', () => {
+  it('takes at most 30 spokes and 50 named services, and says to tag the others', () => {
     expect(spokes.parseSpokes(spokeList(spokes.MAX_SPOKES).join(','))).toHaveLength(30);
     expect(() => spokes.parseSpokes(spokeList(31).join(','))).toThrow('param "spokes" names 31 spokes; a stage takes at most 30');
-    expect(endpointServices.MAX_NAMED_SERVICES).toBe(60);
-    expect(endpointServices.parseServiceIds(serviceIds(60).join(','))).toHaveLength(60);
+    expect(endpointServices.MAX_NAMED_SERVICES).toBe(50);
+    expect(endpointServices.parseServiceIds(serviceIds(50).join(','))).toHaveLength(50);
     expect(() => endpointServices.parseServiceIds(serviceIds(200).join(','))).toThrow(
-      'param "serviceIds" names 200 services; at most 60 fit in a function\'s environment (Lambda\'s 4 KB). Tag the others vpce-gatekeeper:managed=true and set reconcileTaggedServices=true',
+      'param "serviceIds" names 200 services; at most 50 fit in a function\'s environment (Lambda\'s 4 KB). Tag the others vpce-gatekeeper:managed=true and set reconcileTaggedServices=true',
     );
   });
 
@@ -266,12 +266,12 @@ describe('the spokes and services parameters', () => {
   );
 });
 
-// 200 services: the 60 serviceIds may name, and 140 more by tag (reconcileTaggedServices), which the
+// 200 services: the 50 serviceIds may name, and 150 more by tag (reconcileTaggedServices), which the
 // template never sees. The roles act on the tagged services of the account, none by name.
-describe('a hub with 30 spokes and 200 services (60 named, the others tagged), Slack on, packaged', () => {
+describe('a hub with 30 spokes and 200 services (50 named, the others tagged), Slack on, packaged', () => {
   let template: Template;
   const roles = ['OnConnectionNotificationRole', 'ApprovalsApiRole', 'ReconcileRole'];
-  const named = serviceIds(60);
+  const named = serviceIds(50);
   const fleet = spokeList(spokes.MAX_SPOKES);
   const names = spokes.spokeNames('vpce-gatekeeper', LONG_STAGE);
 
@@ -331,7 +331,7 @@ describe('a hub with 30 spokes and 200 services (60 named, the others tagged), S
     for (const fn of ['OnConnectionNotificationLambdaFunction', 'ApprovalsApiLambdaFunction', 'ReconcileLambdaFunction']) {
       const { Variables } = template.Resources[fn]?.Properties.Environment as { Variables: Record<string, unknown> };
       expect(Variables).toMatchObject({ SPOKES: fleet.join(','), SPOKE_TOPIC_NAME: names.topicName });
-      // Every value at its longest (256-character external ids, 30 spokes, 60 named services): under Lambda's hard limit with a tenth to spare.
+      // Every value at its longest (256-character external ids, 30 spokes, 50 named services): under Lambda's hard limit with a tenth to spare.
       expect(policySize(resolve(template, Variables, LONGEST))).toBeLessThan(LAMBDA_ENVIRONMENT * 0.9);
     }
   });

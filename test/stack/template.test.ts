@@ -259,6 +259,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
       .flatMap((statement) => asArray(statement.Action));
 
     expect([...new Set(wildcardActions)].sort()).toEqual([
+      'ec2:DescribeVpcEndpointConnectionNotifications',
       'ec2:DescribeVpcEndpointConnections',
       'ec2:DescribeVpcEndpointServiceConfigurations',
       'organizations:DescribeAccount',
