@@ -476,7 +476,7 @@ describe('input', () => {
   it.each([
     ['a service id that is not vpce-svc-…', 'GET', '/services/svc-123/connections', {}, 'serviceId'],
     ['an endpoint id that is not vpce-…', 'POST', '/services/vpce-svc-0123456789abcdef0/connections/vpce-XYZ/accept', {}, 'endpointId'],
-    ['a policy id that is neither a service id nor default', 'GET', '/policies/everything', {}, 'policyId'],
+    ['a policy id that is neither a service id, default nor a name', 'GET', '/policies/Every_Thing', {}, 'policyId'],
     ['an unknown state', 'GET', '/connections', { state: 'waiting' }, 'state'],
     ['a limit out of range', 'GET', '/connections', { limit: '0' }, 'limit'],
     ['an unknown query parameter', 'GET', '/connections', { owner: ALLOWED }, 'owner'],

@@ -190,6 +190,7 @@ describe('named policies', () => {
 
     // A plan of web-tier covers the services tagged with its name (here: revoking the partner it admitted); the default's does not.
     const revokeAll = { allow: [{ account: ALLOWED }], onUnmatched: 'reject', enforce: true, maxRevocationPercent: 100 };
+    await stack.waitFor(async () => (await ec2State(webInA.serviceId, partner)) === 'available', { description: 'the partner admitted' });
     const plan = await approver.request('POST', '/policies/web-tier/plan', { body: revokeAll });
     const defaultPlan = await approver.request('POST', '/policies/default/plan', { body: revokeAll });
     expect(plan.status).toBe(200);
