@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointConnectionsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
-import { BatchGetCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { SQSEvent } from 'aws-lambda';
 import { startLocalStack, type Health, type LocalStack } from '../test/e2e/local-stack';
@@ -9,7 +9,8 @@ import { sqsRecord, type SqsLambdaHandler } from '../local/lambda/event-source-m
 import { md5 } from '../local/aws/sqs';
 import { lambdaContext } from '../local/lambda/lambda-runtime';
 import { ORGANIZATIONS_PATH, STS_PATH } from '../local/server';
-import { keys } from '../lib/aws/table';
+import { CONNECTION_SHARDS, keys } from '../lib/aws/table';
+import { queryAllItems } from '../lib/aws/query';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../local/lambda/deployed-defaults';
 import { PARTITION_LIMITS, type MeterUsage, type PartitionUsage } from '../local/aws/dynamo-metering';
 import { summarize, type Summary } from './stats';
@@ -124,27 +125,23 @@ async function createEndpoints(stack: LocalStack, serviceId: string, count: numb
   return (response.body as { vpcEndpointIds: string[] }).vpcEndpointIds;
 }
 
-/** How many of a service's connections the table records as accepted by an action, and when the last was. */
+/** How many of a service's connections the table records as accepted by an action, and when the last was: each of its partitions read. */
 async function recordedAccepts(table: DynamoDBDocumentClient, tableName: string, serviceId: string): Promise<{ accepted: number; lastAt: number }> {
   let accepted = 0;
   let lastAt = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await table.send(
-      new QueryCommand({
-        TableName: tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.connectionsOfService(serviceId).pk },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      if (item.decision?.outcome !== 'accept' || !item.decision?.acted) continue;
+  for (let shard = 0; shard < CONNECTION_SHARDS; shard++) {
+    const items = queryAllItems(table, {
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :ep)',
+      ExpressionAttributeValues: { ':pk': keys.connectionShard(serviceId, shard).pk, ':ep': 'EP#' },
+    });
+    for await (const item of items) {
+      const decision = item.decision as { outcome?: string; acted?: boolean; decidedAt?: string } | undefined;
+      if (decision?.outcome !== 'accept' || !decision.acted) continue;
       accepted += 1;
-      lastAt = Math.max(lastAt, Date.parse(item.decision.decidedAt));
+      lastAt = Math.max(lastAt, Date.parse(decision.decidedAt ?? ''));
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return { accepted, lastAt };
 }
 
@@ -371,7 +368,8 @@ function oneMessageBatch(body: string): SQSEvent {
 
 /**
  * What deciding one Connect costs in AWS calls alone: read the record, describe,
- * read the policy (own, then default), claim, accept, publish, record. Made on
+ * read the policy (own, then default), claim (and count it), accept, publish,
+ * record (and count the change of state). Made on
  * endpoints whose notifications are dropped, so that nothing else runs. The
  * per-notification call counts the benchmark prints show what the handler makes.
  */
@@ -382,6 +380,17 @@ async function measureFloor(stack: LocalStack, tableName: string, serviceId: str
   const ids: string[] = [];
   for (let i = 0; i < count; i++) ids.push((await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED_ACCOUNT })).vpcEndpointId);
 
+  // Each change of a record's state is counted (lib/aws/connection-counts.ts).
+  const countChange = (deltas: Record<string, number>) =>
+    table.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: keys.counts(serviceId, 0),
+        UpdateExpression: `SET serviceId = :service ADD ${Object.keys(deltas).map((_, i) => `#s${i} :d${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(Object.keys(deltas).map((state, i) => [`#s${i}`, state])),
+        ExpressionAttributeValues: { ':service': serviceId, ...Object.fromEntries(Object.values(deltas).map((delta, i) => [`:d${i}`, delta])) },
+      }),
+    );
   const times: number[] = [];
   for (const endpointId of ids) {
     const key = keys.connection(serviceId, endpointId);
@@ -393,11 +402,13 @@ async function measureFloor(stack: LocalStack, tableName: string, serviceId: str
     }
     const item = { ...key, serviceId, endpointId, state: 'pendingAcceptance', version: 1, history: [] as unknown[] };
     await table.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+    await countChange({ pendingAcceptance: 1 });
     await ec2.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: serviceId, VpcEndpointIds: [endpointId] }));
     await sns.send(
       new PublishBatchCommand({ TopicArn: health.outboundTopicArn, PublishBatchRequestEntries: [{ Id: randomUUID(), Message: JSON.stringify({ eventType: 'accepted', endpointId }) }] }),
     );
     await table.send(new PutCommand({ TableName: tableName, Item: { ...item, state: 'pending', version: 2 }, ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': 1 } }));
+    await countChange({ pendingAcceptance: -1, pending: 1 });
     times.push(performance.now() - started);
   }
   ec2.destroy();

@@ -1,6 +1,7 @@
 import type { Claim, ConnectionRecord, ConnectionState } from './domain/connection';
 import { APPROVER_ACTION_APPLIES_TO, type ApproverAction, type ApproverIntent } from './domain/intents';
-import { countConnectionsByState, getConnection, listConnectionsByState, listConnectionsOfService, type Page } from './aws/connection-store';
+import { getConnection, getConnectionWithHistory, listConnectionsByState, listConnectionsOfService, type Page } from './aws/connection-store';
+import { countConnectionsByState } from './aws/connection-counts';
 import { awsPorts } from './aws/ports';
 import { runEngine } from './engine/engine';
 import type { EnginePorts } from './engine/ports';
@@ -77,6 +78,7 @@ export interface ServiceSummary {
 export async function listServices(ports: Pick<EnginePorts, 'services' | 'policies'> = awsPorts()): Promise<ServiceSummary[]> {
   const serviceIds = await ports.services.ids();
   const fallback = await ports.policies.latest(DEFAULT_POLICY_ID);
+  const counts = await countConnectionsByState(serviceIds);
   return Promise.all(
     serviceIds.map(async (serviceId) => {
       const own = await ports.policies.latest(serviceId);
@@ -87,7 +89,7 @@ export async function listServices(ports: Pick<EnginePorts, 'services' | 'polici
           : inForce.kind === 'policy'
             ? { policyId: inForce.stored.policyId, version: inForce.stored.version, valid: true }
             : { policyId: inForce.policyId, version: inForce.version, valid: false };
-      return { serviceId, connections: await countConnectionsByState(serviceId), policy };
+      return { serviceId, connections: counts.get(serviceId) ?? {}, policy };
     }),
   );
 }
@@ -95,7 +97,7 @@ export async function listServices(ports: Pick<EnginePorts, 'services' | 'polici
 /** One connection's record and full history. */
 export async function getConnectionView(serviceId: string, endpointId: string): Promise<ConnectionView> {
   await requireManaged(serviceId);
-  const record = await getConnection(serviceId, endpointId);
+  const record = await getConnectionWithHistory(serviceId, endpointId);
   if (!record) throw new NotFoundError(`no connection ${endpointId} is known on endpoint service ${serviceId}`);
   return connectionView(record);
 }
