@@ -76,7 +76,7 @@ export interface Faults {
   ec2UnavailableFor?: string[];
   /** EC2's rate limits: false turns them off; buckets given replace the defaults (Describe* 100 + 20/s, mutating 50 + 5/s). */
   ec2RateLimits?: false | { mutating?: BucketLimits; nonMutating?: BucketLimits };
-  /** DynamoDB's per-partition limits (1,000 write and 3,000 read units a second per key, table and index): true turns them on. */
+  /** DynamoDB's per-partition limits (1,000 write and 3,000 read units a second per key, table and index): on unless false. */
   dynamoPartitionLimits?: boolean;
 }
 

@@ -19,7 +19,7 @@ describe('fault injection settings', () => {
       ec2UnavailableFor: [],
       ec2RateLimits: { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } },
       organizationsUnavailable: false,
-      dynamoPartitionLimits: false,
+      dynamoPartitionLimits: true,
     });
   });
 
