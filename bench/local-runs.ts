@@ -5,6 +5,7 @@ import { BatchGetCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, Upda
 import { randomUUID } from 'node:crypto';
 import type { SQSEvent } from 'aws-lambda';
 import { startLocalStack, type Health, type LocalStack } from '../test/e2e/local-stack';
+import { LOCAL_VIEWER, signedClient } from '../test/e2e/approvals-client';
 import { sqsRecord, type SqsLambdaHandler } from '../local/lambda/event-source-mapping';
 import { md5 } from '../local/aws/sqs';
 import { lambdaContext } from '../local/lambda/lambda-runtime';
@@ -56,6 +57,8 @@ export interface DynamoBurstFigures {
   hotPartitions: PartitionUsage[];
   /** The least time the per-partition limits allow for what the busiest partition carried. */
   limitsAloneMs: number;
+  /** GET /services once the burst is decided: the DynamoDB requests it made, and whether its counts sum to the burst. */
+  servicesRead?: { dynamodbRequests: number; counted: number };
 }
 
 export interface QuietConnectResult {
@@ -153,6 +156,16 @@ async function dynamodbCalls(stack: LocalStack): Promise<DynamodbCalls> {
   return response.body as DynamodbCalls;
 }
 
+/** GET /services, signed as a viewer: the DynamoDB requests it made, and how many of the service's connections it counted. */
+async function readServices(stack: LocalStack, serviceId: string): Promise<{ dynamodbRequests: number; counted: number }> {
+  const before = await dynamodbRequests(stack);
+  const response = await signedClient(stack.baseUrl, LOCAL_VIEWER).request('GET', '/services');
+  const after = await dynamodbRequests(stack);
+  if (response.status !== 200) throw new Error(`GET /services answered ${response.status}`);
+  const service = (response.body as { services: { serviceId: string; connections: Record<string, number> }[] }).services.find((s) => s.serviceId === serviceId);
+  return { dynamodbRequests: after - before, counted: Object.values(service?.connections ?? {}).reduce((sum, n) => sum + n, 0) };
+}
+
 async function dynamodbRequests(stack: LocalStack): Promise<number> {
   return (await dynamodbCalls(stack)).total;
 }
@@ -218,6 +231,7 @@ export async function measureBurst(bench: BenchStack, connections: number, dupli
   });
   const endpoints = await stack.listEndpoints(serviceId);
   const dynamoAfter = await dynamodbCalls(stack);
+  const servicesRead = await readServices(stack, serviceId);
   const invocations = await stack.invocations();
   const ec2Total = totalCalls(calls.byAction);
   return {
@@ -237,7 +251,7 @@ export async function measureBurst(bench: BenchStack, connections: number, dupli
       longestMs: Math.max(0, ...invocations.map((i) => i.durationMs)),
     },
     dynamodbRequestsPerDecided: (dynamoAfter.total - dynamoBefore.total) / connections,
-    dynamodb: dynamoBurstFigures(dynamoBefore, dynamoAfter, dynamoPartitionLimits),
+    dynamodb: { ...dynamoBurstFigures(dynamoBefore, dynamoAfter, dynamoPartitionLimits), servicesRead },
   };
 }
 
