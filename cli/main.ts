@@ -117,7 +117,13 @@ async function loginCommand(baseUrl: string, values: Options, print: Print): Pro
   // The API's own word on who this is, with the token just saved.
   const session = await ApiSession.open(baseUrl, values.region);
   const me = await session.request('GET', '/me');
-  if (me.status !== 200) throw new CliError(`signed in to ${settings.issuer}, but ${baseUrl} refused the token: ${describeFailure(me)}`);
+  if (me.status !== 200) {
+    await removeTokens(baseUrl);
+    throw new CliError(
+      `signed in to ${settings.issuer}, but ${baseUrl} refused the token (${describeFailure(me)}), so nothing is kept: ` +
+        `the stage's JWT authorizer must accept the CLI's client ${settings.clientId} (cliClientId, added to jwtAudience)`,
+    );
+  }
   const { principal, role } = me.body as { principal: string; role: string };
   print({ api: tokens.api, principal, role, expiresAt: tokens.expiresAt, refreshable: Boolean(tokens.refreshToken), file }, () =>
     `signed in to ${tokens.api} as ${principal} (${role}); the token is kept in ${file} and ` +

@@ -12,7 +12,8 @@ export function renderPlan(plan: PolicyPlan): string {
   const base = plan.baseVersion === null ? 'a new policy' : `replacing version ${plan.baseVersion}`;
   const lines = [
     `policy ${plan.policyId} (${base}): ${summary.accept} to accept, ${summary.reject} to reject, ${summary.revoke} to revoke, ` +
-      `${summary.hold} held, ${summary.unchanged} admitted unchanged`,
+      `${summary.hold} held, ${summary.unchanged} admitted unchanged` +
+      (summary.unreadable ? `, ${summary.unreadable} not decided (the organization could not be read)` : ''),
   ];
   if (plan.changes.length) {
     lines.push(

@@ -38,8 +38,9 @@ function buildConsole({ outdir = DIST } = {}) {
     // @smithy/signature-v4 and zod are shared with the functions; in the browser, nothing from node.
     mainFields: ['browser', 'module', 'main'],
   });
-  fs.copyFileSync(path.join(SRC, 'index.html'), path.join(outdir, 'index.html'));
-  return ['index.html', 'app.js', 'app.css'].map((name) => {
+  // favicon.ico holds favicon.svg drawn at 16, 32 and 48 px (PNG entries), for clients that ask for /favicon.ico.
+  for (const name of ['index.html', 'favicon.svg', 'favicon.ico']) fs.copyFileSync(path.join(SRC, name), path.join(outdir, name));
+  return ['index.html', 'app.js', 'app.css', 'favicon.svg', 'favicon.ico'].map((name) => {
     const bytes = fs.readFileSync(path.join(outdir, name));
     return { name, bytes: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length };
   });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../lib/zod';
 import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices, type ApproverAction } from '../lib/approvals';
 import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../lib/policy-admin';
 import { planPolicy } from '../lib/policy-plan';
@@ -6,10 +6,10 @@ import { CONNECTION_STATES } from '../lib/domain/connection';
 import { ACCOUNT_ID, ACCOUNT_ID_MESSAGE, ENDPOINT_ID, ENDPOINT_ID_MESSAGE, REGION, REGION_MESSAGE, SERVICE_ID, SERVICE_ID_MESSAGE } from '../lib/domain/ids';
 import { policyIdSchema } from '../lib/domain/policy';
 import type { PolicyVersion } from '../lib/aws/policy-store';
-import { body, ifMatch, jsonBody, pathParams, queryParams, reasonSchema } from '../lib/http/request';
+import { body, ifMatch, jsonBody, onFirstUse, pathParams, queryParams, reasonSchema } from '../lib/http/request';
 import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
-import { middyfy } from '../lib/lambda';
+import { lambdaHandler } from '../lib/lambda';
 import { consoleAsset, consoleSettingsOf } from '../lib/http/static-assets';
 import { requireApprover, type CallerView } from '../lib/http/auth';
 import { config, outboundTopicArn } from '../lib/config';
@@ -18,34 +18,38 @@ import { config, outboundTopicArn } from '../lib/config';
 config();
 outboundTopicArn();
 
-const serviceId = z.string().regex(SERVICE_ID, SERVICE_ID_MESSAGE);
-const endpointId = z.string().regex(ENDPOINT_ID, ENDPOINT_ID_MESSAGE);
-const state = z.enum(CONNECTION_STATES, { error: `must be one of ${CONNECTION_STATES.join(', ')}` });
-const page = {
-  limit: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(25),
-  cursor: z.string().min(1).max(2048).optional(),
-};
-const queueQuery = z.strictObject({ state: state.default('pendingAcceptance'), serviceId: serviceId.optional(), ...page });
-const serviceQuery = z.strictObject({ state: state.optional(), ...page });
-const versionsQuery = z.strictObject(page);
-const servicePath = z.object({ serviceId });
-const connectionPath = z.object({ serviceId, endpointId });
-const policyPath = z.object({ policyId: policyIdSchema });
-const decisionBody = z.strictObject({ reason: reasonSchema });
-const evaluateBody = z.strictObject({
-  accountId: z.string().regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE),
-  region: z.string().regex(REGION, REGION_MESSAGE),
+// Each route's validation is built when a request first needs it: a cold start that answers
+// GET /connections builds that route's schema, not the others'.
+const serviceId = () => z.string().check(z.regex(SERVICE_ID, SERVICE_ID_MESSAGE));
+const endpointId = () => z.string().check(z.regex(ENDPOINT_ID, ENDPOINT_ID_MESSAGE));
+const state = () => z.enum(CONNECTION_STATES, { error: `must be one of ${CONNECTION_STATES.join(', ')}` });
+const page = () => ({
+  limit: z._default(z.coerce.number().check(z.int('must be a whole number'), z.minimum(1, 'must be at least 1'), z.maximum(100, 'must be at most 100')), 25),
+  cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
 });
+const queueQuery = onFirstUse(() => z.strictObject({ state: z._default(state(), 'pendingAcceptance'), serviceId: z.optional(serviceId()), ...page() }));
+const serviceQuery = onFirstUse(() => z.strictObject({ state: z.optional(state()), ...page() }));
+const versionsQuery = onFirstUse(() => z.strictObject(page()));
+const servicePath = onFirstUse(() => z.object({ serviceId: serviceId() }));
+const connectionPath = onFirstUse(() => z.object({ serviceId: serviceId(), endpointId: endpointId() }));
+const policyPath = onFirstUse(() => z.object({ policyId: policyIdSchema }));
+const decisionBody = onFirstUse(() => z.strictObject({ reason: reasonSchema }));
+const evaluateBody = onFirstUse(() =>
+  z.strictObject({
+    accountId: z.string().check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE)),
+    region: z.string().check(z.regex(REGION, REGION_MESSAGE)),
+  }),
+);
 
 const decide = (action: ApproverAction) => async ({ event, caller }: ApiRequest) => {
-  const connection = pathParams(event, connectionPath);
-  const { reason } = body(event, decisionBody);
+  const connection = pathParams(event, connectionPath());
+  const { reason } = body(event, decisionBody());
   return json(200, await decideConnection({ ...connection, action, reason, actor: caller.principal }));
 };
 
 /** The console's build, shipped beside this handler (serverless.yml: package.patterns). */
 const CONSOLE_DIST = new URL('../console/dist/', import.meta.url);
-const consolePath = z.object({ asset: z.string().max(100) });
+const consolePath = onFirstUse(() => z.object({ asset: z.string().check(z.maxLength(100)) }));
 
 const consoleSettings = () => consoleSettingsOf(config());
 
@@ -69,11 +73,12 @@ const policyResponse = (status: number, stored: PolicyVersion) => json(status, s
 /** The API. openapi.yaml and serverless.yml list the same routes (test/unit/api-contract.test.ts). */
 export const routes: Route[] = [
   { method: 'GET', path: '/console', access: 'public', handle: async () => consoleAsset(CONSOLE_DIST, undefined, consoleSettings()) },
+  { method: 'GET', path: '/favicon.ico', access: 'public', handle: async () => consoleAsset(CONSOLE_DIST, 'favicon.ico', consoleSettings()) },
   {
     method: 'GET',
     path: '/console/{asset}',
     access: 'public',
-    handle: async ({ event }) => consoleAsset(CONSOLE_DIST, pathParams(event, consolePath).asset, consoleSettings()),
+    handle: async ({ event }) => consoleAsset(CONSOLE_DIST, pathParams(event, consolePath()).asset, consoleSettings()),
   },
   {
     method: 'GET',
@@ -81,33 +86,33 @@ export const routes: Route[] = [
     access: 'read',
     handle: async ({ caller }) => json(200, { principal: caller.principal, via: caller.via, groups: caller.groups, role: roleOf(caller) } satisfies CallerView),
   },
-  { method: 'GET', path: '/connections', access: 'read', handle: async ({ event }) => pageOf(await listConnections(queryParams(event, queueQuery))) },
+  { method: 'GET', path: '/connections', access: 'read', handle: async ({ event }) => pageOf(await listConnections(queryParams(event, queueQuery()))) },
   { method: 'GET', path: '/services', access: 'read', handle: async () => json(200, { services: await listServices() }) },
   {
     method: 'GET',
     path: '/services/{serviceId}/connections',
     access: 'read',
-    handle: async ({ event }) => pageOf(await listServiceConnections(pathParams(event, servicePath).serviceId, queryParams(event, serviceQuery))),
+    handle: async ({ event }) => pageOf(await listServiceConnections(pathParams(event, servicePath()).serviceId, queryParams(event, serviceQuery()))),
   },
   {
     method: 'GET',
     path: '/services/{serviceId}/connections/{endpointId}',
     access: 'read',
     handle: async ({ event }) => {
-      const { serviceId: service, endpointId: endpoint } = pathParams(event, connectionPath);
+      const { serviceId: service, endpointId: endpoint } = pathParams(event, connectionPath());
       return json(200, await getConnectionView(service, endpoint));
     },
   },
   { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/accept', access: 'approve', handle: decide('accept') },
   { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/reject', access: 'approve', handle: decide('reject') },
   { method: 'POST', path: '/services/{serviceId}/connections/{endpointId}/revoke', access: 'approve', handle: decide('revoke') },
-  { method: 'GET', path: '/policies/{policyId}', access: 'read', handle: async ({ event }) => policyResponse(200, await getPolicy(pathParams(event, policyPath).policyId)) },
+  { method: 'GET', path: '/policies/{policyId}', access: 'read', handle: async ({ event }) => policyResponse(200, await getPolicy(pathParams(event, policyPath()).policyId)) },
   {
     method: 'PUT',
     path: '/policies/{policyId}',
     access: 'approve',
     handle: async ({ event, caller }) => {
-      const { policyId } = pathParams(event, policyPath);
+      const { policyId } = pathParams(event, policyPath());
       const { stored, created } = await replacePolicy(policyId, jsonBody(event), { actor: caller.principal, ifMatch: ifMatch(event) });
       return policyResponse(created ? 201 : 200, stored);
     },
@@ -117,7 +122,7 @@ export const routes: Route[] = [
     path: '/policies/{policyId}/versions',
     access: 'read',
     handle: async ({ event }) => {
-      const { items, cursor } = await getPolicyHistory(pathParams(event, policyPath).policyId, queryParams(event, versionsQuery));
+      const { items, cursor } = await getPolicyHistory(pathParams(event, policyPath()).policyId, queryParams(event, versionsQuery()));
       return json(200, { versions: items, nextCursor: cursor ?? null });
     },
   },
@@ -125,14 +130,14 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/policies/{policyId}/evaluate',
     access: 'read', // changes nothing
-    handle: async ({ event }) => json(200, await evaluateRequest(pathParams(event, policyPath).policyId, body(event, evaluateBody))),
+    handle: async ({ event }) => json(200, await evaluateRequest(pathParams(event, policyPath()).policyId, body(event, evaluateBody()))),
   },
   {
     method: 'POST',
     path: '/policies/{policyId}/plan',
     // Changes nothing, but reads every governed connection from EC2, whose request rate the decisions share.
     access: 'approve',
-    handle: async ({ event }) => json(200, await planPolicy(pathParams(event, policyPath).policyId, jsonBody(event))),
+    handle: async ({ event }) => json(200, await planPolicy(pathParams(event, policyPath()).policyId, jsonBody(event))),
   },
 ];
 
@@ -141,4 +146,4 @@ function pageOf({ items, cursor }: { items: unknown[]; cursor?: string }) {
 }
 
 /** The approvals API behind API Gateway (HTTP API, payload 2.0, IAM or JWT authorization). */
-export const handler = middyfy(serveRoutes(routes, approvers));
+export const handler = lambdaHandler(serveRoutes(routes, approvers));

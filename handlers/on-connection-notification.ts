@@ -1,7 +1,8 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { handleNotificationBatch, type NotificationMessage } from '../lib/notifications';
+import { confirmSpokeSubscriptions } from '../lib/spoke-subscriptions';
 import { sqsEventSchema, sqsMessageSchema, sqsMessageIdSchema } from '../lib/domain/lambda-events';
-import { middyfy } from '../lib/lambda';
+import { lambdaHandler } from '../lib/lambda';
 import { logger } from '../lib/logger';
 import { count, countDecisions, METRIC } from '../lib/metrics';
 import { ValidationError } from '../lib/errors';
@@ -17,7 +18,7 @@ outboundTopicArn();
  * that could not be decided, so that only those come back to the queue (and,
  * after maxReceiveCount receives, go to the dead-letter queue).
  */
-export const handler = middyfy(
+export const handler = lambdaHandler(
   async (event: unknown): Promise<SQSBatchResponse> => {
     const parsed = sqsEventSchema.safeParse(event);
     if (!parsed.success) throw new ValidationError('not an SQS event', parsed.error.issues);
@@ -35,8 +36,9 @@ export const handler = middyfy(
       logger.error('unreadable SQS record; reported failed', { messageId: named.data.messageId, issues: message.error.issues });
       unreadable.push(named.data.messageId);
     }
-    const { failedMessageIds, counts } = await handleNotificationBatch(messages);
-    const failed = [...unreadable, ...failedMessageIds];
+    const { notifications, failedMessageIds: unconfirmed } = await confirmSpokeSubscriptions(messages);
+    const { failedMessageIds, counts } = await handleNotificationBatch(notifications);
+    const failed = [...unreadable, ...unconfirmed, ...failedMessageIds];
     logger.info('batch handled', { ...counts, messages: parsed.data.Records.length, failedMessages: failed.length });
     count(METRIC.notificationsHandled, parsed.data.Records.length - failed.length);
     if (failed.length) count(METRIC.notificationFailures, failed.length);

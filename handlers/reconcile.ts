@@ -1,6 +1,6 @@
-import { z } from 'zod';
+import * as z from '../lib/zod';
 import { reconcile, recordRunMetrics, type ReconcileSummary } from '../lib/reconciler';
-import { middyfy } from '../lib/lambda';
+import { lambdaHandler } from '../lib/lambda';
 import { logger } from '../lib/logger';
 import { count, METRIC } from '../lib/metrics';
 import { ReconcileFailedError, ValidationError } from '../lib/errors';
@@ -16,7 +16,7 @@ outboundTopicArn();
 
 // The EventBridge schedule's event, or `{}` from an operator's `aws lambda invoke`:
 // the run needs nothing from it.
-const invocationSchema = z.object({}).loose();
+const invocationSchema = z.looseObject({});
 
 /**
  * Runs on a schedule: brings the table in line with EC2 for every managed
@@ -24,7 +24,7 @@ const invocationSchema = z.object({}).loose();
  * timeouts. Throws when any part failed, so that the run counts as an error
  * (and an alarm) and Lambda retries it.
  */
-export const handler = middyfy(
+export const handler = lambdaHandler(
   async (event: unknown): Promise<ReconcileSummary> => {
     const parsed = invocationSchema.safeParse(event);
     if (!parsed.success) throw new ValidationError('the reconciler takes a scheduled event or an empty object', parsed.error.issues);

@@ -1,6 +1,6 @@
-import * as z from 'zod/mini';
+import * as z from '../lib/zod';
 import { config, slackSettings } from '../lib/config';
-import { middyfy } from '../lib/lambda';
+import { lambdaHandler } from '../lib/lambda';
 import { logger } from '../lib/logger';
 import type { CardEvent } from '../lib/slack/message-card';
 import { slackApi } from '../lib/slack/app';
@@ -32,7 +32,7 @@ const eventSchema = z.looseObject({
  * later event about it. Throws when Slack or the table could not be told, so
  * that Lambda retries the event.
  */
-export const handler = middyfy(async (event: unknown): Promise<void> => {
+export const handler = lambdaHandler(async (event: unknown): Promise<void> => {
   const parsed = snsEventSchema.safeParse(event);
   if (!parsed.success) throw new ValidationError('not an SNS event', parsed.error.issues);
   const { channel } = slackSettings();

@@ -21,7 +21,7 @@ export type ConnectionView = Pick<
 };
 
 /** What the API shows of a record. */
-export function connectionView(record: ConnectionRecord): ConnectionView {
+function connectionView(record: ConnectionRecord): ConnectionView {
   const { serviceId, endpointId, ownerAccountId, region, state, decision, claim, createdAt, updatedAt, history } = record;
   return {
     serviceId,

@@ -1,7 +1,8 @@
 // zod/mini: classic zod's full build would be most of a cold start's module loading.
-import * as z from 'zod/mini';
+import * as z from './zod';
 import { parseDuration } from './domain/duration';
 import { SERVICE_ID } from './domain/ids';
+import { parseSpoke, SPOKE_MESSAGE, type Spoke } from './domain/spokes';
 
 // A comma-separated variable, as a list without blanks.
 const commaList = z.pipe(
@@ -79,6 +80,19 @@ const envSchema = z.object({
   ),
   // Where the browser fetches tokens when that is not the issuer's origin (Cognito: the user pool domain).
   CONSOLE_AUTH_ORIGIN: z._default(z.union([z.literal(''), z.url('CONSOLE_AUTH_ORIGIN must be an origin such as https://example.auth.us-east-1.amazoncognito.com')]), ''),
+  // The functions' log level (lib/logger.ts), in any case; the variable Powertools Logger read.
+  POWERTOOLS_LOG_LEVEL: z.pipe(
+    z._default(z.string(), 'INFO'),
+    z.pipe(
+      z.transform((raw: string) => raw.toUpperCase()),
+      z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'], { error: 'POWERTOOLS_LOG_LEVEL must be DEBUG, INFO, WARN, ERROR or SILENT' }),
+    ),
+  ),
+  // Set by Lambda: provisioned-concurrency when the environment was started ahead of any request.
+  AWS_LAMBDA_INITIALIZATION_TYPE: z.optional(z.string()),
+  // The CloudWatch namespace of the functions' metrics (lib/metrics.ts), one per stage; the variable
+  // Powertools Metrics read, kept for deployed stages. Without it, Powertools' default namespace.
+  POWERTOOLS_METRICS_NAMESPACE: z._default(z.string().check(z.minLength(1), z.maxLength(255)), 'default_namespace'),
   // Set by Lambda (and by the local stack): the region the API is signed for.
   AWS_REGION: z._default(z.string(), 'us-east-1'),
   // Policies by OU and organization: the read-only role in the management (or delegated
@@ -88,6 +102,19 @@ const envSchema = z.object({
     /^[\w+=,.@:/-]{2,1224}$/,
     'ORGANIZATIONS_EXTERNAL_ID must be 2-1224 characters of letters, digits and +=,.@:/-',
   ),
+  // A fleet's other spokes (the stage parameter spokes), comma-separated account:region, and the
+  // name stack/spoke.yml gives its topic in each.
+  SPOKES: z.pipe(
+    commaList,
+    z.transform((entries: string[], ctx) =>
+      entries.map((entry) => {
+        const spoke = parseSpoke(entry);
+        if (!spoke) ctx.issues.push({ code: 'custom', message: `'${entry}' ${SPOKE_MESSAGE}`, input: entry });
+        return spoke as Spoke;
+      }),
+    ),
+  ),
+  SPOKE_TOPIC_NAME: z._default(z.string(), ''),
   // Slack approvals (docs/slack.md). The channel approval requests are posted to, and who may
   // decide from Slack: user ids (U…, W…) and user group ids (S…). Empty approvers: nobody.
   SLACK_CHANNEL: optionalMatching(/^[CGD][A-Z0-9]{2,}$/, 'SLACK_CHANNEL must be a Slack channel id such as C0123456789'),
@@ -131,6 +158,14 @@ let cached: Config | undefined;
 export function config(): Config {
   cached ??= loadConfig();
   return cached;
+}
+
+/**
+ * The X-Ray trace id of the invocation running now: Lambda sets _X_AMZN_TRACE_ID for each
+ * invocation (`Root=1-…;Parent=…;Sampled=…`), so it is read when asked, never kept.
+ */
+export function xrayTraceId(): string | undefined {
+  return /(?:^|;)Root=([^;]+)/.exec(process.env._X_AMZN_TRACE_ID ?? '')?.[1];
 }
 
 /** The outbound topic; throws naming the variable when this process has none. */

@@ -1,18 +1,23 @@
-import middy, { type MiddyfiedHandler } from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
 import { logger } from './logger';
-import { metrics } from './metrics';
+import { publishMetrics } from './metrics';
 
 /**
- * Wraps a Lambda handler in the middleware every function shares. With
- * `metrics`, the metrics it added are flushed when it returns or throws.
+ * Wraps a Lambda handler in what every function shares: its log entries carry the invocation's
+ * context (request id, function, cold start) and the keys it appended, its own even when
+ * invocations run at once in one process; with
+ * `metrics`, the counts it added are written when it returns or throws.
  */
-export function middyfy<TEvent, TResult>(
+export function lambdaHandler<TEvent, TResult>(
   handler: (event: TEvent, context: Context) => Promise<TResult>,
   options: { metrics?: boolean } = {},
-): MiddyfiedHandler<TEvent, TResult, Error, Context> {
-  const wrapped = middy<TEvent, TResult, Error, Context>(handler).use(injectLambdaContext(logger, { resetKeys: true }));
-  return options.metrics ? wrapped.use(logMetrics(metrics)) : wrapped;
+): (event: TEvent, context: Context) => Promise<TResult> {
+  return (event, context) =>
+    logger.runInvocation(context, async () => {
+      try {
+        return await handler(event, context);
+      } finally {
+        if (options.metrics) publishMetrics();
+      }
+    });
 }

@@ -1,9 +1,10 @@
 import { describeEndpointServices, listEndpointServiceIds, listTaggedEndpointServiceIds } from './aws/ec2-gateway';
 import { config } from './config';
+import { MANAGED_TAG } from './domain/spokes';
 import type { ManagedServices } from './engine/ports';
 
 /** The tag that puts an endpoint service under management (with RECONCILE_TAGGED_SERVICES). */
-export const MANAGED_TAG = { key: 'vpce-gatekeeper:managed', value: 'true' };
+export { MANAGED_TAG };
 
 /**
  * How long what EC2 said about a service's tag is trusted. Tagging a service

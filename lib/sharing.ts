@@ -3,7 +3,7 @@ import type { Membership, OrganizationStructure } from './domain/organization';
 import type { SharingChangedEvent } from './domain/outbound-event';
 import { usesOrganization, type StoredPolicy } from './domain/policy';
 import { accountOfPrincipal, accountPrincipal, admittedAccounts, planSharing } from './domain/sharing';
-import type { MembershipReading } from './engine/memberships';
+import type { MembershipReading } from './engine/ports';
 import type { EnginePorts } from './engine/ports';
 import { writeVersioned } from './engine/versioned-write';
 import { logger } from './logger';

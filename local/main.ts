@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
+import { parseSpokeList } from './aws/locations';
 import { type LogFormat, setLogFormat } from './log';
-import { startLocalStack } from './stack';
+import { type LocalStack, startLocalStack } from './stack';
 
-const USAGE = `usage: npm start [-- --policy FILE] [--auth iam|jwt]
+const USAGE = `usage: npm start [-- --policy FILE] [--auth iam|jwt] [--spokes ACCOUNT:REGION,...]
 
 Runs the whole stack on 127.0.0.1 in this one process, state in memory, until Ctrl-C (SIGINT) or SIGTERM.
 
@@ -14,10 +15,14 @@ options:
   --auth jwt      the approvals API behind a JWT authorizer instead of SigV4, trusting the local
                   OpenID Connect issuer at /local/oidc (sign in as local-approver or local-viewer);
                   the console (/console) then signs in through it. Default: --auth iam
+  --spokes LIST   more accounts and Regions to decide for, as the stage parameter spokes:
+                  ACCOUNT:REGION,... (e.g. 222233334444:eu-west-1). The stack's own account
+                  000000000000 and us-east-1 always are one. Or the variable SPOKES.
   --help, -h      this text
 
 variables:
   PORT                        port on 127.0.0.1 (default 3000; 0 picks a free one)
+  SPOKES                      as --spokes (which wins when both are given)
   ACCEPT_DELAY_MS             how long an accepted connection stays pending (default 1000)
   LOCAL_VISIBILITY_TIMEOUT_MS the notification queue's visibility timeout: how long a failed message
                               waits before it is retried (default: the deployed 180000)
@@ -59,6 +64,7 @@ async function main(): Promise<void> {
     port: numberFromEnv('PORT', 3000),
     policyFile: values.policy,
     auth: values.auth,
+    spokes: parseSpokeList(values.spokes ?? process.env.SPOKES),
     acceptDelayMs: numberFromEnv('ACCEPT_DELAY_MS', 1000),
     visibilityTimeoutMs: optionalNumberFromEnv('LOCAL_VISIBILITY_TIMEOUT_MS'),
     maxReceiveCount: optionalNumberFromEnv('LOCAL_MAX_RECEIVE_COUNT'),
@@ -69,10 +75,7 @@ async function main(): Promise<void> {
     functionTimeoutMs: optionalNumberFromEnv('LOCAL_FUNCTION_TIMEOUT_MS'),
     slack: slackFromEnv(),
   });
-  const loaded = stack.policyIds.length
-    ? `policies loaded from ${values.policy}: ${stack.policyIds.join(', ')}`
-    : 'no policy loaded, so every request will be held for an approver (npm start -- --help)';
-  process.stdout.write(`vpce-gatekeeper local stack ready at ${stack.baseUrl}; ${loaded}\n`);
+  process.stdout.write(readyLines(stack, values.policy));
 
   let stopping = false;
   stop = (signal: NodeJS.Signals) => {
@@ -90,9 +93,31 @@ async function main(): Promise<void> {
   if (stopRequested) stop(stopRequested);
 }
 
-function parseOptions(): { policy?: string; auth: string; help: boolean } {
+/** What a user needs next: where the stack, its console and (with --auth jwt) the issuer are, and how to sign in. */
+function readyLines(stack: LocalStack, policyFile: string | undefined): string {
+  const loaded = stack.policyIds.length
+    ? `policies loaded from ${policyFile}: ${stack.policyIds.join(', ')}`
+    : 'no policy loaded, so every request will be held for an approver (npm start -- --help)';
+  const signIn = stack.issuer
+    ? [
+        `  console  ${stack.baseUrl}/console (Sign in with SSO: local-approver or local-viewer)`,
+        `  API      JWT on: bearer tokens from the local OpenID Connect issuer at ${stack.issuer}`,
+      ]
+    : [
+        `  console  ${stack.baseUrl}/console (sign in with the local approver's keys: LOCALAPPROVER / local-approver-secret)`,
+        `  API      SigV4 (region us-east-1, service execute-api): LOCALAPPROVER or LOCALVIEWER; --auth jwt for SSO`,
+      ];
+  return [`vpce-gatekeeper local stack ready at ${stack.baseUrl}; ${loaded}`, ...signIn, ''].join('\n');
+}
+
+function parseOptions(): { policy?: string; auth: string; spokes?: string; help: boolean } {
   try {
-    const options = { policy: { type: 'string' }, auth: { type: 'string', default: 'iam' }, help: { type: 'boolean', short: 'h', default: false } } as const;
+    const options = {
+      policy: { type: 'string' },
+      auth: { type: 'string', default: 'iam' },
+      spokes: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    } as const;
     return parseArgs({ options, strict: true }).values;
   } catch (error) {
     throw new Error(`${error instanceof Error ? error.message : String(error)} (npm start -- --help)`, { cause: error });
@@ -124,6 +149,17 @@ function optionalNumberFromEnv(name: string): number | undefined {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`vpce-gatekeeper local stack failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`vpce-gatekeeper local stack failed to start: ${whyNotStarted(error)}\n`);
   process.exit(1);
 });
+
+function whyNotStarted(error: unknown): string {
+  const { code, port } = error as { code?: string; port?: number };
+  if (code === 'EADDRINUSE') {
+    return (
+      `port ${port ?? process.env.PORT} on 127.0.0.1 is in use, perhaps by another local stack. ` +
+      `Stop that one, or start this one on another port: PORT=${(port ?? 3000) + 1} npm start (PORT=0 picks a free one)`
+    );
+  }
+  return error instanceof Error ? error.message : String(error);
+}

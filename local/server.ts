@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Ec2ApiError } from './aws/ec2-errors';
 import { answerEc2Query, ec2ErrorResponse } from './aws/ec2-query';
-import { NOSNIFF_HEADER, readBody, sendJson, sendXml } from './http-io';
+import { NOSNIFF_HEADER, type QueryResponse, readBody, sendJson, sendXml } from './http-io';
 import { requestId } from './aws/ids';
 import { describeError, logLocal } from './log';
 import type { LocalApiGateway } from './lambda/api-gateway';
@@ -58,8 +58,17 @@ async function handleRequest(plane: ControlPlane, routes: Route[], request: Inco
     await answerAwsRequest(plane, path, request, response);
     return;
   }
-  if (request.method === 'POST' && (path === ORGANIZATIONS_PATH || path === STS_PATH)) {
-    await answerOrganizationOrSts(plane.organization, path, request, response);
+  if (request.method === 'GET' && path === SNS_PATH) {
+    // A SubscriptionConfirmation's SubscribeURL, fetched: no credentials needed, as in SNS.
+    sendXml(response, plane.inbound.answerSubscribeUrl(new URL(request.url ?? '/', 'http://localhost').searchParams));
+    return;
+  }
+  if (request.method === 'POST' && path === STS_PATH) {
+    sendXml(response, plane.sts.answer(await readBody(request), request.headers.authorization));
+    return;
+  }
+  if (request.method === 'POST' && path === ORGANIZATIONS_PATH) {
+    await answerOrganizations(plane.organization, request, response);
     return;
   }
   if (request.method === 'POST' && path === SSM_PATH) {
@@ -104,7 +113,11 @@ async function handleRequest(plane: ControlPlane, routes: Route[], request: Inco
 async function answerAwsRequest(plane: ControlPlane, path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
   try {
     const body = await readBody(request);
-    const answer = path === EC2_PATH ? answerEc2Query(body, plane) : plane.outbound.answer(body);
+    const authorization = request.headers.authorization;
+    const answer =
+      path === EC2_PATH
+        ? answerEc2Query({ body, authorization }, { ...plane, topicExists: (topicArn) => plane.inbound.exists(topicArn) })
+        : answerSns(plane, body, authorization);
     if ('withhold' in answer && answer.withhold) {
       // crashAfterEc2Call: EC2 has acted; the caller never hears back. The request is
       // left open for as long as the stack runs (closeServer ends it), so the invocation
@@ -126,12 +139,13 @@ async function answerAwsRequest(plane: ControlPlane, path: string, request: Inco
   }
 }
 
-async function answerOrganizationOrSts(plane: OrganizationPlane, path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+/** SNS: the inbound topics confirm their subscriptions; the outbound topic takes what the functions publish. */
+function answerSns(plane: ControlPlane, body: string, authorization: string | undefined): QueryResponse {
+  return new URLSearchParams(body).get('Action') === 'ConfirmSubscription' ? plane.inbound.answer(body, authorization) : plane.outbound.answer(body);
+}
+
+async function answerOrganizations(plane: OrganizationPlane, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const body = await readBody(request);
-  if (path === STS_PATH) {
-    sendXml(response, plane.sts.answer(body));
-    return;
-  }
   const answer = plane.api.answer(request.headers['x-amz-target']?.toString(), body, request.headers.authorization);
   const text = answer.body;
   response.writeHead(answer.status, {

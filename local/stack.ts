@@ -12,22 +12,34 @@ import { loadPolicyFile, type PutPolicy, readPolicyFile } from './control/polici
 import { createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH, SSM_PATH, STS_PATH } from './server';
 import { NOSNIFF_HEADER } from './http-io';
 import type { ControlPlane } from './control/routes';
-import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE_ARN } from './aws/organization-plane';
+import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE, LOCAL_ORGANIZATIONS_ROLE_ARN } from './aws/organization-plane';
 import { type DynamoGate, startDynamoGate } from './aws/dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './lambda/scheduled-function';
 import { LocalQueue, LocalSqs } from './aws/sqs';
 import { LOCAL_APPROVER_ARN, LocalApiGateway, type LocalApiAuth } from './lambda/api-gateway';
 import { LOCAL_APPROVER_GROUP, LOCAL_CLI_CLIENT_ID, LOCAL_CONSOLE_CLIENT_ID, LocalOidcIssuer } from './aws/oidc';
 import { LocalJwtAuthorizer } from './lambda/jwt-authorizer';
-import { InboundSns } from './aws/sns-inbound';
+import { InboundSns, type InboundTopic } from './aws/sns-inbound';
+import { LocalSts } from './aws/sts-api';
+import { spokeTopicArn, type Spoke } from '../lib/domain/spokes';
+import {
+  LOCAL_LOCATION,
+  LOCAL_SPOKE_EXTERNAL_ID,
+  LOCAL_SPOKE_ROLE_NAME,
+  LOCAL_SPOKE_TOPIC_NAME,
+  sameLocation,
+  spokeRoleArn,
+} from './aws/locations';
 import { OutboundSns } from './aws/sns-outbound';
 import { EventSourceMapping, type SqsLambdaHandler } from './lambda/event-source-mapping';
 import { DEPLOYED_QUEUE_DEFAULTS } from './lambda/deployed-defaults';
+import { LAMBDA_CONCURRENCY_ENV } from './lambda/lambda-runtime';
 import { LocalSsm } from './aws/ssm';
 import { slackEnvironment, startSlack, storeSlackSecrets } from './slack/wiring';
 import type { SlackPlane } from './control/slack-routes';
 
 export const LOCAL_TABLE_NAME = 'vpce-gatekeeper-local';
+/** The hub's own inbound topic: its own account and Region's connection notifications. */
 export const INBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-notifications';
 export const OUTBOUND_TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-local-decisions';
 const FUNCTION_NAME = 'vpce-gatekeeper-local-onConnectionNotification';
@@ -78,6 +90,11 @@ export interface LocalStackOptions {
    * authorizer trusting the local OpenID Connect issuer at /local/oidc).
    */
   auth?: 'iam' | 'jwt';
+  /**
+   * The other accounts and Regions the stack decides for (its own account and us-east-1 always
+   * are one): each gets a topic subscribed to the notification queue, and a role in its account.
+   */
+  spokes?: Spoke[];
   /** The Slack simulator and the Slack functions (approvals in Slack). Default true. */
   slack?: boolean;
 }
@@ -87,6 +104,8 @@ export interface LocalStack {
   baseUrl: string;
   /** The policies loaded from the policy file ('default' or service ids); empty without one. */
   policyIds: string[];
+  /** The local OpenID Connect issuer whose tokens the API takes, with --auth jwt. */
+  issuer?: string;
   close(): Promise<void>;
 }
 
@@ -101,6 +120,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   if (started) throw new Error('the local stack can be started only once per process');
   started = true;
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  // Every function runs in this one process, concurrently: a multi-concurrency execution
+  // environment. Set before the first AWS SDK call, which settles how invocations are kept apart.
+  Object.assign(process.env, LAMBDA_CONCURRENCY_ENV);
   const policyFile = options.policyFile === undefined ? undefined : resolve(options.policyFile);
   if (policyFile) await readPolicyFile(policyFile); // a bad file stops us before anything starts
   buildConsole(); // the approvals API serves it at /console, as the deployed function does
@@ -117,6 +139,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (options.slack !== false) Object.assign(process.env, slackEnvironment(baseUrl));
     const oidc = options.auth === 'jwt' ? await LocalOidcIssuer.start(baseUrl) : undefined;
     if (oidc) useJwtAuthorization(oidc);
+    useSpokes(otherSpokes(options.spokes));
     const { handler, putPolicy } = await importHandlerAndPolicyStore();
     const api = await importApprovalsApi(
       oidc ? { kind: 'jwt', authorizer: new LocalJwtAuthorizer({ issuer: oidc.issuer, audiences: oidc.clientIds }) } : { kind: 'iam' },
@@ -146,6 +169,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return {
       baseUrl,
       policyIds,
+      issuer: oidc?.issuer,
       close: async () => {
         plane.reconciler.stop();
         plane.notificationSource.stop();
@@ -221,12 +245,26 @@ function wire(parts: {
   const { outbound, slack } = parts;
   const ssm = new LocalSsm([LOCAL_FUNCTIONS_PRINCIPAL]);
   storeSlackSecrets(ssm);
-  const inbound = new InboundSns({ topicArn: INBOUND_TOPIC_ARN, queue: notificationQueue, faults });
+  const spokes = otherSpokes(options.spokes);
+  const topics: InboundTopic[] = [
+    { ...LOCAL_LOCATION, topicArn: INBOUND_TOPIC_ARN },
+    ...spokes.map((spoke) => ({ ...spoke, topicArn: spokeTopicArn(spoke, LOCAL_SPOKE_TOPIC_NAME) })),
+  ];
+  const inbound = new InboundSns({ topics, queue: notificationQueue, faults, endpoint: `${baseUrl}${SNS_PATH}` });
   const simulator = new PrivateLinkSimulator({
     acceptDelayMs: options.acceptDelayMs ?? 1000,
-    notify: (notification) => inbound.publish(JSON.stringify(notification)),
+    notify: (topicArn, notification) => inbound.publish(JSON.stringify(notification), topicArn),
   });
-  const organization = createOrganizationPlane(faults);
+  // One spoke role per spoke account (IAM is global), refused where spokeUnavailable names the
+  // account and the Region STS is called in.
+  const spokeRoles = [...new Set(spokes.map((spoke) => spoke.accountId))].map((accountId) => ({
+    roleArn: spokeRoleArn(accountId),
+    externalId: LOCAL_SPOKE_EXTERNAL_ID,
+  }));
+  const sts = new LocalSts([LOCAL_ORGANIZATIONS_ROLE, ...spokeRoles], {
+    refuses: ({ accountId, roleArn }, region) => roleArn.endsWith(`/${LOCAL_SPOKE_ROLE_NAME}`) && faults.spokeUnavailable({ accountId, region }),
+  });
+  const organization = createOrganizationPlane(faults, sts);
   // The local DynamoDB runs in a worker of its own: its switch is told there, and answered, before the faults are.
   const setFaults = async (settings: FaultSettings) => {
     const inForce = faults.set(settings);
@@ -254,6 +292,7 @@ function wire(parts: {
     calls.reset();
     await dynamo.resetTable();
     await parts.loadPolicies();
+    inbound.requestConfirmations(); // the subscriptions still pending were asked in a queue emptied since
   });
   const info = {
     tableName: LOCAL_TABLE_NAME,
@@ -277,6 +316,7 @@ function wire(parts: {
     faults,
     setFaults,
     calls,
+    sts,
     info,
     reset,
     reconciler,
@@ -289,6 +329,22 @@ function wire(parts: {
     ssm,
     slack,
   };
+}
+
+/** The spokes besides the stack's own account and Region. */
+function otherSpokes(spokes: Spoke[] = []): Spoke[] {
+  return spokes.filter((spoke) => !sameLocation(spoke, LOCAL_LOCATION));
+}
+
+/**
+ * The spokes, as serverless.yml gives them to the functions: the stage parameter `spokes` (the
+ * hub's own account and Region left implicit), and the name stack/spoke.yml gives their topic.
+ */
+function useSpokes(spokes: Spoke[]): void {
+  Object.assign(process.env, {
+    SPOKES: spokes.map(({ accountId, region }) => `${accountId}:${region}`).join(','),
+    SPOKE_TOPIC_NAME: LOCAL_SPOKE_TOPIC_NAME,
+  });
 }
 
 /** Runs `task` after every earlier run has settled, so that two resets never interleave. */

@@ -4,7 +4,11 @@
  * Runs the engine's deterministic simulation (test/simulation/simulation.ts) N
  * times from seed S and ends with one line: "N runs, V invariant violations".
  * Each violation (the first three shrunk) is printed with the command that
- * replays it: --seed S --path P. Nothing reaches AWS: every port is in memory.
+ * replays it: --seed S --path P, P being fast-check's path of the shrunk
+ * history and, after '~', the replay path fc.commands needs. A run is
+ * deterministic (its interleaving comes from the generated scheduler), so
+ * --path with the run's index alone replays it unshrunk and shrinks it again to
+ * the same history. Nothing reaches AWS: every port is in memory.
  */
 import { parseArgs } from 'node:util';
 
@@ -24,10 +28,11 @@ const fc = (await import('fast-check')).default;
 const { replayPathOf, simulate, simulationArbitrary, simulationProperty } = await import('../test/simulation/simulation');
 
 /** Prints a failed check: the shrunk history, its violations, and how to replay it. */
-function report(result: Awaited<ReturnType<typeof fc.check<[Parameters<typeof simulate>[0]]>>>): void {
+function report(result: Awaited<ReturnType<typeof fc.check<[Parameters<typeof simulate>[0]]>>>, run?: number): void {
   const [input] = result.counterexample ?? [];
   const path = `${result.counterexamplePath ?? ''}~${input ? (replayPathOf(input) ?? '') : ''}`;
   console.log(`\nviolation, seed ${result.seed}, replay: npm run simulate -- --seed ${result.seed} --path '${path}'`);
+  if (run !== undefined) console.log(`  (the run as generated, shrunk again the same way: --seed ${result.seed} --path ${run})`);
   if (input) {
     console.log(`  starting policies: default ${JSON.stringify(input.defaultPolicy)}, own ${JSON.stringify(input.ownPolicy ?? null)}`);
     console.log(`  commands: ${String(input.commands).replace(/\s*\/\*replayPath=.*\*\//, '')}`);
@@ -57,7 +62,7 @@ if (values.path) {
     { seed, numRuns: runs },
   );
   violations = failing.length;
-  for (const run of failing.slice(0, 3)) report(await fc.check(simulationProperty(), { seed, path: String(run) }));
+  for (const run of failing.slice(0, 3)) report(await fc.check(simulationProperty(), { seed, path: String(run) }), run);
   if (failing.length > 3) console.log(`\n(${failing.length - 3} more violating runs not shrunk: runs ${failing.slice(3, 13).join(', ')}${failing.length > 13 ? ', …' : ''})`);
 }
 console.error(`seed ${seed}, ${((Date.now() - started) / 1000).toFixed(1)} s`);

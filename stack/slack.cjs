@@ -20,6 +20,7 @@
  */
 
 const { managedServiceIds, endpointServiceArns } = require('./endpoint-services.cjs');
+const { readOrganization } = require('./organizations.cjs');
 
 /** The events the notifier handles: SLACK_EVENT_TYPES in lib/slack/message-card.ts (template test). */
 const SLACK_EVENT_TYPES = ['approval-needed', 'accepted', 'rejected', 'action-failed', 'approval-reminder'];
@@ -236,15 +237,17 @@ async function resources(context) {
           { Ref: 'AWS::NoValue' },
         ],
       },
-      // The approvers' entry point, as the approvals API has it (claims, records, admissions),
-      // plus the Slack items: messages, and the signatures seen (replays). A decision by an
-      // approver reads no policy, so no organization either: no Organizations permission.
+      // The approvers' entry point, as the approvals API has it (claims, records, admissions, the
+      // organization's memberships it caches), plus the Slack items: messages, and the signatures
+      // seen (replays).
       {
         Sid: 'ReadWriteStateTable',
         Effect: 'Allow',
         Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
         Resource: table,
       },
+      // The engine reads the organization as the approvals API's decisions do (stack/organizations.cjs).
+      await readOrganization(context),
       // On a stage not yet migrated (legacyConnections), its writes move connections from their old keys.
       {
         'Fn::If': ['LegacyConnections', { Sid: 'MoveLegacyConnections', Effect: 'Allow', Action: 'dynamodb:DeleteItem', Resource: table }, { Ref: 'AWS::NoValue' }],

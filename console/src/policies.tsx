@@ -302,6 +302,7 @@ function PlanView({ plan, stale }: { plan: PolicyPlan; stale: boolean }) {
       <p class="summary">
         <span class="effect accept">{summary.accept} to accept</span> <span class="effect reject">{summary.reject} to reject</span>{' '}
         <span class="effect revoke">{summary.revoke} to revoke</span> <span class="effect hold">{summary.hold} held</span> <span>{summary.unchanged} admitted unchanged</span>
+        {summary.unreadable > 0 && <> <span class="effect unreadable">{summary.unreadable} not decided: the organization could not be read</span></>}
       </p>
       {(plan.revocationLimit ?? []).map((trip) => (
         <Note kind="warn">

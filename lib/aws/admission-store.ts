@@ -15,14 +15,14 @@ export function admissionPlaces(db: DynamoDBDocumentClient = documentClient): Ad
 }
 
 /** Reads an account's reserved places on a service (none yet: an empty list at version 0). */
-export async function getAdmissionPlaces(serviceId: string, accountId: string, db: DynamoDBDocumentClient = documentClient): Promise<AdmissionPlaces> {
+async function getAdmissionPlaces(serviceId: string, accountId: string, db: DynamoDBDocumentClient = documentClient): Promise<AdmissionPlaces> {
   const output = await db.send(new GetCommand({ TableName: config().TABLE_NAME, Key: keys.admission(serviceId, accountId), ConsistentRead: true }));
   const item = output.Item;
   return item ? { endpointIds: (item.endpointIds as string[] | undefined) ?? [], version: item.version as number } : { endpointIds: [], version: 0 };
 }
 
 /** Writes an account's places if nobody changed them since `expectedVersion`; ConflictError when somebody did. */
-export async function putAdmissionPlaces(
+async function putAdmissionPlaces(
   serviceId: string,
   accountId: string,
   endpointIds: string[],

@@ -22,7 +22,7 @@ export function membershipCache(db: DynamoDBDocumentClient = documentClient): Me
  * cache TTL ago), by account id. DynamoDB's TTL deletes expired items only
  * eventually, so expiry is checked here too.
  */
-export async function getCachedMemberships(accountIds: readonly string[], db: DynamoDBDocumentClient = documentClient): Promise<Map<string, KnownMembership>> {
+async function getCachedMemberships(accountIds: readonly string[], db: DynamoDBDocumentClient = documentClient): Promise<Map<string, KnownMembership>> {
   const tableName = config().TABLE_NAME;
   const now = Date.now() / 1000;
   const found = new Map<string, KnownMembership>();
@@ -43,7 +43,7 @@ export async function getCachedMemberships(accountIds: readonly string[], db: Dy
 }
 
 /** Caches memberships for the cache TTL (from when each was read). */
-export async function putCachedMemberships(memberships: readonly KnownMembership[], db: DynamoDBDocumentClient = documentClient): Promise<void> {
+async function putCachedMemberships(memberships: readonly KnownMembership[], db: DynamoDBDocumentClient = documentClient): Promise<void> {
   const tableName = config().TABLE_NAME;
   const ttl = config().ORGANIZATION_CACHE_TTL;
   for (let i = 0; i < memberships.length; i += BATCH_WRITE_LIMIT) {
@@ -80,14 +80,14 @@ export interface SharedPrincipalsRecord {
 }
 
 /** The principals this tool added to a service's permissions (none recorded: version 0). */
-export async function getSharedPrincipals(serviceId: string, db: DynamoDBDocumentClient = documentClient): Promise<SharedPrincipalsRecord> {
+async function getSharedPrincipals(serviceId: string, db: DynamoDBDocumentClient = documentClient): Promise<SharedPrincipalsRecord> {
   const output = await db.send(new GetCommand({ TableName: config().TABLE_NAME, Key: keys.sharing(serviceId), ConsistentRead: true }));
   if (!output.Item) return { principals: [], version: 0 };
   return { principals: (output.Item.principals as string[] | undefined) ?? [], version: output.Item.version as number };
 }
 
 /** Records the principals this tool added, if the record is still at `expectedVersion`; ConflictError otherwise. */
-export async function putSharedPrincipals(
+async function putSharedPrincipals(
   serviceId: string,
   principals: string[],
   expectedVersion: number,

@@ -23,9 +23,9 @@ export function organizationsClient(): Promise<OrganizationsClient> {
 
 async function createClient(): Promise<OrganizationsClient> {
   const { OrganizationsClient } = await import('@aws-sdk/client-organizations');
-  const { AWS_MAX_ATTEMPTS: maxAttempts, ORGANIZATIONS_ROLE_ARN: roleArn, ORGANIZATIONS_EXTERNAL_ID: externalId } = config();
-  // Organizations is a global service whose endpoint is in us-east-1.
-  const region = 'us-east-1';
+  const { AWS_MAX_ATTEMPTS: maxAttempts, ORGANIZATIONS_ROLE_ARN: roleArn, ORGANIZATIONS_EXTERNAL_ID: externalId, AWS_REGION: region } = config();
+  // Organizations has one endpoint per partition (us-east-1, cn-northwest-1, us-gov-west-1): given
+  // the function's own Region, the SDK's endpoint rules pick its partition's, and the signing Region.
   if (!roleArn) return new OrganizationsClient({ maxAttempts, region });
   return new OrganizationsClient({ maxAttempts, region, credentials: await assumedRoleCredentials(roleArn, externalId, maxAttempts) });
 }

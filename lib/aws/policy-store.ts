@@ -88,7 +88,7 @@ export async function putPolicy(
  * again without it (the writers' roles have PutItem, not UpdateItem), only if
  * it still holds the outbox that was published.
  */
-export async function clearPolicyOutbox(policyId: string, version: number, db: DynamoDBDocumentClient = documentClient): Promise<void> {
+async function clearPolicyOutbox(policyId: string, version: number, db: DynamoDBDocumentClient = documentClient): Promise<void> {
   const key = keys.policyVersion(policyId, version);
   const { Item: item } = await db.send(new GetCommand({ TableName: config().TABLE_NAME, Key: key, ConsistentRead: true }));
   if (typeof item?.outbox !== 'string') return;

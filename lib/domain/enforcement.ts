@@ -5,9 +5,9 @@ import { factsText, type Membership } from './organization';
 import { nameOf, standingOf, targetOf, usesOrganization, type AllowEntry, type Policy, type Standing } from './policy';
 
 /** The safety limit when a policy names none: at most this many revocations per service and run... */
-export const DEFAULT_MAX_REVOCATIONS_PER_RUN = 10;
+const DEFAULT_MAX_REVOCATIONS_PER_RUN = 10;
 /** ...and at most this share (in percent) of the service's admitted connections. */
-export const DEFAULT_MAX_REVOCATION_PERCENT = 10;
+const DEFAULT_MAX_REVOCATION_PERCENT = 10;
 
 export interface RevocationLimits {
   maxRevocationsPerRun: number;

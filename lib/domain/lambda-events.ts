@@ -1,4 +1,4 @@
-import * as z from 'zod/mini';
+import * as z from '../zod';
 
 /**
  * An SQS event as Lambda's event source mapping delivers it. Each record is read
@@ -19,4 +19,3 @@ export const sqsMessageSchema = z.object({
 /** What a batch item failure needs of a record: its messageId. */
 export const sqsMessageIdSchema = z.object({ messageId: z.string().check(z.minLength(1)) });
 
-export type SqsMessage = z.infer<typeof sqsMessageSchema>;

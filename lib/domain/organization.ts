@@ -59,7 +59,7 @@ export function membershipFacts(membership: Membership): MembershipFacts {
 }
 
 /** "Root › Workloads › Prod": the account's path from the root, by name. */
-export function pathText(membership: Extract<Membership, { kind: 'member' }>): string {
+function pathText(membership: Extract<Membership, { kind: 'member' }>): string {
   return membership.path.map((node) => node.name).join(' › ');
 }
 

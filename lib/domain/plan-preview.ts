@@ -86,17 +86,22 @@ export function previewOf(service: ServiceSnapshot, plan: ServicePlan, membershi
 
   const tripped = plan.revocationLimit;
   const { revocations } = plan;
+  const changeOf = new Map(plan.connections.map((planned) => [planned.observed.endpointId, planned]));
   for (const { connection, revocation } of revocations) {
     const decision = service.records.get(connection.endpointId)?.decision;
+    const planned = changeOf.get(connection.endpointId);
+    const revoking = planned?.change.kind === 'act' && planned.purpose === 'revoke';
     const reason = tripped
       ? `${revocation.reason}; but ${revocations.length} revocation(s) of ${tripped.admitted} admitted connection(s) exceed the safety limit ` +
         `(${tripped.limits.maxRevocationsPerRun} per run, ${tripped.limits.maxRevocationPercent}%), so the reconciler revokes none of them and alerts approvers`
-      : revocation.reason;
+      : revoking
+        ? revocation.reason
+        : `${revocation.reason}; but an action on this connection is already under way, and the run leaves it to its holder`;
     changes.push({
       ...identify(connection),
       current: { outcome: decision?.outcome ?? 'accept', rule: decision?.rule ?? 'unrecorded' },
       planned: { outcome: 'reject', rule: revocation.rule, reason },
-      effect: tripped ? 'hold' : 'revoke',
+      effect: revoking ? 'revoke' : 'hold',
     });
   }
   for (const connection of service.connections) {

@@ -1,6 +1,6 @@
 // zod/mini: the same validation as classic zod at a fraction of the cold-start
 // cost, which matters here because every function loads this module.
-import * as z from 'zod/mini';
+import * as z from '../zod';
 import { ValidationError } from '../errors';
 import { parseDuration } from './duration';
 import {

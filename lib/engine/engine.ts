@@ -2,8 +2,7 @@ import type { Intent } from '../domain/intents';
 import { planRun, type PlanContext, type ServicePlan } from '../domain/plan';
 import type { ScopedFailure, Snapshot } from '../domain/snapshot';
 import { applyServicePlan, noCounts, type ServiceOutcome } from './apply';
-import type { MembershipReading } from './memberships';
-import type { EnginePorts, LatestPolicyVersion } from './ports';
+import type { EnginePorts, LatestPolicyVersion, MembershipReading } from './ports';
 import { readSnapshot, withConfirmed, type Candidate } from './snapshot';
 import type { ConflictPolicy } from './versioned-write';
 

@@ -5,11 +5,11 @@ import {
   type AccountStatus,
   type Membership,
   type OrganizationNode,
-  type OrganizationStructure,
   type OrganizationWalk,
 } from '../domain/organization';
+import { describeError } from '../errors';
 import { logger } from '../logger';
-import type { Clock, KnownMembership, MembershipCache, OrganizationsApi } from './ports';
+import type { Clock, KnownMembership, MembershipCache, MembershipReading, OrganizationMemberships, OrganizationsApi } from './ports';
 
 /**
  * How the engine learns where accounts sit in the organization. Membership is
@@ -18,17 +18,6 @@ import type { Clock, KnownMembership, MembershipCache, OrganizationsApi } from '
  * answering AccountNotFoundException puts it outside. Any other failure makes
  * it unreadable: nothing is accepted or revoked on it.
  */
-
-/** What one reading found. */
-export interface MembershipReading {
-  memberships: Map<string, Membership>;
-  /** The accounts read one by one by this reading: fresh facts, which a revocation may rest on. */
-  confirmed: Set<string>;
-  /** A walk's verified structure, with the accounts read one by one added (sharing lists every account from it). */
-  structure?: OrganizationStructure;
-  /** Set when the organization could not be walked: the error's name. */
-  error?: string;
-}
 
 /** Unit paths read, shared by reads of accounts in the same OU. */
 type UnitCache = Map<string, Promise<OrganizationNode & { parentId: string }>>;
@@ -42,7 +31,7 @@ const MAX_DEPTH = 5;
  * Organizations allows few requests a second: a burst of notifications must
  * not become a burst of calls. One per container.
  */
-export class OrganizationReader {
+export class OrganizationReader implements OrganizationMemberships {
   private readonly remembered = new Map<string, KnownMembership>();
   private readonly reading = new Map<string, Promise<Membership>>();
   private units: UnitCache = new Map();
@@ -104,7 +93,7 @@ export class OrganizationReader {
       walk = await this.walk();
       listed = new Map((await this.api.listAccounts()).map(({ id, status }) => [id, status]));
     } catch (error) {
-      const name = error instanceof Error ? error.name : 'Error';
+      const name = describeError(error).code;
       logger.warn('could not read the organization; nothing is decided or revoked on it this run', { error });
       return { memberships: new Map(accountIds.map((accountId) => [accountId, { kind: 'unreadable', accountId, error: name }])), confirmed: new Set(), error: name };
     }
@@ -193,7 +182,7 @@ export class OrganizationReader {
         })
         .catch((error: unknown): Membership => {
           logger.warn('could not read an account from Organizations', { accountId, error });
-          return { kind: 'unreadable', accountId, error: error instanceof Error ? error.name : 'Error' };
+          return { kind: 'unreadable', accountId, error: describeError(error).code };
         })
         .finally(() => this.reading.delete(accountId));
       this.reading.set(accountId, pending);

@@ -1,9 +1,8 @@
 import type { ConnectionRecord, ConnectionState, ObservedConnection } from '../domain/connection';
-import type { AccountStatus, Membership, OrganizationNode } from '../domain/organization';
+import type { AccountStatus, Membership, OrganizationNode, OrganizationStructure } from '../domain/organization';
 import type { PolicyChangedEvent, PublishedEvent } from '../domain/outbound-event';
 import type { Policy, PolicyVersion, StoredPolicy } from '../domain/policy';
 import type { Failure } from '../errors';
-import type { OrganizationReader } from './memberships';
 
 /**
  * The ports: what the engine reads and changes, as interfaces. The gateways in
@@ -128,6 +127,33 @@ export interface MembershipCache {
 
 export type KnownMembership = Exclude<Membership, { kind: 'unreadable' }>;
 
+/** What one reading of the organization found. */
+export interface MembershipReading {
+  memberships: Map<string, Membership>;
+  /** The accounts read one by one by this reading: fresh facts, which a revocation may rest on. */
+  confirmed: Set<string>;
+  /** A walk's verified structure, with the accounts read one by one added (sharing lists every account from it). */
+  structure?: OrganizationStructure;
+  /** Set when the organization could not be walked: the error's name. */
+  error?: string;
+}
+
+/**
+ * Where accounts sit in the organization, as the engine asks it (implemented by
+ * OrganizationReader in lib/engine/memberships.ts, over OrganizationsApi and
+ * MembershipCache): never concluded from an account's absence.
+ */
+export interface OrganizationMemberships {
+  /** For deciding between runs: the caches, else each account read on its own. */
+  cached(accountIds: readonly string[]): Promise<MembershipReading>;
+  /** For a reconcile run: a fresh walk checked against ListAccounts, and the accounts they disagree on read on their own. */
+  walked(accountIds: readonly string[]): Promise<MembershipReading>;
+  /** Each account read on its own, now. */
+  direct(accountIds: readonly string[]): Promise<MembershipReading>;
+  /** Forgets what is remembered (the local stack's reset). */
+  forget(): void;
+}
+
 /** The outbound topic. */
 export interface Publisher {
   publish(event: PublishedEvent): Promise<void>;
@@ -145,7 +171,7 @@ export interface EnginePorts {
   policies: Policies;
   places: AdmissionPlacesStore;
   sharing: SharedPrincipals;
-  memberships: OrganizationReader;
+  memberships: OrganizationMemberships;
   publisher: Publisher;
   clock: Clock;
   newId: () => string;

@@ -8,8 +8,7 @@ import type { AccountPlaces, ScopedFailure, ServiceSnapshot, Snapshot } from '..
 import { describeError, type Failure } from '../errors';
 import { logger } from '../logger';
 import { inHalves } from './in-halves';
-import type { MembershipReading } from './memberships';
-import { EC2_FILTER_VALUES_LIMIT, type EnginePorts, type LatestPolicyVersion } from './ports';
+import { EC2_FILTER_VALUES_LIMIT, type EnginePorts, type LatestPolicyVersion, type MembershipReading } from './ports';
 
 /** A candidate policy to plan with in place of the stored one (a policy plan). */
 export interface Candidate {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod';
 import { describeIssues } from '../domain/policy';
 import { isSafeText, UNSAFE_TEXT_MESSAGE } from '../domain/text';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../errors';
@@ -11,31 +11,31 @@ export const httpApiEventSchema = z.object({
   version: z.literal('2.0'),
   routeKey: z.string(),
   rawPath: z.string(),
-  headers: z.record(z.string(), z.string()).default({}),
-  queryStringParameters: z.record(z.string(), z.string()).optional(),
-  pathParameters: z.record(z.string(), z.string()).optional(),
-  body: z.string().optional(),
-  isBase64Encoded: z.boolean().default(false),
+  headers: z._default(z.record(z.string(), z.string()), {}),
+  queryStringParameters: z.optional(z.record(z.string(), z.string())),
+  pathParameters: z.optional(z.record(z.string(), z.string())),
+  body: z.optional(z.string()),
+  isBase64Encoded: z._default(z.boolean(), false),
   requestContext: z.object({
     requestId: z.string(),
-    authorizer: z
-      .object({
-        iam: z.object({ userArn: z.string().optional(), accessKey: z.string().optional() }).optional(),
-        jwt: z.object({ claims: z.record(z.string(), z.unknown()) }).optional(),
-      })
-      .optional(),
+    authorizer: z.optional(
+      z.object({
+        iam: z.optional(z.object({ userArn: z.optional(z.string()), accessKey: z.optional(z.string()) })),
+        jwt: z.optional(z.object({ claims: z.record(z.string(), z.unknown()) })),
+      }),
+    ),
   }),
 });
 
 export type HttpApiEvent = z.infer<typeof httpApiEventSchema>;
 
 /** Path parameters, validated (AWS id formats). */
-export function pathParams<T extends z.ZodType>(event: HttpApiEvent, schema: T): z.infer<T> {
+export function pathParams<T extends z.ZodMiniType>(event: HttpApiEvent, schema: T): z.infer<T> {
   return validate(schema, event.pathParameters ?? {}, 'path');
 }
 
 /** Query string parameters, validated; unknown parameters are refused. */
-export function queryParams<T extends z.ZodType>(event: HttpApiEvent, schema: T): z.infer<T> {
+export function queryParams<T extends z.ZodMiniType>(event: HttpApiEvent, schema: T): z.infer<T> {
   return validate(schema, event.queryStringParameters ?? {}, 'query');
 }
 
@@ -61,15 +61,24 @@ export function jsonBody(event: HttpApiEvent): unknown {
 }
 
 /** A reason an approver gives: 1 to 1000 characters after trimming, none of them unsafe (lib/domain/text.ts). */
-export const reasonSchema = z
-  .string()
-  .trim()
-  .min(1, 'must say why')
-  .max(1000, 'must be at most 1000 characters')
-  .refine(isSafeText, UNSAFE_TEXT_MESSAGE);
+export const reasonSchema = z.string().check(
+  z.trim(),
+  z.minLength(1, 'must say why'),
+  z.maxLength(1000, 'must be at most 1000 characters'),
+  z.refine(isSafeText, UNSAFE_TEXT_MESSAGE),
+);
+
+/**
+ * `build`'s schema, built on first use and kept: a route's validation is work only the
+ * invocations that call the route need, not every cold start.
+ */
+export function onFirstUse<T>(build: () => T): () => T {
+  let built: T | undefined;
+  return () => (built ??= build());
+}
 
 /** The JSON body, validated against `schema` (strict: unknown fields are refused). */
-export function body<T extends z.ZodType>(event: HttpApiEvent, schema: T): z.infer<T> {
+export function body<T extends z.ZodMiniType>(event: HttpApiEvent, schema: T): z.infer<T> {
   return validate(schema, jsonBody(event), 'body');
 }
 
@@ -78,7 +87,7 @@ export function header(event: HttpApiEvent, name: string): string | undefined {
   return event.headers[name.toLowerCase()];
 }
 
-function validate<T extends z.ZodType>(schema: T, input: unknown, where: 'path' | 'query' | 'body'): z.infer<T> {
+function validate<T extends z.ZodMiniType>(schema: T, input: unknown, where: 'path' | 'query' | 'body'): z.infer<T> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new ValidationError(`invalid ${where}: ${describeIssues(parsed.error, schema)}`, parsed.error.issues);
   return parsed.data;

@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError } from '../errors';
 import type { Config } from '../config';
-import type { HttpResponse } from './responses';
+import { NOSNIFF, type HttpResponse } from './responses';
 
 /** What the console needs to know before anyone signs in: how to sign in, and where. */
 export interface ConsoleSettings {
@@ -53,9 +53,10 @@ const CONTENT_TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
+  '.ico': 'image/x-icon',
   '.map': 'application/json',
 };
-const ASSET_NAME = /^[a-z0-9][a-z0-9.-]*\.(js|css|png|svg|map)$/;
+const ASSET_NAME = /^[a-z0-9][a-z0-9.-]*\.(js|css|png|svg|ico|map)$/;
 const cache = new Map<string, Buffer>();
 
 /**
@@ -84,7 +85,7 @@ export function consoleCsp(settings: ConsoleSettings): string {
 export async function consoleAsset(distDir: URL, asset: string | undefined, settings: ConsoleSettings): Promise<HttpResponse> {
   const headers = {
     'content-security-policy': consoleCsp(settings),
-    'x-content-type-options': 'nosniff',
+    ...NOSNIFF,
     'referrer-policy': 'no-referrer',
     'x-frame-options': 'DENY',
   };

@@ -1,4 +1,4 @@
-import * as z from 'zod/mini';
+import * as z from '../zod';
 import { decideConnection, type ApproverDecision, type ConnectionView } from '../approvals';
 import { getConnection } from '../aws/connection-store';
 import type { ConnectionRecord } from '../domain/connection';

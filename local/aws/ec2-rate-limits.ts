@@ -30,8 +30,9 @@ interface Bucket {
 }
 
 /**
- * EC2's request-rate token buckets: each API has its own, starting full. A call
- * takes one token; a call that finds its bucket empty is refused and takes none.
+ * EC2's request-rate token buckets: each API has its own in each account and
+ * Region, starting full. A call takes one token; a call that finds its bucket
+ * empty is refused and takes none.
  */
 export class Ec2RateLimiter {
   private buckets = new Map<string, Bucket>();
@@ -42,15 +43,19 @@ export class Ec2RateLimiter {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Takes a token for one call of `action`; false when its bucket is empty (RequestLimitExceeded). */
-  take(action: string): boolean {
+  /**
+   * Takes a token for one call of `action` in `accountRegion` (`account/region`); false when its
+   * bucket is empty (RequestLimitExceeded).
+   */
+  take(action: string, accountRegion: string): boolean {
     if (!this.limits) return true;
     const { capacity, refillPerSecond } = isMutating(action) ? this.limits.mutating : this.limits.nonMutating;
     const now = this.now();
-    const bucket = this.buckets.get(action) ?? { tokens: capacity, refilledAt: now };
+    const key = `${accountRegion}/${action}`;
+    const bucket = this.buckets.get(key) ?? { tokens: capacity, refilledAt: now };
     bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.refilledAt) / 1000) * refillPerSecond);
     bucket.refilledAt = now;
-    this.buckets.set(action, bucket);
+    this.buckets.set(key, bucket);
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
     return true;

@@ -1,17 +1,38 @@
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../lib/errors';
+import type { Spoke } from '../../lib/domain/spokes';
 import { ec2Id } from './ids';
+import { LOCAL_LOCATION, sameLocation } from './locations';
 
 /** The states of an endpoint connection, spelled as EC2 spells them. */
 export type EndpointState = 'pendingAcceptance' | 'pending' | 'available' | 'rejected' | 'deleted';
 
+/** Where a service lives: the provider's account and the service's Region. */
+export type ServiceLocation = Spoke;
+
 export interface EndpointService {
   serviceId: string;
+  /** The provider's account and the service's Region: only callers there see it. */
+  accountId: string;
+  region: string;
   acceptanceRequired: boolean;
   createdAt: Date;
   /** Who may find the service and create an endpoint to it: '*', or IAM ARNs (an account's root admits the whole account). */
   allowedPrincipals: AllowedPrincipal[];
   /** The service's tags, key to value, as DescribeVpcEndpointServiceConfigurations shows them. */
   tags: Record<string, string>;
+  /** Where PrivateLink publishes the service's connection events (CreateVpcEndpointConnectionNotification). */
+  connectionNotifications: ConnectionNotificationConfig[];
+}
+
+export type ConnectionEvent = 'Connect' | 'Accept' | 'Reject' | 'Delete';
+export const CONNECTION_EVENTS: readonly ConnectionEvent[] = ['Accept', 'Connect', 'Delete', 'Reject'];
+
+/** A connection notification: the topic a service's connection events are published to. */
+export interface ConnectionNotificationConfig {
+  connectionNotificationId: string;
+  serviceId: string;
+  topicArn: string;
+  events: ConnectionEvent[];
 }
 
 export interface AllowedPrincipal {
@@ -35,7 +56,7 @@ export interface EndpointConnection {
 
 /** The body of an endpoint connection notification, as AWS publishes it to SNS. */
 export interface ConnectionNotification {
-  eventType: 'Connect' | 'Accept' | 'Reject' | 'Delete';
+  eventType: ConnectionEvent;
   serviceId: string;
   vpcEndpointId: string;
   vpcEndpointOwner: string;
@@ -53,8 +74,8 @@ export interface ItemFailure {
 export interface SimulatorOptions {
   /** How long an accepted connection stays pending before it is available. */
   acceptDelayMs: number;
-  /** Called for every state change, as AWS publishes to the notification topic. */
-  notify: (notification: ConnectionNotification) => void;
+  /** Called for every state change, once per connection notification of the service that asks for its event. */
+  notify: (topicArn: string, notification: ConnectionNotification) => void;
 }
 
 const ACCEPTABLE: ReadonlySet<EndpointState> = new Set(['pendingAcceptance']);
@@ -73,32 +94,63 @@ export class PrivateLinkSimulator {
 
   constructor(private readonly options: SimulatorOptions) {}
 
-  /** Creates an endpoint service; `serviceId` may be fixed by the caller. */
-  createService(input: { serviceId?: string; acceptanceRequired: boolean; allowedPrincipals?: string[]; tags?: Record<string, string> }): EndpointService {
+  /**
+   * Creates an endpoint service, in the local account and Region unless `location` says otherwise;
+   * `serviceId` may be fixed by the caller, and `notificationTopicArn` gives it a connection
+   * notification for every event.
+   */
+  createService(input: {
+    serviceId?: string;
+    acceptanceRequired: boolean;
+    allowedPrincipals?: string[];
+    tags?: Record<string, string>;
+    location?: ServiceLocation;
+    notificationTopicArn?: string;
+  }): EndpointService {
     const serviceId = input.serviceId ?? ec2Id('vpce-svc-');
     if (this.services.has(serviceId)) throw new ConflictError(`endpoint service ${serviceId} already exists`);
     const principals = input.allowedPrincipals ?? ['*'];
     const invalid = principals.find((principal) => !PRINCIPAL.test(principal));
     if (invalid !== undefined) throw new ValidationError(`allowedPrincipals: '${invalid}' is neither '*' nor an IAM account root, role or user ARN`);
+    const { accountId, region } = input.location ?? LOCAL_LOCATION;
     const service: EndpointService = {
       serviceId,
+      accountId,
+      region,
       acceptanceRequired: input.acceptanceRequired,
       createdAt: new Date(),
       allowedPrincipals: [],
       tags: { ...input.tags },
+      connectionNotifications: [],
     };
     this.services.set(serviceId, service);
     this.modifyPermissions(serviceId, { add: principals, remove: [] });
+    if (input.notificationTopicArn) this.createConnectionNotification(serviceId, input.notificationTopicArn, CONNECTION_EVENTS);
     return copyService(service);
   }
 
-  findService(serviceId: string): EndpointService | undefined {
+  /** A service by id; with `location`, only if it lives there (EC2 shows a caller its own account's services in its Region). */
+  findService(serviceId: string, location?: ServiceLocation): EndpointService | undefined {
     const service = this.services.get(serviceId);
-    return service && copyService(service);
+    return service && (!location || sameLocation(service, location)) ? copyService(service) : undefined;
   }
 
-  listServices(): EndpointService[] {
-    return [...this.services.values()].map(copyService);
+  /** Every service, or those living in `location`. */
+  listServices(location?: ServiceLocation): EndpointService[] {
+    return [...this.services.values()].filter((service) => !location || sameLocation(service, location)).map(copyService);
+  }
+
+  /** CreateVpcEndpointConnectionNotification: the service's events (some of them) to a topic. */
+  createConnectionNotification(serviceId: string, topicArn: string, events: readonly ConnectionEvent[]): ConnectionNotificationConfig {
+    const service = this.requireService(serviceId);
+    const config: ConnectionNotificationConfig = { connectionNotificationId: ec2Id('vpce-nfn-'), serviceId, topicArn, events: [...new Set(events)].sort() };
+    service.connectionNotifications.push(config);
+    return { ...config, events: [...config.events] };
+  }
+
+  /** The connection notifications of every service, or of the services living in `location`. */
+  listConnectionNotifications(location?: ServiceLocation): ConnectionNotificationConfig[] {
+    return this.listServices(location).flatMap((service) => service.connectionNotifications);
   }
 
   /**
@@ -131,13 +183,13 @@ export class PrivateLinkSimulator {
     return service.allowedPrincipals.some(({ principal }) => principal === '*' || principal.startsWith(`arn:aws:iam::${accountId}:`));
   }
 
-  /** A consumer creates an interface endpoint to the service. */
-  createEndpoint(serviceId: string, consumer: { ownerAccountId: string; region: string }): EndpointConnection {
+  /** A consumer creates an interface endpoint to the service (in `region`: the service's own unless told). */
+  createEndpoint(serviceId: string, consumer: { ownerAccountId: string; region?: string }): EndpointConnection {
     const service = this.requireService(serviceId);
     if (!this.admits(service, consumer.ownerAccountId)) {
       // EC2 does not show a service to an account it does not allow: to that account, it does not exist.
       throw new ForbiddenError(
-        `The Vpc Endpoint Service 'com.amazonaws.vpce.us-east-1.${serviceId}' does not exist (account ${consumer.ownerAccountId} is not among its allowed principals)`,
+        `The Vpc Endpoint Service 'com.amazonaws.vpce.${service.region}.${serviceId}' does not exist (account ${consumer.ownerAccountId} is not among its allowed principals)`,
       );
     }
     const connection: EndpointConnection = {
@@ -145,7 +197,7 @@ export class PrivateLinkSimulator {
       vpcEndpointId: ec2Id('vpce-'),
       vpcEndpointConnectionId: ec2Id('vpce-con-'),
       ownerAccountId: consumer.ownerAccountId,
-      region: consumer.region,
+      region: consumer.region ?? service.region,
       state: service.acceptanceRequired ? 'pendingAcceptance' : 'pending',
       createdAt: new Date(),
     };
@@ -170,9 +222,14 @@ export class PrivateLinkSimulator {
     return this.listConnections().filter((connection) => connection.serviceId === serviceId);
   }
 
-  /** Every connection of every service, oldest first. */
-  listConnections(): EndpointConnection[] {
-    return [...this.connections.values()].map((connection) => ({ ...connection }));
+  /** Every connection of every service (of the services living in `location`), oldest first. */
+  listConnections(location?: ServiceLocation): EndpointConnection[] {
+    const found: EndpointConnection[] = [];
+    for (const connection of this.connections.values()) {
+      const service = location && this.services.get(connection.serviceId);
+      if (!location || (service && sameLocation(service, location))) found.push({ ...connection });
+    }
+    return found;
   }
 
   /** AcceptVpcEndpointConnections: only a connection pending acceptance can be accepted. */
@@ -239,15 +296,19 @@ export class PrivateLinkSimulator {
     this.timers.add(timer);
   }
 
-  private publish(eventType: ConnectionNotification['eventType'], connection: EndpointConnection): void {
-    this.options.notify({
+  private publish(eventType: ConnectionEvent, connection: EndpointConnection): void {
+    const service = this.requireService(connection.serviceId);
+    const notification: ConnectionNotification = {
       eventType,
       serviceId: connection.serviceId,
       vpcEndpointId: connection.vpcEndpointId,
       vpcEndpointOwner: connection.ownerAccountId,
       vpcEndpointState: connection.state,
       eventTime: new Date().toISOString(),
-    });
+    };
+    for (const { topicArn, events } of service.connectionNotifications) {
+      if (events.includes(eventType)) this.options.notify(topicArn, notification);
+    }
   }
 
   private requireService(serviceId: string): EndpointService {
@@ -280,5 +341,10 @@ function principalTypeOf(principal: string): AllowedPrincipal['principalType'] {
 }
 
 function copyService(service: EndpointService): EndpointService {
-  return { ...service, allowedPrincipals: service.allowedPrincipals.map((allowed) => ({ ...allowed })), tags: { ...service.tags } };
+  return {
+    ...service,
+    allowedPrincipals: service.allowedPrincipals.map((allowed) => ({ ...allowed })),
+    tags: { ...service.tags },
+    connectionNotifications: service.connectionNotifications.map((config) => ({ ...config, events: [...config.events] })),
+  };
 }

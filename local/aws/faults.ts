@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { parseSpoke, SPOKE_MESSAGE, type Spoke } from '../../lib/domain/spokes';
 import { DEFAULT_EC2_RATE_LIMITS, Ec2RateLimiter, type Ec2RateLimits } from './ec2-rate-limits';
+import { LOCAL_LOCATION, locationKey, sameLocation } from './locations';
 
 const bucketLimitsSchema = z.strictObject({
   capacity: z.int().min(1).max(1_000_000),
@@ -41,6 +43,22 @@ export const faultSettingsSchema = z.strictObject({
   /** While true, every Organizations call is answered AccessDeniedException. */
   organizationsUnavailable: z.boolean().optional(),
   /**
+   * Spokes (`account:region`) whose role cannot be assumed there (AccessDenied), and whose
+   * sessions can do nothing in EC2 there (UnauthorizedOperation): as when the spoke's stack is gone.
+   */
+  spokeUnavailable: z
+    .array(
+      z.string().superRefine((entry, context) => {
+        const spoke = parseSpoke(entry);
+        if (!spoke) context.addIssue({ code: 'custom', message: SPOKE_MESSAGE });
+        else if (sameLocation(spoke, LOCAL_LOCATION)) {
+          context.addIssue({ code: 'custom', message: "is the local stack's own account and Region, which its functions reach without a role" });
+        }
+      }),
+    )
+    .max(100)
+    .optional(),
+  /**
    * DynamoDB's per-partition limits (1,000 write units and 3,000 read units a second
    * per partition key value, of the table and of each index), on unless turned off.
    */
@@ -61,6 +79,7 @@ const NO_FAULTS: FaultsInForce = {
   ec2UnavailableFor: [],
   ec2RateLimits: DEFAULT_EC2_RATE_LIMITS,
   organizationsUnavailable: false,
+  spokeUnavailable: [],
   dynamoPartitionLimits: true,
 };
 
@@ -104,9 +123,17 @@ export class Faults {
     return structuredClone(this.settings);
   }
 
-  /** Whether this call of `action` finds a token in its EC2 rate-limit bucket (takes it if so). */
-  withinEc2RateLimit(action: string): boolean {
-    return this.rateLimiter.take(action);
+  /** Whether this call of `action` in `location` finds a token in its EC2 rate-limit bucket (takes it if so). */
+  withinEc2RateLimit(action: string, location: Spoke): boolean {
+    return this.rateLimiter.take(action, locationKey(location));
+  }
+
+  /** Whether the spoke role of this account cannot be assumed, or used, in this Region now (spokeUnavailable). */
+  spokeUnavailable(location: Spoke): boolean {
+    return this.settings.spokeUnavailable.some((entry) => {
+      const spoke = parseSpoke(entry);
+      return spoke !== undefined && sameLocation(spoke, location);
+    });
   }
 
   /** Whether an EC2 call naming these ids is to be answered 503 Unavailable (ec2UnavailableFor). */

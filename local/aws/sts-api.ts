@@ -32,16 +32,27 @@ class StsError extends Error {
   }
 }
 
+export interface LocalStsOptions {
+  /**
+   * Whether a role's trust refuses every caller now, for a request to STS in `region` (its SigV4
+   * scope): the spokeUnavailable fault. AWS answers it as it answers a role that does not exist.
+   */
+  refuses?: (role: { accountId: string; roleArn: string }, region: string) => boolean;
+}
+
 /**
  * STS AssumeRole over the Query protocol (form in, XML out), for the roles it is
- * told about. The credentials it issues are temporary (ASIA…); the local
- * Organizations API accepts them until they expire.
+ * told about. The credentials it issues are temporary (ASIA…) and name the
+ * role's account; the local Organizations API and EC2 accept them until they expire.
  */
 export class LocalSts {
   private readonly roles = new Map<string, AssumableRole>();
   private readonly sessions = new Map<string, StsSession>();
 
-  constructor(roles: AssumableRole[]) {
+  constructor(
+    roles: AssumableRole[],
+    private readonly options: LocalStsOptions = {},
+  ) {
     for (const role of roles) this.roles.set(role.roleArn, role);
   }
 
@@ -50,13 +61,16 @@ export class LocalSts {
     return this.sessions.get(accessKeyId);
   }
 
-  answer(body: string): QueryResponse {
+  /** Answers one request; `authorization` is its Authorization header, whose SigV4 scope names the Region called. */
+  answer(body: string, authorization?: string): QueryResponse {
     const requestId = newRequestId();
     try {
       const params = QueryParams.parse(body);
       const action = params.get('Action');
       if (action !== 'AssumeRole') throw new StsError('InvalidAction', `Could not find operation ${action ?? '(none)'} for version 2011-06-15`);
-      return { status: 200, xml: xmlDocument(this.assumeRole(params, requestId)), requestId };
+      const region = /Credential=[^/,\s]+\/\d{8}\/([^/,\s]+)\/sts\/aws4_request/.exec(authorization ?? '')?.[1];
+      if (!region) throw new StsError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403);
+      return { status: 200, xml: xmlDocument(this.assumeRole(params, requestId, region)), requestId };
     } catch (error) {
       if (!(error instanceof StsError)) throw error;
       const root = element(
@@ -71,7 +85,7 @@ export class LocalSts {
     }
   }
 
-  private assumeRole(params: QueryParams, requestId: string): string {
+  private assumeRole(params: QueryParams, requestId: string, region: string): string {
     const roleArn = params.get('RoleArn') ?? '';
     const sessionName = params.get('RoleSessionName') ?? '';
     if (!roleArn) throw new StsError('MissingParameter', "The request must contain the parameter 'RoleArn'.");
@@ -83,12 +97,16 @@ export class LocalSts {
     if (!Number.isInteger(durationSeconds) || durationSeconds < 900 || durationSeconds > 43_200) {
       throw new StsError('ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
     }
+    const accountId = parsed[1] ?? '';
     const role = this.roles.get(roleArn);
-    if (!role || (role.externalId !== undefined && role.externalId !== params.get('ExternalId'))) {
+    if (
+      !role ||
+      (role.externalId !== undefined && role.externalId !== params.get('ExternalId')) ||
+      this.options.refuses?.({ accountId, roleArn }, region)
+    ) {
       // AWS says the same whether the role is missing or its trust policy refuses the caller.
       throw new StsError('AccessDenied', `User is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
     }
-    const accountId = parsed[1] ?? '';
     const roleName = parsed[2] ?? '';
     const accessKeyId = `ASIA${randomToken(16).toUpperCase()}`;
     const expiresAt = new Date(Date.now() + durationSeconds * 1000);

@@ -13,6 +13,8 @@ import type { EventSourceMapping } from '../lambda/event-source-mapping';
 import { redriveDeadLetters } from '../aws/dlq-redrive';
 import type { OutboundSns } from '../aws/sns-outbound';
 import type { OrganizationPlane } from '../aws/organization-plane';
+import type { LocalSts } from '../aws/sts-api';
+import { LOCAL_LOCATION } from '../aws/locations';
 import { organizationRoutes } from './organization-routes';
 import { slackRoutes, type SlackPlane } from './slack-routes';
 import type { LocalSsm } from '../aws/ssm';
@@ -43,8 +45,10 @@ export interface ControlPlane {
   notificationSource: EventSourceMapping;
   /** DynamoDB requests received since the stack started, by operation, and the units and throttling they met. */
   dynamoUsage(): Promise<DynamoUsage>;
-  /** The AWS Organization, its API, and the STS that hands out the role to read it. */
+  /** The AWS Organization and its API. */
   organization: OrganizationPlane;
+  /** STS: the Organizations role and the spokes' roles. */
+  sts: LocalSts;
   /** SSM Parameter Store, holding the Slack app's secrets. */
   ssm: LocalSsm;
   /** The Slack simulator; absent with LOCAL_SLACK=off. */
@@ -56,20 +60,33 @@ const createServiceBody = z.strictObject({
   acceptanceRequired: z.boolean().default(true),
   /** Who may create an endpoint to it (EC2's allowed principals); anyone by default. */
   allowedPrincipals: z.array(z.string()).optional(),
-  /** The service's tags, key to value: vpce-gatekeeper:managed=true manages it when tagged services are. */
+  /** The service's tags, key to value: vpce-gatekeeper:managed=true manages it when tagged services are, and in a spoke lets the hub's role act on it. */
   tags: z.record(z.string().min(1).max(128), z.string().max(256)).optional(),
+  /** The provider's account and the service's Region: the local stack's own unless told. */
+  accountId: z.string().regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE).default(LOCAL_LOCATION.accountId),
+  region: z.string().regex(REGION, REGION_MESSAGE).default(LOCAL_LOCATION.region),
+  /**
+   * Whether it has a connection notification (for every event) to its spoke's topic, as the
+   * services of a deployed stage's serviceIds do. Default true; a service outside every spoke has none.
+   */
+  connectionNotification: z.boolean().default(true),
 });
 
 const createEndpointBody = z.strictObject({
   ownerAccountId: z.string().regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE),
-  region: z.string().regex(REGION, REGION_MESSAGE).default('us-east-1'),
+  /** The consumer's Region (cross-Region PrivateLink): the service's own unless told. */
+  region: z.string().regex(REGION, REGION_MESSAGE).optional(),
   /** For scale tests: this many endpoints of the same owner at once. */
   count: z.int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').optional(),
 });
 
 const redriveBody = z.strictObject({ maxNumberOfMessagesPerSecond: z.int().min(1).max(500).optional() });
 
-const notificationBody = z.strictObject({ message: z.string() });
+const notificationBody = z.strictObject({
+  message: z.string(),
+  /** The inbound topic to publish to: the stack's own unless told (a spoke's, GET /local/health lists them). */
+  topicArn: z.string().optional(),
+});
 const emptyBody = z.strictObject({});
 
 export function controlRoutes(plane: ControlPlane): Route[] {
@@ -78,20 +95,33 @@ export function controlRoutes(plane: ControlPlane): Route[] {
     {
       method: 'GET',
       path: /^\/local\/health$/,
-      handle: () => ok({ status: 'ok', ...plane.info, deliveries: deliveries(plane), reconciles: plane.reconciler.activity() }),
+      handle: () =>
+        ok({
+          status: 'ok',
+          ...plane.info,
+          spokes: plane.inbound.subscriptionsOfQueue(),
+          deliveries: deliveries(plane),
+          reconciles: plane.reconciler.activity(),
+        }),
     },
     {
       method: 'POST',
       path: /^\/local\/services$/,
       handle: (_, body) => {
-        const { serviceId } = simulator.createService(parseJsonBody(body, createServiceBody));
-        return { status: 201, body: { serviceId } };
+        const { accountId, region, connectionNotification, ...service } = parseJsonBody(body, createServiceBody);
+        const location = { accountId, region };
+        const topicArn = plane.inbound.topicIn(location);
+        const { serviceId } = simulator.createService({ ...service, location, ...(connectionNotification && topicArn ? { notificationTopicArn: topicArn } : {}) });
+        return { status: 201, body: { serviceId, accountId, region } };
       },
     },
     {
       method: 'GET',
       path: /^\/local\/services$/,
-      handle: () => ok({ services: simulator.listServices().map(({ serviceId, acceptanceRequired }) => ({ serviceId, acceptanceRequired })) }),
+      handle: () =>
+        ok({
+          services: simulator.listServices().map(({ serviceId, accountId, region, acceptanceRequired, tags }) => ({ serviceId, accountId, region, acceptanceRequired, tags })),
+        }),
     },
     {
       method: 'GET',
@@ -131,7 +161,10 @@ export function controlRoutes(plane: ControlPlane): Route[] {
     {
       method: 'POST',
       path: /^\/local\/notifications$/,
-      handle: (_, body) => ({ status: 202, body: { messageId: plane.inbound.publish(parseJsonBody(body, notificationBody).message) } }),
+      handle: (_, body) => {
+        const { message, topicArn } = parseJsonBody(body, notificationBody);
+        return { status: 202, body: { messageId: plane.inbound.publish(message, topicArn) } };
+      },
     },
     { method: 'GET', path: /^\/local\/notifications$/, handle: () => ok({ messages: plane.inbound.messages() }) },
     { method: 'GET', path: /^\/local\/outbox$/, handle: () => ok({ messages: plane.outbound.messages() }) },

@@ -4,7 +4,7 @@ import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambd
 import { NOSNIFF_HEADER, sendJson } from '../http-io';
 import { describeError, logLocal } from '../log';
 import { verifySignature, type LocalPrincipal } from './sigv4';
-import { lambdaContext } from './lambda-runtime';
+import { inInvocation, lambdaContext } from './lambda-runtime';
 import type { LocalJwtAuthorizer } from './jwt-authorizer';
 
 /**
@@ -125,7 +125,7 @@ export class LocalApiGateway {
     const event = toEvent({ request, route, rawPath, rawQueryString, body, authorizer, requestId });
     let result: unknown;
     try {
-      result = await this.options.handler(event, lambdaContext(this.options.functionName, requestId));
+      result = await inInvocation(requestId, () => this.options.handler(event, lambdaContext(this.options.functionName, requestId)));
     } catch (error) {
       logLocal('error', 'approvals API handler failed', { requestId, ...describeError(error) });
       return refuse(response, 500, 'InternalError', 'Internal Server Error');

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { DEFAULT_FUNCTION_TIMEOUT_MS, lambdaContext, withinTimeout } from './lambda-runtime';
+import { DEFAULT_FUNCTION_TIMEOUT_MS, inInvocation, lambdaContext, withinTimeout } from './lambda-runtime';
 import { describeError, logLocal } from '../log';
 import type { LocalQueue, ReceivedMessage } from '../aws/sqs';
 
@@ -167,7 +167,7 @@ export class EventSourceMapping {
     const record: InvocationRecord = { requestId, startedAt: new Date().toISOString(), durationMs: 0, batchSize: batch.length, ok: false, failedItems: 0 };
     try {
       // Each invocation deserializes its own copy of the event.
-      const response = await withinTimeout(this.options.handler(structuredClone(this.eventFor(batch)), context), timeoutMs);
+      const response = await withinTimeout(inInvocation(requestId, () => this.options.handler(structuredClone(this.eventFor(batch)), context)), timeoutMs);
       const failed = batchItemFailures(response, batch);
       record.ok = true;
       record.failedItems = failed.size;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';
 import type { Context } from 'aws-lambda';
 
 const REGION = 'us-east-1';
@@ -26,6 +27,24 @@ export async function withinTimeout<T>(invocation: Promise<T>, timeoutMs: number
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * What Lambda's runtime sets when invocations share an execution environment: the local stack
+ * runs every function in one process, concurrently, so it is such an environment.
+ */
+export const LAMBDA_CONCURRENCY_ENV = { AWS_LAMBDA_MAX_CONCURRENCY: '64' } as const;
+
+/**
+ * Runs one invocation as Lambda's runtime does where invocations share an
+ * execution environment (AWS_LAMBDA_MAX_CONCURRENCY set): inside the
+ * InvokeStore's context for its request id, so that what libraries keep per
+ * invocation (Powertools' Lambda context and log keys) stays with it, and a
+ * log line of one function is never labelled with another's name.
+ */
+export async function inInvocation<T>(awsRequestId: string, run: () => Promise<T>): Promise<T> {
+  const store = await InvokeStore.getInstanceAsync();
+  return store.run({ [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: awsRequestId }, run);
 }
 
 /** A Lambda context for one invocation. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { lambdaContext, withinTimeout } from './lambda-runtime';
+import { inInvocation, lambdaContext, withinTimeout } from './lambda-runtime';
 import { describeError, logLocal } from '../log';
 
 const REGION = 'us-east-1';
@@ -49,7 +49,7 @@ export class ScheduledFunction {
   async run(event: unknown = scheduledEvent(this.options.functionName)): Promise<unknown> {
     const { functionName, handler, timeoutMs } = this.options;
     const awsRequestId = randomUUID();
-    const invocation = withinTimeout(handler(structuredClone(event), lambdaContext(functionName, awsRequestId, timeoutMs)), timeoutMs);
+    const invocation = withinTimeout(inInvocation(awsRequestId, () => handler(structuredClone(event), lambdaContext(functionName, awsRequestId, timeoutMs))), timeoutMs);
     this.running.add(invocation);
     try {
       const result = await invocation;

@@ -49,7 +49,7 @@ export async function inPage(browser: Browser, name: string, test: (page: Page) 
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {
-    if (message.type() === 'error' && !/favicon|status of (401|403|404|409|412)/.test(message.text())) problems.push(`console: ${message.text()}`);
+    if (message.type() === 'error' && !/status of (401|403|404|409|412)/.test(message.text())) problems.push(`console: ${message.text()}`);
   });
   page.setDefaultTimeout(15_000);
   try {

@@ -3,8 +3,10 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { keys } from '../../lib/aws/table';
 import { LOCAL_APPROVER, LOCAL_VIEWER, signedClient } from '../e2e/approvals-client';
+import { heldBelowOu } from '../e2e/hostile-ou';
 import { startLocalStack, type LocalStack } from '../e2e/local-stack';
 import { inPage, launch } from './browser';
+import { heldEndpoint, signIn } from './console-session';
 
 // What a new user and an attacker found in the console: a phone's width, text that
 // reads differently from what it is, a policy that no longer validates opening as if
@@ -29,20 +31,6 @@ afterAll(async () => {
 beforeEach(async () => {
   await stack.reset();
 });
-
-async function signIn(page: Page, credentials: { accessKeyId: string; secretAccessKey: string }): Promise<void> {
-  await page.goto(`${stack.baseUrl}/console`);
-  await page.getByLabel('Credentials').fill(JSON.stringify({ AccessKeyId: credentials.accessKeyId, SecretAccessKey: credentials.secretAccessKey }));
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('who').waitFor();
-}
-
-async function heldEndpoint(serviceId?: string): Promise<{ serviceId: string; endpointId: string }> {
-  const service = serviceId ?? (await stack.createService()).serviceId;
-  const { vpcEndpointId: endpointId } = await stack.createEndpoint(service, { ownerAccountId: STRANGER });
-  await stack.waitFor(async () => (await stack.record(service, endpointId))?.decision?.outcome === 'hold' && (await stack.idle()));
-  return { serviceId: service, endpointId };
-}
 
 /** What a person at 390 px would miss: sideways scrolling, things outside the screen, ids broken across lines. */
 async function narrowLayoutProblems(page: Page): Promise<string[]> {
@@ -73,10 +61,10 @@ async function narrowLayoutProblems(page: Page): Promise<string[]> {
 
 describe('the console at a phone width (390 px)', () => {
   it('loses nothing and never scrolls sideways: header, queue, services, a connection with its dialog, policies', async () => {
-    const { serviceId, endpointId } = await heldEndpoint();
+    const { serviceId, endpointId } = await heldEndpoint(stack, STRANGER);
     await inPage(browser, 'narrow layout', async (page) => {
       await page.setViewportSize({ width: 390, height: 844 });
-      await signIn(page, LOCAL_APPROVER);
+      await signIn(page, stack, LOCAL_APPROVER);
 
       await page.getByTestId('queue').waitFor();
       await expect(page.getByRole('button', { name: 'Sign out' }).isVisible()).resolves.toBe(true);
@@ -103,11 +91,11 @@ describe('the console at a phone width (390 px)', () => {
   });
 
   it('keeps ids whole in the queue at desktop widths too', async () => {
-    await heldEndpoint();
+    await heldEndpoint(stack, STRANGER);
     for (const width of [800, 1050, 1150, 1280]) {
       await inPage(browser, `ids whole at ${width}`, async (page) => {
         await page.setViewportSize({ width, height: 900 });
-        await signIn(page, LOCAL_VIEWER);
+        await signIn(page, stack, LOCAL_VIEWER);
         await page.getByTestId('queue').waitFor();
         expect(await narrowLayoutProblems(page)).toEqual([]);
       });
@@ -117,19 +105,10 @@ describe('the console at a phone width (390 px)', () => {
 
 describe('text from elsewhere in the console', () => {
   it('isolates an OU name with terminal escapes and a right-to-left override, and shows the controls escaped', async () => {
-    const hostile = 'Sandbox\u001b[2K\u202Eevil';
-    const post = async (path: string, body: unknown) => (await stack.request('POST', path, body)).body as Record<string, string>;
-    const { rootId = '' } = await post('/local/organization', { organizationId: 'o-a1b2c3d4e5' });
-    const { organizationalUnitId: prod = '' } = await post('/local/organization/units', { parentId: rootId, name: 'Prod' });
-    const { organizationalUnitId: sandbox = '' } = await post('/local/organization/units', { parentId: rootId, name: hostile });
-    await post('/local/organization/accounts', { accountId: STRANGER, parentId: sandbox });
-    const { serviceId } = await stack.createService();
-    const put = await signedClient(stack.baseUrl, LOCAL_APPROVER).request('PUT', `/policies/${serviceId}`, { body: { allow: [{ organizationalUnit: prod }] } });
-    expect(put.status).toBe(201);
-    const { endpointId } = await heldEndpoint(serviceId);
+    const { serviceId, endpointId } = await heldBelowOu(stack, STRANGER);
 
     await inPage(browser, 'bidi isolated', async (page) => {
-      await signIn(page, LOCAL_VIEWER);
+      await signIn(page, stack, LOCAL_VIEWER);
       const why = page.getByTestId('queue').locator('td.why');
       await why.first().waitFor();
       const shown = {
@@ -139,9 +118,9 @@ describe('text from elsewhere in the console', () => {
       };
 
       expect(shown.isolated).toBe(true);
-      expect(shown.text).toContain('Sandbox\\u001B[2K\\u202Eevil');
-      expect(shown.text).not.toMatch(/[\u0000-\u001f\u202a-\u202e\u2066-\u2069]/);
-      expect(shown.escapes).toEqual(['\\u001B', '\\u202E']);
+      expect(shown.text).toContain('Sandbox\\u001B[1A\\u001B[2K\\u001B]0;pwned\\u0007\\u202Eevil\\u009B');
+      expect(shown.text).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+      expect(shown.escapes).toEqual(['\\u001B', '\\u001B', '\\u001B', '\\u0007', '\\u202E', '\\u009B']);
 
       await page.goto(`${stack.baseUrl}/console#/connection/${serviceId}/${endpointId}`);
       const reason = page.getByTestId('decision').locator('.reason');
@@ -154,7 +133,7 @@ describe('text from elsewhere in the console', () => {
 
 describe('policies in the console', () => {
   it('opens a stored version that no longer validates as such: said on the page, in the versions and on the services, and replaceable', async () => {
-    const { serviceId } = await heldEndpoint();
+    const { serviceId } = await heldEndpoint(stack, STRANGER);
     // A label an earlier release accepted, and this one refuses.
     const { db, tableName } = await stack.table();
     const document = { allow: [{ account: ALLOWED, label: 'acme\u202Eprod' }], onUnmatched: 'hold' };
@@ -166,7 +145,7 @@ describe('policies in the console', () => {
     );
 
     await inPage(browser, 'invalid stored policy', async (page) => {
-      await signIn(page, LOCAL_APPROVER);
+      await signIn(page, stack, LOCAL_APPROVER);
       await page.getByRole('link', { name: 'Services' }).click();
       const policyOfService = page.getByTestId('services').locator('tr', { hasText: serviceId }).getByTestId('policy-of-service');
       await expect(policyOfService.textContent()).resolves.toContain('default, version 2 (no longer validates');
@@ -190,10 +169,15 @@ describe('policies in the console', () => {
   });
 
   it('asks before saving a policy whose plan revokes or rejects, then clears the plan and says when it takes effect', async () => {
-    const { endpointId } = await heldEndpoint();
+    const { endpointId } = await heldEndpoint(stack, STRANGER);
     await inPage(browser, 'confirm a rejecting save', async (page) => {
-      await signIn(page, LOCAL_APPROVER);
+      await signIn(page, stack, LOCAL_APPROVER);
       await page.getByRole('link', { name: 'Policies' }).click();
+      // An account id without quotes is a number to YAML: said at its line, as written and as read.
+      await page.locator('textarea[name=policy]').fill(`allow:\n  - account: 012345678901\nonUnmatched: reject\n`);
+      await expect(page.getByTestId('problems').textContent()).resolves.toBe(
+        'allow[0].account (line 2): the account id 012345678901 is not in quotes, so YAML reads it as the number 12345678901: write account: "012345678901"',
+      );
       await page.locator('textarea[name=policy]').fill(`allow:\n  - account: "${ALLOWED}"\n    label: acme-prod\nonUnmatched: reject\n`);
       await page.getByRole('button', { name: 'Plan' }).click();
       await page.getByTestId('plan').waitFor();
@@ -224,7 +208,7 @@ describe('policies in the console', () => {
     expect(put.status).toBe(201);
 
     await inPage(browser, 'policy names and viewer heading', async (page) => {
-      await signIn(page, LOCAL_VIEWER);
+      await signIn(page, stack, LOCAL_VIEWER);
       await page.getByRole('link', { name: 'Services' }).click();
       const policyOf = (serviceId: string) => page.getByTestId('services').locator('tr', { hasText: serviceId }).getByTestId('policy-of-service').textContent();
       await expect(policyOf(governedByDefault)).resolves.toBe('default, version 1 · give it its own');

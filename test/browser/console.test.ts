@@ -1,8 +1,9 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LOCAL_APPROVER, LOCAL_APPROVER_ARN, LOCAL_VIEWER, signedClient } from '../e2e/approvals-client';
 import { startLocalStack, type LocalStack } from '../e2e/local-stack';
 import { inPage, launch } from './browser';
+import { heldEndpoint, signIn } from './console-session';
 
 // The approvals console in headless Chromium, against `npm start` (SigV4 mode):
 // the page signs every request in the browser with the pasted credentials.
@@ -27,21 +28,6 @@ beforeEach(async () => {
   await stack.reset();
 });
 
-async function signIn(page: Page, credentials: { accessKeyId: string; secretAccessKey: string }): Promise<void> {
-  await page.goto(`${stack.baseUrl}/console`);
-  await page.getByLabel('Credentials').fill(JSON.stringify({ Version: 1, AccessKeyId: credentials.accessKeyId, SecretAccessKey: credentials.secretAccessKey }));
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('who').waitFor();
-}
-
-/** A pending request of an account the policy holds for an approver. */
-async function heldEndpoint(): Promise<{ serviceId: string; endpointId: string }> {
-  const { serviceId } = await stack.createService();
-  const { vpcEndpointId: endpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: STRANGER });
-  await stack.waitFor(async () => (await stack.record(serviceId, endpointId))?.decision?.outcome === 'hold' && (await stack.idle()));
-  return { serviceId, endpointId };
-}
-
 async function ec2State(serviceId: string, endpointId: string): Promise<string | undefined> {
   return (await stack.listEndpoints(serviceId)).find((e) => e.vpcEndpointId === endpointId)?.state;
 }
@@ -52,7 +38,7 @@ describe('the approvals console', () => {
       await page.goto(`${stack.baseUrl}/console`);
       await expect(page.getByTestId('storage-note').textContent()).resolves.toMatch(/session storage only/);
 
-      await signIn(page, LOCAL_APPROVER);
+      await signIn(page, stack, LOCAL_APPROVER);
 
       await expect(page.getByTestId('who').textContent()).resolves.toBe(`${LOCAL_APPROVER_ARN} · approver · SigV4`);
       // In the page: its storages (globalThis there is the window).
@@ -74,9 +60,9 @@ describe('the approvals console', () => {
   });
 
   it('accepts a held request with a reason after saying what will happen, and EC2 admits it', async () => {
-    const { serviceId, endpointId } = await heldEndpoint();
+    const { serviceId, endpointId } = await heldEndpoint(stack, STRANGER);
     await inPage(browser, 'accept a held request', async (page) => {
-      await signIn(page, LOCAL_APPROVER);
+      await signIn(page, stack, LOCAL_APPROVER);
       await page.getByTestId('queue').getByRole('link', { name: endpointId }).click();
       await page.getByRole('button', { name: 'Accept…' }).click();
       await expect(page.locator('.consequence').textContent()).resolves.toContain(`EC2 accepts endpoint ${endpointId} of account ${STRANGER}`);
@@ -94,9 +80,9 @@ describe('the approvals console', () => {
   });
 
   it('rejects a held request with a reason', async () => {
-    const { serviceId, endpointId } = await heldEndpoint();
+    const { serviceId, endpointId } = await heldEndpoint(stack, STRANGER);
     await inPage(browser, 'reject a held request', async (page) => {
-      await signIn(page, LOCAL_APPROVER);
+      await signIn(page, stack, LOCAL_APPROVER);
       await page.goto(`${stack.baseUrl}/console#/connection/${serviceId}/${endpointId}`);
       await page.getByRole('button', { name: 'Reject…' }).click();
       await page.getByLabel(/Reason/).fill('unknown customer');
@@ -113,7 +99,7 @@ describe('the approvals console', () => {
     const { vpcEndpointId: endpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
     await stack.waitFor(async () => (await ec2State(serviceId, endpointId)) === 'available' && (await stack.idle()));
     await inPage(browser, 'revoke an admitted connection', async (page) => {
-      await signIn(page, LOCAL_APPROVER);
+      await signIn(page, stack, LOCAL_APPROVER);
       await page.goto(`${stack.baseUrl}/console#/connection/${serviceId}/${endpointId}`);
       expect(await page.getByRole('button', { name: 'Accept…' }).count()).toBe(0);
       await page.getByRole('button', { name: 'Revoke…' }).click();
@@ -127,9 +113,9 @@ describe('the approvals console', () => {
   });
 
   it('explains a lost race in plain words: accepted by whom, when, while you were looking', async () => {
-    const { serviceId, endpointId } = await heldEndpoint();
+    const { serviceId, endpointId } = await heldEndpoint(stack, STRANGER);
     await inPage(browser, 'lose a race', async (page) => {
-      await signIn(page, LOCAL_APPROVER);
+      await signIn(page, stack, LOCAL_APPROVER);
       await page.goto(`${stack.baseUrl}/console#/connection/${serviceId}/${endpointId}`);
       await page.getByRole('button', { name: 'Reject…' }).click();
       await page.getByLabel(/Reason/).fill('too slow');
@@ -146,9 +132,9 @@ describe('the approvals console', () => {
   });
 
   it('edits a policy with errors shown at the field, reads the plan, saves it, and meets a 412 when someone saved first', async () => {
-    const { endpointId } = await heldEndpoint();
+    const { endpointId } = await heldEndpoint(stack, STRANGER);
     await inPage(browser, 'edit plan save 412', async (page) => {
-      await signIn(page, LOCAL_APPROVER);
+      await signIn(page, stack, LOCAL_APPROVER);
       await page.getByRole('link', { name: 'Policies' }).click();
       await expect(page.getByTestId('current-version').textContent()).resolves.toMatch(/^Version 1, by /);
       const editor = page.locator('textarea[name=policy]');
@@ -186,9 +172,9 @@ describe('the approvals console', () => {
   });
 
   it('shows a viewer no write actions, and the API refuses them anyway', async () => {
-    const { serviceId, endpointId } = await heldEndpoint();
+    const { serviceId, endpointId } = await heldEndpoint(stack, STRANGER);
     await inPage(browser, 'viewer has no write buttons', async (page) => {
-      await signIn(page, LOCAL_VIEWER);
+      await signIn(page, stack, LOCAL_VIEWER);
       await expect(page.getByTestId('who').textContent()).resolves.toContain('local-viewer · viewer');
       await page.goto(`${stack.baseUrl}/console#/connection/${serviceId}/${endpointId}`);
       await page.getByTestId('history').waitFor();
@@ -218,5 +204,31 @@ describe('the approvals console', () => {
     const html = await (await fetch(`${stack.baseUrl}/console`)).text();
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
     expect((await fetch(`${stack.baseUrl}/console/..%2Fpackage.json`)).status).toBe(404);
+  });
+
+  it('serves its icon, linked from the page and at /favicon.ico, so that a browser meets no 404 loading it', async () => {
+    const favicon = await fetch(`${stack.baseUrl}/favicon.ico`);
+    const icon = Buffer.from(await favicon.arrayBuffer());
+
+    expect(favicon.status).toBe(200);
+    expect(favicon.headers.get('content-type')).toBe('image/x-icon');
+    expect(favicon.headers.get('x-content-type-options')).toBe('nosniff');
+    expect([...icon.subarray(0, 4)]).toEqual([0, 0, 1, 0]); // an ICO file
+
+    await inPage(browser, 'console favicon', async (page) => {
+      const failed: string[] = [];
+      page.on('response', (response) => {
+        if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+      });
+      await page.goto(`${stack.baseUrl}/console`);
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+      const iconHref = await page.evaluate(
+        () => (globalThis as unknown as { document: { querySelector(s: string): { href: string } | null } }).document.querySelector('link[rel=icon]')?.href,
+      );
+
+      expect(iconHref).toBe(`${stack.baseUrl}/console/favicon.svg`);
+      expect((await page.request.get(iconHref ?? '')).headers()['content-type']).toBe('image/svg+xml');
+      expect(failed).toEqual([]);
+    });
   });
 });

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_APPROVER, LOCAL_APPROVER_ARN, LOCAL_VIEWER, signedClient } from './approvals-client';
+import { HOSTILE_OU_NAME, heldBelowOu } from './hostile-ou';
 import { startLocalStack, type LocalStack } from './local-stack';
 
 // `npx vpce-gatekeeper` (bin/vpce-gatekeeper.mjs) against the local stack, signing
@@ -137,18 +138,7 @@ describe('npx vpce-gatekeeper', () => {
   });
 
   it('escapes every control and bidi character it prints, whoever wrote it: here an OU name from Organizations', async () => {
-    // AWS Organizations takes any characters in an OU name; this one erases the line above, retitles the window and reverses text.
-    const hostile = 'Sandbox\u001b[1A\u001b[2K\u001b]0;pwned\u0007\u202Eevil\u009b';
-    const post = async (path: string, body: unknown) => (await stack.request('POST', path, body)).body as Record<string, string>;
-    const { rootId = '' } = await post('/local/organization', { organizationId: 'o-a1b2c3d4e5' });
-    const { organizationalUnitId: allowed = '' } = await post('/local/organization/units', { parentId: rootId, name: 'Prod' });
-    const { organizationalUnitId: sandbox = '' } = await post('/local/organization/units', { parentId: rootId, name: hostile });
-    await post('/local/organization/accounts', { accountId: STRANGER, parentId: sandbox });
-    const { serviceId } = await stack.createService();
-    const policy = await signedClient(stack.baseUrl, LOCAL_APPROVER).request('PUT', `/policies/${serviceId}`, { body: { allow: [{ organizationalUnit: allowed }] } });
-    expect(policy.status).toBe(201);
-    const { vpcEndpointId: endpointId } = await stack.createEndpoint(serviceId, { ownerAccountId: STRANGER });
-    await stack.waitFor(async () => (await stack.record(serviceId, endpointId))?.decision?.reason.includes('Sandbox') === true && (await stack.idle()));
+    const { serviceId, endpointId } = await heldBelowOu(stack, STRANGER);
 
     const pending = await cli(LOCAL_VIEWER, 'pending', '--service', serviceId);
     const shown = await cli(LOCAL_VIEWER, 'show', serviceId, endpointId);
@@ -162,7 +152,7 @@ describe('npx vpce-gatekeeper', () => {
     expect(shown.stdout).toContain('\\u202Eevil');
     // Escaped as JSON escapes, so the JSON output still parses to what the API said.
     const parsed = JSON.parse(asJson.stdout) as { connections: { decision: { reason: string } }[] };
-    expect(parsed.connections[0]?.decision.reason).toContain(hostile);
+    expect(parsed.connections[0]?.decision.reason).toContain(HOSTILE_OU_NAME);
   });
 
   it('refuses a label with control or bidi characters, in the file and at the API, naming the field', async () => {

@@ -122,14 +122,41 @@ describe('npm start, through npm', () => {
     expect(line).toMatch(/ready at http:\/\/127\.0\.0\.1:\d+; no policy loaded, so every request will be held for an approver/);
   });
 
-  it('names the policies loaded in its ready line', async () => {
-    const { child, output } = npmStart(['--policy', 'examples/policies.yaml']);
-
+  /** What `npm start` prints up to a moment after its ready line, and the base URL that line names. */
+  async function readyOutput(args: string[]): Promise<{ line: string; base: string; output: string }> {
+    const { child, output } = npmStart(args);
     const line = await readyLine(output);
+    await setTimeout(100);
     child.kill('SIGTERM');
     await exitOf(child);
+    return { line, base: /ready at (\S+);/.exec(line)?.[1] ?? '', output: output() };
+  }
+
+  it('names the policies loaded in its ready line, and then where the console is and how to sign in', async () => {
+    const { line, base, output } = await readyOutput(['--policy', 'examples/policies.yaml']);
 
     expect(line).toMatch(/; policies loaded from examples\/policies\.yaml: default$/);
+    expect(output).toContain(`${line}\n  console  ${base}/console (sign in with the local approver's keys: LOCALAPPROVER / local-approver-secret)\n  API      SigV4`);
+  });
+
+  it('says in its ready lines that JWT is on, and where the issuer is', async () => {
+    const { base, output } = await readyOutput(['--auth', 'jwt']);
+
+    expect(output).toContain(`  console  ${base}/console (Sign in with SSO: local-approver or local-viewer)`);
+    expect(output).toContain(`  API      JWT on: bearer tokens from the local OpenID Connect issuer at ${base}/local/oidc`);
+  });
+
+  it('says what to do when its port is taken, by another stack say', async () => {
+    const first = npmStart();
+    const port = Number(/:(\d+);/.exec(await readyLine(first.output))?.[1]);
+
+    const second = npmStart([], { PORT: String(port) });
+    const exit = await exitOf(second.child);
+    first.child.kill('SIGTERM');
+    await exitOf(first.child);
+
+    expect(exit.code).toBe(1);
+    expect(second.output()).toContain(`port ${port} on 127.0.0.1 is in use, perhaps by another local stack. Stop that one, or start this one on another port: PORT=${port + 1} npm start`);
   });
 });
 

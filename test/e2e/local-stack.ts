@@ -21,14 +21,32 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../lib/aws/table';
 import type { ConnectionRecord } from '../../lib/domain/connection';
-import type { InboundMessage } from '../../local/aws/sns-inbound';
+import type { InboundMessage, InboundSubscription } from '../../local/aws/sns-inbound';
 import type { MessageAttribute, PublishedMessage as OutboxMessage } from '../../local/aws/sns-outbound';
 import type { QueuedMessage as DeadLetter } from '../../local/aws/sqs';
 import type { RedriveSummary } from '../../local/aws/dlq-redrive';
 import type { InvocationRecord } from '../../local/lambda/event-source-mapping';
 
 // The wire shapes of the control routes, as the local stack defines them.
-export type { DeadLetter, InboundMessage, InvocationRecord, MessageAttribute, OutboxMessage, RedriveSummary };
+export type { DeadLetter, InboundMessage, InboundSubscription, InvocationRecord, MessageAttribute, OutboxMessage, RedriveSummary };
+
+/** Where a service lives, as POST /local/services answers. */
+export interface CreatedService {
+  serviceId: string;
+  accountId: string;
+  region: string;
+}
+
+export interface ServiceOptions {
+  acceptanceRequired?: boolean;
+  serviceId?: string;
+  tags?: Record<string, string>;
+  /** The provider's account and the service's Region: the stack's own (000000000000, us-east-1) unless given. */
+  accountId?: string;
+  region?: string;
+  /** false: no connection notification to its spoke's topic. */
+  connectionNotification?: boolean;
+}
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const READY_LINE = /ready at (http:\/\/127\.0\.0\.1:\d+)/;
@@ -56,6 +74,8 @@ export interface CallCount {
 export interface Calls {
   byAction: Record<string, CallCount>;
   byEndpoint: Record<string, Record<string, CallCount>>;
+  /** `account/region` (where the caller's credentials and signature say it called): its calls by action. */
+  byAccountRegion: Record<string, { byAction: Record<string, CallCount> }>;
 }
 
 export interface Faults {
@@ -76,6 +96,8 @@ export interface Faults {
   ec2UnavailableFor?: string[];
   /** EC2's rate limits: false turns them off; buckets given replace the defaults (Describe* 100 + 20/s, mutating 50 + 5/s). */
   ec2RateLimits?: false | { mutating?: BucketLimits; nonMutating?: BucketLimits };
+  /** Spokes (`account:region`) whose role cannot be assumed there, and whose sessions can do nothing in EC2 there. */
+  spokeUnavailable?: string[];
   /** DynamoDB's per-partition limits (1,000 write and 3,000 read units a second per key, table and index): on unless false. */
   dynamoPartitionLimits?: boolean;
 }
@@ -128,6 +150,8 @@ export interface Health {
   sqsEndpoint: string;
   inboundTopicArn: string;
   outboundTopicArn: string;
+  /** The stack's own account and Region and each spoke: the topic delivering their notifications, and its subscription. */
+  spokes: InboundSubscription[];
   notificationQueueUrl: string;
   deadLetterQueueUrl: string;
   deadLetterQueueArn: string;
@@ -172,6 +196,8 @@ export interface StartOptions {
   functionTimeoutMs?: number;
   /** Extra environment for the child process. */
   env?: Record<string, string>;
+  /** `--spokes`: more accounts and Regions (`account:region`) the stack decides for. */
+  spokes?: string[];
   /** `--auth jwt`: the approvals API behind a JWT authorizer and the local OIDC issuer. Default iam. */
   auth?: 'iam' | 'jwt';
 }
@@ -225,7 +251,7 @@ export interface LocalStack {
   /** An SNSClient pointed at the simulated SNS. */
   snsClient(options?: { maxAttempts?: number }): SNSClient;
   /** Creates an endpoint service (acceptance required unless told otherwise). */
-  createService(options?: { acceptanceRequired?: boolean; serviceId?: string; tags?: Record<string, string> }): Promise<{ serviceId: string }>;
+  createService(options?: ServiceOptions): Promise<CreatedService>;
   /** A consumer creates an endpoint; the stack publishes a Connect notification. */
   createEndpoint(serviceId: string, consumer: { ownerAccountId: string; region?: string }): Promise<{ vpcEndpointId: string; state: EndpointState }>;
   /** `count` endpoints of one owner at once (up to 10,000), each publishing its Connect. */
@@ -238,9 +264,9 @@ export interface LocalStack {
   deleteEndpoint(serviceId: string, vpcEndpointId: string): Promise<LocalEndpoint>;
   /** EC2's view of a service's endpoint connections. */
   listEndpoints(serviceId: string): Promise<LocalEndpoint[]>;
-  /** Delivers a raw string as the Message of an SNS record from the inbound topic. */
-  notify(rawMessage: string): Promise<void>;
-  /** Everything published to the inbound topic since the last reset, in order. */
+  /** Publishes a raw string to the inbound topic (or a spoke's), which delivers it to the queue. */
+  notify(rawMessage: string, topicArn?: string): Promise<void>;
+  /** Everything published to the inbound topics since the last reset, in order. */
   notifications(): Promise<InboundMessage[]>;
   /** Table name, DynamoDB endpoint, topic ARNs, EC2/SNS endpoints. */
   health(): Promise<Health>;
@@ -282,6 +308,7 @@ export async function startLocalStack(options: StartOptions = {}): Promise<Local
     args.push('--policy', options.policyFile);
   }
   if (options.auth) args.push('--auth', options.auth);
+  if (options.spokes?.length) args.push('--spokes', options.spokes.join(','));
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: {
@@ -382,8 +409,8 @@ function localStack(baseUrl: string, child: ChildProcess, output: () => string, 
     deleteEndpoint: (serviceId, vpcEndpointId) => expect('DELETE', `/local/services/${serviceId}/endpoints/${vpcEndpointId}`, 200),
     listEndpoints: async (serviceId) =>
       (await expect<{ endpoints: LocalEndpoint[] }>('GET', `/local/services/${serviceId}/endpoints`, 200)).endpoints,
-    notify: async (rawMessage) => {
-      await expect('POST', '/local/notifications', 202, { message: rawMessage });
+    notify: async (rawMessage, topicArn) => {
+      await expect('POST', '/local/notifications', 202, { message: rawMessage, ...(topicArn ? { topicArn } : {}) });
     },
     notifications: async () => (await expect<{ messages: InboundMessage[] }>('GET', '/local/notifications', 200)).messages,
     health: () => expect('GET', '/local/health', 200),

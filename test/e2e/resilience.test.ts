@@ -1,7 +1,6 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { keys } from '../../lib/aws/table';
 import { LocalStackHttpError, startLocalStack, eventTypesFor, type LocalStack } from './local-stack';
+import { storeOldPolicyVersion } from '../support/table-fixtures';
 
 // Faults that kill or cut off the functions: a crash between EC2 acting and the
 // table recording it, an unreachable table, an unreadable policy, and the
@@ -124,12 +123,7 @@ describe('an unreadable policy', () => {
     const fine = await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED });
     // A version edited by hand in the table that no longer validates.
     const { db, tableName } = await stack.table();
-    await db.send(
-      new PutCommand({
-        TableName: tableName,
-        Item: { ...keys.policyVersion(BROKEN, 99), type: 'policy', policyId: BROKEN, version: 99, document: '{"mode":"yolo"}', createdAt: new Date().toISOString(), createdBy: 'hand' },
-      }),
-    );
+    await storeOldPolicyVersion(BROKEN, 99, '{"mode":"yolo"}', { db, tableName });
 
     expect(await failedReconcile()).toContain('invalid policy: mode');
 

@@ -8,6 +8,7 @@ import {
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { getConnection } from '../../lib/aws/connection-store';
+import { CONNECTION_STATES } from '../../lib/domain/connection';
 import { fakeAws, newServiceId } from '../support/fake-ec2';
 
 // The approvals handler fed API Gateway v2 events from events/, as Lambda receives
@@ -41,6 +42,12 @@ function acceptEvent(serviceId: string, endpointId: string, change: (event: Even
   change(event);
   return event;
 }
+
+/** An accept of a connection of this test, with this JSON body. */
+const acceptBody = (body: unknown) => (service: string, endpoint: string) => acceptEvent(service, endpoint, (e) => (e.body = JSON.stringify(body)));
+
+/** The queue read from events/, with this query instead of its own. */
+const listQuery = (query: Record<string, string>) => () => ({ ...fixture('http-api-list-connections-jwt.json'), queryStringParameters: query, rawQueryString: new URLSearchParams(query).toString() });
 
 async function invoke(event: Event): Promise<{ status: number; body: Record<string, unknown> }> {
   const { status, body } = await invokeWithHeaders(event);
@@ -242,6 +249,21 @@ describe('http-api handler', () => {
     expect(response).toEqual({ status: 400, body: { error: { code: 'InvalidRequest', message: expect.stringContaining('reason') } } });
     expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 0);
     expect(await getConnection(serviceId, connection.endpointId)).toBeUndefined();
+  });
+
+  it.each([
+    ['no reason', acceptBody({}), 'invalid body: reason: Invalid input: expected string, received undefined'],
+    ['a reason that is not text', acceptBody({ reason: 42 }), 'invalid body: reason: Invalid input: expected string, received number'],
+    ['a blank reason', acceptBody({ reason: '   ' }), 'invalid body: reason: must say why'],
+    ['an unknown field', acceptBody({ reason: 'ok', approvedBy: 'me' }), "invalid body: unknown field 'approvedBy' (the fields are reason)"],
+    ['a limit that is not a number', listQuery({ limit: 'ten' }), 'invalid query: limit: Invalid input: expected number, received NaN'],
+    ['a fractional limit', listQuery({ limit: '2.5' }), 'invalid query: limit: must be a whole number'],
+    ['a limit over 100', listQuery({ limit: '101' }), 'invalid query: limit: must be at most 100'],
+    ['an empty cursor and an unknown state', listQuery({ cursor: '', state: 'waiting' }), `invalid query: state: must be one of ${CONNECTION_STATES.join(', ')}; cursor: Too small: expected string to have >=1 characters`],
+  ])('says exactly what is wrong with %s (400)', async (_, event, message) => {
+    const response = await invoke(event(serviceId, aws.connect(serviceId, STRANGER).endpointId));
+
+    expect(response).toEqual({ status: 400, body: { error: { code: 'InvalidRequest', message } } });
   });
 
   it('keeps a reason written on several lines, with tabs and any script', async () => {

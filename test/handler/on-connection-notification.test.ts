@@ -6,11 +6,8 @@ import { handler } from '../../handlers/on-connection-notification';
 import { getConnection, putConnection } from '../../lib/aws/connection-store';
 import { putPolicy } from '../../lib/aws/policy-store';
 import { parsePolicy } from '../../lib/domain/policy';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { documentClient } from '../../lib/aws/clients';
-import { keys } from '../../lib/aws/table';
-import { TEST_TABLE } from '../support/aws-env';
 import { connectMessage, fakeAws, newServiceId, sqsEvent, sqsRecord } from '../support/fake-ec2';
+import { storeOldPolicyVersion } from '../support/table-fixtures';
 
 const ALLOWED = '111122223333';
 const DENIED = '444455556666';
@@ -144,12 +141,7 @@ describe('on-connection-notification, fed from the notifications queue', () => {
 
   it('decides nothing, and hands the message back, when the policy cannot be read', async () => {
     const connection = aws.connect(serviceId, ALLOWED);
-    await documentClient.send(
-      new PutCommand({
-        TableName: TEST_TABLE,
-        Item: { ...keys.policyVersion(serviceId, 99), policyId: serviceId, version: 99, document: '{"mode":"sometimes"}' },
-      }),
-    );
+    await storeOldPolicyVersion(serviceId, 99, '{"mode":"sometimes"}');
     const record = sqsRecord(connectMessage(connection));
 
     const response = await invoke({ Records: [record] });

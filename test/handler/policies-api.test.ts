@@ -1,15 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { DescribeVpcEndpointConnectionsCommand } from '@aws-sdk/client-ec2';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { getLatestPolicyVersion } from '../../lib/aws/policy-store';
 import { awsPorts } from '../../lib/aws/ports';
 import { policyInForce } from '../../lib/domain/policy';
-import { keys } from '../../lib/aws/table';
 import { publishStrandedPolicyEvents } from '../../lib/policy-events';
 import { fakeAws } from '../support/fake-ec2';
+import { storeOldPolicyVersion } from '../support/table-fixtures';
 
 // The policy routes of the approvals handler, fed API Gateway v2 events as Lambda
 // receives them, against mocked EC2 and SNS and an embedded DynamoDB.
@@ -27,7 +25,6 @@ const { handler } = await import('../../handlers/http-api');
 const UNMANAGED = 'vpce-svc-0fedcba9876543210';
 const ALLOWED = '111122223333';
 const context = { functionName: 'approvals-api', awsRequestId: 'test-request', getRemainingTimeInMillis: () => 29_000 } as unknown as Context;
-const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
 let nextService = 0;
 function newManagedService(): string {
@@ -65,15 +62,7 @@ const put = (policyId: string, body: unknown, ifMatch?: string) =>
 const versionsOf = async (policyId: string) =>
   ((await call({ method: 'GET', path: `/policies/${policyId}/versions` })).body.versions as { version: number }[]).map((v) => v.version);
 
-/** Stores a version as an earlier release might have written it, bypassing today's validation. */
-async function storeRaw(policyId: string, version: number, document: string): Promise<void> {
-  await db.send(
-    new PutCommand({
-      TableName: process.env.TABLE_NAME,
-      Item: { ...keys.policyVersion(policyId, version), type: 'policy', policyId, version, document, createdAt: new Date().toISOString(), createdBy: 'old-release' },
-    }),
-  );
-}
+const storeRaw = storeOldPolicyVersion;
 
 let aws: ReturnType<typeof fakeAws>;
 beforeEach(() => {

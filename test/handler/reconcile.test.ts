@@ -1,16 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointServiceConfigurationsCommand } from '@aws-sdk/client-ec2';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../handlers/reconcile';
-import { documentClient } from '../../lib/aws/clients';
 import { getConnection } from '../../lib/aws/connection-store';
 import { putPolicy } from '../../lib/aws/policy-store';
-import { keys } from '../../lib/aws/table';
 import { parsePolicy } from '../../lib/domain/policy';
-import { TEST_TABLE } from '../support/aws-env';
 import { fakeAws, newServiceId } from '../support/fake-ec2';
+import { storeOldPolicyVersion } from '../support/table-fixtures';
 
 const ALLOWED = '111122223333';
 const scheduledEvent = JSON.parse(readFileSync(new URL('../../events/scheduled-reconcile.json', import.meta.url), 'utf8')) as unknown;
@@ -64,12 +61,7 @@ describe('reconcile', () => {
 
   it('decides nothing, fails and counts the failure when a policy cannot be read', async () => {
     aws.connect(serviceId, ALLOWED);
-    await documentClient.send(
-      new PutCommand({
-        TableName: TEST_TABLE,
-        Item: { ...keys.policyVersion(serviceId, 2), type: 'policy', policyId: serviceId, version: 2, document: '{"allow":"everyone"}' },
-      }),
-    );
+    await storeOldPolicyVersion(serviceId, 2, '{"allow":"everyone"}');
 
     await expect(handler(scheduledEvent, context)).rejects.toThrow('invalid policy: allow');
 

@@ -67,10 +67,10 @@ interface HttpEvent {
   isBase64Encoded: boolean;
 }
 
-/** The fixture's interaction, signed now with `secret` over the bytes Slack sent (the body API Gateway base64-encoded). */
-function signedInteraction(secret: string): HttpEvent {
+/** The fixture's interaction, signed `secondsAgo` with `secret` over the bytes Slack sent (the body API Gateway base64-encoded). */
+function signedInteraction(secret: string, secondsAgo = 0): HttpEvent {
   const event = fixture<HttpEvent>('http-api-slack-interaction.json');
-  const timestamp = String(Math.floor(Date.now() / 1000));
+  const timestamp = String(Math.floor(Date.now() / 1000) - secondsAgo);
   const raw = Buffer.from(event.body, 'base64');
   return { ...event, headers: { ...event.headers, 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSignature(secret, timestamp, raw) } };
 }
@@ -78,7 +78,8 @@ function signedInteraction(secret: string): HttpEvent {
 describe('the Slack interactions handler', () => {
   it("checks the signature over the base64-decoded body, with the secret read once from Parameter Store, and answers the form's errors", async () => {
     const first = (await interactions(signedInteraction(SIGNING_SECRET), context)) as { statusCode: number; body: string };
-    const second = (await interactions(signedInteraction(SIGNING_SECRET), context)) as { statusCode: number; body: string };
+    // Another request (sent a second earlier): the same one again would be a replay.
+    const second = (await interactions(signedInteraction(SIGNING_SECRET, 1), context)) as { statusCode: number; body: string };
 
     // The fixture's user is not in slackApprovers: refused in the form, nothing decided.
     expect(first.statusCode).toBe(200);

@@ -82,19 +82,17 @@ export class Invariants {
       return due ? undefined : 'no policy in force had the request time out';
     }
     if (rule.startsWith('enforce:')) {
-      // A revocation rests on what this run read of the account on its own (a walk can miss an account that moves).
+      // A revocation on organization facts rests on what this run read of the account on its own (a walk can miss a move).
       const read = world.accountReads.filter((r) => r.accountId === account && r.direct && r.run === run).map((r) => world.organizationAt(r.seq));
-      const states = policies.some(usesOrganization) ? read : [world.organizationAt(world.seq)];
-      // What needs no membership (a deny by account id) is decided on none.
-      const memberships = [...states.map((state) => truth(state, account, world.now)), unread(account)];
-      const ok = policies.some((policy) => memberships.some((membership) => revocationFor(policy, record, account, now, membership)?.rule === rule));
-      return ok ? undefined : `no policy in force revokes it on what the run read of the account on its own (${describeStates(states, account)})`;
+      const ok = policies.some((policy) =>
+        this.decidedOn(policy, account, read, (membership) => revocationFor(policy, record, account, now, membership)?.rule === rule),
+      );
+      return ok ? undefined : `no policy in force revokes it on what the run read of the account on its own (${describeStates(read, account)})`;
     }
     // A verdict rests on what was read of the account (by this run, or earlier into the cache).
     const read = world.accountReads.filter((r) => r.accountId === account).map((r) => world.organizationAt(r.seq));
     const ok = policies.some((policy) =>
-      // What needs no membership (a deny by account id) is decided on none.
-      [...(usesOrganization(policy) ? read : [world.organizationAt(world.seq)]).map((state) => truth(state, account, world.now)), unread(account)].some((membership) =>
+      this.decidedOn(policy, account, read, (membership) =>
         // The account's places under maxEndpointsPerAccount: none taken, or all of them.
         [0, policy.maxEndpointsPerAccount ?? 0].some((admitted) => {
           const evaluation = evaluatePolicy(policy, { accountId: account, region: connection.region }, { now, admittedEndpointsOfAccount: admitted, membership });
@@ -103,6 +101,20 @@ export class Invariants {
       ),
     );
     return ok ? undefined : `no policy in force decides ${outcome} by ${rule} on what was read of the account (${describeStates(read, account)})`;
+  }
+
+  /**
+   * Whether `decides` holds on facts the engine may use: for a policy without
+   * entries by OU or organization, any (the account's place does not matter);
+   * otherwise the account's true place when it was read, or every place it
+   * could have (what needs no membership, such as a deny by account id). Never
+   * through an unreadable membership: that is what the engine under test judges.
+   */
+  private decidedOn(policy: Policy, account: string, read: OrganizationState[], decides: (membership: Membership) => boolean): boolean {
+    const world = this.world;
+    if (!usesOrganization(policy)) return decides(truth(world.organizationAt(world.seq), account, world.now));
+    if (read.some((state) => decides(truth(state, account, world.now)))) return true;
+    return everyPlace(world, account).every(decides);
   }
 
   private published(event: PublishedEvent): void {
@@ -162,9 +174,17 @@ export class Invariants {
   }
 }
 
-/** A membership nobody read. */
-function unread(accountId: string): Membership {
-  return { kind: 'unreadable', accountId, error: 'not read' };
+/** Every place an account could be: outside the organization, or in the root or any OU, active or not. */
+function everyPlace(world: World, accountId: string): Membership[] {
+  const parents = [ROOT_ID, ...world.units.keys()];
+  const statuses = ['ACTIVE', 'SUSPENDED'] as const;
+  const places = parents.flatMap((parentId) =>
+    statuses.map((status) => {
+      const state: OrganizationState = { seq: 0, at: 0, units: world.units, accounts: new Map([[accountId, { parentId, status }]]) };
+      return truth(state, accountId, world.now);
+    }),
+  );
+  return [{ kind: 'outside', accountId, organizationId: ORGANIZATION_ID, readAt: new Date(world.now).toISOString() }, ...places];
 }
 
 /** Where an account truly was in one state of the organization. */

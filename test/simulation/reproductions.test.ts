@@ -30,6 +30,17 @@ function organization(world: World): void {
   world.addService(SERVICE);
 }
 
+/** Changes the world once the call `name` with `arg` has been answered (at the run's next call). */
+function afterCall(world: World, name: string, arg: string, change: () => void): void {
+  let answered = false;
+  world.beforeCall = (call) => {
+    if (answered) {
+      answered = false;
+      change();
+    } else if (call.name === name && call.args[0] === arg) answered = true;
+  };
+}
+
 async function reconcileRun(world: World) {
   return world.start('reconcile', (ports) => reconcile(ports)).done;
 }
@@ -41,9 +52,7 @@ describe('an account missing from the organization walk is never taken to be out
     world.storePolicy('default', parsePolicy({ allow: [{ account: '*', label: 'anyone' }], deny: [{ organizationalUnit: SANDBOX, label: 'sandbox' }] }));
     world.createEndpoint(SERVICE, 'vpce-00000000000000001', NEWCOMER);
     // The walk has listed Sandbox's accounts; then the account joins Sandbox.
-    world.beforeCall = ({ name, args }) => {
-      if (name === 'organizations.listAccountsIn' && args[0] === SANDBOX) queueMicrotask(() => world.joinOrganization(NEWCOMER, SANDBOX));
-    };
+    afterCall(world, 'organizations.listAccountsIn', SANDBOX, () => world.joinOrganization(NEWCOMER, SANDBOX));
 
     const summary = await reconcileRun(world);
 
@@ -62,14 +71,25 @@ describe('an account missing from the organization walk is never taken to be out
     world.advance(5_000);
     expect(world.connections.get('vpce-00000000000000002')?.state).toBe('available');
     // TeamA is listed (the account is still in TeamB), then it moves there before TeamB is listed.
-    world.beforeCall = ({ name, args }) => {
-      if (name === 'organizations.listAccountsIn' && args[0] === TEAM_A) queueMicrotask(() => world.moveAccount(MOVER, TEAM_A));
-    };
+    afterCall(world, 'organizations.listAccountsIn', TEAM_A, () => world.moveAccount(MOVER, TEAM_A));
 
     const summary = await reconcileRun(world);
 
     expect(summary.totals).toMatchObject({ revoked: 0 });
     expect(world.connections.get('vpce-00000000000000002')?.state).toBe('available');
+  });
+
+  it('reads on its own an account the walk missed while it moved between two OUs, and places it where it is', async () => {
+    const world = new World();
+    organization(world);
+    world.joinOrganization(MOVER, TEAM_B);
+    afterCall(world, 'organizations.listAccountsIn', TEAM_A, () => world.moveAccount(MOVER, TEAM_A));
+
+    const reading = await world.start('reconcile', (ports) => ports.memberships.walked([MOVER])).done;
+
+    expect(reading.memberships.get(MOVER)).toMatchObject({ kind: 'member', path: [{ id: ROOT_ID }, { id: WORKLOADS }, { id: TEAM_A }] });
+    expect(reading.confirmed.has(MOVER)).toBe(true);
+    expect(world.accountReads.filter((read) => read.accountId === MOVER && read.direct).length).toBeGreaterThan(0);
   });
 
   it('reads an account on its own when a notification finds it missing from what the last walk cached', async () => {
@@ -115,11 +135,19 @@ describe('an account missing from the organization walk is never taken to be out
 });
 
 describe('the plan says what saving does', () => {
-  it('plans a candidate with OU entries on the memberships a decision reads, and saving it does exactly that', async () => {
+  it('plans a candidate with OU entries on the memberships a decision reads (accepts, rejects and revocations), and saving it does exactly that', async () => {
     const world = new World();
     organization(world);
     world.joinOrganization(PROD_ACCOUNT, PROD);
     world.joinOrganization(MOVER, SANDBOX);
+    // Two consumers admitted earlier by the policy's OU entry; one has since moved to Sandbox.
+    const LEAVER = '444455556666';
+    world.joinOrganization(LEAVER, PROD);
+    world.storePolicy('default', parsePolicy({ allow: [{ organizationalUnit: WORKLOADS, label: 'workloads' }] }));
+    const admitted = [world.createEndpoint(SERVICE, 'vpce-0000000000000000c', LEAVER), world.createEndpoint(SERVICE, 'vpce-0000000000000000d', LEAVER)];
+    await reconcileRun(world);
+    world.advance(5_000);
+    world.moveAccount(LEAVER, SANDBOX);
     world.storePolicy('default', parsePolicy({}));
     const named = world.createEndpoint(SERVICE, 'vpce-00000000000000005', NAMED);
     const prod = world.createEndpoint(SERVICE, 'vpce-00000000000000006', PROD_ACCOUNT);
@@ -130,6 +158,8 @@ describe('the plan says what saving does', () => {
       allow: [{ account: NAMED, label: 'named' }, { organizationalUnit: PROD, label: 'prod' }],
       deny: [{ organizationalUnit: SANDBOX, label: 'sandbox' }],
       onUnmatched: 'reject',
+      enforce: true,
+      maxRevocationPercent: 100,
     };
 
     const plan = await world.start('plan', (ports) => planPolicy('default', candidate, ports)).done;
@@ -138,9 +168,24 @@ describe('the plan says what saving does', () => {
     await reconcileRun(world);
 
     const effects = Object.fromEntries(plan.changes.map((change) => [change.endpointId, change.effect]));
-    expect(effects).toEqual({ [named.endpointId]: 'accept', [prod.endpointId]: 'accept', [sandbox.endpointId]: 'reject', [stranger.endpointId]: 'reject' });
+    expect(effects).toEqual({
+      [named.endpointId]: 'accept',
+      [prod.endpointId]: 'accept',
+      [sandbox.endpointId]: 'reject',
+      [stranger.endpointId]: 'reject',
+      [admitted[0]?.endpointId ?? '']: 'revoke',
+      [admitted[1]?.endpointId ?? '']: 'revoke',
+    });
+    expect(plan.summary).toMatchObject({ accept: 2, reject: 2, revoke: 2, hold: 0, unreadable: 0 });
     const done = Object.fromEntries(world.actions.slice(before).map((action) => [action.endpointId, action.action]));
-    expect(done).toEqual({ [named.endpointId]: 'accept', [prod.endpointId]: 'accept', [sandbox.endpointId]: 'reject', [stranger.endpointId]: 'reject' });
+    expect(done).toEqual({
+      [named.endpointId]: 'accept',
+      [prod.endpointId]: 'accept',
+      [sandbox.endpointId]: 'reject',
+      [stranger.endpointId]: 'reject',
+      [admitted[0]?.endpointId ?? '']: 'reject',
+      [admitted[1]?.endpointId ?? '']: 'reject',
+    });
   });
 
   it('agrees with the engine on a claim whose action failed: it holds nothing, so both decide the request', async () => {

@@ -154,7 +154,7 @@ const commandKinds = {
     command(`${account} ${status}`, (real) => real.world.setStatus(account, status)),
   ),
   leave: fc.constantFrom(...ACCOUNTS).map((account) => command(`${account} leaves the organization`, (real) => real.world.leaveOrganization(account))),
-  outage: fc.boolean().map((down) => command(`Organizations ${down ? 'down' : 'up'}`, (real) => void (real.world.faults.organizationsDown = down))),
+  outage: fc.constantFrom(true, true, false).map((down) => command(`Organizations ${down ? 'down' : 'up'}`, (real) => void (real.world.faults.organizationsDown = down))),
   ec2Calls: fc.record({ kind: fc.constantFrom('throttle', 'fail'), calls: fc.integer({ min: 1, max: 3 }) }).map(({ kind, calls }) =>
     command(`EC2 ${kind}s the next ${calls} call(s)`, (real) => {
       if (kind === 'throttle') real.world.faults.ec2Throttled += calls;
@@ -194,7 +194,7 @@ const WEIGHTS: Record<keyof typeof commandKinds, number> = {
   move: 3,
   status: 1,
   leave: 1,
-  outage: 3,
+  outage: 4,
   ec2Calls: 1,
   poison: 1,
   crash: 1,

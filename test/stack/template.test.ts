@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
@@ -328,7 +329,8 @@ describe('the packaged stack, with two managed endpoint services', () => {
       [...(expected.AttributeDefinitions ?? [])].sort(byName),
     );
     expect(table.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
-    expect(table.Properties.SSESpecification).toEqual({ SSEEnabled: true });
+    // The AWS owned key: encrypted at rest, and no KMS request billed (the AWS managed key's would be).
+    expect(table.Properties.SSESpecification).toEqual({ SSEEnabled: false });
     expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: TTL_ATTRIBUTE, Enabled: true });
     expect(table.DeletionPolicy).toBe('Retain');
     expect(table.UpdateReplacePolicy).toBe('Retain');
@@ -415,7 +417,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
       const [open, authorized] = partitionConsole(routes());
       expect(authorized.length).toBeGreaterThan(0);
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
-      expect(open.map((route) => route.RouteKey).sort()).toEqual(['GET /console', 'GET /console/{asset}']);
+      expect(open.map((route) => route.RouteKey).sort()).toEqual(['GET /console', 'GET /console/{asset}', 'GET /favicon.ico']);
       for (const route of open) expect(route.AuthorizationType ?? 'NONE').toBe('NONE');
     });
 
@@ -565,7 +567,56 @@ describe('the packaged stack, with SSO', () => {
         JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app', 'cli-app'] },
       });
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
-      expect(open).toHaveLength(2);
+      expect(open).toHaveLength(3);
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
+});
+
+describe('the stage', () => {
+  /** The longest stage packaging takes: every name built from it must fit its service's limit. */
+  const LONGEST_STAGE = 'a-stage-of-21-letters';
+  /** What each service allows a name of this kind. */
+  const NAME_LIMITS: Record<string, number> = {
+    FunctionName: 64, // Lambda
+    QueueName: 80, // SQS
+    TopicName: 256, // SNS
+    TableName: 255, // DynamoDB
+    AlarmName: 255, // CloudWatch
+    LogGroupName: 512, // CloudWatch Logs
+  };
+
+  it(
+    `of ${LONGEST_STAGE.length} characters gives names that all fit, in a template cfn-lint finds no error in`,
+    async () => {
+      const outDir = await packageWith([`serviceIds=${SERVICE_IDS[0]}`], LONGEST_STAGE);
+      const template = await readTemplate(outDir);
+
+      const names = Object.values(template.Resources).flatMap((resource) =>
+        Object.entries(resource.Properties ?? {}).filter(([key, value]) => key in NAME_LIMITS && typeof value === 'string') as [string, string][],
+      );
+      expect(names.filter(([key]) => key === 'FunctionName')).toHaveLength(3);
+      expect(Math.max(...names.filter(([key]) => key === 'FunctionName').map(([, name]) => name.length))).toBe(64); // the longest fits exactly
+      for (const [key, name] of names) expect(name.length, `${key} ${name}`).toBeLessThanOrEqual(NAME_LIMITS[key] ?? 0);
+
+      const lint = spawnSync('cfn-lint', ['--format', 'json', join(outDir, 'cloudformation-template-update-stack.json')], { encoding: 'utf8' });
+      if (lint.error) return; // cfn-lint is not installed (pip install cfn-lint): the names are checked above
+      const findings = JSON.parse(lint.stdout || '[]') as { Level: string; Rule: { Id: string }; Message: string }[];
+      expect(findings.filter((finding) => finding.Level === 'Error')).toEqual([]);
+      // What packaging itself leaves: DependsOn beside a GetAtt, and conditions over the parameters it resolved.
+      expect(new Set(findings.map((finding) => finding.Rule.Id))).toEqual(new Set(['W3005', 'W8003']));
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
+
+  it.each([
+    ['a stage of 22 characters', 'a-stage-of-22-letters2', /stage "a-stage-of-22-letters2" has 22 characters; at most 21 fit, since the function .* must stay within Lambda's 64/],
+    ['an underscore', 'my_stage', /stage "my_stage" must start with a letter and hold only letters, digits and hyphens/],
+    ['a leading digit', '2024', /stage "2024" must start with a letter/],
+  ])(
+    'with %s is refused at package time, saying why',
+    async (_, stage, message) => {
+      await expect(packageWith([`serviceIds=${SERVICE_IDS[0]}`], stage)).rejects.toThrow(message);
     },
     PACKAGE_TIMEOUT_MS,
   );
@@ -640,7 +691,7 @@ describe('the packaged stack, without managed endpoint services', () => {
 
 /** Routes of the console's page and assets (no authorizer), and the others. */
 function partitionConsole(routes: Record<string, unknown>[]): [Record<string, unknown>[], Record<string, unknown>[]] {
-  const isConsole = (route: Record<string, unknown>) => /^GET \/console(\/|$)/.test(String(route.RouteKey));
+  const isConsole = (route: Record<string, unknown>) => /^GET \/(console(\/|$)|favicon\.ico$)/.test(String(route.RouteKey));
   return [routes.filter(isConsole), routes.filter((route) => !isConsole(route))];
 }
 
@@ -760,7 +811,13 @@ describe('the packaged stack, with Slack approvals', () => {
     expect(tagged.Roles).toEqual([{ Ref: 'SlackInteractionsRole' }]);
     for (const roleId of ['SlackNotifierRole', 'SlackInteractionsRole']) expect(resource(template, roleId).Properties.Path).toBe('/vpce-gatekeeper/test/');
     expect((tagged.PolicyDocument as PolicyDocument).Statement[0]?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } });
-    expect(statements.flatMap((statement) => asArray(statement.Action)).filter((action) => action.startsWith('organizations:') || action === 'sts:AssumeRole')).toEqual([]);
+    // What the approvals API may do to decide, the interactions function may too: the same entry point.
+    const actionsOf = (roleId: string) => new Set(roleStatements(template, roleId).flatMap((statement) => asArray(statement.Action)));
+    const approvals = actionsOf('ApprovalsApiRole');
+    const slack = actionsOf('SlackInteractionsRole');
+    for (const action of ['ec2:AcceptVpcEndpointConnections', 'ec2:DescribeVpcEndpointConnections', 'dynamodb:PutItem', 'sns:Publish', 'organizations:DescribeAccount']) {
+      expect(approvals.has(action) && slack.has(action), action).toBe(true);
+    }
   });
 
   it('retries a failed notifier event twice and alarms when it still fails', () => {

@@ -1,17 +1,11 @@
 // Vitest setup file: keeps the functions' own output out of vitest's report. The handlers write
-// CloudWatch embedded-metric-format documents and Powertools log lines straight to stdout, and
-// Powertools warns on stderr when an invocation published no metric; dozens of such lines would
-// bury the report. VPCE_TEST_OUTPUT=full lets them through (see docs/architecture.md, Tests).
-// Tests that read those lines (vi.spyOn(process.stdout, 'write')) still see every one of them.
+// CloudWatch embedded-metric-format documents and JSON log lines straight to stdout; dozens of such
+// lines would bury the report. VPCE_TEST_OUTPUT=full lets them through (see docs/architecture.md,
+// Tests). Tests that read those lines (vi.spyOn(process.stdout, 'write')) still see every one of them.
 
-const POWERTOOLS_WARNINGS = [/^No application metrics to publish\b/];
+if (process.env.VPCE_TEST_OUTPUT !== 'full') quiet(process.stdout, (line) => isStructuredLine(line));
 
-if (process.env.VPCE_TEST_OUTPUT !== 'full') {
-  quiet(process.stdout, (line) => isStructuredLine(line));
-  quiet(process.stderr, (line) => POWERTOOLS_WARNINGS.some((pattern) => pattern.test(line)));
-}
-
-/** A JSON object on one line with an EMF `_aws` member, or a Powertools log entry (level, message). */
+/** A JSON object on one line with an EMF `_aws` member, or a log entry (level, message, timestamp: lib/logger.ts). */
 function isStructuredLine(line: string): boolean {
   if (!line.startsWith('{')) return false;
   try {

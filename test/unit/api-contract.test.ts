@@ -72,7 +72,7 @@ describe('the HTTP API contract', () => {
   it("puts an authorizer on every route in serverless.yml but the console's page and assets and Slack's interactions, which are public in all three", async () => {
     const routes = handlerRoutes();
     const publicInHandler = routes.filter((route) => route.access === 'public').map(routeKeyOf);
-    expect(sorted(publicInHandler)).toEqual(['GET /console', 'GET /console/{asset}', 'POST /chat/slack/interactions']);
+    expect(sorted(publicInHandler)).toEqual(['GET /console', 'GET /console/{asset}', 'GET /favicon.ico', 'POST /chat/slack/interactions']);
     for (const route of await serverlessRoutes()) {
       const key = routeKeyOf({ method: route.method.toUpperCase() as 'GET', path: route.path });
       expect(route.authorizer, key).toBe(publicInHandler.includes(key) ? undefined : '${self:custom.apiAuthorizer}');

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -68,5 +69,32 @@ describe('the bundle settings (esbuild.config.cjs)', () => {
     const bundling = build({ ...esbuildOptions, entryPoints: [entry], write: false, logLevel: 'silent' });
 
     await expect(bundling).rejects.toThrow(/no computed schema keys to inline/);
+  });
+});
+
+describe('a function bundled with these settings', () => {
+  it("reports a failed invocation with its error's name and the TypeScript functions and lines of its stack, with the template's NODE_OPTIONS", async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vpce-gatekeeper-esbuild-'));
+    const entry = join(dir, 'handler.ts');
+    await writeFile(
+      entry,
+      [
+        `import { ConflictError } from ${JSON.stringify(join(import.meta.dirname, '../../lib/errors.ts'))};`,
+        'export function claimConnection(endpointId: string): never {',
+        '  throw new ConflictError(`${endpointId} was decided by someone else`);',
+        '}',
+        "export const handler = async () => claimConnection('vpce-0123456789abcdef0');",
+        // What Lambda's runtime reports of a failed invocation: the error's name, message and stack.
+        'await handler().catch((error) => process.stdout.write(JSON.stringify({ errorType: error.name, errorMessage: error.message, trace: error.stack.split("\\n") })));',
+        '',
+      ].join('\n'),
+    );
+    await build({ ...esbuildOptions, entryPoints: [entry], outfile: join(dir, 'handler.mjs'), logLevel: 'silent' });
+
+    const run = spawnSync(process.execPath, [join(dir, 'handler.mjs')], { env: { PATH: process.env.PATH, NODE_OPTIONS: '--enable-source-maps' }, encoding: 'utf8' });
+
+    const report = JSON.parse(run.stdout) as { errorType: string; errorMessage: string; trace: string[] };
+    expect(report).toMatchObject({ errorType: 'ConflictError', errorMessage: 'vpce-0123456789abcdef0 was decided by someone else' });
+    expect(report.trace[1]).toMatch(/^ {4}at claimConnection \(.*handler\.ts:3:\d+\)$/);
   });
 });

@@ -1,15 +1,12 @@
 import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointConnectionsCommand } from '@aws-sdk/client-ec2';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { documentClient } from '../../lib/aws/clients';
-import { keys } from '../../lib/aws/table';
-import { TEST_TABLE } from '../support/aws-env';
 import { getConnection } from '../../lib/aws/connection-store';
 import { putPolicy } from '../../lib/aws/policy-store';
 import { parsePolicy } from '../../lib/domain/policy';
 import { MAX_SERVICES_PER_MESSAGE } from '../../lib/domain/notification-batch';
 import { handleNotificationBatch, type NotificationMessage } from '../../lib/notifications';
 import { connectMessage, fakeAws, newServiceId } from '../support/fake-ec2';
+import { storeOldPolicyVersion } from '../support/table-fixtures';
 
 const ALLOWED = '111122223333';
 let aws: ReturnType<typeof fakeAws>;
@@ -78,9 +75,7 @@ describe('a batch of notifications', () => {
     const broken = newServiceId();
     const ok = aws.connect(serviceId, ALLOWED);
     const stuck = aws.connect(broken, ALLOWED);
-    await documentClient.send(
-      new PutCommand({ TableName: TEST_TABLE, Item: { ...keys.policyVersion(broken, 99), policyId: broken, version: 99, document: '{"mode":"sometimes"}' } }),
-    );
+    await storeOldPolicyVersion(broken, 99, '{"mode":"sometimes"}');
     const fine = message(connectMessage(ok));
     const held = message(connectMessage(stuck));
 

@@ -82,7 +82,7 @@ describe('free text people write', () => {
         return asLabel === (oneLine && asReason) && asReason === isSafeText(text);
       }),
     );
-  });
+  }, 30_000); // fast-check builds its full-Unicode string tables once per file: seconds on a busy machine
 });
 
 describe('did you mean', () => {

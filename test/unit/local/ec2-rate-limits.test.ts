@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Ec2RateLimiter, isMutating } from '../../../local/aws/ec2-rate-limits';
 import { Faults } from '../../../local/aws/faults';
+import { LOCAL_LOCATION as LOCAL } from '../../../local/aws/locations';
+
+const HERE = '000000000000/us-east-1';
 
 /** A clock the test moves by hand. */
 function manualClock(): { now: () => number; advance: (ms: number) => void } {
@@ -19,9 +22,9 @@ describe("EC2's request-rate limits", () => {
     const clock = manualClock();
     const limiter = new Ec2RateLimiter(undefined, clock.now);
 
-    const burst = takeMany(() => limiter.take('DescribeVpcEndpointConnections'), 101);
+    const burst = takeMany(() => limiter.take('DescribeVpcEndpointConnections', HERE), 101);
     clock.advance(1000);
-    const afterOneSecond = takeMany(() => limiter.take('DescribeVpcEndpointConnections'), 100);
+    const afterOneSecond = takeMany(() => limiter.take('DescribeVpcEndpointConnections', HERE), 100);
 
     expect(burst).toBe(100);
     expect(afterOneSecond).toBe(20);
@@ -31,9 +34,9 @@ describe("EC2's request-rate limits", () => {
     const clock = manualClock();
     const limiter = new Ec2RateLimiter(undefined, clock.now);
 
-    const burst = takeMany(() => limiter.take('AcceptVpcEndpointConnections'), 60);
+    const burst = takeMany(() => limiter.take('AcceptVpcEndpointConnections', HERE), 60);
     clock.advance(2000);
-    const afterTwoSeconds = takeMany(() => limiter.take('AcceptVpcEndpointConnections'), 60);
+    const afterTwoSeconds = takeMany(() => limiter.take('AcceptVpcEndpointConnections', HERE), 60);
 
     expect(burst).toBe(50);
     expect(afterTwoSeconds).toBe(10);
@@ -41,20 +44,29 @@ describe("EC2's request-rate limits", () => {
 
   it('gives each API its own bucket', () => {
     const limiter = new Ec2RateLimiter(undefined, () => 0);
-    takeMany(() => limiter.take('AcceptVpcEndpointConnections'), 50);
+    takeMany(() => limiter.take('AcceptVpcEndpointConnections', HERE), 50);
 
-    expect(limiter.take('AcceptVpcEndpointConnections')).toBe(false);
-    expect(limiter.take('RejectVpcEndpointConnections')).toBe(true);
-    expect(limiter.take('DescribeVpcEndpointConnections')).toBe(true);
+    expect(limiter.take('AcceptVpcEndpointConnections', HERE)).toBe(false);
+    expect(limiter.take('RejectVpcEndpointConnections', HERE)).toBe(true);
+    expect(limiter.take('DescribeVpcEndpointConnections', HERE)).toBe(true);
+  });
+
+  it('gives each account and Region buckets of their own', () => {
+    const limiter = new Ec2RateLimiter(undefined, () => 0);
+    takeMany(() => limiter.take('AcceptVpcEndpointConnections', HERE), 50);
+
+    expect(limiter.take('AcceptVpcEndpointConnections', HERE)).toBe(false);
+    expect(limiter.take('AcceptVpcEndpointConnections', '000000000000/eu-west-1')).toBe(true);
+    expect(limiter.take('AcceptVpcEndpointConnections', '222233334444/us-east-1')).toBe(true);
   });
 
   it('never holds more than its capacity, however long it rested', () => {
     const clock = manualClock();
     const limiter = new Ec2RateLimiter(undefined, clock.now);
-    limiter.take('RejectVpcEndpointConnections');
+    limiter.take('RejectVpcEndpointConnections', HERE);
     clock.advance(3_600_000);
 
-    expect(takeMany(() => limiter.take('RejectVpcEndpointConnections'), 100)).toBe(50);
+    expect(takeMany(() => limiter.take('RejectVpcEndpointConnections', HERE), 100)).toBe(50);
   });
 
   it('counts Describe, Get and List calls as non-mutating, and Accept, Reject and Modify as mutating', () => {
@@ -66,10 +78,10 @@ describe("EC2's request-rate limits", () => {
 describe('the ec2RateLimits fault switch', () => {
   it('is on with the documented defaults, and false turns it off', () => {
     const faults = new Faults(Math.random, () => 0);
-    const defaults = takeMany(() => faults.withinEc2RateLimit('AcceptVpcEndpointConnections'), 60);
+    const defaults = takeMany(() => faults.withinEc2RateLimit('AcceptVpcEndpointConnections', LOCAL), 60);
 
     faults.set({ ec2RateLimits: false });
-    const unlimited = takeMany(() => faults.withinEc2RateLimit('AcceptVpcEndpointConnections'), 1000);
+    const unlimited = takeMany(() => faults.withinEc2RateLimit('AcceptVpcEndpointConnections', LOCAL), 1000);
 
     expect(defaults).toBe(50);
     expect(unlimited).toBe(1000);
@@ -79,8 +91,8 @@ describe('the ec2RateLimits fault switch', () => {
     const faults = new Faults(Math.random, () => 0);
 
     const inForce = faults.set({ ec2RateLimits: { mutating: { capacity: 3, refillPerSecond: 1 } } });
-    const accepts = takeMany(() => faults.withinEc2RateLimit('AcceptVpcEndpointConnections'), 10);
-    const describes = takeMany(() => faults.withinEc2RateLimit('DescribeVpcEndpointConnections'), 200);
+    const accepts = takeMany(() => faults.withinEc2RateLimit('AcceptVpcEndpointConnections', LOCAL), 10);
+    const describes = takeMany(() => faults.withinEc2RateLimit('DescribeVpcEndpointConnections', LOCAL), 200);
     const restored = faults.set({ ec2RateLimits: {} });
 
     expect(inForce.ec2RateLimits).toEqual({ mutating: { capacity: 3, refillPerSecond: 1 }, nonMutating: { capacity: 100, refillPerSecond: 20 } });
@@ -90,11 +102,11 @@ describe('the ec2RateLimits fault switch', () => {
 
   it('does not refill the buckets when another fault changes', () => {
     const faults = new Faults(Math.random, () => 0);
-    takeMany(() => faults.withinEc2RateLimit('AcceptVpcEndpointConnections'), 50);
+    takeMany(() => faults.withinEc2RateLimit('AcceptVpcEndpointConnections', LOCAL), 50);
 
     faults.set({ duplicateDeliveries: 2 });
 
-    expect(faults.withinEc2RateLimit('AcceptVpcEndpointConnections')).toBe(false);
+    expect(faults.withinEc2RateLimit('AcceptVpcEndpointConnections', LOCAL)).toBe(false);
   });
 
   it('answers calls naming an unavailable service or endpoint, and only those', () => {

@@ -19,8 +19,21 @@ describe('fault injection settings', () => {
       ec2UnavailableFor: [],
       ec2RateLimits: { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } },
       organizationsUnavailable: false,
+      spokeUnavailable: [],
       dynamoPartitionLimits: true,
     });
+  });
+
+  it('makes the spokes it names unavailable, and refuses entries that are not account:region or are the local stack itself', () => {
+    const faults = new Faults();
+    faults.set({ spokeUnavailable: ['222233334444:eu-west-1'] });
+
+    expect(faults.spokeUnavailable({ accountId: '222233334444', region: 'eu-west-1' })).toBe(true);
+    expect(faults.spokeUnavailable({ accountId: '222233334444', region: 'us-east-1' })).toBe(false);
+    expect(faultSettingsSchema.safeParse({ spokeUnavailable: ['222233334444'] }).error?.issues[0]?.message).toBe(
+      'must be account:region, such as 222233334444:eu-west-1',
+    );
+    expect(faultSettingsSchema.safeParse({ spokeUnavailable: ['000000000000:us-east-1'] }).success).toBe(false);
   });
 
   it('throttles the fraction of EC2 calls that the rate says', () => {

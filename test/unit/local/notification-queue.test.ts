@@ -6,6 +6,8 @@ import { InboundSns } from '../../../local/aws/sns-inbound';
 import { LocalQueue, LocalSqs } from '../../../local/aws/sqs';
 
 const ENDPOINT = 'http://127.0.0.1/aws/sqs';
+const SNS_ENDPOINT = 'http://127.0.0.1/aws/sns';
+const TOPIC = { accountId: '000000000000', region: 'us-east-1', topicArn: 'arn:aws:sns:us-east-1:000000000000:t' };
 const VISIBILITY_MS = 10_000;
 
 function queues(maxReceiveCount = 3) {
@@ -48,7 +50,7 @@ afterEach(() => {
 describe('the inbound topic delivers into the queue', () => {
   it('delivers each notification as the raw message body', () => {
     const { queue } = queues();
-    const topic = new InboundSns({ topicArn: 'arn:aws:sns:us-east-1:000000000000:t', queue, faults: new Faults() });
+    const topic = new InboundSns({ topics: [TOPIC], queue, faults: new Faults(), endpoint: SNS_ENDPOINT });
 
     topic.publish('{"eventType":"Connect"}');
 
@@ -58,7 +60,7 @@ describe('the inbound topic delivers into the queue', () => {
   it('delivers duplicateDeliveries copies, each its own queue message, and drops what dropNotifications loses', () => {
     const { queue } = queues();
     const faults = new Faults(() => 0.5);
-    const topic = new InboundSns({ topicArn: 'arn:aws:sns:us-east-1:000000000000:t', queue, faults });
+    const topic = new InboundSns({ topics: [TOPIC], queue, faults, endpoint: SNS_ENDPOINT });
 
     faults.set({ duplicateDeliveries: 3 });
     topic.publish('kept');
@@ -77,7 +79,7 @@ describe('the inbound topic delivers into the queue', () => {
     const { queue } = queues();
     const draws = [0.9, 0.1];
     const faults = new Faults(() => draws.shift() ?? 0);
-    const topic = new InboundSns({ topicArn: 'arn:aws:sns:us-east-1:000000000000:t', queue, faults });
+    const topic = new InboundSns({ topics: [TOPIC], queue, faults, endpoint: SNS_ENDPOINT });
     faults.set({ shuffleDeliveries: true });
 
     topic.publish('first');
