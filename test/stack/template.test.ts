@@ -233,8 +233,8 @@ describe('the packaged stack, with two managed endpoint services', () => {
       }),
     ]);
     expect(statementsAllowing(template, 'sqs:SendMessage')).toEqual([]);
-    // Neither UpdateItem nor the index: the notification path uses neither.
-    expect(asArray(table?.Action ?? [])).not.toContain('dynamodb:UpdateItem');
+    // UpdateItem only to count each change of state (ADD on the service's counts); never Scan nor an index.
+    expect(asArray(table?.Action ?? []).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(table?.Resource).toEqual({ 'Fn::GetAtt': ['StateTable', 'Arn'] });
   });
 
@@ -441,13 +441,14 @@ describe('the packaged stack, with two managed endpoint services', () => {
       expect(asArray(decide?.Resource).map(arnText).sort()).toEqual(
         SERVICE_IDS.map((id) => `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${id}`).sort(),
       );
-      // BatchGetItem and BatchWriteItem: the organization membership cache, for evaluate.
+      // BatchGetItem and BatchWriteItem: the organization membership cache, for evaluate; UpdateItem: the counts by state.
       expect(actions.filter((action) => action.startsWith('dynamodb:')).sort()).toEqual([
         'dynamodb:BatchGetItem',
         'dynamodb:BatchWriteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
+        'dynamodb:UpdateItem',
       ]);
       expect(actions).not.toContain('sqs:SendMessage');
     });
