@@ -158,7 +158,7 @@ async function dynamodbCalls(stack: LocalStack): Promise<DynamodbCalls> {
 
 /** GET /services, signed as a viewer: the DynamoDB requests it made, and how many of the service's connections it counted. */
 async function readServices(stack: LocalStack, serviceId: string): Promise<{ dynamodbRequests: number; counted: number }> {
-  const before = await dynamodbRequests(stack);
+  const before = await quietDynamodbRequests(stack);
   const response = await signedClient(stack.baseUrl, LOCAL_VIEWER).request('GET', '/services');
   const after = await dynamodbRequests(stack);
   if (response.status !== 200) throw new Error(`GET /services answered ${response.status}`);
@@ -168,6 +168,19 @@ async function readServices(stack: LocalStack, serviceId: string): Promise<{ dyn
 
 async function dynamodbRequests(stack: LocalStack): Promise<number> {
   return (await dynamodbCalls(stack)).total;
+}
+
+/** The DynamoDB requests so far, once none has reached the table for a second (the burst's last writes are done). */
+async function quietDynamodbRequests(stack: LocalStack): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  let last = await dynamodbRequests(stack);
+  for (;;) {
+    await new Promise((done) => setTimeout(done, 1000));
+    const now = await dynamodbRequests(stack);
+    if (now === last) return now;
+    if (Date.now() > deadline) throw new Error(`the table was still busy after 60 s (${now - last} requests in the last second)`);
+    last = now;
+  }
 }
 
 /** What the burst cost DynamoDB: the figures' growth from `before`, and the partitions since the table was reset. */
