@@ -10,7 +10,7 @@ import { body, ifMatch, jsonBody, onFirstUse, pathParams, queryParams, reasonSch
 import { json } from '../lib/http/responses';
 import { serveRoutes, type ApiRequest, type Route } from '../lib/http/router';
 import { lambdaHandler } from '../lib/lambda';
-import { consoleAsset, consoleSettingsOf } from '../lib/http/static-assets';
+import { consoleAsset, consoleSettingsOf, unrouted } from '../lib/http/static-assets';
 import { requireApprover, type CallerView } from '../lib/http/auth';
 import { config, outboundTopicArn } from '../lib/config';
 
@@ -80,6 +80,8 @@ export const routes: Route[] = [
     access: 'public',
     handle: async ({ event }) => consoleAsset(CONSOLE_DIST, pathParams(event, consolePath()).asset, consoleSettings()),
   },
+  // API Gateway's catch-all: /console/ and the API's own 404s (HTTP API route keys cannot end in '/').
+  { method: 'ANY', path: '$default', access: 'public', handle: async ({ event }) => unrouted({ method: event.requestContext.http.method, rawPath: event.rawPath }) },
   {
     method: 'GET',
     path: '/me',

@@ -20,11 +20,6 @@ export class ConflictError extends Error {
   override readonly name = 'ConflictError';
 }
 
-/** Some connections could not be acted on; thrown so that the invocation is retried. */
-export class RetryableActionError extends Error {
-  override readonly name = 'RetryableActionError';
-}
-
 /** The caller could not be identified: no authenticated identity reached the function. */
 export class UnauthorizedError extends Error {
   override readonly name = 'UnauthorizedError';

@@ -26,7 +26,7 @@ const API_PATH = /^\/(?!(local|aws)(\/|$))/;
 /**
  * The one HTTP listener: control routes under /local, EC2 and SNS under /aws, and
  * at the root the HTTP API's functions (the approvals API, Slack's interactions),
- * each answering its own routes, the first answering what none takes (404).
+ * each answering its own routes, the first answering what none takes (its `$default` route).
  */
 export function createRequestListener(plane: ControlPlane, apis: LocalApiGateway[] = []): RequestListener {
   const routes = controlRoutes(plane);

@@ -18,6 +18,7 @@ export const httpApiEventSchema = z.object({
   isBase64Encoded: z._default(z.boolean(), false),
   requestContext: z.object({
     requestId: z.string(),
+    http: z.object({ method: z.string() }),
     authorizer: z.optional(
       z.object({
         iam: z.optional(z.object({ userArn: z.optional(z.string()), accessKey: z.optional(z.string()) })),

@@ -18,8 +18,12 @@ export interface ApiRequest {
 }
 
 export interface Route {
-  method: 'GET' | 'POST' | 'PUT';
-  /** As API Gateway spells it: `/services/{serviceId}/connections`. */
+  /** `ANY` only for the default route. */
+  method: 'GET' | 'POST' | 'PUT' | 'ANY';
+  /**
+   * As API Gateway spells it: `/services/{serviceId}/connections`; or `$default`, API Gateway's
+   * route for every request that no other route takes.
+   */
   path: string;
   access: Access;
   handle: (request: ApiRequest) => Promise<HttpResponse>;
@@ -28,9 +32,12 @@ export interface Route {
 /** Who calls a public route: nobody in particular. */
 const ANONYMOUS: Caller = Object.freeze({ principal: 'anonymous', groups: [], via: 'iam' as const });
 
-/** The route key API Gateway puts in the event: `GET /services/{serviceId}/connections`. */
+/** The route API Gateway takes for a request no other route takes; its route key is just this. */
+export const DEFAULT_ROUTE = '$default';
+
+/** The route key API Gateway puts in the event: `GET /services/{serviceId}/connections`, or `$default`. */
 export function routeKeyOf(route: Pick<Route, 'method' | 'path'>): string {
-  return `${route.method} ${route.path}`;
+  return route.path === DEFAULT_ROUTE ? DEFAULT_ROUTE : `${route.method} ${route.path}`;
 }
 
 export interface Authorization extends Approvers {

@@ -104,6 +104,19 @@ export async function consoleAsset(distDir: URL, asset: string | undefined, sett
   };
 }
 
+/**
+ * What no route of the API takes (its `$default` route): `/console/`, typed with a slash, is sent to
+ * the page's one address, `/console` (relative, so that it holds under any base path: the page's
+ * assets are named relative to it); anything else is the API's own 404, with nosniff, where API
+ * Gateway's own would carry no such header.
+ */
+export function unrouted(request: { method: string; rawPath: string }): HttpResponse {
+  if (request.method === 'GET' && request.rawPath === '/console/') {
+    return { statusCode: 308, headers: { location: '../console', ...NOSNIFF, 'cache-control': 'no-cache' }, body: '' };
+  }
+  throw new NotFoundError(`no route for ${request.method} ${request.rawPath}`);
+}
+
 async function read(file: URL): Promise<Buffer | undefined> {
   const path = fileURLToPath(file);
   let bytes = cache.get(path);

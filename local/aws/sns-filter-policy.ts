@@ -1,4 +1,3 @@
-import type { MessageAttribute } from './sns-outbound';
 
 /**
  * SNS subscription filter policies on message attributes (FilterPolicyScope
@@ -40,4 +39,11 @@ export function matchesFilterPolicy(policy: FilterPolicy, attributes: Record<str
       return !(Array.isArray(excluded) ? excluded : [excluded]).includes(value);
     });
   });
+}
+
+/** A message attribute as SNS's Publish takes it, which a filter policy is matched against. */
+export interface MessageAttribute {
+  DataType: string;
+  StringValue?: string;
+  BinaryValue?: string;
 }

@@ -2,7 +2,7 @@ import { QueryParams } from './form';
 import { requestId as newRequestId } from './ids';
 import type { QueryResponse } from '../http-io';
 import { element, textElement, xmlDocument } from './xml';
-import { checkFilterPolicy, matchesFilterPolicy, type FilterPolicy } from './sns-filter-policy';
+import { checkFilterPolicy, matchesFilterPolicy, type FilterPolicy, type MessageAttribute } from './sns-filter-policy';
 
 /** The XML namespace of every SNS response. */
 export const SNS_XML_NAMESPACE = 'http://sns.amazonaws.com/doc/2010-03-31/';
@@ -13,11 +13,7 @@ export const MAX_MESSAGE_BYTES = 262_144;
 const MAX_BATCH_BYTES = MAX_MESSAGE_BYTES;
 const BATCH_ENTRY_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
-export interface MessageAttribute {
-  DataType: string;
-  StringValue?: string;
-  BinaryValue?: string;
-}
+export type { MessageAttribute };
 
 /** One message published to a local topic. */
 export interface PublishedMessage {

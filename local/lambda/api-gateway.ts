@@ -5,6 +5,7 @@ import { NOSNIFF_HEADER, sendJson } from '../http-io';
 import { describeError, logLocal } from '../log';
 import { verifySignature, type LocalPrincipal } from './sigv4';
 import { inInvocation, lambdaContext } from './lambda-runtime';
+import { DEFAULT_ROUTE } from '../../lib/http/router';
 import type { LocalJwtAuthorizer } from './jwt-authorizer';
 
 /**
@@ -71,18 +72,25 @@ export class LocalApiGateway {
   constructor(
     private readonly options: { routes: readonly HttpApiRoute[]; handler: HttpApiHandler; functionName: string; auth?: LocalApiAuth },
   ) {
-    this.matchers = options.routes.map(({ method, path, access }) => ({
-      routeKey: `${method} ${path}`,
-      public: access === 'public',
-      method,
-      names: [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1] ?? ''),
-      pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, '([^/]+)')}$`),
-    }));
+    // API Gateway tries the routes it can name before its catch-all, `$default`.
+    const routes = [...options.routes].sort((a, b) => Number(a.path === DEFAULT_ROUTE) - Number(b.path === DEFAULT_ROUTE));
+    this.matchers = routes.map(({ method, path, access }) =>
+      path === DEFAULT_ROUTE
+        ? { routeKey: DEFAULT_ROUTE, public: access === 'public', method: '*', names: [], pattern: /^/ }
+        : {
+            routeKey: `${method} ${path}`,
+            public: access === 'public',
+            method,
+            names: [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1] ?? ''),
+            pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, '([^/]+)')}$`),
+          },
+    );
   }
 
   /** Whether one of this function's routes takes the request. */
+  /** Whether one of this function's routes, other than a catch-all, takes the request. */
   handles(method: string, url: string): boolean {
-    return this.match(method, url.split('?')[0] ?? '/') !== undefined;
+    return ![undefined, DEFAULT_ROUTE].includes(this.match(method, url.split('?')[0] ?? '/')?.routeKey);
   }
 
   /** Answers one request, as API Gateway and the function behind it would. */
@@ -135,7 +143,7 @@ export class LocalApiGateway {
 
   private match(method: string, rawPath: string): { routeKey: string; public: boolean; pathParameters?: Record<string, string> } | undefined {
     for (const matcher of this.matchers) {
-      const found = matcher.method === method ? matcher.pattern.exec(rawPath) : null;
+      const found = matcher.method === method || matcher.method === '*' ? matcher.pattern.exec(rawPath) : null;
       if (!found) continue;
       const values = found.slice(1).map(decode);
       if (!values.length) return { routeKey: matcher.routeKey, public: matcher.public };

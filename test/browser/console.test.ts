@@ -206,6 +206,16 @@ describe('the approvals console', () => {
     expect((await fetch(`${stack.baseUrl}/console/..%2Fpackage.json`)).status).toBe(404);
   });
 
+  it('opens the console typed with a trailing slash, /console/, at its one address', async () => {
+    await inPage(browser, 'console with a trailing slash', async (page) => {
+      const response = await page.goto(`${stack.baseUrl}/console/`);
+
+      expect(response?.status()).toBe(200);
+      expect(new URL(page.url()).pathname).toBe('/console');
+      await expect(page.getByTestId('storage-note').textContent()).resolves.toMatch(/session storage only/);
+    });
+  });
+
   it('serves its icon, linked from the page and at /favicon.ico, so that a browser meets no 404 loading it', async () => {
     const favicon = await fetch(`${stack.baseUrl}/favicon.ico`);
     const icon = Buffer.from(await favicon.arrayBuffer());

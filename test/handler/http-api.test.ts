@@ -221,6 +221,24 @@ describe('http-api handler', () => {
     for (const response of [accepted, refused, unknown]) expect(response.headers['x-content-type-options']).toBe('nosniff');
   });
 
+  it("answers API Gateway's catch-all: /console/ sent to the console, with no caller; any other path 404 with nosniff", async () => {
+    /** What API Gateway sends its $default route: no authorizer runs on it. */
+    const caughtAll = (method: string, path: string) => {
+      const event = routeEvent(method, path, path, undefined);
+      event.routeKey = '$default';
+      event.requestContext = { ...event.requestContext, routeKey: '$default', authorizer: undefined, http: { method, path } };
+      return event;
+    };
+    const response = (await handler(caughtAll('GET', '/console/'), context)) as APIGatewayProxyStructuredResultV2;
+    const unknown = await invokeWithHeaders(caughtAll('POST', '/services'));
+
+    expect(response.statusCode).toBe(308);
+    expect(new URL(String(response.headers?.location), 'https://api.example/console/').pathname).toBe('/console');
+    expect(response.headers?.['x-content-type-options']).toBe('nosniff');
+    expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'NotFound', message: 'no route for POST /services' } } });
+    expect(unknown.headers['x-content-type-options']).toBe('nosniff');
+  });
+
   it('decodes a base64-encoded body as API Gateway delivers non-text payloads', async () => {
     const connection = aws.connect(serviceId, STRANGER);
     const event = acceptEvent(serviceId, connection.endpointId, (e) => {

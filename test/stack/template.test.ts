@@ -413,11 +413,11 @@ describe('the packaged stack, with two managed endpoint services', () => {
       });
     });
 
-    it('requires IAM authorization (SigV4) on every route but the console\'s page and static assets', () => {
+    it("requires IAM authorization (SigV4) on every route but the console's page and static assets, and the catch-all that answers /console/ and 404s", () => {
       const [open, authorized] = partitionConsole(routes());
       expect(authorized.length).toBeGreaterThan(0);
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'AWS_IAM' });
-      expect(open.map((route) => route.RouteKey).sort()).toEqual(['GET /console', 'GET /console/{asset}', 'GET /favicon.ico']);
+      expect(open.map((route) => route.RouteKey).sort()).toEqual(['$default', 'GET /console', 'GET /console/{asset}', 'GET /favicon.ico']);
       for (const route of open) expect(route.AuthorizationType ?? 'NONE').toBe('NONE');
     });
 
@@ -568,7 +568,7 @@ describe('the packaged stack, with SSO', () => {
         JwtConfiguration: { Issuer: 'https://sso.example.com/', Audience: ['approvals', 'console-app', 'cli-app'] },
       });
       for (const route of authorized) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
-      expect(open).toHaveLength(3);
+      expect(open).toHaveLength(4);
     },
     PACKAGE_TIMEOUT_MS,
   );
@@ -690,9 +690,9 @@ describe('the packaged stack, without managed endpoint services', () => {
   );
 });
 
-/** Routes of the console's page and assets (no authorizer), and the others. */
+/** Routes of the console's page and assets and the catch-all (no authorizer), and the others. */
 function partitionConsole(routes: Record<string, unknown>[]): [Record<string, unknown>[], Record<string, unknown>[]] {
-  const isConsole = (route: Record<string, unknown>) => /^GET \/(console(\/|$)|favicon\.ico$)/.test(String(route.RouteKey));
+  const isConsole = (route: Record<string, unknown>) => /^(GET \/(console(\/|$)|favicon\.ico$)|\$default$)/.test(String(route.RouteKey));
   return [routes.filter(isConsole), routes.filter((route) => !isConsole(route))];
 }
 

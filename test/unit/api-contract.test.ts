@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { routes as approvalsRoutes } from '../../handlers/http-api';
-import { routeKeyOf, type Route } from '../../lib/http/router';
+import { DEFAULT_ROUTE, routeKeyOf, type Route } from '../../lib/http/router';
 import { slackRoutes } from '../../lib/slack/routes';
 // @ts-expect-error: CommonJS without types, as serverless.yml loads it
 import { interactionsFunction } from '../../stack/slack.cjs';
@@ -32,7 +32,7 @@ function openApiRouteKeys(): string[] {
   );
 }
 
-type HttpApiEvent = { httpApi?: { method: string; path: string; authorizer?: unknown } };
+type HttpApiEvent = { httpApi?: { method: string; path: string; authorizer?: unknown } | '*' };
 
 /** The Slack settings of a stage that configures Slack, as `--param` would give them. */
 const SLACK_PARAMS: Record<string, string> = {
@@ -49,7 +49,7 @@ async function serverlessRoutes(): Promise<{ method: string; path: string; autho
   expect(Object.values(stack.functions)).toContain('${file(./stack/slack.cjs):interactionsFunction, null}');
   return [...Object.values(stack.functions), slack]
     .filter((fn) => typeof fn === 'object' && ['handlers/http-api.handler', 'handlers/slack-interactions.handler'].includes(fn.handler))
-    .flatMap((fn) => ((fn as { events?: HttpApiEvent[] }).events ?? []).flatMap((event) => (event.httpApi ? [event.httpApi] : [])));
+    .flatMap((fn) => ((fn as { events?: HttpApiEvent[] }).events ?? []).flatMap((event) => (event.httpApi === '*' ? [{ method: 'ANY', path: DEFAULT_ROUTE }] : event.httpApi ? [event.httpApi] : [])));
 }
 
 /** Every handler's routes. */
@@ -65,20 +65,22 @@ describe('the HTTP API contract', () => {
     const inServerless = (await serverlessRoutes()).map((route) => routeKeyOf({ method: route.method.toUpperCase() as 'GET', path: route.path }));
 
     expect(inHandler.length).toBe(new Set(inHandler).size);
-    expect(sorted(openApiRouteKeys())).toEqual(sorted(inHandler));
+    // OpenAPI has no word for API Gateway's catch-all; it documents the paths the catch-all answers.
+    expect(sorted(openApiRouteKeys())).toEqual(sorted(inHandler.filter((key) => key !== DEFAULT_ROUTE)));
+    expect(inHandler).toContain(DEFAULT_ROUTE);
     expect(sorted(inServerless)).toEqual(sorted(inHandler));
   });
 
   it("puts an authorizer on every route in serverless.yml but the console's page and assets and Slack's interactions, which are public in all three", async () => {
     const routes = handlerRoutes();
     const publicInHandler = routes.filter((route) => route.access === 'public').map(routeKeyOf);
-    expect(sorted(publicInHandler)).toEqual(['GET /console', 'GET /console/{asset}', 'GET /favicon.ico', 'POST /chat/slack/interactions']);
+    expect(sorted(publicInHandler)).toEqual(['$default', 'GET /console', 'GET /console/{asset}', 'GET /favicon.ico', 'POST /chat/slack/interactions']);
     for (const route of await serverlessRoutes()) {
       const key = routeKeyOf({ method: route.method.toUpperCase() as 'GET', path: route.path });
       expect(route.authorizer, key).toBe(publicInHandler.includes(key) ? undefined : '${self:custom.apiAuthorizer}');
     }
     const document = readYaml('openapi.yaml') as { paths: Record<string, Record<string, { security?: unknown[] }>> };
-    for (const key of publicInHandler) {
+    for (const key of publicInHandler.filter((key) => key !== DEFAULT_ROUTE)) {
       const [method = '', path = ''] = key.split(' ');
       expect(document.paths[path]?.[method.toLowerCase()]?.security, key).toEqual([]);
     }
