@@ -170,6 +170,11 @@ function dynamoRows(bursts: BurstResult[], row: (...cells: (string | number)[]) 
   row('DynamoDB units per connection, write / read', ...each((d, b) => `${(d.writeUnits / b.connections).toFixed(1)} / ${(d.readUnits / b.connections).toFixed(1)}`), '');
   row('DynamoDB requests throttled (batch items handed back)', ...each((d) => `${count(d.throttledRequests)} (${count(d.unprocessedItems)})`), 'reported');
   row(
+    'GET /services afterwards: DynamoDB requests (connections counted)',
+    ...each((d) => (d.servicesRead ? `${d.servicesRead.dynamodbRequests} (${count(d.servicesRead.counted)})` : '—')),
+    '≤ 5',
+  );
+  row(
     'busiest DynamoDB partition: write / read units (its limits alone take)',
     ...each((d) => {
       const [p] = d.hotPartitions;

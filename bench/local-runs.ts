@@ -1,15 +1,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointConnectionsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
-import { BatchGetCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { SQSEvent } from 'aws-lambda';
 import { startLocalStack, type Health, type LocalStack } from '../test/e2e/local-stack';
+import { LOCAL_VIEWER, signedClient } from '../test/e2e/approvals-client';
 import { sqsRecord, type SqsLambdaHandler } from '../local/lambda/event-source-mapping';
 import { md5 } from '../local/aws/sqs';
 import { lambdaContext } from '../local/lambda/lambda-runtime';
 import { ORGANIZATIONS_PATH, STS_PATH } from '../local/server';
-import { keys } from '../lib/aws/table';
+import { CONNECTION_SHARDS, keys } from '../lib/aws/table';
+import { queryAllItems } from '../lib/aws/query';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../local/lambda/deployed-defaults';
 import { PARTITION_LIMITS, type MeterUsage, type PartitionUsage } from '../local/aws/dynamo-metering';
 import { summarize, type Summary } from './stats';
@@ -55,6 +57,8 @@ export interface DynamoBurstFigures {
   hotPartitions: PartitionUsage[];
   /** The least time the per-partition limits allow for what the busiest partition carried. */
   limitsAloneMs: number;
+  /** GET /services once the burst is decided: the DynamoDB requests it made, and whether its counts sum to the burst. */
+  servicesRead?: { dynamodbRequests: number; counted: number };
 }
 
 export interface QuietConnectResult {
@@ -124,27 +128,23 @@ async function createEndpoints(stack: LocalStack, serviceId: string, count: numb
   return (response.body as { vpcEndpointIds: string[] }).vpcEndpointIds;
 }
 
-/** How many of a service's connections the table records as accepted by an action, and when the last was. */
+/** How many of a service's connections the table records as accepted by an action, and when the last was: each of its partitions read. */
 async function recordedAccepts(table: DynamoDBDocumentClient, tableName: string, serviceId: string): Promise<{ accepted: number; lastAt: number }> {
   let accepted = 0;
   let lastAt = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await table.send(
-      new QueryCommand({
-        TableName: tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.connectionsOfService(serviceId).pk },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      if (item.decision?.outcome !== 'accept' || !item.decision?.acted) continue;
+  for (let shard = 0; shard < CONNECTION_SHARDS; shard++) {
+    const items = queryAllItems(table, {
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :ep)',
+      ExpressionAttributeValues: { ':pk': keys.connectionShard(serviceId, shard).pk, ':ep': 'EP#' },
+    });
+    for await (const item of items) {
+      const decision = item.decision as { outcome?: string; acted?: boolean; decidedAt?: string } | undefined;
+      if (decision?.outcome !== 'accept' || !decision.acted) continue;
       accepted += 1;
-      lastAt = Math.max(lastAt, Date.parse(item.decision.decidedAt));
+      lastAt = Math.max(lastAt, Date.parse(decision.decidedAt ?? ''));
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return { accepted, lastAt };
 }
 
@@ -156,8 +156,31 @@ async function dynamodbCalls(stack: LocalStack): Promise<DynamodbCalls> {
   return response.body as DynamodbCalls;
 }
 
+/** GET /services, signed as a viewer: the DynamoDB requests it made, and how many of the service's connections it counted. */
+async function readServices(stack: LocalStack, serviceId: string): Promise<{ dynamodbRequests: number; counted: number }> {
+  const before = await quietDynamodbRequests(stack);
+  const response = await signedClient(stack.baseUrl, LOCAL_VIEWER).request('GET', '/services');
+  const after = await dynamodbRequests(stack);
+  if (response.status !== 200) throw new Error(`GET /services answered ${response.status}`);
+  const service = (response.body as { services: { serviceId: string; connections: Record<string, number> }[] }).services.find((s) => s.serviceId === serviceId);
+  return { dynamodbRequests: after - before, counted: Object.values(service?.connections ?? {}).reduce((sum, n) => sum + n, 0) };
+}
+
 async function dynamodbRequests(stack: LocalStack): Promise<number> {
   return (await dynamodbCalls(stack)).total;
+}
+
+/** The DynamoDB requests so far, once none has reached the table for a second (the burst's last writes are done). */
+async function quietDynamodbRequests(stack: LocalStack): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  let last = await dynamodbRequests(stack);
+  for (;;) {
+    await new Promise((done) => setTimeout(done, 1000));
+    const now = await dynamodbRequests(stack);
+    if (now === last) return now;
+    if (Date.now() > deadline) throw new Error(`the table was still busy after 60 s (${now - last} requests in the last second)`);
+    last = now;
+  }
 }
 
 /** What the burst cost DynamoDB: the figures' growth from `before`, and the partitions since the table was reset. */
@@ -221,6 +244,7 @@ export async function measureBurst(bench: BenchStack, connections: number, dupli
   });
   const endpoints = await stack.listEndpoints(serviceId);
   const dynamoAfter = await dynamodbCalls(stack);
+  const servicesRead = await readServices(stack, serviceId);
   const invocations = await stack.invocations();
   const ec2Total = totalCalls(calls.byAction);
   return {
@@ -240,7 +264,7 @@ export async function measureBurst(bench: BenchStack, connections: number, dupli
       longestMs: Math.max(0, ...invocations.map((i) => i.durationMs)),
     },
     dynamodbRequestsPerDecided: (dynamoAfter.total - dynamoBefore.total) / connections,
-    dynamodb: dynamoBurstFigures(dynamoBefore, dynamoAfter, dynamoPartitionLimits),
+    dynamodb: { ...dynamoBurstFigures(dynamoBefore, dynamoAfter, dynamoPartitionLimits), servicesRead },
   };
 }
 
@@ -371,7 +395,8 @@ function oneMessageBatch(body: string): SQSEvent {
 
 /**
  * What deciding one Connect costs in AWS calls alone: read the record, describe,
- * read the policy (own, then default), claim, accept, publish, record. Made on
+ * read the policy (own, then default), claim (and count it), accept, publish,
+ * record (and count the change of state). Made on
  * endpoints whose notifications are dropped, so that nothing else runs. The
  * per-notification call counts the benchmark prints show what the handler makes.
  */
@@ -382,6 +407,17 @@ async function measureFloor(stack: LocalStack, tableName: string, serviceId: str
   const ids: string[] = [];
   for (let i = 0; i < count; i++) ids.push((await stack.createEndpoint(serviceId, { ownerAccountId: ALLOWED_ACCOUNT })).vpcEndpointId);
 
+  // Each change of a record's state is counted (lib/aws/connection-counts.ts).
+  const countChange = (deltas: Record<string, number>) =>
+    table.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: keys.counts(serviceId, 0),
+        UpdateExpression: `SET serviceId = :service ADD ${Object.keys(deltas).map((_, i) => `#s${i} :d${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(Object.keys(deltas).map((state, i) => [`#s${i}`, state])),
+        ExpressionAttributeValues: { ':service': serviceId, ...Object.fromEntries(Object.values(deltas).map((delta, i) => [`:d${i}`, delta])) },
+      }),
+    );
   const times: number[] = [];
   for (const endpointId of ids) {
     const key = keys.connection(serviceId, endpointId);
@@ -393,11 +429,13 @@ async function measureFloor(stack: LocalStack, tableName: string, serviceId: str
     }
     const item = { ...key, serviceId, endpointId, state: 'pendingAcceptance', version: 1, history: [] as unknown[] };
     await table.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+    await countChange({ pendingAcceptance: 1 });
     await ec2.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: serviceId, VpcEndpointIds: [endpointId] }));
     await sns.send(
       new PublishBatchCommand({ TopicArn: health.outboundTopicArn, PublishBatchRequestEntries: [{ Id: randomUUID(), Message: JSON.stringify({ eventType: 'accepted', endpointId }) }] }),
     );
     await table.send(new PutCommand({ TableName: tableName, Item: { ...item, state: 'pending', version: 2 }, ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': 1 } }));
+    await countChange({ pendingAcceptance: -1, pending: 1 });
     times.push(performance.now() - started);
   }
   ec2.destroy();

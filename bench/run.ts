@@ -161,6 +161,8 @@ function check(results: Results): string[] {
       problems.push(`${what}: successful Accept calls per connection ranged ${b.acceptsPerConnection.min}..${b.acceptsPerConnection.max}, not exactly 1`);
     }
     if (b.deadLetters) problems.push(`${what}: ${b.deadLetters} notifications in the dead-letter queue`);
+    const counted = b.dynamodb?.servicesRead?.counted;
+    if (counted !== undefined && counted !== b.connections) problems.push(`${what}: GET /services counted ${counted} connections`);
   }
   if (results.fleet) problems.push(...fleetProblems(results.fleet));
   return problems;
@@ -177,6 +179,8 @@ function targets(results: Results): string[] {
     say(b.ec2Calls.perConnection <= callTarget, `${b.connections}: ≤ ${callTarget} EC2 calls per connection (${b.ec2Calls.perConnection.toFixed(3)})`);
     say(b.dynamodbRequestsPerDecided <= 4, `${b.connections}: ≤ 4 DynamoDB requests per decided connection (${b.dynamodbRequestsPerDecided.toFixed(2)})`);
     say(b.invocations.failed === 0, `${b.connections}: no failed invocation (${b.invocations.failed})`);
+    const services = b.dynamodb?.servicesRead;
+    if (services) say(services.dynamodbRequests <= 5, `${b.connections}: GET /services in ≤ 5 DynamoDB requests (${services.dynamodbRequests})`);
   }
   if (results.fleet) lines.push(...fleetTargets(results.fleet));
   lines.push(...coldStartTargets(results.coldStart));

@@ -5,6 +5,10 @@ import { logger } from '../lib/logger';
 import { count, METRIC } from '../lib/metrics';
 import { ReconcileFailedError, ValidationError } from '../lib/errors';
 import { config, outboundTopicArn } from '../lib/config';
+import { migrateLegacyConnections } from '../lib/aws/table-migration';
+
+/** How much of a run a stage's table migration may take (LEGACY_CONNECTIONS), of the function's 240 s. */
+const MIGRATION_BUDGET_MS = 60_000;
 
 // Fail at cold start, naming the variable, rather than halfway through a run.
 config();
@@ -26,6 +30,8 @@ export const handler = lambdaHandler(
     if (!parsed.success) throw new ValidationError('the reconciler takes a scheduled event or an empty object', parsed.error.issues);
     let summary: ReconcileSummary;
     try {
+      // A stage upgraded from before the connections were sharded: move some of them first, where the last run stopped.
+      if (config().LEGACY_CONNECTIONS) logger.info('table migration', { ...(await migrateLegacyConnections({ budgetMs: MIGRATION_BUDGET_MS })) });
       summary = await reconcile();
     } catch (error) {
       count(METRIC.reconcileFailures, 1);

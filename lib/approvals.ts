@@ -1,6 +1,7 @@
 import type { Claim, ConnectionRecord, ConnectionState } from './domain/connection';
 import { APPROVER_ACTION_APPLIES_TO, type ApproverAction, type ApproverIntent } from './domain/intents';
-import { countConnectionsByState, getConnection, listConnectionsByState, listConnectionsOfService, type Page } from './aws/connection-store';
+import { getConnection, getConnectionWithHistory, listConnectionsByState, listConnectionsOfService, type Page } from './aws/connection-store';
+import { countConnectionsByState } from './aws/connection-counts';
 import { awsPorts } from './aws/ports';
 import { runEngine } from './engine/engine';
 import type { EnginePorts } from './engine/ports';
@@ -94,6 +95,7 @@ export async function listServices(ports: Pick<EnginePorts, 'services' | 'polici
   // Each service's vpce-gatekeeper:policy tag, and each named policy a tag names, read once.
   const tags = (await ports.services.policyTagsOf?.(serviceIds)) ?? new Map<string, string>();
   const named = new Map(await Promise.all([...new Set(tags.values())].filter(isPolicyName).map(async (name) => [name, await ports.policies.latest(name)] as const)));
+  const counts = await countConnectionsByState(serviceIds);
   return Promise.all(
     serviceIds.map(async (serviceId) => {
       const own = await ports.policies.latest(serviceId);
@@ -106,7 +108,7 @@ export async function listServices(ports: Pick<EnginePorts, 'services' | 'polici
             : { policyId: inForce.policyId, version: inForce.version, valid: false };
       const location = ports.services.locationOf?.(serviceId);
       const where = location?.accountId ? { providerAccountId: location.accountId, serviceRegion: location.region } : {};
-      return { serviceId, ...where, connections: await countConnectionsByState(serviceId), policy };
+      return { serviceId, ...where, connections: counts.get(serviceId) ?? {}, policy };
     }),
   );
 }
@@ -114,7 +116,7 @@ export async function listServices(ports: Pick<EnginePorts, 'services' | 'polici
 /** One connection's record and full history. */
 export async function getConnectionView(serviceId: string, endpointId: string): Promise<ConnectionView> {
   await requireManaged(serviceId);
-  const record = await getConnection(serviceId, endpointId);
+  const record = await getConnectionWithHistory(serviceId, endpointId);
   if (!record) throw new NotFoundError(`no connection ${endpointId} is known on endpoint service ${serviceId}`);
   return connectionView(record);
 }

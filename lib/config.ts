@@ -49,6 +49,13 @@ const envSchema = z.object({
     z._default(z.enum(['true', 'false'], { error: 'RECONCILE_TAGGED_SERVICES must be true or false' }), 'false'),
     z.transform((flag: 'true' | 'false') => flag === 'true'),
   ),
+  // A stage whose table was written before the connections were sharded (issue 20), until its
+  // migration has run: a connection not found at its key is looked for at its old one and moved
+  // (scripts/migrate-table.ts moves the rest; the reconciler runs it too).
+  LEGACY_CONNECTIONS: z.pipe(
+    z._default(z.enum(['true', 'false'], { error: 'LEGACY_CONNECTIONS must be true or false' }), 'false'),
+    z.transform((flag: 'true' | 'false') => flag === 'true'),
+  ),
   // The approvals API: who may accept, reject and change policies. Comma-separated IAM
   // principal ARNs (a role's ARN also matches its assumed-role sessions) and JWT groups.
   // Both empty: nobody may, and every write is refused (fail closed).

@@ -285,6 +285,8 @@ function wire(parts: {
     await slack?.notifier.reset(RESET_SETTLE_MS);
     slack?.workspace.reset();
     (await import('../lib/slack/approvers')).forgetGroupMembers();
+    // Nor of a table migration: the table is new.
+    (await import('../lib/aws/connection-store')).forgetMigrationProgress();
     sqs.clear(); // what an invocation still running at the reset handed back
     outbound.clear();
     calls.reset();

@@ -244,11 +244,15 @@ async function resources(context) {
       {
         Sid: 'ReadWriteStateTable',
         Effect: 'Allow',
-        Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+        Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
         Resource: table,
       },
       // The engine reads the organization as the approvals API's decisions do (stack/organizations.cjs).
       await readOrganization(context),
+      // On a stage not yet migrated (legacyConnections), its writes move connections from their old keys.
+      {
+        'Fn::If': ['LegacyConnections', { Sid: 'MoveLegacyConnections', Effect: 'Allow', Action: 'dynamodb:DeleteItem', Resource: table }, { Ref: 'AWS::NoValue' }],
+      },
       // Announces the decisions it makes.
       { Sid: 'PublishDecisions', Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: 'DecisionsTopic' } },
       writeOwnLogs(`${prefix}-slack-interactions`),

@@ -60,8 +60,7 @@ export const faultSettingsSchema = z.strictObject({
     .optional(),
   /**
    * DynamoDB's per-partition limits (1,000 write units and 3,000 read units a second
-   * per partition key value, of the table and of each index). Off unless turned on,
-   * until the table's keys spread a burst over partitions (issue 20).
+   * per partition key value, of the table and of each index), on unless turned off.
    */
   dynamoPartitionLimits: z.boolean().optional(),
 });
@@ -81,7 +80,7 @@ const NO_FAULTS: FaultsInForce = {
   ec2RateLimits: DEFAULT_EC2_RATE_LIMITS,
   organizationsUnavailable: false,
   spokeUnavailable: [],
-  dynamoPartitionLimits: false,
+  dynamoPartitionLimits: true,
 };
 
 const MAX_SHUFFLE_DELAY_MS = 250;

@@ -38,7 +38,8 @@ async function settled(serviceId: string, expected: Record<string, string>) {
     async () => {
       const endpoints = await stack.listEndpoints(serviceId);
       const done = endpoints.every((e) => expected[e.vpcEndpointId] === undefined || expected[e.vpcEndpointId] === e.state);
-      return done && endpoints;
+      // EC2 shows an accept before the function has recorded it: wait for the function too.
+      return done && (await stack.idle()) && endpoints;
     },
     { timeoutMs: 30_000, description: `endpoints of ${serviceId} to reach ${JSON.stringify(expected)}` },
   );

@@ -98,7 +98,7 @@ export interface Faults {
   ec2RateLimits?: false | { mutating?: BucketLimits; nonMutating?: BucketLimits };
   /** Spokes (`account:region`) whose role cannot be assumed there, and whose sessions can do nothing in EC2 there. */
   spokeUnavailable?: string[];
-  /** DynamoDB's per-partition limits (1,000 write and 3,000 read units a second per key, table and index): true turns them on. */
+  /** DynamoDB's per-partition limits (1,000 write and 3,000 read units a second per key, table and index): on unless false. */
   dynamoPartitionLimits?: boolean;
 }
 

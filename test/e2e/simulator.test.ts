@@ -19,7 +19,7 @@ const CONSUMER_A = '111122223333';
 const CONSUMER_B = '444455556666';
 const UNKNOWN_ENDPOINT = 'vpce-0123456789abcdef0';
 const DEFAULT_RATE_LIMITS = { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } };
-/** GET /local/faults with nothing injected: EC2's rate limits are still in force. */
+/** GET /local/faults with nothing injected: EC2's rate limits and DynamoDB's partition limits are still in force. */
 const NO_FAULTS = {
   ec2ThrottleRate: 0,
   duplicateDeliveries: 1,
@@ -32,7 +32,7 @@ const NO_FAULTS = {
   ec2RateLimits: DEFAULT_RATE_LIMITS,
   organizationsUnavailable: false,
   spokeUnavailable: [],
-  dynamoPartitionLimits: false,
+  dynamoPartitionLimits: true,
 };
 
 let stack: LocalStack;
@@ -614,9 +614,10 @@ describe("the local DynamoDB's partition limits", () => {
     }
   }
 
-  it('throttles a hot partition key once dynamoPartitionLimits is on, and reports it with the units by table and index', async () => {
+  it('throttles a hot partition key under dynamoPartitionLimits (on by default), not once it is off, and reports it by table and index', async () => {
+    const off = await stack.faults({ dynamoPartitionLimits: false });
     const whileOff = await writeUntilRefused('CONN#off');
-    const inForce = await stack.faults({ dynamoPartitionLimits: true });
+    const inForce = await stack.faults({});
     const whileOn = await writeUntilRefused('CONN#on');
 
     const { tableName } = await stack.health();
@@ -626,6 +627,7 @@ describe("the local DynamoDB's partition limits", () => {
       byTable: Record<string, { writeUnits: number; throttled: number }>;
       hotPartitions: { partitionKey: string; throttled: number }[];
     };
+    expect(off.dynamoPartitionLimits).toBe(false);
     expect(inForce.dynamoPartitionLimits).toBe(true);
     expect(whileOff).toBeUndefined();
     expect(whileOn?.ThrottlingReasons?.[0]?.reason).toBe('TableWriteKeyRangeThroughputExceeded');

@@ -1,8 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { getConnection, getConnections, listConnectionsByState, listConnectionsOfService, putConnection } from '../../lib/aws/connection-store';
+import {
+  getConnection,
+  getConnectionWithHistory,
+  getConnections,
+  listConnectionsByState,
+  listConnectionsOfService,
+  putConnection,
+} from '../../lib/aws/connection-store';
+import { countConnectionsByState } from '../../lib/aws/connection-counts';
+import { HISTORY_KEPT } from '../../lib/aws/table';
 import { getLatestPolicyVersion, listPolicyVersions, putPolicy } from '../../lib/aws/policy-store';
-import type { ConnectionRecord } from '../../lib/domain/connection';
+import type { ConnectionRecord, HistoryEvent } from '../../lib/domain/connection';
 import { parsePolicy } from '../../lib/domain/policy';
 import { ConflictError, ValidationError } from '../../lib/errors';
 import { newEndpointId, newServiceId } from '../support/fake-ec2';
@@ -79,6 +88,85 @@ describe("one service's connections in one state", () => {
     } while (cursor);
 
     expect(seen.sort()).toEqual(available.map((r) => r.endpointId).sort());
+  });
+});
+
+/** Every page of a listing, until it has no cursor. */
+async function allPages(list: (cursor: string | undefined) => Promise<{ items: ConnectionRecord[]; cursor?: string }>, limit: number): Promise<ConnectionRecord[][]> {
+  const pages: ConnectionRecord[][] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await list(cursor);
+    expect(page.items.length).toBeLessThanOrEqual(limit);
+    pages.push(page.items);
+    cursor = page.cursor;
+  } while (cursor);
+  return pages;
+}
+
+describe('connections spread over partitions', () => {
+  it("lists a service's connections by endpoint id across its partitions, each once, page after page", async () => {
+    const serviceId = newServiceId();
+    const written = Array.from({ length: 40 }, () => record(serviceId, { state: 'available' }));
+    for (const r of written) await putConnection(r, undefined);
+
+    const pages = await allPages((cursor) => listConnectionsOfService(serviceId, { limit: 7, cursor }), 7);
+
+    expect(pages.flat().map((r) => r.endpointId)).toEqual(written.map((r) => r.endpointId).sort());
+    expect(pages[0]).toHaveLength(7);
+  });
+
+  it('lists a state across services oldest first, across the partitions of the queue', async () => {
+    const state = 'expired'; // a state no other test writes
+    const start = Date.parse('2024-03-01T00:00:00.000Z');
+    const written = Array.from({ length: 30 }, (_, i) => record(newServiceId(), { state, createdAt: new Date(start + (i * 7919) % 30 * 1000).toISOString() }));
+    for (const r of written) await putConnection(r, undefined);
+
+    const pages = await allPages((cursor) => listConnectionsByState(state, { limit: 4, cursor }), 4);
+
+    const byAge = [...written].sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((r) => r.endpointId);
+    expect(pages.flat().map((r) => r.endpointId)).toEqual(byAge);
+  });
+
+  it(`keeps a record's latest ${HISTORY_KEPT} history entries in it, and its whole history readable in order`, async () => {
+    const first = record(newServiceId());
+    await putConnection(first, undefined);
+    let current = first;
+    const entry = (i: number): HistoryEvent => ({ at: new Date(Date.parse(first.createdAt) + i * 1000).toISOString(), type: 'reminded', pendingSince: first.createdAt });
+    for (let i = 1; i <= 25; i++) {
+      const next = { ...current, version: current.version + 1, history: [...current.history, entry(i)] };
+      await putConnection(next, current.version);
+      current = (await getConnection(first.serviceId, first.endpointId)) as ConnectionRecord;
+    }
+
+    const whole = await getConnectionWithHistory(first.serviceId, first.endpointId);
+
+    expect(current.history).toHaveLength(HISTORY_KEPT);
+    expect(current.history.at(-1)).toEqual(entry(25));
+    expect(whole?.history).toEqual([...first.history, ...Array.from({ length: 25 }, (_, i) => entry(i + 1))]);
+  });
+});
+
+describe('counts by state', () => {
+  it('counts every change of state exactly once, with many writers at once and some of them losing their race', async () => {
+    const [one, two] = [newServiceId(), newServiceId()];
+    const records = [...Array.from({ length: 30 }, () => record(one)), ...Array.from({ length: 12 }, () => record(two))];
+    await Promise.all(records.map((r) => putConnection(r, undefined)));
+    // Two writers for each of the first 10 records of service one: the first to write wins, the other is refused.
+    const races = records.slice(0, 10).flatMap((r) => [
+      putConnection({ ...r, state: 'pending', version: 2 }, 1),
+      putConnection({ ...r, state: 'rejected', version: 2 }, 1),
+    ]);
+    const outcomes = await Promise.allSettled(races);
+
+    const counts = await countConnectionsByState([one, two, newServiceId()]);
+
+    const moved = await getConnections(records.slice(0, 10));
+    const pending = [...moved.values()].filter((r) => r.state === 'pending').length;
+    expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(10);
+    expect(counts.get(one)).toEqual({ pendingAcceptance: 20, ...(pending ? { pending } : {}), ...(10 - pending ? { rejected: 10 - pending } : {}) });
+    expect(counts.get(two)).toEqual({ pendingAcceptance: 12 });
+    expect([...counts.values()][2]).toEqual({});
   });
 });
 

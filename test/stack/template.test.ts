@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BY_STATE_INDEX, keys, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
+import { BY_STATE_SHARD_INDEX, keys, LEGACY_BY_STATE_INDEX, TTL_ATTRIBUTE, tableDefinition } from '../../lib/aws/table';
 import { SLACK_EVENT_TYPES } from '../../lib/slack/message-card';
 import { METRIC } from '../../lib/metrics';
 import { DEPLOYED_QUEUE_DEFAULTS } from '../../local/lambda/deployed-defaults';
@@ -236,8 +236,8 @@ describe('the packaged stack, with two managed endpoint services', () => {
       }),
     ]);
     expect(statementsAllowing(template, 'sqs:SendMessage')).toEqual([]);
-    // Neither UpdateItem nor the index: the notification path uses neither.
-    expect(asArray(table?.Action ?? [])).not.toContain('dynamodb:UpdateItem');
+    // UpdateItem only to count each change of state (ADD on the service's counts); never Scan nor an index.
+    expect(asArray(table?.Action ?? []).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(table?.Resource).toEqual({ 'Fn::GetAtt': ['StateTable', 'Arn'] });
   });
 
@@ -284,7 +284,7 @@ describe('the packaged stack, with two managed endpoint services', () => {
     for (const statement of statementsAllowing(template, 'dynamodb:Query')) {
       const [table, ...indexes] = asArray(statement.Resource);
       expect(table).toEqual({ 'Fn::GetAtt': ['StateTable', 'Arn'] });
-      for (const index of indexes) expect(arnText(index)).toMatch(/^\$\{StateTable\.Arn\}\/index\/(\*|byState|byServiceState)$/);
+      for (const index of indexes) expect(arnText(index)).toMatch(/^\$\{StateTable\.Arn\}\/index\/(\*|byStateShard|byServiceState)$/);
     }
     expect(statementsAllowing(template, 'dynamodb:Scan')).toEqual([]);
   });
@@ -324,11 +324,12 @@ describe('the packaged stack, with two managed endpoint services', () => {
     const byName = (a: { AttributeName?: string }, b: { AttributeName?: string }) =>
       String(a.AttributeName).localeCompare(String(b.AttributeName));
 
-    expect(table.Properties.BillingMode).toBe(expected.BillingMode);
-    expect(table.Properties.KeySchema).toEqual(expected.KeySchema);
-    expect(table.Properties.GlobalSecondaryIndexes).toEqual(expected.GlobalSecondaryIndexes);
-    expect((table.Properties.GlobalSecondaryIndexes as { IndexName: string }[])[0]?.IndexName).toBe(BY_STATE_INDEX);
-    expect([...(table.Properties.AttributeDefinitions as { AttributeName: string }[])].sort(byName)).toEqual(
+    const properties = withConditionsApplied(template, table.Properties);
+    expect(properties.BillingMode).toBe(expected.BillingMode);
+    expect(properties.KeySchema).toEqual(expected.KeySchema);
+    expect(properties.GlobalSecondaryIndexes).toEqual(expected.GlobalSecondaryIndexes);
+    expect((properties.GlobalSecondaryIndexes as { IndexName: string }[])[0]?.IndexName).toBe(BY_STATE_SHARD_INDEX);
+    expect([...(properties.AttributeDefinitions as { AttributeName: string }[])].sort(byName)).toEqual(
       [...(expected.AttributeDefinitions ?? [])].sort(byName),
     );
     expect(table.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -443,13 +444,14 @@ describe('the packaged stack, with two managed endpoint services', () => {
 
       expect(asArray(decide?.Resource).map(arnText)).toEqual([SERVICES_OF_THE_ACCOUNT]);
       expect(decide?.Condition).toEqual(TAGGED_MANAGED);
-      // BatchGetItem and BatchWriteItem: the organization membership cache, for evaluate.
+      // BatchGetItem and BatchWriteItem: the organization membership cache, for evaluate; UpdateItem: the counts by state.
       expect(actions.filter((action) => action.startsWith('dynamodb:')).sort()).toEqual([
         'dynamodb:BatchGetItem',
         'dynamodb:BatchWriteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
+        'dynamodb:UpdateItem',
       ]);
       expect(actions).not.toContain('sqs:SendMessage');
     });
@@ -629,6 +631,29 @@ describe('the packaged stack, with its own queue settings', () => {
       expect(mapping?.Properties).toMatchObject({ BatchSize: 10, MaximumBatchingWindowInSeconds: 5, ScalingConfig: { MaximumConcurrency: 20 } });
       // SQS reads maxReceiveCount as a number or a numeric string; a CLI parameter arrives as the latter.
       expect(Number((resource(template, 'NotificationsQueue').Properties.RedrivePolicy as { maxReceiveCount: unknown }).maxReceiveCount)).toBe(3);
+    },
+    PACKAGE_TIMEOUT_MS,
+  );
+});
+
+describe('the packaged stack of a stage whose table is not migrated yet (legacyConnections)', () => {
+  it(
+    "keeps the old byState index beside the new ones, tells the functions, and lets the reconciler move connections",
+    async () => {
+      const template = await readTemplate(await packageStack(SERVICE_IDS[0], ['legacyConnections=true']));
+      const table = withConditionsApplied(template, resource(template, 'StateTable').Properties);
+      const indexes = (table.GlobalSecondaryIndexes as { IndexName: string }[]).map((index) => index.IndexName);
+      const environment = (resource(template, 'OnConnectionNotificationLambdaFunction').Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+
+      expect(indexes).toEqual([...(tableDefinition('unused').GlobalSecondaryIndexes ?? []).map((index) => index.IndexName), LEGACY_BY_STATE_INDEX]);
+      expect((table.AttributeDefinitions as { AttributeName: string }[]).map((attribute) => attribute.AttributeName)).toEqual(
+        expect.arrayContaining(['gsi1pk', 'gsi1sk']),
+      );
+      expect(environment.LEGACY_CONNECTIONS).toBe('true');
+      expect(roleStatements(template, 'ReconcileRole').some((statement) => asArray(statement.Action).includes('dynamodb:Scan'))).toBe(true);
+      for (const role of ['OnConnectionNotificationRole', 'ApprovalsApiRole', 'ReconcileRole']) {
+        expect(roleStatements(template, role).some((statement) => asArray(statement.Action).includes('dynamodb:DeleteItem'))).toBe(true);
+      }
     },
     PACKAGE_TIMEOUT_MS,
   );

@@ -4,6 +4,8 @@ import {
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
   BatchWriteItemCommand,
+  CreateTableCommand,
+  DeleteTableCommand,
   DynamoDBClient,
   GetItemCommand,
   ProvisionedThroughputExceededException,
@@ -11,6 +13,7 @@ import {
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { type LocalDynamo, startDynamo } from '../../../local/aws/dynamo';
+import { meteredTable } from './metered-table';
 
 // The local DynamoDB (dynalite in its worker, metered) through the real SDK, with
 // retries off so that each throttling answer is seen as DynamoDB gives it.
@@ -26,8 +29,9 @@ let client: DynamoDBClient;
 let retrying: DynamoDBClient;
 
 beforeAll(async () => {
-  dynamo = await startDynamo(TABLE, CREDENTIALS);
+  dynamo = await startDynamo('the-stacks-table', CREDENTIALS);
   client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
+  await client.send(new CreateTableCommand(meteredTable(TABLE)));
   retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 20 });
 });
 
@@ -209,7 +213,8 @@ describe('DynamoDB per-partition limits in the local DynamoDB', { timeout: 60_00
   });
 
   it('counts throttling by table and index, and names the hottest partitions since the table was created', async () => {
-    await dynamo.resetTable();
+    await client.send(new DeleteTableCommand({ TableName: TABLE }));
+    await client.send(new CreateTableCommand(meteredTable(TABLE)));
     const before = (await dynamo.usage()).usage;
     await put(item('CONN#cool', 'EP#1'));
     await exhaustWrites('CONN#reported');

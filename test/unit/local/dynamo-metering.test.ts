@@ -9,7 +9,7 @@ import {
   writeCharges,
   writeUnits,
 } from '../../../local/aws/dynamo-metering';
-import { tableDefinition } from '../../../lib/aws/table';
+import { meteredTable } from './metered-table';
 
 /** A clock the test moves by hand. */
 function manualClock(): { now: () => number; advance: (ms: number) => void } {
@@ -17,9 +17,9 @@ function manualClock(): { now: () => number; advance: (ms: number) => void } {
   return { now: () => time, advance: (ms) => (time += ms) };
 }
 
-/** The stack's own table, as dynalite describes it once created. */
+/** The metering tests' table, as dynalite describes it once created. */
 function stackTable() {
-  const definition = tableDefinition('state');
+  const definition = meteredTable('state');
   return tableShape({
     TableName: 'state',
     TableArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/state',

@@ -20,7 +20,7 @@ describe('fault injection settings', () => {
       ec2RateLimits: { mutating: { capacity: 50, refillPerSecond: 5 }, nonMutating: { capacity: 100, refillPerSecond: 20 } },
       organizationsUnavailable: false,
       spokeUnavailable: [],
-      dynamoPartitionLimits: false,
+      dynamoPartitionLimits: true,
     });
   });
 

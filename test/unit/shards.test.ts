@@ -1,0 +1,96 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { readMerged, shardOf, type ShardPage, type ShardPosition } from '../../lib/aws/shards';
+
+const endpointId = fc.stringMatching(/^[0-9a-f]{17}$/).map((hex) => `vpce-${hex}`);
+
+describe('the shard of a connection', () => {
+  it('is the same for the same id, and one of the shards', () => {
+    fc.assert(
+      fc.property(endpointId, fc.integer({ min: 1, max: 64 }), (id, count) => {
+        const shard = shardOf(id, count);
+        expect(shard).toBe(shardOf(id, count));
+        expect(Number.isInteger(shard) && shard >= 0 && shard < count).toBe(true);
+      }),
+    );
+  });
+
+  it('spreads 10,000 endpoint ids evenly over 16 shards', () => {
+    const ids = fc.sample(endpointId, { numRuns: 10_000, seed: 20 });
+    const perShard = Array.from({ length: 16 }, () => 0);
+    for (const id of ids) perShard[shardOf(id, 16)] = (perShard[shardOf(id, 16)] ?? 0) + 1;
+
+    for (const count of perShard) expect(Math.abs(count - 625)).toBeLessThan(625 * 0.15);
+  });
+});
+
+/** Shards held in memory, read as DynamoDB reads a partition: in order, after a key, at most `limit`, sometimes fewer (a 1 MB page). */
+function memoryShards(contents: string[][], shortPages: boolean) {
+  const sorted = contents.map((items) => [...items].sort());
+  let reads = 0;
+  return {
+    reads: () => reads,
+    read: async (shard: number, after: string | undefined, limit: number): Promise<ShardPage<string>> => {
+      reads += 1;
+      const rest = (sorted[shard] ?? []).filter((item) => after === undefined || item > after);
+      const size = shortPages ? Math.max(1, Math.floor(limit / 2)) : limit;
+      return { items: rest.slice(0, size), more: rest.length > size };
+    },
+  };
+}
+
+/** Pages through every shard with readMerged, as the API's cursor would, until no shard has more. */
+async function pageThrough(contents: string[][], limits: number[], shortPages: boolean): Promise<string[][]> {
+  const shards = memoryShards(contents, shortPages);
+  let positions: ShardPosition<string>[] = contents.map(() => ({ kind: 'start' }));
+  const pages: string[][] = [];
+  for (let page = 0; positions.some((position) => position.kind !== 'done'); page++) {
+    if (page > 10_000) throw new Error('paging did not end');
+    const result = await readMerged({
+      positions,
+      limit: limits[page % limits.length] as number,
+      read: shards.read,
+      order: (item) => item,
+      keyOf: (item) => item,
+    });
+    pages.push(result.items);
+    positions = result.positions;
+  }
+  return pages;
+}
+
+describe('reading shards merged', () => {
+  const shardContents = fc.integer({ min: 1, max: 8 }).chain((count) =>
+    fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { maxLength: 60 }).map((items) => {
+      const contents: string[][] = Array.from({ length: count }, () => []);
+      items.forEach((item, i) => contents[i % count]?.push(item));
+      return contents;
+    }),
+  );
+
+  it('takes every item exactly once, in one order across pages, whatever the page sizes and however short the shards read', async () => {
+    await fc.assert(
+      fc.asyncProperty(shardContents, fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 5 }), fc.boolean(), async (contents, limits, shortPages) => {
+        const pages = await pageThrough(contents, limits, shortPages);
+
+        expect(pages.flat()).toEqual(contents.flat().sort());
+        pages.forEach((page, i) => expect(page.length).toBeLessThanOrEqual(limits[i % limits.length] as number));
+      }),
+    );
+  });
+
+  it('fills a page when every shard reads whole pages, and reads a shard no more once it is done', async () => {
+    const contents = [['a', 'd', 'g'], ['b', 'e'], ['c', 'f', 'h', 'i']];
+    const shards = memoryShards(contents, false);
+
+    const first = await readMerged({ positions: contents.map(() => ({ kind: 'start' as const })), limit: 4, read: shards.read, order: (x) => x, keyOf: (x) => x });
+    const second = await readMerged({ positions: first.positions, limit: 4, read: shards.read, order: (x) => x, keyOf: (x) => x });
+    const readsBeforeLast = shards.reads();
+    const last = await readMerged({ positions: second.positions, limit: 4, read: shards.read, order: (x) => x, keyOf: (x) => x });
+
+    expect([first.items, second.items, last.items]).toEqual([['a', 'b', 'c', 'd'], ['e', 'f', 'g', 'h'], ['i']]);
+    expect(second.positions).toEqual([{ kind: 'done' }, { kind: 'done' }, { kind: 'after', key: 'h' }]);
+    expect(shards.reads() - readsBeforeLast).toBe(1);
+    expect(last.positions.every((position) => position.kind === 'done')).toBe(true);
+  });
+});
