@@ -24,6 +24,15 @@ try {
   const burst = await measureBurst(bench, connections, 2);
   const dynamo = burst.dynamodb;
   if (!dynamo) throw new Error('the stack reported no DynamoDB figures');
+  // The table's and each index's units since this stack started: the burst, and one GET /services.
+  const { byTable } = (await bench.stack.request('GET', '/local/dynamodb-calls')).body as {
+    byTable: Record<string, { writeUnits: number; readUnits: number; throttled: number; byIndex: Record<string, { writeUnits: number; readUnits: number; throttled: number }> }>;
+  };
+  const perConnection = (units: number) => (units / connections).toFixed(2);
+  const resources = Object.values(byTable).flatMap((table) => [
+    { name: 'table', ...table },
+    ...Object.entries(table.byIndex).map(([name, usage]) => ({ name, ...usage })),
+  ]);
   const lines = [
     `${connections} connections on one service, every notification delivered twice, DynamoDB partition limits ${dynamo.partitionLimits ? 'on' : 'off'}`,
     `decided ${(burst.decidedAfterLastConnectMs / 1000).toFixed(1)} s after the last Connect; ${burst.undecided} undecided, ${burst.deadLetters} dead-lettered, ` +
@@ -31,6 +40,13 @@ try {
     `DynamoDB: ${burst.dynamodbRequestsPerDecided.toFixed(2)} requests, ${(dynamo.writeUnits / connections).toFixed(2)} write units and ` +
       `${(dynamo.readUnits / connections).toFixed(2)} read units per connection; ${dynamo.throttledRequests} requests throttled, ` +
       `${dynamo.unprocessedItems} batch items handed back; the busiest partition's units need ${(dynamo.limitsAloneMs / 1000).toFixed(1)} s at its limits`,
+    dynamo.servicesRead
+      ? `GET /services afterwards: ${dynamo.servicesRead.dynamodbRequests} DynamoDB requests, ${dynamo.servicesRead.counted} connections counted`
+      : '',
+    '',
+    '| table or index | write units per connection | read units per connection | throttled |',
+    '| --- | ---: | ---: | ---: |',
+    ...resources.map((r) => `| ${r.name} | ${perConnection(r.writeUnits)} | ${perConnection(r.readUnits)} | ${r.throttled} |`),
     '',
     '| table or index | partition key | write units | read units | peak write units/s | peak read units/s | throttled |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
