@@ -80,6 +80,8 @@ async function fleetBurst(stack: LocalStack, perSpoke: number, duplicates: numbe
   // With a spoke down, its notifications wait out the queue's visibility timeout: the stack is not idle then.
   if (!unavailable) await stack.waitFor(() => stack.idle(), { timeoutMs: 120_000, description: 'the stack to go idle' });
 
+  // The burst's calls, before the recovery run reads every spoke: the reachable spokes' figures.
+  const burstCalls = await stack.calls();
   let recovery: FleetSpokeResult['recovery'];
   if (unavailable) {
     await stack.faults({ duplicateDeliveries: duplicates });
@@ -98,8 +100,9 @@ async function fleetBurst(stack: LocalStack, perSpoke: number, duplicates: numbe
       const count = calls.byEndpoint[id]?.AcceptVpcEndpointConnections;
       return (count?.received ?? 0) - (count?.failed ?? 0);
     });
-    const total = Object.values(calls.byAccountRegion[key(spoke)]?.byAction ?? {}).reduce((sum, count) => sum + count.received, 0);
     const down = unavailable && key(spoke) === key(unavailable);
+    // The spoke that was down: its calls through the recovery run; the others: the burst's.
+    const total = Object.values((down ? calls : burstCalls).byAccountRegion[key(spoke)]?.byAction ?? {}).reduce((sum, count) => sum + count.received, 0);
     spokes.push({
       spoke: key(spoke),
       connections: ids.length,

@@ -221,3 +221,20 @@ describe('policies in the console', () => {
     });
   });
 });
+
+describe('where a service lives', () => {
+  it("shows the provider's account and the service's Region on the services page and on a connection's page", async () => {
+    const { serviceId, endpointId } = await heldEndpoint(stack, STRANGER);
+    await inPage(browser, 'service in', async (page) => {
+      await signIn(page, stack, LOCAL_APPROVER);
+      await page.getByRole('link', { name: 'Services' }).click();
+      const row = page.getByTestId('services').locator('tr', { hasText: serviceId });
+      await row.waitFor();
+      await expect(row.locator('td[data-label="In"]').textContent()).resolves.toMatch(/000000000000.*us-east-1/);
+
+      await page.goto(`${stack.baseUrl}/console#/connection/${serviceId}/${endpointId}`);
+      await page.getByTestId('service-in').waitFor();
+      await expect(page.getByTestId('service-in').textContent()).resolves.toMatch(/000000000000.*us-east-1/);
+    });
+  });
+});
