@@ -93,7 +93,10 @@ export async function listServices(ports: Pick<EnginePorts, 'services' | 'polici
   const serviceIds = await ports.services.ids();
   const fallback = await ports.policies.latest(DEFAULT_POLICY_ID);
   // Each service's vpce-gatekeeper:policy tag, and each named policy a tag names, read once.
-  const tags = (await ports.services.policyTagsOf?.(serviceIds)) ?? new Map<string, string>();
+  const { named: tags, unread } = (await ports.services.policyTagsOf?.(serviceIds)) ?? { named: new Map<string, string>(), unread: new Map<string, unknown>() };
+  // A tag that could not be read: which policy governs the service is not known (503 when EC2 throttled).
+  const [unreadTag] = unread.values();
+  if (unread.size) throw unreadTag instanceof Error ? unreadTag : new Error(String(unreadTag));
   const named = new Map(await Promise.all([...new Set(tags.values())].filter(isPolicyName).map(async (name) => [name, await ports.policies.latest(name)] as const)));
   const counts = await countConnectionsByState(serviceIds);
   return Promise.all(

@@ -3,7 +3,7 @@ import { ec2ClientIn, fleetSpokes, hubSpoke, isSameSpoke, spokeKey } from './aws
 import { config } from './config';
 import { MANAGED_TAG, type Spoke } from './domain/spokes';
 import { POLICY_TAG } from './domain/policy';
-import type { ManagedServices, SpokeStatus } from './engine/ports';
+import type { ManagedServices, PolicyTags, SpokeStatus } from './engine/ports';
 import { describeError, SpokeUnreachableError } from './errors';
 import { logger } from './logger';
 
@@ -42,58 +42,80 @@ export const managedServices: ManagedServices = {
 };
 
 /**
- * The named policy each service's vpce-gatekeeper:policy tag names. With spokes, from the
- * listing; without, read from EC2 for the services not read within the minute (one call).
+ * The named policy each service's vpce-gatekeeper:policy tag names (`named`; a service without the
+ * tag is absent), and the services whose tags could not be read, with the error (`unread`): those
+ * are governed by neither a named policy nor the default until they are read (fail closed). With
+ * spokes, from the listing; without, read from EC2 for the services not read within the minute.
  */
-export async function policyTagsOf(serviceIds: readonly string[]): Promise<Map<string, string>> {
+export async function policyTagsOf(serviceIds: readonly string[]): Promise<PolicyTags> {
+  const { described, unread } = await tagsOf(serviceIds);
   const named = new Map<string, string>();
-  for (const [serviceId, tags] of await tagsOf(serviceIds)) {
+  for (const [serviceId, tags] of described) {
     const tag = tags[POLICY_TAG];
     if (tag !== undefined) named.set(serviceId, tag);
   }
-  return named;
+  return { named, unread };
 }
 
 /**
  * The services among these that EC2 describes without the vpce-gatekeeper:managed=true tag: the
  * stack's roles act only on tagged services (serverless.yml, stack/spoke.yml), so a service named
- * in serviceIds without it can be read but not decided. A service EC2 does not describe is left out.
+ * in serviceIds without it can be read but not decided. A service EC2 does not describe, or whose
+ * description failed, is left out.
  */
 export async function untaggedOf(serviceIds: readonly string[]): Promise<string[]> {
-  const tags = await tagsOf(serviceIds);
+  const { described } = await tagsOf(serviceIds);
   return serviceIds.filter((serviceId) => {
-    const described = tags.get(serviceId);
-    return described !== undefined && described[MANAGED_TAG.key] !== MANAGED_TAG.value;
+    const tags = described.get(serviceId);
+    return tags !== undefined && tags[MANAGED_TAG.key] !== MANAGED_TAG.value;
   });
 }
 
-/** Each service's tags as EC2 describes them (a service it does not describe is absent). */
-async function tagsOf(serviceIds: readonly string[]): Promise<Map<string, Record<string, string>>> {
+/**
+ * Each service's tags as EC2 describes them (a service it does not describe is absent), and the
+ * services whose description failed. A call that fails is made again for each of its services on
+ * its own, so that one service EC2 fails on does not leave the others unread.
+ */
+async function tagsOf(serviceIds: readonly string[]): Promise<{ described: Map<string, Record<string, string>>; unread: Map<string, unknown> }> {
   const described = new Map<string, Record<string, string>>();
+  const unread = new Map<string, unknown>();
   if (config().SPOKES.length) {
     await listedRecently(LISTING_TTL_MS);
     for (const serviceId of serviceIds) {
       const found = find(serviceId);
       if (found) described.set(serviceId, found.service.tags);
     }
-    return described;
+    return { described, unread };
   }
   const now = Date.now();
-  const unread = serviceIds.filter((serviceId) => (serviceTags.get(serviceId)?.until ?? 0) <= now);
-  for (let i = 0; i < unread.length; i += DESCRIBE_BATCH) {
-    const ids = unread.slice(i, i + DESCRIBE_BATCH);
-    const read = new Map((await describeEndpointServices(ids)).map((service) => [service.serviceId, service.tags]));
-    // EC2 refuses a whole call naming a service it does not know: then each is read on its own.
-    if (read.size < ids.length && ids.length > 1) {
-      for (const serviceId of ids) for (const service of await describeEndpointServices([serviceId])) read.set(service.serviceId, service.tags);
+  const stale = serviceIds.filter((serviceId) => (serviceTags.get(serviceId)?.until ?? 0) <= now);
+  const readEach = async (ids: readonly string[], read: Map<string, Record<string, string>>) => {
+    for (const serviceId of ids) {
+      try {
+        for (const service of await describeEndpointServices([serviceId])) read.set(service.serviceId, service.tags);
+      } catch (error) {
+        unread.set(serviceId, error);
+      }
     }
-    for (const serviceId of ids) serviceTags.set(serviceId, { tags: read.get(serviceId), until: now + TAG_CACHE_MS });
+  };
+  for (let i = 0; i < stale.length; i += DESCRIBE_BATCH) {
+    const ids = stale.slice(i, i + DESCRIBE_BATCH);
+    const read = new Map<string, Record<string, string>>();
+    try {
+      for (const service of await describeEndpointServices(ids)) read.set(service.serviceId, service.tags);
+      // EC2 refuses a whole call naming a service it does not know: then each is read on its own.
+      if (read.size < ids.length && ids.length > 1) await readEach(ids, read);
+    } catch (error) {
+      if (ids.length === 1) unread.set(ids[0] as string, error);
+      else await readEach(ids, read);
+    }
+    for (const serviceId of ids) if (!unread.has(serviceId)) serviceTags.set(serviceId, { tags: read.get(serviceId), until: now + TAG_CACHE_MS });
   }
   for (const serviceId of serviceIds) {
-    const tags = serviceTags.get(serviceId)?.tags;
+    const tags = unread.has(serviceId) ? undefined : serviceTags.get(serviceId)?.tags;
     if (tags) described.set(serviceId, tags);
   }
-  return described;
+  return { described, unread };
 }
 
 /** The managed services' ids, sorted; `fresh`: the spokes listed now. */

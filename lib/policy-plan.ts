@@ -41,7 +41,11 @@ export async function planPolicy(policyId: string, document: unknown, ports: Eng
   const managed = byTag ? await ports.services.ids() : (await ports.services.isManaged(policyId)) ? [policyId] : [];
   const own = new Set<string>();
   if (byTag) for (const serviceId of managed) if (await ports.policies.latest(serviceId)) own.add(serviceId);
-  const tags = byTag ? ((await ports.services.policyTagsOf?.(managed.filter((serviceId) => !own.has(serviceId)))) ?? new Map<string, string>()) : new Map<string, string>();
+  const read = byTag ? await ports.services.policyTagsOf?.(managed.filter((serviceId) => !own.has(serviceId))) : undefined;
+  // A tag that could not be read: whether the policy governs that service is not known; the plan fails as that read failed.
+  const [unreadTag] = read?.unread.values() ?? [];
+  if (read?.unread.size) throw unreadTag instanceof Error ? unreadTag : new Error(String(unreadTag));
+  const tags = read?.named ?? new Map<string, string>();
   const governed = servicesGovernedBy(policyId, managed, (serviceId) => own.has(serviceId), (serviceId) => tags.get(serviceId));
   const intents = governed.flatMap((serviceId): Intent[] => [
     { kind: 'reconcile', serviceId },

@@ -71,10 +71,16 @@ export interface ManagedServices {
   locationOf?(serviceId: string): Spoke | undefined;
   /** Every spoke (the hub's own first), and why it could not be listed the last time it failed. */
   spokes?(): SpokeStatus[];
-  /** The named policy each service's vpce-gatekeeper:policy tag names (a service without the tag is absent). */
-  policyTagsOf?(serviceIds: readonly string[]): Promise<Map<string, string>>;
+  /** The named policy each service's vpce-gatekeeper:policy tag names, and the services whose tags could not be read. */
+  policyTagsOf?(serviceIds: readonly string[]): Promise<PolicyTags>;
   /** The services among these EC2 describes without the vpce-gatekeeper:managed=true tag, on which the stack's roles may not act. */
   untaggedOf?(serviceIds: readonly string[]): Promise<string[]>;
+}
+
+/** Each service's vpce-gatekeeper:policy tag (`named`; a service without the tag is absent), and the services whose tags could not be read, with the error. */
+export interface PolicyTags {
+  named: Map<string, string>;
+  unread: Map<string, unknown>;
 }
 
 /** A spoke, and what reaching it last failed with. */

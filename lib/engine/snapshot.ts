@@ -146,31 +146,34 @@ async function readPolicies(services: ServiceSnapshot[], ports: EnginePorts, can
   // The services without a policy of their own: the tag that names theirs, if any.
   const ownless = deciding.filter(({ work }) => !read.get(work.serviceId)).map(({ work }) => work.serviceId);
   let tags = new Map<string, string>();
-  let tagsFailure: { failure: Failure; error: unknown } | undefined;
+  // Each service whose tags could not be read (alone: one service EC2 fails on leaves the others read).
+  const tagFailures = new Map<string, { failure: Failure; error: unknown }>();
   if (ownless.length && ports.services.policyTagsOf) {
     try {
-      tags = await ports.services.policyTagsOf(ownless);
+      const read = await ports.services.policyTagsOf(ownless);
+      tags = read.named;
+      for (const [serviceId, error] of read.unread) tagFailures.set(serviceId, { failure: describeError(error), error });
     } catch (error) {
-      tagsFailure = { failure: describeError(error), error };
+      for (const serviceId of ownless) tagFailures.set(serviceId, { failure: describeError(error), error });
     }
   }
   for (const name of new Set(tags.values())) if (isPolicyName(name)) await readOne(name);
   if (candidate && isPolicyName(candidate.policyId)) await readOne(candidate.policyId);
   // The default, once, when a service has neither its own policy nor a tag (or its own could not be read), or a candidate replaces it.
-  const defaultNeeded = ownless.some((serviceId) => !tags.has(serviceId)) || candidate?.policyId === DEFAULT_POLICY_ID;
+  const defaultNeeded = ownless.some((serviceId) => !tags.has(serviceId) && !tagFailures.has(serviceId)) || candidate?.policyId === DEFAULT_POLICY_ID;
   if (deciding.length && defaultNeeded) await readOne(DEFAULT_POLICY_ID);
   const versionOf = (policyId: string): PolicyVersion | undefined => read.get(policyId);
   for (const service of deciding) {
     const { serviceId } = service.work;
     const tag = tags.get(serviceId);
     const governing = read.get(serviceId) ? serviceId : tag ?? DEFAULT_POLICY_ID;
-    const unreadTags = !read.get(serviceId) && tagsFailure;
-    const failure = failed.get(serviceId) ?? (unreadTags ? tagsFailure?.failure : undefined) ?? (read.get(serviceId) ? undefined : failed.get(governing));
+    const unreadTags = read.get(serviceId) ? undefined : tagFailures.get(serviceId);
+    const failure = failed.get(serviceId) ?? unreadTags?.failure ?? (read.get(serviceId) ? undefined : failed.get(governing));
     if (failure) {
       // Fail closed: no decision on a policy that could not be read.
       logger.error('could not read the policy of a service; its connections are left undecided', { serviceId, ...failure });
-      const error = failed.has(serviceId) ? errors.get(serviceId) : unreadTags ? tagsFailure?.error : errors.get(governing);
-      service.unread.push({ failure, from: 'table', error });
+      const error = failed.has(serviceId) ? errors.get(serviceId) : unreadTags ? unreadTags.error : errors.get(governing);
+      service.unread.push({ failure, from: !failed.has(serviceId) && unreadTags ? 'ec2' : 'table', error });
       continue;
     }
     const inForce = policyInForce(serviceId, versionOf, tag);

@@ -135,7 +135,7 @@ describe('vpce-gatekeeper login against an SSO stage', () => {
     const afterExpiry = await cli('services');
     const refreshed = await cached();
     expect(afterExpiry.code).toBe(0);
-    expect(afterExpiry.stdout).toMatch(/^SERVICE\s+PENDINGACCEPTANCE\s+PENDING\s+AVAILABLE\s+REJECTED\s+DELETED\s+POLICY$/m);
+    expect(afterExpiry.stdout).toMatch(/^SERVICE\s+SERVICE IN\s+PENDINGACCEPTANCE\s+PENDING\s+AVAILABLE\s+REJECTED\s+DELETED\s+POLICY$/m);
     expect(afterExpiry.stdout).toMatch(new RegExp(`^${serviceId}\\s.*\\sdefault v1$`, 'm'));
     expect(refreshed.accessToken).not.toBe(before.accessToken);
     expect(refreshed.refreshToken).not.toBe(before.refreshToken);
