@@ -72,6 +72,7 @@ const DEPLOY_TIME_VALUES: Record<string, string> = {
   OUTBOUND_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-bench-decisions',
   DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/vpce-gatekeeper-bench-notifications-dlq',
   MANAGED_SERVICE_IDS: 'vpce-svc-0123456789abcdef0',
+  HUB_ACCOUNT_ID: '000000000000',
   // No spokes: the stage's own account and Region only (stack/spokes.cjs).
   SPOKES: '',
 };

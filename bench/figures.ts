@@ -1,3 +1,4 @@
+import { fleetMarkdown, type FleetResult } from './fleet';
 import type { ColdStartResult, ColdStartRow } from './cold-start';
 import { FLOOR_TARGET } from './sdk-floor';
 import type { BurstResult, OverheadResult, QuietConnectResult } from './local-runs';
@@ -26,6 +27,8 @@ export interface Results {
   overhead: OverheadResult;
   queueReads: QueueReadsResult;
   sweep: SweepResult;
+  /** The fleet row (bench/fleet.ts); absent from runs before it. */
+  fleet?: FleetResult[];
 }
 
 const seconds = (ms: number) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`);
@@ -111,6 +114,8 @@ export function figuresMarkdown(r: Results): string {
         : `the full queue, ${qr.fullPagination.pages} pages, in ${(qr.fullPagination.ms / 1000).toFixed(1)} s.`),
     '',
   );
+
+  if (r.fleet?.length) lines.push(fleetMarkdown(r.fleet), '');
 
   lines.push(coldStartMarkdown(r.coldStart));
   return lines.join('\n');

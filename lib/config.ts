@@ -115,6 +115,13 @@ const envSchema = z.object({
     ),
   ),
   SPOKE_TOPIC_NAME: z._default(z.string(), ''),
+  // The stage's own inbound topic: the reconciler wires the notifications of its own account's managed services to it.
+  INBOUND_TOPIC_ARN: z.optional(z.string().check(z.startsWith('arn:', 'INBOUND_TOPIC_ARN must be an SNS topic ARN'))),
+  // The role stack/spoke.yml creates in each spoke account (one name in all), and the external id its trust asks for.
+  SPOKE_ROLE_NAME: z._default(z.string(), ''),
+  SPOKE_EXTERNAL_ID: optionalMatching(/^[\w+=,.@:/-]{2,256}$/, 'SPOKE_EXTERNAL_ID must be 2-256 characters of letters, digits and +=,.@:/-'),
+  // The account the stage runs in: the hub's own spoke, named on the records of its services.
+  HUB_ACCOUNT_ID: optionalMatching(/^\d{12}$/, 'HUB_ACCOUNT_ID must be a 12-digit AWS account id'),
   // Slack approvals (docs/slack.md). The channel approval requests are posted to, and who may
   // decide from Slack: user ids (U…, W…) and user group ids (S…). Empty approvers: nobody.
   SLACK_CHANNEL: optionalMatching(/^[CGD][A-Z0-9]{2,}$/, 'SLACK_CHANNEL must be a Slack channel id such as C0123456789'),

@@ -65,6 +65,11 @@ export class EC2ThrottledError extends Error {
   override readonly name = 'EC2ThrottledError';
 }
 
+/** A spoke could not be listed, so whether one of its services is managed (or where it lives) is not known. */
+export class SpokeUnreachableError extends Error {
+  override readonly name = 'SpokeUnreachableError';
+}
+
 /** A reconcile run that could not bring every service in line; thrown so that it counts as failed and is retried. */
 export class ReconcileFailedError extends Error {
   override readonly name = 'ReconcileFailedError';

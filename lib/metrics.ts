@@ -36,6 +36,8 @@ export const METRIC = {
   notificationsHandled: 'NotificationsHandled',
   /** Notifications that failed and will be retried (or dead-lettered). */
   notificationFailures: 'NotificationFailures',
+  /** Spokes a reconcile run could not reach (their role, or EC2 there): their connections wait. */
+  spokeErrors: 'SpokeErrors',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];

@@ -1,6 +1,6 @@
 import type { Intent } from './domain/intents';
 import { previewOf, summarize, type PlannedChange, type RevocationLimitTrip } from './domain/plan-preview';
-import { DEFAULT_POLICY_ID, parsePolicy, servicesGovernedBy } from './domain/policy';
+import { DEFAULT_POLICY_ID, isPolicyName, parsePolicy, servicesGovernedBy } from './domain/policy';
 import { awsPorts } from './aws/ports';
 import { previewEngine } from './engine/engine';
 import type { EnginePorts } from './engine/ports';
@@ -21,8 +21,9 @@ export interface PolicyPlan {
 
 /**
  * What saving a candidate policy and one reconcile run would do to every
- * connection it would govern (a service's own policy governs that service; the
- * default policy every managed service without one): the engine's own plan,
+ * connection it would govern (a service's own policy governs that service; a
+ * named policy the services tagged with its name; the default every managed
+ * service with neither): the engine's own plan,
  * on a snapshot read as a run reads it (memberships included), with the
  * candidate in place of the stored policy, shown instead of applied. Writes
  * nothing. An invalid candidate throws ValidationError naming the field, as PUT
@@ -34,10 +35,14 @@ export async function planPolicy(policyId: string, document: unknown, ports: Eng
   if (latest && !latest.valid) {
     throw new UnreadablePolicyError(`policy ${policyId} version ${latest.version} no longer validates (${latest.invalidReason}); replace it with a valid version`);
   }
-  const managed = policyId === DEFAULT_POLICY_ID ? await ports.services.ids() : (await ports.services.isManaged(policyId)) ? [policyId] : [];
+  // The default and a named policy govern services without a policy of their own: those with no
+  // vpce-gatekeeper:policy tag, and those tagged with the name.
+  const byTag = policyId === DEFAULT_POLICY_ID || isPolicyName(policyId);
+  const managed = byTag ? await ports.services.ids() : (await ports.services.isManaged(policyId)) ? [policyId] : [];
   const own = new Set<string>();
-  if (policyId === DEFAULT_POLICY_ID) for (const serviceId of managed) if (await ports.policies.latest(serviceId)) own.add(serviceId);
-  const governed = servicesGovernedBy(policyId, managed, (serviceId) => own.has(serviceId));
+  if (byTag) for (const serviceId of managed) if (await ports.policies.latest(serviceId)) own.add(serviceId);
+  const tags = byTag ? ((await ports.services.policyTagsOf?.(managed.filter((serviceId) => !own.has(serviceId)))) ?? new Map<string, string>()) : new Map<string, string>();
+  const governed = servicesGovernedBy(policyId, managed, (serviceId) => own.has(serviceId), (serviceId) => tags.get(serviceId));
   const intents = governed.flatMap((serviceId): Intent[] => [
     { kind: 'reconcile', serviceId },
     { kind: 'enforce', serviceId },

@@ -276,7 +276,7 @@ function wire(parts: {
     await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
     organization.reset();
     // The functions' containers start cold: nothing remembered of an organization that is gone.
-    (await import('../lib/aws/ports')).forgetOrganization();
+    (await import('../lib/aws/ports')).forgetContainerState();
     simulator.reset();
     inbound.reset();
     sqs.clear();
@@ -337,13 +337,17 @@ function otherSpokes(spokes: Spoke[] = []): Spoke[] {
 }
 
 /**
- * The spokes, as serverless.yml gives them to the functions: the stage parameter `spokes` (the
- * hub's own account and Region left implicit), and the name stack/spoke.yml gives their topic.
+ * The spokes, as serverless.yml gives them to the functions: the stage's account, the stage
+ * parameter `spokes` (the hub's own account and Region left implicit), and the names
+ * stack/spoke.yml gives their topic and role, with the external id the role asks for.
  */
 function useSpokes(spokes: Spoke[]): void {
   Object.assign(process.env, {
+    HUB_ACCOUNT_ID: LOCAL_LOCATION.accountId,
     SPOKES: spokes.map(({ accountId, region }) => `${accountId}:${region}`).join(','),
     SPOKE_TOPIC_NAME: LOCAL_SPOKE_TOPIC_NAME,
+    SPOKE_ROLE_NAME: LOCAL_SPOKE_ROLE_NAME,
+    SPOKE_EXTERNAL_ID: LOCAL_SPOKE_EXTERNAL_ID,
   });
 }
 
@@ -383,6 +387,7 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     POWERTOOLS_METRICS_NAMESPACE: 'vpce-gatekeeper-local',
     TABLE_NAME: LOCAL_TABLE_NAME,
     OUTBOUND_TOPIC_ARN,
+    INBOUND_TOPIC_ARN,
     // Which services this stage manages, as the deployed stage's serviceIds parameter says: every one by default.
     MANAGED_SERVICE_IDS: process.env.MANAGED_SERVICE_IDS ?? '',
     APPROVER_PRINCIPALS: LOCAL_APPROVER_ARN,

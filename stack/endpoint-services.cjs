@@ -18,12 +18,15 @@ const SERVICE_ID = /^vpce-svc-[0-9a-f]{8,17}$/;
 const CONNECTION_EVENTS = ['Connect', 'Accept', 'Reject', 'Delete'];
 
 /**
- * The most services serviceIds may name. Each named service's ARN is in every deciding function's
- * role policy, and IAM allows a role 10,240 characters of inline policy: 40 keep the largest
- * (the reconciler's) near 6,500 (test/stack/policy-sizes.test.ts). More are managed by tag, which
- * costs the policies nothing.
+ * The most services serviceIds may name. The role policies no longer name services (the deciding
+ * roles act on any endpoint service of the account tagged vpce-gatekeeper:managed=true), but the
+ * list is each deciding function's MANAGED_SERVICE_IDS, and Lambda allows a function 4 KB of
+ * environment variables in all: 50 (27 characters each) keep the largest environment, every
+ * other value at its longest (30 spokes, 256-character external ids), within 90% of it
+ * (test/stack/fleet.test.ts). More are managed by tag alone (reconcileTaggedServices=true), which
+ * costs nothing.
  */
-const MAX_NAMED_SERVICES = 40;
+const MAX_NAMED_SERVICES = 50;
 
 /** Parses a comma-separated list of endpoint service ids; throws naming the bad ones. */
 function parseServiceIds(raw) {
@@ -38,7 +41,7 @@ function parseServiceIds(raw) {
   const unique = [...new Set(ids)];
   if (unique.length > MAX_NAMED_SERVICES) {
     throw new Error(
-      `param "serviceIds" names ${unique.length} services; at most ${MAX_NAMED_SERVICES} fit in IAM's policy size limit. ` +
+      `param "serviceIds" names ${unique.length} services; at most ${MAX_NAMED_SERVICES} fit in a function's environment (Lambda's 4 KB). ` +
         'Tag the others vpce-gatekeeper:managed=true and set reconcileTaggedServices=true (docs/operations.md)',
     );
   }
@@ -52,12 +55,6 @@ async function managedIds({ resolveVariable }) {
 /** `vpce-svc-0123456789abcdef0` -> `ConnectionNotification0123456789abcdef0` */
 function notificationLogicalId(serviceId) {
   return `ConnectionNotification${serviceId.slice('vpce-svc-'.length)}`;
-}
-
-function serviceArn(serviceIdOrWildcard) {
-  return {
-    'Fn::Sub': `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc-endpoint-service/${serviceIdOrWildcard}`,
-  };
 }
 
 /** The ids joined again, normalised, for the MANAGED_SERVICE_IDS environment variable. */
@@ -83,20 +80,9 @@ async function connectionNotifications(context) {
   return { Resources: resources };
 }
 
-/**
- * The endpoint services the handler may accept or reject connections on: the managed
- * ones, or, when the list is empty, every endpoint service of this account in this Region
- * (the handler then acts on all services that require acceptance, see lib/config.ts).
- */
-async function endpointServiceArns(context) {
-  const ids = await managedIds(context);
-  return ids.length > 0 ? ids.map(serviceArn) : [serviceArn('*')];
-}
-
 module.exports = {
   MAX_NAMED_SERVICES,
   parseServiceIds,
   managedServiceIds,
   connectionNotifications,
-  endpointServiceArns,
 };

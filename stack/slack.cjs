@@ -19,7 +19,7 @@
  * `{ resolveVariable }` and drops a function that resolves to null.
  */
 
-const { managedServiceIds, endpointServiceArns } = require('./endpoint-services.cjs');
+const { managedServiceIds } = require('./endpoint-services.cjs');
 const { readOrganization } = require('./organizations.cjs');
 
 /** The events the notifier handles: SLACK_EVENT_TYPES in lib/slack/message-card.ts (template test). */
@@ -186,7 +186,6 @@ async function resources(context) {
   if (!settings) return { Resources: {} };
   const { prefix, stage } = await names(context);
   const table = { 'Fn::GetAtt': ['StateTable', 'Arn'] };
-  const tagged = (await param(context.resolveVariable, 'reconcileTaggedServices')) === 'true';
   const Resources = {
     SlackNotifierRole: lambdaRole(stage, `Runs ${prefix}-slack-notifier`, 'slack-notifier', [
       ...readSecrets('ReadSlackBotToken', [settings.botTokenParameter]),
@@ -210,12 +209,14 @@ async function resources(context) {
     ]),
     SlackInteractionsRole: lambdaRole(stage, `Runs ${prefix}-slack-interactions`, 'slack-interactions', [
       ...readSecrets('ReadSlackSecrets', [settings.signingSecretParameter, settings.botTokenParameter]),
-      // An approver's accept or reject from Slack, only on the managed endpoint services.
+      // An approver's accept or reject from Slack, only on the endpoint services tagged managed
+      // (as the approvals API's role: the policy does not grow with the services).
       {
         Sid: 'DecideOnManagedServices',
         Effect: 'Allow',
         Action: ['ec2:AcceptVpcEndpointConnections', 'ec2:RejectVpcEndpointConnections'],
-        Resource: await endpointServiceArns(context),
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/*' },
+        Condition: { StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } },
       },
       // EC2's truth before acting, and the managed services; Describe* allows nothing narrower than '*'.
       {
@@ -276,28 +277,6 @@ async function resources(context) {
       },
     },
   };
-  if (tagged) {
-    // As ReconcileTaggedServicesPolicy: approvers in Slack decide on the services tagged managed too.
-    Resources.SlackDecideOnTaggedServicesPolicy = {
-      Type: 'AWS::IAM::Policy',
-      Properties: {
-        PolicyName: 'slack-decide-on-tagged-services',
-        Roles: [{ Ref: 'SlackInteractionsRole' }],
-        PolicyDocument: {
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Sid: 'DecideOnTaggedServices',
-              Effect: 'Allow',
-              Action: ['ec2:AcceptVpcEndpointConnections', 'ec2:RejectVpcEndpointConnections'],
-              Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/*' },
-              Condition: { StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } },
-            },
-          ],
-        },
-      },
-    };
-  }
   return { Resources };
 }
 

@@ -96,12 +96,13 @@ export function Services({ session }: { session: Session }) {
       {services.value && (
         <table class="list" data-testid="services">
           <thead>
-            <tr><th>Service</th>{shown.map((s) => <th class="num">{s}</th>)}<th>Policy</th></tr>
+            <tr><th>Service</th><th>In</th>{shown.map((s) => <th class="num">{s}</th>)}<th>Policy</th></tr>
           </thead>
           <tbody>
             {services.value.map((s) => (
               <tr>
                 <td data-label="Service"><Id>{s.serviceId}</Id></td>
+                <td data-label="In">{s.providerAccountId && <><Id>{s.providerAccountId}</Id> {s.serviceRegion}</>}</td>
                 {shown.map((state) => (
                   <td class="num" data-label={state}>
                     {s.connections[state] ? <a href={`#/queue?service=${s.serviceId}&state=${state}`}>{s.connections[state]}</a> : 0}
@@ -172,6 +173,7 @@ export function ConnectionPage({ session, me, serviceId, endpointId }: { session
           <div class="columns">
             <dl class="record card">
               <dt>Service</dt><dd><Id>{c.serviceId}</Id></dd>
+              {c.providerAccountId && <><dt>Service in</dt><dd data-testid="service-in"><Id>{c.providerAccountId}</Id> {c.serviceRegion}</dd></>}
               <dt>Account</dt><dd><Id>{c.ownerAccountId}</Id></dd>
               <dt>Region</dt><dd>{c.region}</dd>
               <dt>State</dt><dd><StateBadge state={c.state} /></dd>

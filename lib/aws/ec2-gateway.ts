@@ -1,35 +1,55 @@
 import {
   AcceptVpcEndpointConnectionsCommand,
+  CreateVpcEndpointConnectionNotificationCommand,
+  paginateDescribeVpcEndpointConnectionNotifications,
   DescribeVpcEndpointServiceConfigurationsCommand,
   RejectVpcEndpointConnectionsCommand,
   paginateDescribeVpcEndpointConnections,
   paginateDescribeVpcEndpointServiceConfigurations,
   type EC2Client,
   type Filter,
+  type ServiceConfiguration,
   type UnsuccessfulItem,
   type VpcEndpointConnection,
 } from '@aws-sdk/client-ec2';
 import { normalizeState, type ObservedConnection } from '../domain/connection';
+import type { Spoke } from '../domain/spokes';
 import type { Failure } from '../errors';
 import { logger } from '../logger';
-import { EC2_ACTION_BATCH_SIZE, EC2_FILTER_VALUES_LIMIT, type ConnectionQuery, type Ec2Connections } from '../engine/ports';
+import { EC2_ACTION_BATCH_SIZE, EC2_FILTER_VALUES_LIMIT, type ConnectionNotificationConfig, type ConnectionQuery, type Ec2Connections } from '../engine/ports';
 import { ec2Client } from './clients';
 import { describeAllowedPrincipals, modifyAllowedPrincipals } from './endpoint-service-permissions';
 
 const PAGE_SIZE = 1000;
 
-/** EC2's endpoint connections through one client: one account and Region. */
-export function ec2Connections(client: EC2Client = ec2Client): Ec2Connections {
+/** EC2's endpoint connections through one client: one account and Region (`location`, when known, is named on what it reads). */
+export function ec2Connections(client: EC2Client = ec2Client, location?: Spoke): Ec2Connections {
   return {
-    describe: (query) => describeConnections(query, client),
+    describe: (query) => describeConnections(query, client, location),
     act: (action, serviceId, endpointIds) => actOnConnections(action, serviceId, endpointIds, client),
     allowedPrincipals: (serviceId) => describeAllowedPrincipals(serviceId, client),
     modifyAllowedPrincipals: (serviceId, change) => modifyAllowedPrincipals(serviceId, change, client),
+    connectionNotifications: () => describeConnectionNotifications(client),
+    createConnectionNotification: async (serviceId, topicArn, events) => {
+      await client.send(new CreateVpcEndpointConnectionNotificationCommand({ ServiceId: serviceId, ConnectionNotificationArn: topicArn, ConnectionEvents: [...events] }));
+    },
   };
 }
 
+/** The connection notifications of the account's endpoint services in the client's Region (not those of endpoints), every page. */
+async function describeConnectionNotifications(client: EC2Client): Promise<ConnectionNotificationConfig[]> {
+  const configs: ConnectionNotificationConfig[] = [];
+  for await (const page of paginateDescribeVpcEndpointConnectionNotifications({ client, pageSize: PAGE_SIZE }, {})) {
+    for (const item of page.ConnectionNotificationSet ?? []) {
+      if (!item.ServiceId || !item.ConnectionNotificationArn) continue;
+      configs.push({ serviceId: item.ServiceId, topicArn: item.ConnectionNotificationArn, events: item.ConnectionEvents ?? [] });
+    }
+  }
+  return configs;
+}
+
 /** Reads connections from EC2, every page, optionally narrowed by service, endpoints, owner or state. */
-export async function describeConnections(query: ConnectionQuery, client: EC2Client = ec2Client): Promise<ObservedConnection[]> {
+export async function describeConnections(query: ConnectionQuery, client: EC2Client = ec2Client, location?: Spoke): Promise<ObservedConnection[]> {
   const endpointBatches = query.endpointIds ? chunk(query.endpointIds, EC2_FILTER_VALUES_LIMIT) : [undefined];
   const connections: ObservedConnection[] = [];
   for (const endpointIds of endpointBatches) {
@@ -41,7 +61,7 @@ export async function describeConnections(query: ConnectionQuery, client: EC2Cli
     const pages = paginateDescribeVpcEndpointConnections({ client, pageSize: PAGE_SIZE }, { Filters: filters });
     for await (const page of pages) {
       for (const item of page.VpcEndpointConnections ?? []) {
-        const connection = toObserved(item, await client.config.region());
+        const connection = toObserved(item, await client.config.region(), location);
         if (connection) connections.push(connection);
       }
     }
@@ -49,7 +69,7 @@ export async function describeConnections(query: ConnectionQuery, client: EC2Cli
   return connections;
 }
 
-function toObserved(item: VpcEndpointConnection, ownRegion: string): ObservedConnection | undefined {
+function toObserved(item: VpcEndpointConnection, ownRegion: string, location: Spoke | undefined): ObservedConnection | undefined {
   const state = normalizeState(item.VpcEndpointState);
   if (!item.ServiceId || !item.VpcEndpointId || !item.VpcEndpointOwner || !state) {
     logger.warn('skipping an endpoint connection EC2 described incompletely', {
@@ -66,6 +86,7 @@ function toObserved(item: VpcEndpointConnection, ownRegion: string): ObservedCon
     region: item.VpcEndpointRegion || ownRegion,
     state,
     createdAt: item.CreationTimestamp?.toISOString(),
+    ...(location ? { providerAccountId: location.accountId, serviceRegion: location.region } : {}),
   };
 }
 
@@ -104,12 +125,17 @@ function recordFailure(item: UnsuccessfulItem, failures: Map<string, Failure>): 
 
 /** Every endpoint service the account provides. */
 export async function listEndpointServiceIds(client: EC2Client = ec2Client): Promise<string[]> {
-  return serviceIdsMatching([], client);
+  return (await servicesMatching([], client)).map(({ serviceId }) => serviceId);
+}
+
+/** Every endpoint service the account provides in the client's Region, with its tags: every page. */
+export async function listEndpointServices(client: EC2Client = ec2Client): Promise<EndpointServiceDescription[]> {
+  return servicesMatching([], client);
 }
 
 /** The account's endpoint services that carry a tag with this value. */
 export async function listTaggedEndpointServiceIds(tag: { key: string; value: string }, client: EC2Client = ec2Client): Promise<string[]> {
-  return serviceIdsMatching([{ Name: `tag:${tag.key}`, Values: [tag.value] }], client);
+  return (await servicesMatching([{ Name: `tag:${tag.key}`, Values: [tag.value] }], client)).map(({ serviceId }) => serviceId);
 }
 
 /** An endpoint service as EC2 describes it, with its tags. */
@@ -122,25 +148,24 @@ export interface EndpointServiceDescription {
 export async function describeEndpointServices(serviceIds: string[], client: EC2Client = ec2Client): Promise<EndpointServiceDescription[]> {
   try {
     const output = await client.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: serviceIds }));
-    return (output.ServiceConfigurations ?? []).flatMap((service) =>
-      service.ServiceId
-        ? [{ serviceId: service.ServiceId, tags: Object.fromEntries((service.Tags ?? []).map(({ Key, Value }) => [Key ?? '', Value ?? ''])) }]
-        : [],
-    );
+    return (output.ServiceConfigurations ?? []).flatMap(describedService);
   } catch (error) {
     if (error instanceof Error && error.name === 'InvalidVpcEndpointServiceId.NotFound') return [];
     throw error;
   }
 }
 
-async function serviceIdsMatching(filters: Filter[], client: EC2Client): Promise<string[]> {
-  const ids: string[] = [];
+async function servicesMatching(filters: Filter[], client: EC2Client): Promise<EndpointServiceDescription[]> {
+  const services: EndpointServiceDescription[] = [];
   const input = filters.length ? { Filters: filters } : {};
   const pages = paginateDescribeVpcEndpointServiceConfigurations({ client, pageSize: PAGE_SIZE }, input);
-  for await (const page of pages) {
-    for (const service of page.ServiceConfigurations ?? []) if (service.ServiceId) ids.push(service.ServiceId);
-  }
-  return ids;
+  for await (const page of pages) services.push(...(page.ServiceConfigurations ?? []).flatMap(describedService));
+  return services;
+}
+
+function describedService(service: ServiceConfiguration): EndpointServiceDescription[] {
+  if (!service.ServiceId) return [];
+  return [{ serviceId: service.ServiceId, tags: Object.fromEntries((service.Tags ?? []).map(({ Key, Value }) => [Key ?? '', Value ?? ''])) }];
 }
 
 function chunk<T>(items: T[], size: number): T[][] {

@@ -1,8 +1,8 @@
 import type { OrganizationsClient } from '@aws-sdk/client-organizations';
-import type { AwsCredentialIdentity } from '@smithy/types';
 import type { AccountStatus, OrganizationNode } from '../domain/organization';
 import type { OrganizationsApi } from '../engine/ports';
 import { config } from '../config';
+import { assumedRoleCredentials } from './assumed-role';
 
 /**
  * The Organizations client, made on first use. The SDK modules are imported
@@ -27,32 +27,7 @@ async function createClient(): Promise<OrganizationsClient> {
   // Organizations has one endpoint per partition (us-east-1, cn-northwest-1, us-gov-west-1): given
   // the function's own Region, the SDK's endpoint rules pick its partition's, and the signing Region.
   if (!roleArn) return new OrganizationsClient({ maxAttempts, region });
-  return new OrganizationsClient({ maxAttempts, region, credentials: await assumedRoleCredentials(roleArn, externalId, maxAttempts) });
-}
-
-/** A credentials provider that assumes the role, and again a few minutes before the credentials expire. */
-async function assumedRoleCredentials(
-  roleArn: string,
-  externalId: string | undefined,
-  maxAttempts: number,
-): Promise<() => Promise<AwsCredentialIdentity>> {
-  const { STSClient, AssumeRoleCommand } = await import('@aws-sdk/client-sts');
-  const sts = new STSClient({ maxAttempts });
-  let current: AwsCredentialIdentity | undefined;
-  return async () => {
-    if (current?.expiration && current.expiration.getTime() - Date.now() > 5 * 60_000) return current;
-    const { Credentials } = await sts.send(
-      new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'vpce-gatekeeper', ExternalId: externalId, DurationSeconds: 3600 }),
-    );
-    if (!Credentials?.AccessKeyId || !Credentials.SecretAccessKey) throw new Error(`STS AssumeRole of ${roleArn} returned no credentials`);
-    current = {
-      accessKeyId: Credentials.AccessKeyId,
-      secretAccessKey: Credentials.SecretAccessKey,
-      sessionToken: Credentials.SessionToken,
-      expiration: Credentials.Expiration,
-    };
-    return current;
-  };
+  return new OrganizationsClient({ maxAttempts, region, credentials: assumedRoleCredentials({ roleArn, externalId, maxAttempts }) });
 }
 
 /**

@@ -74,6 +74,9 @@ export interface ObservedConnection {
   region: string;
   state: ConnectionState;
   createdAt?: string;
+  /** Where the service lives: the provider's account and the service's Region (the spoke EC2 was read in). */
+  providerAccountId?: string;
+  serviceRegion?: string;
 }
 
 /** Who decided: a policy rule, or (through the API) an approver. */
@@ -136,8 +139,12 @@ export type HistoryEvent =
 export interface ConnectionRecord {
   serviceId: string;
   endpointId: string;
+  /** The consumer's account and Region (the endpoint's). */
   ownerAccountId: string;
   region: string;
+  /** Where the service lives: the provider's account and the service's Region (absent on records written before the fleet). */
+  providerAccountId?: string;
+  serviceRegion?: string;
   state: ConnectionState;
   decision?: Decision;
   claim?: Claim;

@@ -31,8 +31,12 @@ export interface OutboundEvent {
   sequence: number;
   serviceId: string;
   endpointId: string;
+  /** The consumer's account and Region. */
   ownerAccountId: string;
   region: string;
+  /** Where the service lives: the provider's account and the service's Region (the spoke). */
+  providerAccountId?: string;
+  serviceRegion?: string;
   state: string;
   decision?: EventDecision;
   /** For approval-needed and approval-reminder: the API routes an approver calls. */
@@ -92,5 +96,22 @@ export interface SharingChangedEvent {
   skippedByLimit: string[];
 }
 
+/**
+ * Published by a reconcile run that could not reach a spoke (its role could not be assumed, EC2
+ * there failed or throttled): nothing of it was decided or revoked, and its requests wait until a
+ * run reaches it again. `serviceId` is '*': it is about every service of the spoke.
+ */
+export interface SpokeUnreachableEvent {
+  eventId: string;
+  eventType: 'spoke-unreachable';
+  occurredAt: string;
+  serviceId: '*';
+  providerAccountId: string;
+  serviceRegion: string;
+  error: { code: string; message: string };
+  /** The spoke's managed services as last listed (none when it was never listed). */
+  serviceIds: string[];
+}
+
 /** Everything published to the outbound topic. */
-export type PublishedEvent = OutboundEvent | PolicyChangedEvent | RevocationLimitEvent | SharingChangedEvent;
+export type PublishedEvent = OutboundEvent | PolicyChangedEvent | RevocationLimitEvent | SharingChangedEvent | SpokeUnreachableEvent;

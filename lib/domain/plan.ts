@@ -126,7 +126,10 @@ export function planService(service: ServiceSnapshot, facts: Pick<Snapshot, 'mem
       plan.failures.push({ serviceId, endpointId, ...failure });
       blocked.add(endpointId);
     }
-    for (const [endpointId, evaluation] of verdicts.evaluations) {
+    // No policy because a tag names one that does not exist: held, saying so.
+    const noneBecause = policy.kind === 'none' ? policy.reason : undefined;
+    for (const [endpointId, verdict] of verdicts.evaluations) {
+      const evaluation = noneBecause ? { ...verdict, rule: 'policy-missing', reason: `${noneBecause}; the request waits for an approver` } : verdict;
       wantOf(endpointId).want.evaluation = evaluation;
       if (evaluation.act && evaluation.outcome === 'accept') accepts++;
     }

@@ -30,10 +30,25 @@ import { isSafeLine, UNSAFE_LINE_MESSAGE } from './text';
 /** The policy id that covers every endpoint service without a policy of its own. */
 export const DEFAULT_POLICY_ID = 'default';
 
-const POLICY_ID_MESSAGE = `${SERVICE_ID_MESSAGE}, or '${DEFAULT_POLICY_ID}'`;
-export const policyIdSchema = z.union([z.literal(DEFAULT_POLICY_ID), z.string(POLICY_ID_MESSAGE).check(z.regex(SERVICE_ID, POLICY_ID_MESSAGE))], {
-  error: POLICY_ID_MESSAGE,
-});
+/**
+ * A named policy's id: lowercase letters, digits and hyphens, at most 64, not starting `vpce-`
+ * (which would read as an endpoint id). A service tagged vpce-gatekeeper:policy=<name> is governed
+ * by it, unless a policy has the service's own id.
+ */
+export const POLICY_NAME = /^(?!vpce-)[a-z0-9-]{1,64}$/;
+/** The tag that assigns a service its named policy. */
+export const POLICY_TAG = 'vpce-gatekeeper:policy';
+
+const POLICY_ID_MESSAGE = `${SERVICE_ID_MESSAGE}, '${DEFAULT_POLICY_ID}', or a name of at most 64 lowercase letters, digits and hyphens (not starting vpce-)`;
+export const policyIdSchema = z.union(
+  [z.literal(DEFAULT_POLICY_ID), z.string(POLICY_ID_MESSAGE).check(z.regex(SERVICE_ID, POLICY_ID_MESSAGE)), z.string(POLICY_ID_MESSAGE).check(z.regex(POLICY_NAME, POLICY_ID_MESSAGE))],
+  { error: POLICY_ID_MESSAGE },
+);
+
+/** Whether a policy id names a policy by name (neither 'default' nor a service id). */
+export function isPolicyName(policyId: string): boolean {
+  return policyId !== DEFAULT_POLICY_ID && !SERVICE_ID.test(policyId) && POLICY_NAME.test(policyId);
+}
 
 const accountId = z.string().check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE));
 /** An account id that is not a string: YAML and JSON read 111122223333 unquoted as a number (and 012345678901 as 12345678901). */
@@ -149,17 +164,31 @@ export type PolicyVersion = Omit<StoredPolicy, 'policy'> &
  * (fail closed) until a valid version replaces it.
  */
 export type PolicyInForce =
-  | { kind: 'none' }
+  /** `reason`: why there is none (a tag naming a policy that does not exist). */
+  | { kind: 'none'; reason?: string }
   | { kind: 'policy'; stored: StoredPolicy }
   | { kind: 'unreadable'; policyId: string; version: number; reason: string };
 
 /**
- * The one rule of which policy governs a service: its own, else the default.
- * `versionOf` answers the newest version of a policy id (undefined: none).
+ * The one rule of which policy governs a service: its own; else the policy its
+ * vpce-gatekeeper:policy tag names (`policyTag`); else the default. A tag that
+ * names no policy that exists governs it by nothing: every request is held,
+ * never decided by the default in its stead (fail closed: a typo must not
+ * admit). `versionOf` answers the newest version of a policy id (undefined: none).
  */
-export function policyInForce(serviceId: string, versionOf: (policyId: string) => PolicyVersion | undefined): PolicyInForce {
-  const version = versionOf(serviceId) ?? (serviceId === DEFAULT_POLICY_ID ? undefined : versionOf(DEFAULT_POLICY_ID));
+export function policyInForce(serviceId: string, versionOf: (policyId: string) => PolicyVersion | undefined, policyTag?: string): PolicyInForce {
+  const own = versionOf(serviceId);
+  if (!own && policyTag !== undefined && serviceId !== DEFAULT_POLICY_ID) {
+    const named = isPolicyName(policyTag) ? versionOf(policyTag) : undefined;
+    if (!named) return { kind: 'none', reason: `the service is tagged ${POLICY_TAG}=${policyTag}, and there is no such policy` };
+    return inForceOf(named);
+  }
+  const version = own ?? (serviceId === DEFAULT_POLICY_ID ? undefined : versionOf(DEFAULT_POLICY_ID));
   if (!version) return { kind: 'none' };
+  return inForceOf(version);
+}
+
+function inForceOf(version: PolicyVersion): PolicyInForce {
   if (!version.valid) {
     return {
       kind: 'unreadable',
@@ -172,10 +201,19 @@ export function policyInForce(serviceId: string, versionOf: (policyId: string) =
   return { kind: 'policy', stored };
 }
 
-/** The services a policy governs among the managed ones: a service's own governs it; the default governs those without one. */
-export function servicesGovernedBy(policyId: string, managed: readonly string[], hasOwnPolicy: (serviceId: string) => boolean): string[] {
-  if (policyId !== DEFAULT_POLICY_ID) return managed.includes(policyId) ? [policyId] : [];
-  return managed.filter((serviceId) => !hasOwnPolicy(serviceId));
+/**
+ * The services a policy governs among the managed ones: a service's own governs it; a named one
+ * those tagged with its name that have none of their own; the default those with neither.
+ */
+export function servicesGovernedBy(
+  policyId: string,
+  managed: readonly string[],
+  hasOwnPolicy: (serviceId: string) => boolean,
+  policyTagOf: (serviceId: string) => string | undefined = () => undefined,
+): string[] {
+  if (policyId === DEFAULT_POLICY_ID) return managed.filter((serviceId) => !hasOwnPolicy(serviceId) && policyTagOf(serviceId) === undefined);
+  if (isPolicyName(policyId)) return managed.filter((serviceId) => !hasOwnPolicy(serviceId) && policyTagOf(serviceId) === policyId);
+  return managed.includes(policyId) ? [policyId] : [];
 }
 
 /** Validates a policy document; the error names every offending field. */

@@ -143,12 +143,15 @@ function inLineWithEc2(record: ConnectionRecord | undefined, observed: ObservedC
     endpointId: observed.endpointId,
     ownerAccountId: observed.ownerAccountId,
     region: observed.region,
+    ...locationOf(observed),
     state: observed.state,
     createdAt: observed.createdAt ?? at,
     updatedAt: at,
     version: 0,
     history: [],
   };
+  // A record written before the fleet learns where its service lives when EC2 next shows it.
+  if (record && record.providerAccountId === undefined && observed.providerAccountId !== undefined) next = { ...next, ...locationOf(observed) };
   if (!record) history.push({ at, type: 'first-seen', state: observed.state, source: context.source });
   else if (othersUnderWay(record.claim) && observed.state !== record.claim?.from) {
     // left to the claim's holder
@@ -309,6 +312,7 @@ function draftEvent(
     endpointId: record.endpointId,
     ownerAccountId: record.ownerAccountId,
     region: record.region,
+    ...locationOf(record),
     state: record.state,
     decision: record.decision,
     ...(eventType === 'approval-needed' || eventType === 'approval-reminder' ? { actions: { accept: `${path}/accept`, reject: `${path}/reject` } } : {}),
@@ -339,4 +343,9 @@ function finish(record: ConnectionRecord, history: HistoryEvent[], events: Draft
     updatedAt: at,
     version: record.version + 1,
   };
+}
+
+/** Where a connection's service lives, when known. */
+function locationOf({ providerAccountId, serviceRegion }: Pick<ConnectionRecord, 'providerAccountId' | 'serviceRegion'>): Pick<ConnectionRecord, 'providerAccountId' | 'serviceRegion'> {
+  return providerAccountId === undefined || serviceRegion === undefined ? {} : { providerAccountId, serviceRegion };
 }

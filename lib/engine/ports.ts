@@ -3,6 +3,7 @@ import type { AccountStatus, Membership, OrganizationNode, OrganizationStructure
 import type { PolicyChangedEvent, PublishedEvent } from '../domain/outbound-event';
 import type { Policy, PolicyVersion, StoredPolicy } from '../domain/policy';
 import type { Failure } from '../errors';
+import type { Spoke } from '../domain/spokes';
 
 /**
  * The ports: what the engine reads and changes, as interfaces. The gateways in
@@ -41,6 +42,17 @@ export interface Ec2Connections {
   allowedPrincipals(serviceId: string): Promise<string[]>;
   /** Adds and removes allowed principals; throws when EC2 refuses. */
   modifyAllowedPrincipals(serviceId: string, change: { add: string[]; remove: string[] }): Promise<void>;
+  /** The services' connection notifications in this account and Region (DescribeVpcEndpointConnectionNotifications, every page). */
+  connectionNotifications?(): Promise<ConnectionNotificationConfig[]>;
+  /** CreateVpcEndpointConnectionNotification: a service's events to a topic; throws when EC2 refuses. */
+  createConnectionNotification?(serviceId: string, topicArn: string, events: readonly string[]): Promise<void>;
+}
+
+/** Where PrivateLink publishes a service's connection events. */
+export interface ConnectionNotificationConfig {
+  serviceId: string;
+  topicArn: string;
+  events: string[];
 }
 
 /** Where EC2 is reached: per service (a service lives in one account and Region). */
@@ -50,10 +62,25 @@ export interface Ec2Locations {
   all(): Ec2Connections[];
 }
 
-/** Which endpoint services this stage manages. */
+/** Which endpoint services this stage manages, and, in a fleet, where each lives. */
 export interface ManagedServices {
-  ids(): Promise<string[]>;
+  /** `fresh`: list the spokes now rather than use a recent listing (a reconcile run). */
+  ids(options?: { fresh?: boolean }): Promise<string[]>;
   isManaged(serviceId: string): Promise<boolean>;
+  /** Where a managed service lives, once ids or isManaged found it (undefined: not known). */
+  locationOf?(serviceId: string): Spoke | undefined;
+  /** Every spoke (the hub's own first), and why it could not be listed the last time it failed. */
+  spokes?(): SpokeStatus[];
+  /** The named policy each service's vpce-gatekeeper:policy tag names (a service without the tag is absent). */
+  policyTagsOf?(serviceIds: readonly string[]): Promise<Map<string, string>>;
+  /** The services among these EC2 describes without the vpce-gatekeeper:managed=true tag, on which the stack's roles may not act. */
+  untaggedOf?(serviceIds: readonly string[]): Promise<string[]>;
+}
+
+/** A spoke, and what reaching it last failed with. */
+export interface SpokeStatus {
+  spoke: Spoke;
+  failure?: Failure;
 }
 
 /** The connections' records: read in batches, written conditionally on the version read. */

@@ -3,7 +3,7 @@ import { claimIsLive, type ConnectionRecord, type ObservedConnection } from '../
 import { workOf, type Intent, type ServiceWork } from '../domain/intents';
 import { recordReflects, type ConnectionEvent } from '../domain/notification';
 import type { Membership } from '../domain/organization';
-import { DEFAULT_POLICY_ID, policyInForce, usesOrganization, type Policy, type PolicyInForce, type PolicyVersion } from '../domain/policy';
+import { DEFAULT_POLICY_ID, isPolicyName, policyInForce, usesOrganization, type Policy, type PolicyInForce, type PolicyVersion } from '../domain/policy';
 import type { AccountPlaces, ScopedFailure, ServiceSnapshot, Snapshot } from '../domain/snapshot';
 import { describeError, type Failure } from '../errors';
 import { logger } from '../logger';
@@ -124,13 +124,17 @@ async function dropUnmanaged(work: Map<string, ServiceWork>, failures: ScopedFai
   }
 }
 
-/** Each service's policy in force, reading each policy id once (the default included). */
+/**
+ * Each service's policy in force, reading each policy id once: its own, else the named policy its
+ * tag names, else the default (read once, when some service needs it or a candidate replaces it).
+ */
 async function readPolicies(services: ServiceSnapshot[], ports: EnginePorts, candidate: Candidate | undefined): Promise<Map<string, LatestPolicyVersion | undefined>> {
   const read = new Map<string, LatestPolicyVersion | undefined>();
   const failed = new Map<string, Failure>();
   const errors = new Map<string, unknown>();
   const deciding = services.filter(({ work }) => work.decide || work.enforce || work.timeouts);
   const readOne = async (policyId: string) => {
+    if (read.has(policyId) || failed.has(policyId)) return;
     try {
       read.set(policyId, await ports.policies.latest(policyId));
     } catch (error) {
@@ -139,22 +143,39 @@ async function readPolicies(services: ServiceSnapshot[], ports: EnginePorts, can
     }
   };
   for (const { work } of deciding) if (work.serviceId !== DEFAULT_POLICY_ID) await readOne(work.serviceId);
-  // The default, once, when a service has no policy of its own (or its own could not be read), or a candidate replaces it.
-  const ownless = deciding.some(({ work }) => !read.get(work.serviceId));
-  if (deciding.length && (ownless || candidate?.policyId === DEFAULT_POLICY_ID)) await readOne(DEFAULT_POLICY_ID);
+  // The services without a policy of their own: the tag that names theirs, if any.
+  const ownless = deciding.filter(({ work }) => !read.get(work.serviceId)).map(({ work }) => work.serviceId);
+  let tags = new Map<string, string>();
+  let tagsFailure: { failure: Failure; error: unknown } | undefined;
+  if (ownless.length && ports.services.policyTagsOf) {
+    try {
+      tags = await ports.services.policyTagsOf(ownless);
+    } catch (error) {
+      tagsFailure = { failure: describeError(error), error };
+    }
+  }
+  for (const name of new Set(tags.values())) if (isPolicyName(name)) await readOne(name);
+  if (candidate && isPolicyName(candidate.policyId)) await readOne(candidate.policyId);
+  // The default, once, when a service has neither its own policy nor a tag (or its own could not be read), or a candidate replaces it.
+  const defaultNeeded = ownless.some((serviceId) => !tags.has(serviceId)) || candidate?.policyId === DEFAULT_POLICY_ID;
+  if (deciding.length && defaultNeeded) await readOne(DEFAULT_POLICY_ID);
   const versionOf = (policyId: string): PolicyVersion | undefined => read.get(policyId);
   for (const service of deciding) {
     const { serviceId } = service.work;
-    const failure = failed.get(serviceId) ?? (read.get(serviceId) ? undefined : failed.get(DEFAULT_POLICY_ID));
+    const tag = tags.get(serviceId);
+    const governing = read.get(serviceId) ? serviceId : tag ?? DEFAULT_POLICY_ID;
+    const unreadTags = !read.get(serviceId) && tagsFailure;
+    const failure = failed.get(serviceId) ?? (unreadTags ? tagsFailure?.failure : undefined) ?? (read.get(serviceId) ? undefined : failed.get(governing));
     if (failure) {
       // Fail closed: no decision on a policy that could not be read.
       logger.error('could not read the policy of a service; its connections are left undecided', { serviceId, ...failure });
-      service.unread.push({ failure, from: 'table', error: errors.get(failed.has(serviceId) ? serviceId : DEFAULT_POLICY_ID) });
+      const error = failed.has(serviceId) ? errors.get(serviceId) : unreadTags ? tagsFailure?.error : errors.get(governing);
+      service.unread.push({ failure, from: 'table', error });
       continue;
     }
-    const inForce = policyInForce(serviceId, versionOf);
+    const inForce = policyInForce(serviceId, versionOf, tag);
     service.policy = inForce;
-    if (candidate && governs(candidate.policyId, serviceId, inForce)) {
+    if (candidate && governs(candidate.policyId, serviceId, inForce, tag)) {
       service.today = inForce;
       const base = read.get(candidate.policyId);
       service.policy = {
@@ -166,11 +187,14 @@ async function readPolicies(services: ServiceSnapshot[], ports: EnginePorts, can
   return read;
 }
 
-/** Whether saving `policyId` would change what governs a service now governed by `inForce`. */
-function governs(policyId: string, serviceId: string, inForce: PolicyInForce): boolean {
+/** Whether saving `policyId` would change what governs a service now governed by `inForce` (its tag naming `tag`). */
+function governs(policyId: string, serviceId: string, inForce: PolicyInForce, tag: string | undefined): boolean {
   if (policyId === serviceId) return true;
+  const byOwn = inForce.kind === 'policy' ? inForce.stored.policyId === serviceId : inForce.kind === 'unreadable' && inForce.policyId === serviceId;
+  if (byOwn) return false;
+  if (isPolicyName(policyId)) return tag === policyId;
   if (policyId !== DEFAULT_POLICY_ID) return false;
-  return inForce.kind === 'none' || (inForce.kind !== 'unreadable' ? inForce.stored.policyId === DEFAULT_POLICY_ID : inForce.policyId === DEFAULT_POLICY_ID);
+  return tag === undefined;
 }
 
 function namedIn(work: ServiceWork): Set<string> {

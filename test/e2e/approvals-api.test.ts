@@ -12,6 +12,7 @@ import { startLocalStack, type LocalStack, type OutboxMessage } from './local-st
 // The approvals API through `npm start`, with requests signed as curl --aws-sigv4
 // and the AWS SDKs sign them, verified by the local API Gateway.
 
+const HOME = { providerAccountId: '000000000000', serviceRegion: 'us-east-1' };
 const ALLOWED = '111122223333';
 const DENIED = '444455556666';
 const STRANGER = '999988887777';
@@ -109,8 +110,9 @@ describe('the approver queue', () => {
     expect((admitted.body as ConnectionsPage).connections.map((c) => c.endpointId)).toEqual([allowed.vpcEndpointId]);
     expect(services.body).toEqual({
       services: expect.arrayContaining([
-        { serviceId: first, connections: { pendingAcceptance: 1, pending: 1 }, policy: { policyId: 'default', version: expect.any(Number), valid: true } },
-        { serviceId: second, connections: { pendingAcceptance: 1 }, policy: { policyId: 'default', version: expect.any(Number), valid: true } },
+        // Where each lives: the stack's own account and Region.
+        { serviceId: first, ...HOME, connections: { pendingAcceptance: 1, pending: 1 }, policy: { policyId: 'default', version: expect.any(Number), valid: true } },
+        { serviceId: second, ...HOME, connections: { pendingAcceptance: 1 }, policy: { policyId: 'default', version: expect.any(Number), valid: true } },
       ]),
     });
   });
@@ -473,7 +475,7 @@ describe('input', () => {
   it.each([
     ['a service id that is not vpce-svc-…', 'GET', '/services/svc-123/connections', {}, 'serviceId'],
     ['an endpoint id that is not vpce-…', 'POST', '/services/vpce-svc-0123456789abcdef0/connections/vpce-XYZ/accept', {}, 'endpointId'],
-    ['a policy id that is neither a service id nor default', 'GET', '/policies/everything', {}, 'policyId'],
+    ['a policy id that is neither a service id, default nor a name', 'GET', '/policies/Every_Thing', {}, 'policyId'],
     ['an unknown state', 'GET', '/connections', { state: 'waiting' }, 'state'],
     ['a limit out of range', 'GET', '/connections', { limit: '0' }, 'limit'],
     ['an unknown query parameter', 'GET', '/connections', { owner: ALLOWED }, 'owner'],

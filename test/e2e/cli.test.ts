@@ -62,8 +62,8 @@ describe('npx vpce-gatekeeper', () => {
     const shown = await cli(LOCAL_VIEWER, '--json', 'show', serviceId, endpointId);
 
     expect(pending.code).toBe(0);
-    expect(pending.stdout).toMatch(/^SERVICE\s+ENDPOINT\s+ACCOUNT\s+REGION\s+SINCE\s+WHY$/m);
-    expect(pending.stdout).toContain(`${serviceId}  ${endpointId}  ${STRANGER}`);
+    expect(pending.stdout).toMatch(/^SERVICE\s+SERVICE IN\s+ENDPOINT\s+ACCOUNT\s+REGION\s+SINCE\s+WHY$/m);
+    expect(pending.stdout).toContain(`${serviceId}  000000000000/us-east-1  ${endpointId}  ${STRANGER}`);
     expect(accepted.code).toBe(0);
     expect(accepted.stdout).toContain(`accepted ${endpointId}: now pending`);
     expect(JSON.parse(shown.stdout)).toMatchObject({ endpointId, decision: { outcome: 'accept', reason: 'ticket SEC-7', decidedBy: LOCAL_APPROVER_ARN } });
@@ -231,6 +231,6 @@ describe('npx vpce-gatekeeper', () => {
       'package/package.json',
     ]);
     expect(pending).toMatchObject({ code: 0, stderr: '' });
-    expect(pending.stdout).toMatch(/^SERVICE\s+ENDPOINT|^nothing is waiting for an approver$/m);
+    expect(pending.stdout).toMatch(/^SERVICE\s+SERVICE IN\s+ENDPOINT|^nothing is waiting for an approver$/m);
   });
 });

@@ -128,14 +128,23 @@ export interface ReconcileCounts {
 export interface ReconcileSummary {
   startedAt: string;
   finishedAt: string;
+  /** With spokes: each of them, and why it could not be reached. */
+  spokes?: Array<{ providerAccountId: string; serviceRegion: string; services: number; error?: { code: string; message: string } }>;
   services: Array<
     ReconcileCounts & {
       serviceId: string;
       revocationLimit?: { candidates: number; admitted: number; maxRevocationsPerRun: number; maxRevocationPercent: number };
       error?: { name: string; message: string };
+      providerAccountId?: string;
+      serviceRegion?: string;
+      /** The run wired its connection notifications: the topic, and the events it created. */
+      notificationsWired?: { topicArn: string; events: string[] };
+      notificationsError?: { code: string; message: string };
+      /** EC2 describes it without vpce-gatekeeper:managed=true: what to do about it. */
+      untagged?: string;
     }
   >;
-  totals: ReconcileCounts & { services: number; revocationLimitHits: number; failedServices: number };
+  totals: ReconcileCounts & { services: number; revocationLimitHits: number; failedServices: number; spokeErrors: number; notificationsWired: number };
 }
 
 

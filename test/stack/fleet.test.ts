@@ -20,6 +20,8 @@ const IAM_TRUST_POLICY = 2_048;
 const SQS_QUEUE_POLICY = 8_192;
 const LAMBDA_ENVIRONMENT = 4_096;
 const WELL_UNDER = 0.7;
+/** The most services stack/spoke.yml's ServiceIds names (its role policy lists each by ARN). */
+const SPOKE_NAMED_SERVICES = 90;
 
 const load = createRequire(import.meta.url);
 const spokes = load(join(repoRoot, 'stack', 'spokes.cjs')) as {
@@ -187,13 +189,14 @@ describe('stack/spoke.yml, the template each spoke runs', () => {
     });
   });
 
-  it('takes at most 40 named services, as the hub does', () => {
+  it('takes at most 90 named services, the most its role policy holds well under IAM\'s limit', () => {
     const { MaxLength = 0, AllowedPattern = '' } = template.Parameters?.ServiceIds ?? {};
-    const forty = serviceIds(endpointServices.MAX_NAMED_SERVICES).join(',');
+    const most = serviceIds(SPOKE_NAMED_SERVICES).join(',');
 
-    expect(MaxLength).toBe(forty.length);
-    expect(new RegExp(AllowedPattern).test(forty)).toBe(true);
+    expect(MaxLength).toBe(most.length);
+    expect(new RegExp(AllowedPattern).test(most)).toBe(true);
     expect(new RegExp(AllowedPattern).test('vpce-svc-0123456789abcdef0,svc-oops')).toBe(false);
+    expect(template.Parameters?.ServiceIds?.Description).toMatch(/at most 90/);
   });
 
   it('creates the role once per account: in the Region RoleRegion names, or in every stack when it is empty', () => {
@@ -211,14 +214,24 @@ describe('stack/spoke.yml, the template each spoke runs', () => {
     expect(text).not.toMatch(/Export:/);
   });
 
-  it("keeps the role's policies well under IAM's limits with 40 named services", () => {
-    const at: Deployment = { ...LONGEST, parameters: { ...deployed().parameters, GatekeeperStage: LONG_STAGE, ServiceIds: serviceIds(40).join(','), ExternalId: 'x'.repeat(256) } };
+  const roleAt = (named: number) => {
+    const at: Deployment = { ...LONGEST, parameters: { ...deployed().parameters, GatekeeperStage: LONG_STAGE, ServiceIds: serviceIds(named).join(','), ExternalId: 'x'.repeat(256) } };
     const role = resolve(template, template.Resources.SpokeRole?.Properties, at) as { Policies: { PolicyDocument: unknown }[]; AssumeRolePolicyDocument: unknown };
+    return { role, at, inline: role.Policies.reduce((total, policy) => total + policySize(policy.PolicyDocument), 0) };
+  };
+
+  it("keeps the role's policies well under IAM's limits with 90 named services", () => {
+    const { role, at, inline } = roleAt(SPOKE_NAMED_SERVICES);
     const topicPolicy = resolve(template, template.Resources.NotificationsTopicPolicy?.Properties.PolicyDocument, at);
 
-    expect(role.Policies.reduce((total, policy) => total + policySize(policy.PolicyDocument), 0)).toBeLessThan(IAM_INLINE_ROLE_POLICIES * WELL_UNDER);
+    expect(inline).toBeLessThan(IAM_INLINE_ROLE_POLICIES * WELL_UNDER);
     expect(policySize(role.AssumeRolePolicyDocument)).toBeLessThan(IAM_TRUST_POLICY * WELL_UNDER);
     expect(policySize(topicPolicy)).toBeLessThan(IAM_MANAGED_POLICY);
+  });
+
+  it("would pass IAM's limit with 200 named services: the reason for the maximum (tag them instead)", () => {
+    expect(roleAt(200).inline).toBeGreaterThan(IAM_INLINE_ROLE_POLICIES);
+    expect(roleAt(0).inline).toBeLessThan(IAM_INLINE_ROLE_POLICIES * 0.2);
   });
 });
 
@@ -234,12 +247,13 @@ describe('the spokes and services parameters', () => {
     );
   });
 
-  it('takes at most 30 spokes and 40 named services, and says to tag the others', () => {
+  it('takes at most 30 spokes and 50 named services, and says to tag the others', () => {
     expect(spokes.parseSpokes(spokeList(spokes.MAX_SPOKES).join(','))).toHaveLength(30);
     expect(() => spokes.parseSpokes(spokeList(31).join(','))).toThrow('param "spokes" names 31 spokes; a stage takes at most 30');
-    expect(endpointServices.parseServiceIds(serviceIds(40).join(','))).toHaveLength(40);
+    expect(endpointServices.MAX_NAMED_SERVICES).toBe(50);
+    expect(endpointServices.parseServiceIds(serviceIds(50).join(','))).toHaveLength(50);
     expect(() => endpointServices.parseServiceIds(serviceIds(200).join(','))).toThrow(
-      'param "serviceIds" names 200 services; at most 40 fit in IAM\'s policy size limit. Tag the others vpce-gatekeeper:managed=true and set reconcileTaggedServices=true',
+      'param "serviceIds" names 200 services; at most 50 fit in a function\'s environment (Lambda\'s 4 KB). Tag the others vpce-gatekeeper:managed=true and set reconcileTaggedServices=true',
     );
   });
 
@@ -252,9 +266,12 @@ describe('the spokes and services parameters', () => {
   );
 });
 
-describe('a hub with 30 spokes, 40 named services and tagged ones, packaged', () => {
+// 200 services: the 50 serviceIds may name, and 150 more by tag (reconcileTaggedServices), which the
+// template never sees. The roles act on the tagged services of the account, none by name.
+describe('a hub with 30 spokes and 200 services (50 named, the others tagged), Slack on, packaged', () => {
   let template: Template;
   const roles = ['OnConnectionNotificationRole', 'ApprovalsApiRole', 'ReconcileRole'];
+  const named = serviceIds(50);
   const fleet = spokeList(spokes.MAX_SPOKES);
   const names = spokes.spokeNames('vpce-gatekeeper', LONG_STAGE);
 
@@ -262,8 +279,12 @@ describe('a hub with 30 spokes, 40 named services and tagged ones, packaged', ()
     template = await readTemplate(
       await packageStack(
         [
-          `serviceIds=${serviceIds(40).join(',')}`,
+          `serviceIds=${named.join(',')}`,
           `spokes=${fleet.join(',')}`,
+          'slackChannel=C0123456789',
+          `slackApprovers=${Array.from({ length: 50 }, (_, i) => `U${String(i).padStart(10, '0')}`).join(',')}`,
+          `slackBotTokenParameter=/${'p'.repeat(200)}`,
+          `slackSigningSecretParameter=/${'q'.repeat(200)}`,
           `spokeExternalId=${'x'.repeat(256)}`,
           'reconcileTaggedServices=true',
           `organizationsRoleArn=arn:aws:iam::111111111111:role/${'r'.repeat(64)}`,
@@ -310,27 +331,49 @@ describe('a hub with 30 spokes, 40 named services and tagged ones, packaged', ()
     for (const fn of ['OnConnectionNotificationLambdaFunction', 'ApprovalsApiLambdaFunction', 'ReconcileLambdaFunction']) {
       const { Variables } = template.Resources[fn]?.Properties.Environment as { Variables: Record<string, unknown> };
       expect(Variables).toMatchObject({ SPOKES: fleet.join(','), SPOKE_TOPIC_NAME: names.topicName });
-      expect(policySize(resolve(template, Variables, LONGEST))).toBeLessThan(LAMBDA_ENVIRONMENT * WELL_UNDER);
+      // Every value at its longest (256-character external ids, 30 spokes, 50 named services): under Lambda's hard limit with a tenth to spare.
+      expect(policySize(resolve(template, Variables, LONGEST))).toBeLessThan(LAMBDA_ENVIRONMENT * 0.9);
     }
   });
 
-  it('names no spoke in any role policy: they do not grow with the spokes', () => {
-    const policies = JSON.stringify(roles.map((role) => inlinePolicies(template, role)));
+  it('names no spoke and no service in any role policy: they grow with neither', () => {
+    const policies = JSON.stringify(Object.keys(template.Resources).filter((id) => template.Resources[id]?.Type === 'AWS::IAM::Role').map((role) => inlinePolicies(template, role)));
     for (const spoke of fleet) expect(policies).not.toContain(spoke.split(':')[0]);
+    for (const serviceId of named) expect(policies).not.toContain(serviceId);
   });
 
+  it('lets every deciding role act only on the endpoint services of its account tagged managed', () => {
+    const deciding = ['OnConnectionNotificationRole', 'ApprovalsApiRole', 'ReconcileRole', 'SlackInteractionsRole'];
+    for (const role of deciding) {
+      const statements = inlinePolicies(template, role).flatMap((policy) => policy.Statement);
+      const acting = statements.filter((statement) => actionsOf(statement).some((action) => /^ec2:(Accept|Reject|Modify|Create)/.test(action)));
+      expect(acting.length, role).toBeGreaterThan(0);
+      for (const statement of acting) {
+        expect(statement.Resource, role).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/*' });
+        expect(statement.Condition, role).toEqual({ StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } });
+      }
+    }
+    const reconcilerActs = inlinePolicies(template, 'ReconcileRole').flatMap((policy) => policy.Statement).flatMap(actionsOf);
+    expect(reconcilerActs).toEqual(expect.arrayContaining(['ec2:CreateVpcEndpointConnectionNotification', 'ec2:DescribeVpcEndpointConnectionNotifications']));
+  });
+
+  // IAM's limits (IAM quotas, default): a role's inline policies 10,240 characters together, a trust
+  // policy 2,048, a managed policy 6,144; white space is not counted.
   it("keeps every role's policies well under IAM's limits", () => {
+    let roleCount = 0;
     for (const [logicalId, resource] of Object.entries(template.Resources)) {
       if (resource.Type === 'AWS::IAM::Role') {
+        roleCount++;
         const inline = resolve(template, inlinePolicies(template, logicalId), LONGEST) as unknown[];
         const inlineSize = inline.reduce<number>((total, policy) => total + policySize(policy), 0);
         expect(inlineSize, `${logicalId}'s inline policies`).toBeLessThan(IAM_INLINE_ROLE_POLICIES * WELL_UNDER);
         const trust = resolve(template, resource.Properties.AssumeRolePolicyDocument, LONGEST);
         expect(policySize(trust), `${logicalId}'s trust policy`).toBeLessThan(IAM_TRUST_POLICY * WELL_UNDER);
       }
-      if (resource.Type === 'AWS::IAM::ManagedPolicy') {
+      if (resource.Type === 'AWS::IAM::ManagedPolicy' || resource.Type === 'AWS::IAM::Policy') {
         expect(policySize(resolve(template, resource.Properties.PolicyDocument, LONGEST)), logicalId).toBeLessThan(IAM_MANAGED_POLICY * WELL_UNDER);
       }
     }
+    expect(roleCount).toBeGreaterThanOrEqual(5);
   });
 });

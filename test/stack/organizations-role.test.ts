@@ -100,8 +100,7 @@ describe('the packaged stage, reading the organization through a role', () => {
     }
   });
 
-  it("allows the services' permissions to be read and changed only by the reconciler, and only on the managed services", () => {
-    const serviceArn = { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/vpce-svc-0123456789abcdef0' };
+  it("allows the services' permissions to be read and changed only by the reconciler, and only on the services tagged managed", () => {
     for (const role of roles) {
       const sharing = statementsOf(role).filter((statement) => [statement.Action].flat().some((action) => action.includes('VpcEndpointServicePermissions')));
       if (role !== 'ReconcileRole') {
@@ -117,8 +116,10 @@ describe('the packaged stage, reading the organization through a role', () => {
             'ec2:RejectVpcEndpointConnections',
             'ec2:DescribeVpcEndpointServicePermissions',
             'ec2:ModifyVpcEndpointServicePermissions',
+            'ec2:CreateVpcEndpointConnectionNotification',
           ],
-          Resource: [serviceArn],
+          Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/*' },
+          Condition: { StringEquals: { 'aws:ResourceTag/vpce-gatekeeper:managed': 'true' } },
         },
       ]);
     }

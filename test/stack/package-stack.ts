@@ -21,7 +21,7 @@ export interface CfnResource {
   UpdateReplacePolicy?: string;
 }
 export interface Template {
-  Parameters?: Record<string, { Default?: string; MaxLength?: number; AllowedPattern?: string }>;
+  Parameters?: Record<string, { Default?: string; MaxLength?: number; AllowedPattern?: string; Description?: string }>;
   Conditions?: Record<string, unknown>;
   Resources: Record<string, CfnResource>;
   Outputs: Record<string, { Value: unknown; Condition?: string }>;

@@ -1,6 +1,8 @@
 import {
   AcceptVpcEndpointConnectionsCommand,
   DescribeVpcEndpointConnectionsCommand,
+  DescribeVpcEndpointServiceConfigurationsCommand,
+  type DescribeVpcEndpointServiceConfigurationsCommandInput,
   EC2Client,
   RejectVpcEndpointConnectionsCommand,
   type DescribeVpcEndpointConnectionsCommandInput,
@@ -68,6 +70,15 @@ export function fakeAws() {
     }
     return { Unsuccessful };
   };
+  // The services the connections name, with the tags a test gave them (serviceTags).
+  const serviceTags = new Map<string, Record<string, string>>();
+  ec2.on(DescribeVpcEndpointServiceConfigurationsCommand).callsFake((input: DescribeVpcEndpointServiceConfigurationsCommandInput) => {
+    const known = new Set([...[...connections.values()].map((c) => c.serviceId), ...serviceTags.keys()]);
+    const ids = input.ServiceIds?.length ? input.ServiceIds : [...known];
+    const missing = ids.find((id) => !known.has(id));
+    if (missing) throw Object.assign(new Error(`The Vpc Endpoint Service Id '${missing}' does not exist`), { name: 'InvalidVpcEndpointServiceId.NotFound' });
+    return { ServiceConfigurations: ids.map((ServiceId) => ({ ServiceId, Tags: Object.entries(serviceTags.get(ServiceId) ?? {}).map(([Key, Value]) => ({ Key, Value })) })) };
+  });
   ec2.on(AcceptVpcEndpointConnectionsCommand).callsFake(act('pending'));
   ec2.on(RejectVpcEndpointConnectionsCommand).callsFake(act('rejected'));
   sns.on(PublishBatchCommand).callsFake((input: PublishBatchCommandInput) => {
@@ -90,6 +101,7 @@ export function fakeAws() {
     sns,
     overrides,
     connections,
+    serviceTags,
     /** A consumer asks to connect: the connection is pendingAcceptance. */
     connect(serviceId: string, owner: string, extra: Partial<FakeConnection> = {}): FakeConnection {
       const connection = { serviceId, endpointId: newEndpointId(), owner, state: 'pendingAcceptance', ...extra };

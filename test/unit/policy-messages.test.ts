@@ -53,7 +53,7 @@ describe('policy error messages', () => {
 
   it('name what a policy file key must be', () => {
     expect(problemOf(() => parsePolicyFile('vpce-svc-XYZ:\n  mode: auto\n'))).toBe(
-      "policy file key 'vpce-svc-XYZ': must be an endpoint service id such as vpce-svc-0123456789abcdef0, or 'default'",
+      "policy file key 'vpce-svc-XYZ': must be an endpoint service id such as vpce-svc-0123456789abcdef0, 'default', or a name of at most 64 lowercase letters, digits and hyphens (not starting vpce-)",
     );
   });
 });

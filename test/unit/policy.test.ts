@@ -142,8 +142,16 @@ describe('parsePolicyFile', () => {
     expect(policies.get('default')?.allow).toEqual([{ account: '111122223333', label: 'acme' }]);
   });
 
-  it('refuses a key that is neither a service id nor default', () => {
-    expect(() => parsePolicyFile('{"my-service": {}}')).toThrow(/policy file key 'my-service'/);
+  it('refuses a key that is neither a service id, default nor a policy name', () => {
+    expect(() => parsePolicyFile('{"My_Service": {}}')).toThrow(/policy file key 'My_Service'/);
+    expect(() => parsePolicyFile(`{"${'a'.repeat(65)}": {}}`)).toThrow(/at most 64/);
+    expect(() => parsePolicyFile('{"vpce-web": {}}')).toThrow(/not starting vpce-/);
+  });
+
+  it('takes named policies beside the default and service ids', () => {
+    const policies = parsePolicyFile('{"default": {"mode": "manual"}, "web-tier": {"mode": "auto", "allow": [{"account": "111122223333"}]}}');
+    expect([...policies.keys()]).toEqual(['default', 'web-tier']);
+    expect(policies.get('web-tier')?.allow).toEqual([{ account: '111122223333' }]);
   });
 
   it('names the policy whose document is bad', () => {
