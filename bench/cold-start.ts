@@ -70,6 +70,7 @@ function lambdaNodeArgs(memoryMb: number): string[] {
 const DEPLOY_TIME_VALUES: Record<string, string> = {
   TABLE_NAME: 'vpce-gatekeeper-bench-state',
   OUTBOUND_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-bench-decisions',
+  INBOUND_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:vpce-gatekeeper-bench-notifications',
   DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/vpce-gatekeeper-bench-notifications-dlq',
   MANAGED_SERVICE_IDS: 'vpce-svc-0123456789abcdef0',
   HUB_ACCOUNT_ID: '000000000000',
@@ -97,6 +98,7 @@ function templateEnv(template: Template, functionName: string): Record<string, s
   return Object.fromEntries(
     Object.entries(declared).map(([name, value]) => {
       if (name in DEPLOY_TIME_VALUES) return [name, DEPLOY_TIME_VALUES[name] as string];
+      if (typeof value === 'object' && value !== null) throw new Error(`cold-start bench: no stand-in for ${name}, which CloudFormation resolves (${JSON.stringify(value)}); add one to DEPLOY_TIME_VALUES`);
       const resolved = String(value)
         .replace(/\$\{param:(\w+)\}/g, (_, param: string) => String(template.params.default[param] ?? ''))
         .replace(/\$\{self:service\}/g, template.service)
