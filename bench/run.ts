@@ -21,6 +21,8 @@ import { fleetMarkdown, fleetProblems, fleetTargets, measureFleet } from './flee
  * committed bench/results.json, after a change to how they are written.
  * `--only cold-start [--rounds N] [--functions a,b] [--out file]` runs the cold-start part alone
  * and prints its figures (writing the JSON only to `--out`), for measuring a change to a bundle.
+ * `--only burst [--bursts 1000]`, `--only sweep`, `--only queue-reads` run that part alone on a fresh
+ * stack (sizes as in a full run, or --smoke's) and print its JSON, for measuring a change to the engine.
  * `--only fleet [--smoke] [--out file]` runs the fleet row alone (bench/fleet.ts: 3 spokes × 1,000
  * connections, 30 with --smoke, and the same with one spoke down) and prints its figures and targets.
  * `--node path` starts the functions with another node binary than the bench's own (Lambda runs
@@ -56,7 +58,29 @@ const README = 'README.md';
 const DUPLICATES = 2;
 
 async function main(): Promise<void> {
-  if (values.only !== undefined && values.only !== 'cold-start' && values.only !== 'fleet') throw new Error(`--only takes cold-start or fleet, not ${values.only}`);
+  const parts = ['cold-start', 'fleet', 'burst', 'sweep', 'queue-reads'];
+  if (values.only !== undefined && !parts.includes(values.only)) throw new Error(`--only takes ${parts.join(', ')}, not ${values.only}`);
+  if (values.only === 'burst' || values.only === 'sweep' || values.only === 'queue-reads') {
+    const part = values.only;
+    const alone = await startBenchStack();
+    try {
+      const figures: Record<string, unknown> = {};
+      if (part === 'burst') {
+        for (const connections of sizes.bursts) {
+          log(`burst: ${connections} connections, every notification delivered ${DUPLICATES} times, default rate limits`);
+          figures[`burst${connections}`] = await measureBurst(alone, connections, DUPLICATES);
+        }
+      }
+      if (part === 'sweep') figures.sweep = await measureSweep(alone.stack, sizes.sweepAvailable, sizes.sweepPending, ACTION_BATCH_SIZE);
+      if (part === 'queue-reads') figures.queueReads = await measureQueueReads(alone.stack, sizes.queueRecords, sizes.queueSamples);
+      const json = `${JSON.stringify({ when: new Date().toISOString(), node: process.version, ...figures }, null, 2)}\n`;
+      if (values.out) await writeFile(values.out, json);
+      process.stdout.write(json);
+    } finally {
+      await alone.stop();
+    }
+    return;
+  }
   if (values.only === 'fleet') {
     const fleet = await measureFleet(sizes.fleetPerSpoke, DUPLICATES, log);
     if (values.out) await writeFile(values.out, `${JSON.stringify({ when: new Date().toISOString(), node: process.version, fleet }, null, 2)}\n`);
