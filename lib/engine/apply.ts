@@ -158,7 +158,8 @@ export async function applyServicePlan(
     }
   }
 
-  await writeCounts(serviceId, ports);
+  // Only a run that wrote records has changes of its own to count (those of runs at the same time are theirs to write).
+  if (plan.connections.some(({ change }) => change.kind !== 'unchanged')) await writeCounts(serviceId, ports);
   if (plan.revocationLimit) await alertRevocationLimit(serviceId, plan.revocationLimit, ports, context);
   outcome.revocationLimit = plan.revocationLimit;
   outcome.counts.failed = new Set(outcome.failures.map((failure) => failure.endpointId ?? '*')).size;
