@@ -53,6 +53,7 @@ describe('a burst through the queue', () => {
     await stack.faults({ duplicateDeliveries: 2 });
     const { serviceId } = await stack.createService();
     const countWritesBefore = await countWrites();
+    const started = Date.now();
 
     const { vpcEndpointIds: ids } = await stack.createEndpoints(serviceId, { ownerAccountId: ALLOWED, count: 1000 });
     await stack.waitFor(async () => (await allAccepted(serviceId, ids)) && (await stack.idle()), {
@@ -69,9 +70,10 @@ describe('a burst through the queue', () => {
     const calls = await stack.calls();
     const ec2Calls = Object.values(calls.byAction).reduce((sum, count) => sum + count.received, 0);
     expect(ec2Calls).toBeLessThanOrEqual(50); // the target: ≤ 0.05 per connection
-    // The service is described once (for its policy tag) for every invocation at once, and its counts
-    // by state are written once by each invocation that decided some of it, not once per record.
-    expect(calls.byAction.DescribeVpcEndpointServiceConfigurations?.received).toBe(1);
+    // The service is described once (for its policy tag) for every invocation, as long as that read is
+    // trusted (a minute), and its counts by state are written once by each invocation that decided
+    // some of it, not once per record.
+    expect(calls.byAction.DescribeVpcEndpointServiceConfigurations?.received).toBeLessThanOrEqual(Math.ceil((Date.now() - started) / 60_000));
     expect((await countWrites()) - countWritesBefore).toBeLessThanOrEqual(invocations.length);
     const outbox = await stack.outbox();
     expect(outbox.filter((m) => (m.message as { eventType: string }).eventType === 'accepted')).toHaveLength(1000);
