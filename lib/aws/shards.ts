@@ -77,7 +77,7 @@ export async function readMerged<T, K>(options: {
       const wanted = limit - items.length;
       const got = await Promise.all(stalled.map((shard) => readMore(shard, wanted)));
       // A read that gives nothing yet says there is more would be asked again forever: the page ends here.
-      if (got.some((count) => count === 0)) break;
+      if (got.some((count, i) => count === 0 && shards[stalled[i] as number]?.more)) break;
       continue;
     }
     if (next === undefined) break;

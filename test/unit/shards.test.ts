@@ -37,7 +37,8 @@ function memoryShards(contents: string[][], shortPages: boolean) {
       itemsRead += Math.min(limit, (sorted[shard] ?? []).filter((item) => after === undefined || item > after).length);
       const rest = (sorted[shard] ?? []).filter((item) => after === undefined || item > after);
       const size = shortPages ? Math.max(1, Math.floor(limit / 2)) : limit;
-      return { items: rest.slice(0, size), more: rest.length > size };
+      // As DynamoDB does, a page that reaches its Limit says there may be more, even when there is not.
+      return { items: rest.slice(0, size), more: rest.length >= size && rest.length > 0 };
     },
   };
 }
