@@ -1,4 +1,4 @@
-import * as z from '../lib/zod';
+import * as v from '../lib/validation';
 import { decideConnection, getConnectionView, listConnections, listServiceConnections, listServices, type ApproverAction } from '../lib/approvals';
 import { evaluateRequest, getPolicy, getPolicyHistory, replacePolicy } from '../lib/policy-admin';
 import { planPolicy } from '../lib/policy-plan';
@@ -20,33 +20,36 @@ outboundTopicArn();
 
 // Each route's validation is built when a request first needs it: a cold start that answers
 // GET /connections builds that route's schema, not the others'.
-const serviceId = () => z.string().check(z.regex(SERVICE_ID, SERVICE_ID_MESSAGE));
-const endpointId = () => z.string().check(z.regex(ENDPOINT_ID, ENDPOINT_ID_MESSAGE));
-const state = () => z.enum(CONNECTION_STATES, { error: `must be one of ${CONNECTION_STATES.join(', ')}` });
+const serviceId = () => v.pipe(v.string(), v.regex(SERVICE_ID, SERVICE_ID_MESSAGE));
+const endpointId = () => v.pipe(v.string(), v.regex(ENDPOINT_ID, ENDPOINT_ID_MESSAGE));
+const state = () => v.picklist(CONNECTION_STATES, `must be one of ${CONNECTION_STATES.join(', ')}`);
 const page = () => ({
-  limit: z._default(z.coerce.number().check(z.int('must be a whole number'), z.minimum(1, 'must be at least 1'), z.maximum(100, 'must be at most 100')), 25),
-  cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+  limit: v.optional(
+    v.pipe(v.unknown(), v.transform(Number), v.number(), v.integer('must be a whole number'), v.minValue(1, 'must be at least 1'), v.maxValue(100, 'must be at most 100')),
+    25,
+  ),
+  cursor: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(2048))),
 });
 const queueQuery = onFirstUse(() =>
-  z.strictObject({
-    state: z._default(state(), 'pendingAcceptance'),
-    serviceId: z.optional(serviceId()),
+  v.strictObject({
+    state: v.optional(state(), 'pendingAcceptance'),
+    serviceId: v.optional(serviceId()),
     // Where the services live (a fleet's spoke): the provider's account and the service's Region.
-    providerAccountId: z.optional(z.string().check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE))),
-    serviceRegion: z.optional(z.string().check(z.regex(REGION, REGION_MESSAGE))),
+    providerAccountId: v.optional(v.pipe(v.string(), v.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE))),
+    serviceRegion: v.optional(v.pipe(v.string(), v.regex(REGION, REGION_MESSAGE))),
     ...page(),
   }),
 );
-const serviceQuery = onFirstUse(() => z.strictObject({ state: z.optional(state()), ...page() }));
-const versionsQuery = onFirstUse(() => z.strictObject(page()));
-const servicePath = onFirstUse(() => z.object({ serviceId: serviceId() }));
-const connectionPath = onFirstUse(() => z.object({ serviceId: serviceId(), endpointId: endpointId() }));
-const policyPath = onFirstUse(() => z.object({ policyId: policyIdSchema }));
-const decisionBody = onFirstUse(() => z.strictObject({ reason: reasonSchema }));
+const serviceQuery = onFirstUse(() => v.strictObject({ state: v.optional(state()), ...page() }));
+const versionsQuery = onFirstUse(() => v.strictObject(page()));
+const servicePath = onFirstUse(() => v.object({ serviceId: serviceId() }));
+const connectionPath = onFirstUse(() => v.object({ serviceId: serviceId(), endpointId: endpointId() }));
+const policyPath = onFirstUse(() => v.object({ policyId: policyIdSchema }));
+const decisionBody = onFirstUse(() => v.strictObject({ reason: reasonSchema }));
 const evaluateBody = onFirstUse(() =>
-  z.strictObject({
-    accountId: z.string().check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE)),
-    region: z.string().check(z.regex(REGION, REGION_MESSAGE)),
+  v.strictObject({
+    accountId: v.pipe(v.string(), v.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE)),
+    region: v.pipe(v.string(), v.regex(REGION, REGION_MESSAGE)),
   }),
 );
 
@@ -58,7 +61,7 @@ const decide = (action: ApproverAction) => async ({ event, caller }: ApiRequest)
 
 /** The console's build, shipped beside this handler (serverless.yml: package.patterns). */
 const CONSOLE_DIST = new URL('../console/dist/', import.meta.url);
-const consolePath = onFirstUse(() => z.object({ asset: z.string().check(z.maxLength(100)) }));
+const consolePath = onFirstUse(() => v.object({ asset: v.pipe(v.string(), v.maxLength(100)) }));
 
 const consoleSettings = () => consoleSettingsOf(config());
 

@@ -6,6 +6,7 @@ import { lambdaHandler } from '../lib/lambda';
 import { logger } from '../lib/logger';
 import { count, countDecisions, METRIC } from '../lib/metrics';
 import { ValidationError } from '../lib/errors';
+import * as v from '../lib/validation';
 import { config, outboundTopicArn } from '../lib/config';
 
 // Fail at cold start, naming the variable, rather than halfway through a decision.
@@ -20,27 +21,27 @@ outboundTopicArn();
  */
 export const handler = lambdaHandler(
   async (event: unknown): Promise<SQSBatchResponse> => {
-    const parsed = sqsEventSchema.safeParse(event);
-    if (!parsed.success) throw new ValidationError('not an SQS event', parsed.error.issues);
+    const parsed = v.safeParse(sqsEventSchema, event);
+    if (!parsed.success) throw new ValidationError('not an SQS event', v.problems(parsed.issues));
     const messages: NotificationMessage[] = [];
     const unreadable: string[] = [];
-    for (const record of parsed.data.Records) {
-      const message = sqsMessageSchema.safeParse(record);
+    for (const record of parsed.output.Records) {
+      const message = v.safeParse(sqsMessageSchema, record);
       if (message.success) {
-        messages.push({ messageId: message.data.messageId, body: message.data.body });
+        messages.push({ messageId: message.output.messageId, body: message.output.body });
         continue;
       }
       // A record Lambda would never build: reported failed, so that it ends in the dead-letter queue.
-      const named = sqsMessageIdSchema.safeParse(record);
-      if (!named.success) throw new ValidationError('an SQS record without a messageId; the whole batch is retried', message.error.issues);
-      logger.error('unreadable SQS record; reported failed', { messageId: named.data.messageId, issues: message.error.issues });
-      unreadable.push(named.data.messageId);
+      const named = v.safeParse(sqsMessageIdSchema, record);
+      if (!named.success) throw new ValidationError('an SQS record without a messageId; the whole batch is retried', v.problems(message.issues));
+      logger.error('unreadable SQS record; reported failed', { messageId: named.output.messageId, issues: v.problems(message.issues) });
+      unreadable.push(named.output.messageId);
     }
     const { notifications, failedMessageIds: unconfirmed } = await confirmSpokeSubscriptions(messages);
     const { failedMessageIds, counts } = await handleNotificationBatch(notifications);
     const failed = [...unreadable, ...unconfirmed, ...failedMessageIds];
-    logger.info('batch handled', { ...counts, messages: parsed.data.Records.length, failedMessages: failed.length });
-    count(METRIC.notificationsHandled, parsed.data.Records.length - failed.length);
+    logger.info('batch handled', { ...counts, messages: parsed.output.Records.length, failedMessages: failed.length });
+    count(METRIC.notificationsHandled, parsed.output.Records.length - failed.length);
     if (failed.length) count(METRIC.notificationFailures, failed.length);
     countDecisions({ accept: counts.accepted, reject: counts.rejected });
     return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };

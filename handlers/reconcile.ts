@@ -1,4 +1,4 @@
-import * as z from '../lib/zod';
+import * as v from '../lib/validation';
 import { reconcile, recordRunMetrics, type ReconcileSummary } from '../lib/reconciler';
 import { lambdaHandler } from '../lib/lambda';
 import { logger } from '../lib/logger';
@@ -16,7 +16,7 @@ outboundTopicArn();
 
 // The EventBridge schedule's event, or `{}` from an operator's `aws lambda invoke`:
 // the run needs nothing from it.
-const invocationSchema = z.looseObject({});
+const invocationSchema = v.looseObject({});
 
 /**
  * Runs on a schedule: brings the table in line with EC2 for every managed
@@ -26,8 +26,8 @@ const invocationSchema = z.looseObject({});
  */
 export const handler = lambdaHandler(
   async (event: unknown): Promise<ReconcileSummary> => {
-    const parsed = invocationSchema.safeParse(event);
-    if (!parsed.success) throw new ValidationError('the reconciler takes a scheduled event or an empty object', parsed.error.issues);
+    const parsed = v.safeParse(invocationSchema, event);
+    if (!parsed.success) throw new ValidationError('the reconciler takes a scheduled event or an empty object', v.problems(parsed.issues));
     let summary: ReconcileSummary;
     try {
       // A stage upgraded from before the connections were sharded: move some of them first, where the last run stopped.

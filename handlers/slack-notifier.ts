@@ -1,4 +1,4 @@
-import * as z from '../lib/zod';
+import * as v from '../lib/validation';
 import { config, slackSettings } from '../lib/config';
 import { lambdaHandler } from '../lib/lambda';
 import { logger } from '../lib/logger';
@@ -15,15 +15,15 @@ slackSettings();
 const SLACK_BUDGET_MS = 20_000;
 
 /** SNS's Lambda event: one record per invocation, its Message the event as JSON. */
-const snsEventSchema = z.object({
-  Records: z.array(z.object({ EventSource: z.literal('aws:sns'), Sns: z.object({ MessageId: z.string(), Message: z.string() }) })).check(z.minLength(1)),
+const snsEventSchema = v.object({
+  Records: v.pipe(v.array(v.object({ EventSource: v.literal('aws:sns'), Sns: v.object({ MessageId: v.string(), Message: v.string() }) })), v.minLength(1)),
 });
 
-const eventSchema = z.looseObject({
-  eventType: z.string(),
-  serviceId: z.string(),
-  endpointId: z.optional(z.string()),
-  sequence: z.optional(z.number()),
+const eventSchema = v.looseObject({
+  eventType: v.string(),
+  serviceId: v.string(),
+  endpointId: v.optional(v.string()),
+  sequence: v.optional(v.number()),
 });
 
 /**
@@ -33,10 +33,10 @@ const eventSchema = z.looseObject({
  * that Lambda retries the event.
  */
 export const handler = lambdaHandler(async (event: unknown): Promise<void> => {
-  const parsed = snsEventSchema.safeParse(event);
-  if (!parsed.success) throw new ValidationError('not an SNS event', parsed.error.issues);
+  const parsed = v.safeParse(snsEventSchema, event);
+  if (!parsed.success) throw new ValidationError('not an SNS event', v.problems(parsed.issues));
   const { channel } = slackSettings();
-  for (const record of parsed.data.Records) {
+  for (const record of parsed.output.Records) {
     const message = parseMessage(record.Sns.Message);
     if (!message) {
       logger.warn('SNS message is not a connection event; ignored', { messageId: record.Sns.MessageId });
@@ -54,6 +54,6 @@ function parseMessage(text: string): CardEvent | undefined {
   } catch {
     return undefined;
   }
-  const parsed = eventSchema.safeParse(json);
-  return parsed.success && parsed.data.endpointId !== undefined && parsed.data.sequence !== undefined ? (json as CardEvent) : undefined;
+  const parsed = v.safeParse(eventSchema, json);
+  return parsed.success && parsed.output.endpointId !== undefined && parsed.output.sequence !== undefined ? (json as CardEvent) : undefined;
 }

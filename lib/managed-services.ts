@@ -1,4 +1,4 @@
-import { describeEndpointServices, listEndpointServiceIds, listEndpointServices, listTaggedEndpointServiceIds, type EndpointServiceDescription } from './aws/ec2-gateway';
+import { describeEndpointServices, listEndpointServices, listTaggedEndpointServices, type EndpointServiceDescription } from './aws/ec2-gateway';
 import { ec2ClientIn, fleetSpokes, hubSpoke, isSameSpoke, spokeKey } from './aws/spoke-clients';
 import { config } from './config';
 import { MANAGED_TAG, type Spoke } from './domain/spokes';
@@ -11,15 +11,24 @@ import { logger } from './logger';
 export { MANAGED_TAG };
 
 /**
- * How long what EC2 said about a service's tag is trusted. Tagging a service
- * brings it under management within this long, on every entry point.
+ * How long what EC2 said about a service (its tags) is trusted. Tagging a service brings it
+ * under management, or under a named policy, within this long, on every entry point.
  */
 const TAG_CACHE_MS = 60_000;
-const tagged = new Map<string, { managed: boolean; until: number }>();
 /** Services described in one DescribeVpcEndpointServiceConfigurations call. */
 const DESCRIBE_BATCH = 100;
-/** Without spokes: each service's tags as EC2 last described them (none: not described), and until when that is trusted. */
-const serviceTags = new Map<string, { tags?: Record<string, string>; until: number }>();
+
+/** A service as EC2 described it: its tags, or undefined when EC2 does not know it. */
+type Described = Record<string, string> | undefined;
+
+/**
+ * Without spokes: each service's description, one for everything that asks about the service
+ * (whether it is managed, the policy its tag names, whether the stack may act on it), and until
+ * when it is trusted. A read under way is shared by whoever asks meanwhile (invocations that share
+ * an execution environment included), so that a service is described once, not once per asker;
+ * a read that fails is forgotten at once, and every asker that shared it gets its error.
+ */
+const descriptions = new Map<string, { described: Promise<Described>; until: number }>();
 
 /**
  * The endpoint services this stage manages, and where each lives. One answer for the
@@ -87,35 +96,88 @@ async function tagsOf(serviceIds: readonly string[]): Promise<{ described: Map<s
     }
     return { described, unread };
   }
-  const now = Date.now();
-  const stale = serviceIds.filter((serviceId) => (serviceTags.get(serviceId)?.until ?? 0) <= now);
-  const readEach = async (ids: readonly string[], read: Map<string, Record<string, string>>) => {
-    for (const serviceId of ids) {
+  const read = describedNow(serviceIds);
+  await Promise.all(
+    serviceIds.map(async (serviceId) => {
       try {
-        for (const service of await describeEndpointServices([serviceId])) read.set(service.serviceId, service.tags);
+        const tags = await read.get(serviceId);
+        if (tags) described.set(serviceId, tags);
       } catch (error) {
         unread.set(serviceId, error);
       }
-    }
-  };
+    }),
+  );
+  return { described, unread };
+}
+
+/**
+ * Each service's description: from the cache while it is trusted (or being read), else read now,
+ * DESCRIBE_BATCH services a call. A call that fails is made again for each of its services on its
+ * own, so that one service EC2 fails on does not leave the others unread.
+ */
+function describedNow(serviceIds: readonly string[]): Map<string, Promise<Described>> {
+  const now = Date.now();
+  const answers = new Map<string, Promise<Described>>();
+  const stale: string[] = [];
+  for (const serviceId of new Set(serviceIds)) {
+    const cached = descriptions.get(serviceId);
+    if (cached && cached.until > now) answers.set(serviceId, cached.described);
+    else stale.push(serviceId);
+  }
   for (let i = 0; i < stale.length; i += DESCRIBE_BATCH) {
     const ids = stale.slice(i, i + DESCRIBE_BATCH);
-    const read = new Map<string, Record<string, string>>();
-    try {
-      for (const service of await describeEndpointServices(ids)) read.set(service.serviceId, service.tags);
-      // EC2 refuses a whole call naming a service it does not know: then each is read on its own.
-      if (read.size < ids.length && ids.length > 1) await readEach(ids, read);
-    } catch (error) {
-      if (ids.length === 1) unread.set(ids[0] as string, error);
-      else await readEach(ids, read);
+    const batch = describeBatch(ids);
+    for (const serviceId of ids) {
+      const described = batch.then((read) => {
+        const answer = read.get(serviceId);
+        if (answer && 'error' in answer) throw answer.error;
+        return answer?.tags;
+      });
+      // Trusted from the start of the read, for TAG_CACHE_MS; meanwhile shared as it is.
+      const entry = { described, until: Number.POSITIVE_INFINITY };
+      descriptions.set(serviceId, entry);
+      described.then(
+        () => {
+          entry.until = now + TAG_CACHE_MS;
+        },
+        () => {
+          if (descriptions.get(serviceId) === entry) descriptions.delete(serviceId);
+        },
+      );
+      answers.set(serviceId, described);
     }
-    for (const serviceId of ids) if (!unread.has(serviceId)) serviceTags.set(serviceId, { tags: read.get(serviceId), until: now + TAG_CACHE_MS });
   }
-  for (const serviceId of serviceIds) {
-    const tags = unread.has(serviceId) ? undefined : serviceTags.get(serviceId)?.tags;
-    if (tags) described.set(serviceId, tags);
+  return answers;
+}
+
+/** Describes services in one call, or, when it fails or leaves some out, each on its own: each one's tags (absent: EC2 does not know it) or error. */
+async function describeBatch(ids: readonly string[]): Promise<Map<string, { tags: Record<string, string> } | { error: unknown }>> {
+  const read = new Map<string, { tags: Record<string, string> } | { error: unknown }>();
+  const readEach = async () => {
+    for (const serviceId of ids) {
+      if (read.has(serviceId)) continue;
+      try {
+        for (const service of await describeEndpointServices([serviceId])) read.set(service.serviceId, { tags: service.tags });
+      } catch (error) {
+        read.set(serviceId, { error });
+      }
+    }
+  };
+  try {
+    for (const service of await describeEndpointServices([...ids])) read.set(service.serviceId, { tags: service.tags });
+    // EC2 refuses a whole call naming a service it does not know: then each is read on its own.
+    if (read.size < ids.length && ids.length > 1) await readEach();
+  } catch (error) {
+    if (ids.length === 1) read.set(ids[0] as string, { error });
+    else await readEach();
   }
-  return { described, unread };
+  return read;
+}
+
+/** Services a listing described (with their tags): trusted as if each had been described now. */
+function remember(services: readonly EndpointServiceDescription[]): void {
+  const until = Date.now() + TAG_CACHE_MS;
+  for (const { serviceId, tags } of services) descriptions.set(serviceId, { described: Promise.resolve(tags), until });
 }
 
 /** The managed services' ids, sorted; `fresh`: the spokes listed now. */
@@ -170,11 +232,16 @@ function spokeStatuses(): SpokeStatus[] {
 
 async function hubServiceIds(): Promise<string[]> {
   const { MANAGED_SERVICE_IDS: configured, RECONCILE_TAGGED_SERVICES: withTagged } = config();
-  const ids = new Set(configured.length ? configured : await listEndpointServiceIds());
-  if (configured.length && withTagged) {
-    const taggedIds = await listTaggedEndpointServiceIds(MANAGED_TAG);
-    for (const id of taggedIds) ids.add(id);
-    rememberTagged(taggedIds);
+  if (!configured.length) {
+    const services = await listEndpointServices();
+    remember(services);
+    return services.map(({ serviceId }) => serviceId).sort();
+  }
+  const ids = new Set(configured);
+  if (withTagged) {
+    const taggedServices = await listTaggedEndpointServices(MANAGED_TAG);
+    remember(taggedServices);
+    for (const { serviceId } of taggedServices) ids.add(serviceId);
   }
   return [...ids].sort();
 }
@@ -183,17 +250,8 @@ async function isHubServiceManaged(serviceId: string): Promise<boolean> {
   const { MANAGED_SERVICE_IDS: configured, RECONCILE_TAGGED_SERVICES: withTagged } = config();
   if (!configured.length || configured.includes(serviceId)) return true;
   if (!withTagged) return false;
-  const known = tagged.get(serviceId);
-  if (known && known.until > Date.now()) return known.managed;
-  const [service] = await describeEndpointServices([serviceId]);
-  const managed = service?.tags[MANAGED_TAG.key] === MANAGED_TAG.value;
-  tagged.set(serviceId, { managed, until: Date.now() + TAG_CACHE_MS });
-  return managed;
-}
-
-function rememberTagged(serviceIds: string[]): void {
-  const until = Date.now() + TAG_CACHE_MS;
-  for (const serviceId of serviceIds) tagged.set(serviceId, { managed: true, until });
+  const tags = await describedNow([serviceId]).get(serviceId);
+  return tags?.[MANAGED_TAG.key] === MANAGED_TAG.value;
 }
 
 // --- With spokes: every spoke listed ------------------------------------------------------
@@ -268,6 +326,5 @@ export function forgetManagedServices(): void {
   listings.clear();
   unknown.clear();
   listedFrom = 0;
-  tagged.clear();
-  serviceTags.clear();
+  descriptions.clear();
 }

@@ -1,6 +1,5 @@
-import { isDeepStrictEqual } from 'node:util';
 import { isAdmitted } from './domain/connection';
-import { DEFAULT_POLICY_ID, evaluatePolicy, parsePolicy, policyInForce, usesOrganization, type ConnectionRequest, type Evaluation, type PolicyVersion } from './domain/policy';
+import { DEFAULT_POLICY_ID, evaluatePolicy, parsePolicy, policyInForce, samePolicy, usesOrganization, type ConnectionRequest, type Evaluation, type PolicyVersion } from './domain/policy';
 import type { PolicyChangedEvent } from './domain/outbound-event';
 import { getLatestPolicyVersion, listPolicyVersions } from './aws/policy-store';
 import { awsPorts } from './aws/ports';
@@ -66,7 +65,7 @@ export async function replacePolicy(
       await ports.policies.latest(policyId),
       (current) => {
         checkPrecondition(policyId, current, options.ifMatch);
-        if (current?.valid && isDeepStrictEqual(current.policy, policy)) {
+        if (current?.valid && samePolicy(current.policy, policy)) {
           const { outbox, ...unchanged } = current;
           return { stop: { stored: unchanged, created: false, changed: false, outbox } };
         }

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { isMap, isSeq, parseDocument, stringify } from 'yaml';
 import { policySchema } from '../../lib/domain/policy';
 import { unquotedAccountIds } from '../../lib/domain/policy-file';
+import * as v from '../../lib/validation';
 import { ApiError, call, type Me, type PolicyPlan, type PolicyVerdict, type Session, type StoredPolicy } from './api';
 import { ErrorNote, Id, Note, Shown, messageOf, useLoad, when } from './ui';
 
@@ -21,24 +22,19 @@ export function validate(text: string): { document?: unknown; problems: FieldPro
     return { problems: doc.errors.map((e) => ({ field: '(syntax)', line: e.linePos?.[0]?.line, message: e.message.split('\n')[0] ?? e.message })) };
   }
   const document = doc.toJS() as unknown;
-  const parsed = policySchema.safeParse(document ?? {});
+  const parsed = v.safeParse(policySchema, document ?? {});
   if (parsed.success) return { document, problems: [] };
   const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : text.slice(0, offset).split('\n').length);
   // An account id YAML read as a number: say so, with what was written and what YAML read.
   const unquoted = unquotedAccountIds(doc, text).map((found) => ({ ...found, key: found.path.join('.') }));
   return {
     document,
-    problems: parsed.error.issues.map((issue) => {
-      const number = unquoted.find((found) => found.key === issue.path.join('.'));
+    problems: parsed.issues.map((issue) => {
+      const path = v.keysOf(issue).map((p) => (typeof p === 'symbol' ? String(p) : p));
+      const number = unquoted.find((found) => found.key === path.join('.'));
       if (number) return { field: number.message.split(':')[0] ?? '', line: lineOf(number.offset), message: number.message.slice(number.message.indexOf(':') + 2) };
-      const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
       const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-      const keys = issue.code === 'unrecognized_keys' ? ` (unknown: ${issue.keys.join(', ')})` : '';
-      return {
-        field: path.reduce<string>((t, p) => (typeof p === 'number' ? `${t}[${p}]` : t ? `${t}.${p}` : String(p)), '') || '(document)',
-        line: lineOf(node?.range?.[0]),
-        message: `${issue.message}${keys}`,
-      };
+      return { field: v.pathOf(issue) || '(document)', line: lineOf(node?.range?.[0]), message: issue.message };
     }),
   };
 }

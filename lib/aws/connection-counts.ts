@@ -12,70 +12,83 @@ import { COUNT_SHARDS, keys } from './table';
  * the old one (COUNT_SHARDS items per service; a service's counts are their sum).
  *
  * Exact under concurrent writes: each change of state is counted by the one
- * writer whose conditional write made it, after that write succeeded and before
- * its put returns, and DynamoDB applies an ADD atomically, so concurrent writers
- * neither lose nor double a count. Not atomic with the record: a function that
- * dies between its record write and the ADD leaves that service's counts one off
- * until `scripts/migrate-table.ts --recount` rebuilds them from the records (a
- * transaction per write would make it atomic, at twice the write units and with
- * conflicts on these items under a burst; dynalite, the local DynamoDB, has none).
+ * writer whose conditional write made it (the old state comes back with that
+ * write), and DynamoDB applies an ADD atomically, so concurrent writers neither
+ * lose nor double a count.
  *
- * The changes of writes made at the same time are added up and written together,
- * one ADD per service, so that a burst costs a few count writes per batch of
- * records rather than one per record.
+ * The changes are tallied in memory and written together (writeCounts): one
+ * ADD per service for all the changes tallied since the last write, so that a
+ * burst costs one count write per service and invocation rather than one per
+ * record. The engine writes them once it has applied a service's plan, before
+ * its run returns; a write that fails leaves its changes tallied for the next.
+ * Not atomic with the records: a function that dies between a record's write
+ * and the ADD (at most the time it takes to apply one service's plan) leaves
+ * that service's counts off by what it tallied until `scripts/migrate-table.ts
+ * --recount` rebuilds them from the records (a transaction per write would make
+ * it atomic, at twice the write units and with conflicts on these items under
+ * a burst; dynalite, the local DynamoDB, has none).
  */
 
 type Deltas = Map<ConnectionState, number>;
 
-interface Pending {
+/** Per client (tests hand in their own): the changes tallied and not yet written, and the writes under way. */
+interface Tally {
   deltas: Map<string, Deltas>;
-  waiters: { resolve: () => void; reject: (error: unknown) => void }[];
+  writing: Set<Promise<void>>;
 }
 
-/** Per client (tests hand in their own): what waits to be written, and whether a write is under way. */
-const batchers = new WeakMap<DynamoDBDocumentClient, { pending: Pending; writing: boolean }>();
+const tallies = new WeakMap<DynamoDBDocumentClient, Tally>();
+
+function tallyOf(db: DynamoDBDocumentClient): Tally {
+  let tally = tallies.get(db);
+  if (!tally) {
+    tally = { deltas: new Map(), writing: new Set() };
+    tallies.set(db, tally);
+  }
+  return tally;
+}
+
+/** Tallies a record's change of state for its service's counts (written by writeCounts). `from` undefined: a new record. */
+export function countChange(serviceId: string, from: ConnectionState | undefined, to: ConnectionState, db: DynamoDBDocumentClient = documentClient): void {
+  if (from === to) return;
+  const { deltas } = tallyOf(db);
+  add(deltas, serviceId, to, 1);
+  if (from) add(deltas, serviceId, from, -1);
+}
+
+function add(deltas: Map<string, Deltas>, serviceId: string, state: ConnectionState, delta: number): void {
+  const byState = deltas.get(serviceId) ?? new Map<ConnectionState, number>();
+  deltas.set(serviceId, byState);
+  byState.set(state, (byState.get(state) ?? 0) + delta);
+}
 
 /**
- * Adds a record's change of state to its service's counts; resolves once the
- * counts hold it. `from` undefined: a new record.
+ * Writes every change tallied so far, one ADD per service; resolves once the
+ * counts hold them, and those of any write already under way. Throws when this
+ * write fails; its changes stay tallied, to be written by the next.
  */
-export function countChange(
-  serviceId: string,
-  from: ConnectionState | undefined,
-  to: ConnectionState,
-  db: DynamoDBDocumentClient = documentClient,
-): Promise<void> {
-  if (from === to) return Promise.resolve();
-  let batcher = batchers.get(db);
-  if (!batcher) {
-    batcher = { pending: { deltas: new Map(), waiters: [] }, writing: false };
-    batchers.set(db, batcher);
-  }
-  const deltas = batcher.pending.deltas.get(serviceId) ?? new Map<ConnectionState, number>();
-  batcher.pending.deltas.set(serviceId, deltas);
-  deltas.set(to, (deltas.get(to) ?? 0) + 1);
-  if (from) deltas.set(from, (deltas.get(from) ?? 0) - 1);
-  const counted = new Promise<void>((resolve, reject) => batcher.pending.waiters.push({ resolve, reject }));
-  if (!batcher.writing) void writePending(batcher, db);
-  return counted;
-}
-
-/** Writes what is pending, and again what arrived meanwhile, until nothing is. */
-async function writePending(batcher: { pending: Pending; writing: boolean }, db: DynamoDBDocumentClient): Promise<void> {
-  batcher.writing = true;
-  // Let the writes that finish together join this one.
-  await new Promise((resolve) => setImmediate(resolve));
-  while (batcher.pending.waiters.length) {
-    const { deltas, waiters } = batcher.pending;
-    batcher.pending = { deltas: new Map(), waiters: [] };
-    try {
-      await Promise.all([...deltas].map(([serviceId, byState]) => addCounts(serviceId, byState, db)));
-      for (const waiter of waiters) waiter.resolve();
-    } catch (error) {
-      for (const waiter of waiters) waiter.reject(error);
+export async function writeCounts(db: DynamoDBDocumentClient = documentClient): Promise<void> {
+  const tally = tallyOf(db);
+  const deltas = tally.deltas;
+  tally.deltas = new Map();
+  const others = [...tally.writing];
+  const mine = (async () => {
+    const services = [...deltas];
+    const written = await Promise.allSettled(services.map(([serviceId, byState]) => addCounts(serviceId, byState, db)));
+    const failures = written.flatMap((result, i) => (result.status === 'rejected' ? [{ byService: services[i] as [string, Deltas], error: result.reason as unknown }] : []));
+    // Not written (as far as DynamoDB said): tallied again, so that the next write carries them.
+    for (const { byService: [serviceId, byState] } of failures) {
+      for (const [state, delta] of byState) add(tally.deltas, serviceId, state, delta);
     }
+    if (failures[0]) throw failures[0].error;
+  })();
+  tally.writing.add(mine);
+  try {
+    await Promise.allSettled([...others, mine]);
+    await mine;
+  } finally {
+    tally.writing.delete(mine);
   }
-  batcher.writing = false;
 }
 
 async function addCounts(serviceId: string, byState: Deltas, db: DynamoDBDocumentClient): Promise<void> {

@@ -7,7 +7,7 @@ import { ConflictError } from '../errors';
 import { config } from '../config';
 import { logger } from '../logger';
 import { documentClient } from './clients';
-import { countChange } from './connection-counts';
+import { countChange, writeCounts } from './connection-counts';
 import { batchGetItems, queryAllItems } from './query';
 import { decodeQueueCursor, decodeServiceConnectionsCursor, encodeShardedCursor, queueListing, serviceListing, type Page } from './cursor';
 import { readMerged, type ShardPage, type ShardPosition } from './shards';
@@ -27,7 +27,8 @@ export function connectionRecords(db: DynamoDBDocumentClient = documentClient): 
   return {
     getMany: (ids) => getConnections(ids, db),
     get: (serviceId, endpointId) => getConnection(serviceId, endpointId, db),
-    put: (record, expectedVersion) => putConnection(record, expectedVersion, db),
+    put: (record, expectedVersion) => putConnection(record, expectedVersion, db, { counts: 'later' }),
+    writeCounts: () => writeCounts(db),
   };
 }
 
@@ -90,14 +91,17 @@ export async function getConnectionWithHistory(
 
 /**
  * Writes a record if the table still holds `expectedVersion` of it (undefined:
- * if the table has none), and counts its change of state. History beyond the
- * latest HISTORY_KEPT entries is moved to a history item first, so that the
- * record stays small. Throws ConflictError when another writer got there first.
+ * if the table has none), and counts its change of state: before it returns, or
+ * with `counts: 'later'` tallied for the caller's writeCounts (see
+ * connection-counts.ts). History beyond the latest HISTORY_KEPT entries is moved
+ * to a history item first, so that the record stays small. Throws ConflictError
+ * when another writer got there first.
  */
 export async function putConnection(
   record: ConnectionRecord,
   expectedVersion: number | undefined,
   db: DynamoDBDocumentClient = documentClient,
+  { counts = 'now' }: { counts?: 'now' | 'later' } = {},
 ): Promise<void> {
   const kept = await keepLatestHistory(record, db);
   const write = () =>
@@ -121,11 +125,13 @@ export async function putConnection(
     }
   }
   const from = previous?.state as ConnectionState | undefined;
+  countChange(record.serviceId, from, record.state, db);
+  if (counts === 'later') return;
   try {
-    await countChange(record.serviceId, from, record.state, db);
+    await writeCounts(db);
   } catch (error) {
-    // The record is written: that is what the caller asked for. The counts are one off (see connection-counts.ts).
-    logger.error('a change of state was recorded but not counted', { serviceId: record.serviceId, endpointId: record.endpointId, from, to: record.state, error });
+    // The record is written: that is what the caller asked for. The change stays tallied for the next write of the counts.
+    logger.error('a change of state was recorded but not yet counted', { serviceId: record.serviceId, endpointId: record.endpointId, from, to: record.state, error });
   }
 }
 

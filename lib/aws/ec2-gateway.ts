@@ -123,19 +123,14 @@ function recordFailure(item: UnsuccessfulItem, failures: Map<string, Failure>): 
   });
 }
 
-/** Every endpoint service the account provides. */
-export async function listEndpointServiceIds(client: EC2Client = ec2Client): Promise<string[]> {
-  return (await servicesMatching([], client)).map(({ serviceId }) => serviceId);
-}
-
 /** Every endpoint service the account provides in the client's Region, with its tags: every page. */
 export async function listEndpointServices(client: EC2Client = ec2Client): Promise<EndpointServiceDescription[]> {
   return servicesMatching([], client);
 }
 
-/** The account's endpoint services that carry a tag with this value. */
-export async function listTaggedEndpointServiceIds(tag: { key: string; value: string }, client: EC2Client = ec2Client): Promise<string[]> {
-  return (await servicesMatching([{ Name: `tag:${tag.key}`, Values: [tag.value] }], client)).map(({ serviceId }) => serviceId);
+/** The account's endpoint services that carry a tag with this value, with all their tags: every page. */
+export async function listTaggedEndpointServices(tag: { key: string; value: string }, client: EC2Client = ec2Client): Promise<EndpointServiceDescription[]> {
+  return servicesMatching([{ Name: `tag:${tag.key}`, Values: [tag.value] }], client);
 }
 
 /** An endpoint service as EC2 describes it, with its tags. */

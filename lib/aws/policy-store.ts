@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { policySchema, describeIssues, type Policy, type PolicyVersion, type StoredPolicy } from '../domain/policy';
+import * as v from '../validation';
 import type { PolicyChangedEvent } from '../domain/outbound-event';
 import type { LatestPolicyVersion, Policies } from '../engine/ports';
 import { ConflictError } from '../errors';
@@ -156,9 +157,9 @@ function fromItem(item: Record<string, unknown>): PolicyVersion {
   } catch (error) {
     return { ...meta, valid: false, policy: null, invalidReason: `the stored document is not JSON: ${error instanceof Error ? error.message : String(error)}` };
   }
-  const parsed = policySchema.safeParse(document);
-  if (!parsed.success) return { ...meta, valid: false, policy: document, invalidReason: `invalid policy: ${describeIssues(parsed.error, policySchema)}` };
-  return { ...meta, valid: true, policy: parsed.data };
+  const parsed = v.safeParse(policySchema, document);
+  if (!parsed.success) return { ...meta, valid: false, policy: document, invalidReason: `invalid policy: ${describeIssues(parsed.issues, policySchema)}` };
+  return { ...meta, valid: true, policy: parsed.output };
 }
 
 function outboxOf(item: Record<string, unknown>): PolicyChangedEvent[] {

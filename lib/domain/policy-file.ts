@@ -1,5 +1,6 @@
 import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { ValidationError } from '../errors';
+import * as v from '../validation';
 import { parsePolicy, policyIdSchema, type Policy } from './policy';
 
 // Kept apart from policy.ts so that the Lambda bundles, which never read files,
@@ -17,8 +18,8 @@ export function parsePolicyFile(text: string): Map<string, Policy> {
   const unquoted = unquotedAccountIds(doc, text);
   const policies = new Map<string, Policy>();
   for (const [policyId, document] of Object.entries(raw)) {
-    const id = policyIdSchema.safeParse(policyId);
-    if (!id.success) throw new ValidationError(`policy file key '${policyId}': ${id.error.issues[0]?.message}`);
+    const id = v.safeParse(policyIdSchema, policyId);
+    if (!id.success) throw new ValidationError(`policy file key '${policyId}': ${id.issues[0].message}`);
     const numbers = unquoted.filter((problem) => problem.path[0] === policyId);
     if (numbers.length) throw new ValidationError(`policy '${policyId}': invalid policy: ${numbers.map((problem) => problem.message).join('; ')}`);
     try {

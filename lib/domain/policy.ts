@@ -1,6 +1,4 @@
-// zod/mini: the same validation as classic zod at a fraction of the cold-start
-// cost, which matters here because every function loads this module.
-import * as z from '../zod';
+import * as v from '../validation';
 import { ValidationError } from '../errors';
 import { parseDuration } from './duration';
 import {
@@ -24,7 +22,7 @@ import {
   type Membership,
   type MembershipFacts,
 } from './organization';
-import { closest, fieldsAt } from './suggest';
+import { closest } from './suggest';
 import { isSafeLine, UNSAFE_LINE_MESSAGE } from './text';
 
 /** The policy id that covers every endpoint service without a policy of its own. */
@@ -40,9 +38,9 @@ export const POLICY_NAME = /^(?!vpce-)[a-z0-9-]{1,64}$/;
 export const POLICY_TAG = 'vpce-gatekeeper:policy';
 
 const POLICY_ID_MESSAGE = `${SERVICE_ID_MESSAGE}, '${DEFAULT_POLICY_ID}', or a name of at most 64 lowercase letters, digits and hyphens (not starting vpce-)`;
-export const policyIdSchema = z.union(
-  [z.literal(DEFAULT_POLICY_ID), z.string(POLICY_ID_MESSAGE).check(z.regex(SERVICE_ID, POLICY_ID_MESSAGE)), z.string(POLICY_ID_MESSAGE).check(z.regex(POLICY_NAME, POLICY_ID_MESSAGE))],
-  { error: POLICY_ID_MESSAGE },
+export const policyIdSchema = v.pipe(
+  v.string(POLICY_ID_MESSAGE),
+  v.check((policyId) => policyId === DEFAULT_POLICY_ID || SERVICE_ID.test(policyId) || POLICY_NAME.test(policyId), POLICY_ID_MESSAGE),
 );
 
 /** Whether a policy id names a policy by name (neither 'default' nor a service id). */
@@ -50,96 +48,110 @@ export function isPolicyName(policyId: string): boolean {
   return policyId !== DEFAULT_POLICY_ID && !SERVICE_ID.test(policyId) && POLICY_NAME.test(policyId);
 }
 
-const accountId = z.string().check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE));
 /** An account id that is not a string: YAML and JSON read 111122223333 unquoted as a number (and 012345678901 as 12345678901). */
 const accountError = (expected: string) => (issue: { input?: unknown }) =>
   typeof issue.input === 'number' || typeof issue.input === 'bigint'
     ? `${expected}, written as a string in quotes: it was read as the number ${String(issue.input)}`
     : expected;
 // Labels name entries in rules and reasons that operators read in terminals and the console.
-const label = z.string().check(
-  z.minLength(1, 'must not be empty'),
-  z.maxLength(128, 'must be at most 128 characters'),
-  z.refine(isSafeLine, UNSAFE_LINE_MESSAGE),
+const label = v.pipe(
+  v.string(),
+  v.minLength(1, 'must not be empty'),
+  v.maxLength(128, 'must be at most 128 characters'),
+  v.check(isSafeLine, UNSAFE_LINE_MESSAGE),
 );
-const region = z.string().check(z.regex(REGION, REGION_MESSAGE));
-const wholeNumber = () => z.int('must be a whole number');
+const region = v.pipe(v.string(), v.regex(REGION, REGION_MESSAGE));
+const wholeNumber = (...checks: v.GenericValidation<number>[]) => v.pipe(v.number('must be a whole number'), v.integer('must be a whole number'), ...checks);
 
-const organizationalUnitId = z.string().check(
-  z.regex(ORGANIZATIONAL_UNIT_ID, ORGANIZATIONAL_UNIT_ID_MESSAGE),
-);
-const organizationId = z.string().check(z.regex(ORGANIZATION_ID, ORGANIZATION_ID_MESSAGE));
+const organizationalUnitId = v.pipe(v.string(), v.regex(ORGANIZATIONAL_UNIT_ID, ORGANIZATIONAL_UNIT_ID_MESSAGE));
+const organizationId = v.pipe(v.string(), v.regex(ORGANIZATION_ID, ORGANIZATION_ID_MESSAGE));
 
-/** An entry names exactly one of an account, an organizational unit or an organization. */
-function exactlyOneTarget(ctx: { value: { account?: string; organizationalUnit?: string; organization?: string }; issues: z.core.$ZodRawIssue[] }) {
-  const named = TARGET_FIELDS.filter((field) => ctx.value[field] !== undefined);
-  if (named.length !== 1) {
-    ctx.issues.push({
-      code: 'custom',
-      message:
-        named.length === 0
-          ? 'needs one of account, organizationalUnit or organization'
-          : `names ${named.join(' and ')}: an entry has exactly one of account, organizationalUnit or organization`,
-      input: ctx.value,
-    });
-  }
-}
+/** An RFC 3339 timestamp with seconds and a zone (`Z` or an offset), on a day that exists. */
+const TIMESTAMP =
+  /^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8])))T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 
 const TARGET_FIELDS = ['account', 'organizationalUnit', 'organization'] as const;
 
-const allowEntrySchema = z
-  .strictObject({
-    account: z.optional(z.union([accountId, z.literal('*')], { error: accountError("must be a 12-digit AWS account id or '*'") })),
-    organizationalUnit: z.optional(organizationalUnitId),
-    organization: z.optional(organizationId),
-    label: z.optional(label),
-    expiresAt: z.optional(z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2027-06-30T00:00:00Z' })),
-  })
-  .check(exactlyOneTarget);
-
-const denyEntrySchema = z
-  .strictObject({
-    account: z.optional(z.string({ error: accountError(ACCOUNT_ID_MESSAGE) }).check(z.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE))),
-    organizationalUnit: z.optional(organizationalUnitId),
-    organization: z.optional(organizationId),
-    label: z.optional(label),
-  })
-  .check(exactlyOneTarget);
-
-export const policySchema = z
-  .strictObject({
-    mode: z._default(z.enum(['auto', 'manual', 'observe'], { error: 'must be auto, manual or observe' }), 'auto'),
-    allow: z._default(z.array(allowEntrySchema), []),
-    deny: z._default(z.array(denyEntrySchema), []),
-    regions: z.optional(z.array(region).check(z.minLength(1, 'must name at least one region, or be left out'))),
-    maxEndpointsPerAccount: z.optional(wholeNumber().check(z.positive('must be at least 1'))),
-    onUnmatched: z._default(z.enum(['hold', 'reject'], { error: 'must be hold or reject' }), 'hold'),
-    // Enforcement and pending timeouts (the reconciler). No defaults written into the
-    // document: a policy reads back exactly as it was given; see revocationLimits() in enforcement.ts.
-    enforce: z.optional(z.boolean({ error: 'must be true or false' })),
-    maxRevocationsPerRun: z.optional(wholeNumber().check(z.minimum(0, 'must be 0 or more'))),
-    maxRevocationPercent: z.optional(
-      z.number({ error: 'must be a number' }).check(z.minimum(0, 'must be 0 or more'), z.maximum(100, 'must be at most 100')),
-    ),
-    pendingTimeout: z.optional(
-      z.string({ error: 'must be an ISO 8601 duration such as P7D' }).check((ctx) => {
-        const parsed = parseDuration(ctx.value);
-        if ('problem' in parsed) ctx.issues.push({ code: 'custom', message: parsed.problem, input: ctx.value });
-      }),
-    ),
-    onPendingTimeout: z.optional(z.enum(['reject', 'remind'], { error: 'must be reject or remind' })),
-    // The service's allowed principals follow the allow list (the reconciler); off when left out.
-    sharing: z.optional(z.enum(['off', 'add', 'sync'], { error: 'must be off, add or sync' })),
-  })
-  .check((ctx) => {
-    if (ctx.value.onPendingTimeout !== undefined && ctx.value.pendingTimeout === undefined) {
-      ctx.issues.push({ code: 'custom', path: ['onPendingTimeout'], message: 'needs pendingTimeout, the time after which it applies', input: ctx.value });
-    }
+/** An entry names exactly one of an account, an organizational unit or an organization. */
+const exactlyOneTarget = <T extends Partial<Record<(typeof TARGET_FIELDS)[number], string>>>() =>
+  v.rawCheck<T>(({ dataset, addIssue }) => {
+  if (!dataset.typed) return;
+  const named = TARGET_FIELDS.filter((field) => dataset.value[field] !== undefined);
+  if (named.length === 1) return;
+  addIssue({
+    message:
+      named.length === 0
+        ? 'needs one of account, organizationalUnit or organization'
+        : `names ${named.join(' and ')}: an entry has exactly one of account, organizationalUnit or organization`,
+  });
   });
 
-export type Policy = z.infer<typeof policySchema>;
-export type AllowEntry = z.infer<typeof allowEntrySchema>;
-export type DenyEntry = z.infer<typeof denyEntrySchema>;
+const allowEntrySchema = v.pipe(
+  v.strictObject({
+    account: v.optional(
+      v.pipe(
+        v.string(accountError("must be a 12-digit AWS account id or '*'")),
+        v.check((account) => account === '*' || ACCOUNT_ID.test(account), "must be a 12-digit AWS account id or '*'"),
+      ),
+    ),
+    organizationalUnit: v.optional(organizationalUnitId),
+    organization: v.optional(organizationId),
+    label: v.optional(label),
+    expiresAt: v.optional(v.pipe(v.string('must be an ISO 8601 timestamp such as 2027-06-30T00:00:00Z'), v.regex(TIMESTAMP, 'must be an ISO 8601 timestamp such as 2027-06-30T00:00:00Z'))),
+  }),
+  exactlyOneTarget(),
+);
+
+const denyEntrySchema = v.pipe(
+  v.strictObject({
+    account: v.optional(v.pipe(v.string(accountError(ACCOUNT_ID_MESSAGE)), v.regex(ACCOUNT_ID, ACCOUNT_ID_MESSAGE))),
+    organizationalUnit: v.optional(organizationalUnitId),
+    organization: v.optional(organizationId),
+    label: v.optional(label),
+  }),
+  exactlyOneTarget(),
+);
+
+export const policySchema = v.pipe(
+  v.strictObject({
+    mode: v.optional(v.picklist(['auto', 'manual', 'observe'], 'must be auto, manual or observe'), 'auto'),
+    allow: v.optional(v.array(allowEntrySchema), []),
+    deny: v.optional(v.array(denyEntrySchema), []),
+    regions: v.optional(v.pipe(v.array(region), v.minLength(1, 'must name at least one region, or be left out'))),
+    maxEndpointsPerAccount: v.optional(wholeNumber(v.minValue(1, 'must be at least 1'))),
+    onUnmatched: v.optional(v.picklist(['hold', 'reject'], 'must be hold or reject'), 'hold'),
+    // Enforcement and pending timeouts (the reconciler). No defaults written into the
+    // document: a policy reads back exactly as it was given; see revocationLimits() in enforcement.ts.
+    enforce: v.optional(v.boolean('must be true or false')),
+    maxRevocationsPerRun: v.optional(wholeNumber(v.minValue(0, 'must be 0 or more'))),
+    maxRevocationPercent: v.optional(v.pipe(v.number('must be a number'), v.minValue(0, 'must be 0 or more'), v.maxValue(100, 'must be at most 100'))),
+    pendingTimeout: v.optional(
+      v.pipe(
+        v.string('must be an ISO 8601 duration such as P7D'),
+        v.rawCheck(({ dataset, addIssue }) => {
+          if (!dataset.typed) return;
+          const parsed = parseDuration(dataset.value);
+          if ('problem' in parsed) addIssue({ message: parsed.problem });
+        }),
+      ),
+    ),
+    onPendingTimeout: v.optional(v.picklist(['reject', 'remind'], 'must be reject or remind')),
+    // The service's allowed principals follow the allow list (the reconciler); off when left out.
+    sharing: v.optional(v.picklist(['off', 'add', 'sync'], 'must be off, add or sync')),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (dataset.typed && dataset.value.onPendingTimeout !== undefined && dataset.value.pendingTimeout === undefined) {
+      addIssue({
+        message: 'needs pendingTimeout, the time after which it applies',
+        path: [{ type: 'object', origin: 'value', input: dataset.value, key: 'onPendingTimeout', value: dataset.value.onPendingTimeout }],
+      });
+    }
+  }),
+);
+
+export type Policy = v.InferOutput<typeof policySchema>;
+export type AllowEntry = v.InferOutput<typeof allowEntrySchema>;
+export type DenyEntry = v.InferOutput<typeof denyEntrySchema>;
 
 /** A policy version whose document validates: what the engine decides by. */
 export interface StoredPolicy {
@@ -218,28 +230,36 @@ export function servicesGovernedBy(
 
 /** Validates a policy document; the error names every offending field. */
 export function parsePolicy(document: unknown): Policy {
-  const parsed = policySchema.safeParse(document);
-  if (!parsed.success) throw new ValidationError(`invalid policy: ${describeIssues(parsed.error, policySchema)}`, parsed.error.issues);
-  return parsed.data;
+  const parsed = v.safeParse(policySchema, document);
+  if (!parsed.success) throw new ValidationError(`invalid policy: ${describeIssues(parsed.issues, policySchema)}`, v.problems(parsed.issues));
+  return parsed.output;
+}
+
+/**
+ * Whether two validated policies say the same. Both are the schema's output, whose fields come in
+ * the schema's order and only when given (or defaulted), so their JSON is equal exactly when they are.
+ * (node:util's isDeepStrictEqual would do, and would cost the approvals API's every cold start about
+ * 5 ms of CPU loading node:util, which nothing else there needs.)
+ */
+export function samePolicy(a: Policy, b: Policy): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Schema issues as one sentence naming each offending field; with the schema, an unknown field gets a "did you mean". */
-export function describeIssues(error: z.core.$ZodError, schema?: z.core.$ZodType): string {
-  return error.issues
+export function describeIssues(issues: readonly v.Issue[], schema?: v.Schema): string {
+  return issues
     .map((issue) => {
-      const path = issue.path.reduce<string>(
-        (text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)),
-        '',
-      );
-      if (issue.code === 'unrecognized_keys') {
+      const path = v.pathOf(issue);
+      const unknown = v.unknownFields(issue);
+      if (unknown) {
         const where = path ? ` in ${path}` : '';
-        const known = schema ? fieldsAt(schema, issue.path) : [];
-        const named = issue.keys.map((key) => {
+        const known = schema ? v.fieldsAt(schema, v.keysOf(issue)) : [];
+        const named = unknown.map((key) => {
           const guess = closest(key, known);
           return guess ? `'${key}' (did you mean '${guess}'?)` : `'${key}'`;
         });
         const listed = known.length && named.every((name) => !name.includes('did you mean')) ? ` (the fields are ${known.join(', ')})` : '';
-        return `unknown field${issue.keys.length > 1 ? 's' : ''} ${named.join(', ')}${where}${listed}`;
+        return `unknown field${unknown.length > 1 ? 's' : ''} ${named.join(', ')}${where}${listed}`;
       }
       return `${path || '(document)'}: ${issue.message}`;
     })

@@ -1,5 +1,3 @@
-import type { $ZodType } from 'zod/v4/core';
-
 /**
  * The known name closest to a mistyped one, for "did you mean": the one fewest
  * edits away (insert, delete, substitute, or swap two neighbours), ignoring
@@ -31,43 +29,4 @@ function editDistance(a: string, b: string): number {
     }
   }
   return at(a.length, b.length);
-}
-
-/**
- * The field names an object schema accepts at `path` inside `schema` (through
- * arrays, optionals, defaults, pipes and unions); empty when there is no object there.
- */
-export function fieldsAt(schema: $ZodType, path: readonly PropertyKey[]): string[] {
-  const found = new Set<string>();
-  const visit = (node: $ZodType | undefined, rest: readonly PropertyKey[]): void => {
-    const def = node?._zod.def as unknown as Record<string, unknown> & { type: string } | undefined;
-    if (!def) return;
-    switch (def.type) {
-      case 'object': {
-        const shape = def.shape as Record<string, $ZodType>;
-        if (!rest.length) Object.keys(shape).forEach((key) => found.add(key));
-        else if (typeof rest[0] === 'string') visit(shape[rest[0]], rest.slice(1));
-        return;
-      }
-      case 'array':
-        if (typeof rest[0] === 'number') visit(def.element as $ZodType, rest.slice(1));
-        return;
-      case 'optional':
-      case 'nullable':
-      case 'default':
-      case 'prefault':
-      case 'readonly':
-      case 'nonoptional':
-      case 'catch':
-        return visit(def.innerType as $ZodType, rest);
-      case 'pipe':
-        return visit(def.in as $ZodType, rest);
-      case 'union':
-        return (def.options as $ZodType[]).forEach((option) => visit(option, rest));
-      default:
-        return;
-    }
-  };
-  visit(schema, path);
-  return [...found];
 }

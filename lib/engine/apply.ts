@@ -17,8 +17,9 @@ import { writeVersioned, type ConflictPolicy } from './versioned-write';
  * connection's change (a conditional write; a lost race plans that connection
  * again from the latest record, as the caller's conflict policy allows), then
  * EC2's Accept and Reject calls in batches, then the outcome of each in its
- * record, then the events (through the records' outbox). What failed is
- * returned, never thrown past the rest.
+ * record, then the events (through the records' outbox), then the counts by
+ * state of what changed, in one write. What failed is returned, never thrown
+ * past the rest.
  */
 
 /** Lost races tolerated while taking one of an account's places under maxEndpointsPerAccount. */
@@ -157,6 +158,8 @@ export async function applyServicePlan(
     }
   }
 
+  // Only a run that wrote records has changes of its own to count (those of runs at the same time are theirs to write).
+  if (plan.connections.some(({ change }) => change.kind !== 'unchanged')) await writeCounts(serviceId, ports);
   if (plan.revocationLimit) await alertRevocationLimit(serviceId, plan.revocationLimit, ports, context);
   outcome.revocationLimit = plan.revocationLimit;
   outcome.counts.failed = new Set(outcome.failures.map((failure) => failure.endpointId ?? '*')).size;
@@ -345,6 +348,19 @@ async function finishClaim(
   if (!ended) return undefined;
   await publishOutbox(ended.written, readFirst, ports);
   return ended.written;
+}
+
+/**
+ * The counts by state of what the plan changed, one write for the whole service,
+ * before the run moves on. A write that fails leaves them for the next one: the
+ * records are written, and nothing is decided again for it.
+ */
+async function writeCounts(serviceId: string, ports: EnginePorts): Promise<void> {
+  try {
+    await ports.records.writeCounts();
+  } catch (error) {
+    logger.error('the counts of the changes recorded could not be written yet; the next write carries them', { serviceId, error });
+  }
 }
 
 function tally(outcome: ServiceOutcome, before: ConnectionRecord | undefined, after: ConnectionRecord): void {

@@ -94,8 +94,10 @@ export interface ConnectionRecords {
   /** By endpoint id; a connection with no record is absent. */
   getMany(ids: readonly { serviceId: string; endpointId: string }[]): Promise<Map<string, ConnectionRecord>>;
   get(serviceId: string, endpointId: string): Promise<ConnectionRecord | undefined>;
-  /** Writes if the table still holds `expectedVersion` (undefined: no record yet); ConflictError otherwise. */
+  /** Writes if the table still holds `expectedVersion` (undefined: no record yet); ConflictError otherwise. Its change of state is counted by the next writeCounts. */
   put(record: ConnectionRecord, expectedVersion: number | undefined): Promise<void>;
+  /** Writes the changes of state the puts made so far to the services' counts: one write per service. */
+  writeCounts(): Promise<void>;
 }
 
 /** The newest version of a policy with the policy-changed events not yet known to be published. */

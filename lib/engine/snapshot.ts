@@ -27,9 +27,11 @@ export interface SnapshotRead {
 
 /**
  * Reads everything a run decides from, once, for every service of its intents:
- * the policy in force (the default read once), the records, EC2's connections,
- * the memberships the policies need and the admission places. What cannot be
- * read is marked unreadable in the snapshot. Never throws.
+ * the records of the endpoints named (a notification they already reflect is
+ * dropped), the policy in force (the default read once) of each service left
+ * with something to decide, EC2's connections, the other records, the
+ * memberships the policies need and the admission places. What cannot be read
+ * is marked unreadable in the snapshot. Never throws.
  */
 export async function readSnapshot(intents: readonly Intent[], ports: EnginePorts, candidate?: Candidate): Promise<SnapshotRead> {
   const { services: work, unplaced } = workOf(intents);
@@ -42,12 +44,11 @@ export async function readSnapshot(intents: readonly Intent[], ports: EnginePort
   for (const serviceWork of work.values()) {
     services.set(serviceWork.serviceId, { work: serviceWork, policy: { kind: 'not-read' }, connections: [], unread: [], records: new Map(), recordsRead: new Set(), places: new Map() });
   }
-  const policies = await readPolicies([...services.values()], ports, candidate);
-
-  // The named endpoints' records first: a notification whose record already shows what it announces needs no EC2 read.
+  // The named endpoints' records first: a notification whose record already shows what it announces needs no policy and no EC2 read.
   const named = [...services.values()].flatMap(({ work: w }) => [...namedIn(w)].map((endpointId) => ({ serviceId: w.serviceId, endpointId })));
   await readRecords(named, services, ports);
   for (const service of services.values()) skipReflected(service.work, service.records, ports.clock.now());
+  const policies = await readPolicies([...services.values()], ports, candidate);
 
   // Services live apart (and, with a fleet, in other accounts and Regions): read concurrently.
   await Promise.all([...services.values()].map((service) => readConnections(service, observedEarly, ports)));
@@ -132,7 +133,8 @@ async function readPolicies(services: ServiceSnapshot[], ports: EnginePorts, can
   const read = new Map<string, LatestPolicyVersion | undefined>();
   const failed = new Map<string, Failure>();
   const errors = new Map<string, unknown>();
-  const deciding = services.filter(({ work }) => work.decide || work.enforce || work.timeouts);
+  // A service whose notifications were all reflected already has nothing left to decide: its policy is not read.
+  const deciding = services.filter(({ work }) => (work.decide || work.enforce || work.timeouts) && hasScope(work));
   const readOne = async (policyId: string) => {
     if (read.has(policyId) || failed.has(policyId)) return;
     try {
@@ -198,6 +200,11 @@ function governs(policyId: string, serviceId: string, inForce: PolicyInForce, ta
   if (isPolicyName(policyId)) return tag === policyId;
   if (policyId !== DEFAULT_POLICY_ID) return false;
   return tag === undefined;
+}
+
+/** Whether the work reads any connection: every one, the waiting ones, or some named ones. */
+function hasScope(work: ServiceWork): boolean {
+  return work.all || work.waiting || namedIn(work).size > 0;
 }
 
 function namedIn(work: ServiceWork): Set<string> {

@@ -1,4 +1,4 @@
-import * as z from '../zod';
+import * as v from '../validation';
 import { describeIssues } from '../domain/policy';
 import { isSafeText, UNSAFE_TEXT_MESSAGE } from '../domain/text';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../errors';
@@ -7,36 +7,36 @@ import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from
 export const MAX_BODY_BYTES = 16 * 1024;
 
 /** The parts of an API Gateway HTTP API (payload format 2.0) event the API reads. */
-export const httpApiEventSchema = z.object({
-  version: z.literal('2.0'),
-  routeKey: z.string(),
-  rawPath: z.string(),
-  headers: z._default(z.record(z.string(), z.string()), {}),
-  queryStringParameters: z.optional(z.record(z.string(), z.string())),
-  pathParameters: z.optional(z.record(z.string(), z.string())),
-  body: z.optional(z.string()),
-  isBase64Encoded: z._default(z.boolean(), false),
-  requestContext: z.object({
-    requestId: z.string(),
-    http: z.object({ method: z.string() }),
-    authorizer: z.optional(
-      z.object({
-        iam: z.optional(z.object({ userArn: z.optional(z.string()), accessKey: z.optional(z.string()) })),
-        jwt: z.optional(z.object({ claims: z.record(z.string(), z.unknown()) })),
+export const httpApiEventSchema = v.object({
+  version: v.literal('2.0'),
+  routeKey: v.string(),
+  rawPath: v.string(),
+  headers: v.optional(v.record(v.string(), v.string()), {}),
+  queryStringParameters: v.optional(v.record(v.string(), v.string())),
+  pathParameters: v.optional(v.record(v.string(), v.string())),
+  body: v.optional(v.string()),
+  isBase64Encoded: v.optional(v.boolean(), false),
+  requestContext: v.object({
+    requestId: v.string(),
+    http: v.object({ method: v.string() }),
+    authorizer: v.optional(
+      v.object({
+        iam: v.optional(v.object({ userArn: v.optional(v.string()), accessKey: v.optional(v.string()) })),
+        jwt: v.optional(v.object({ claims: v.record(v.string(), v.unknown()) })),
       }),
     ),
   }),
 });
 
-export type HttpApiEvent = z.infer<typeof httpApiEventSchema>;
+export type HttpApiEvent = v.InferOutput<typeof httpApiEventSchema>;
 
 /** Path parameters, validated (AWS id formats). */
-export function pathParams<T extends z.ZodMiniType>(event: HttpApiEvent, schema: T): z.infer<T> {
+export function pathParams<T extends v.Schema>(event: HttpApiEvent, schema: T): v.InferOutput<T> {
   return validate(schema, event.pathParameters ?? {}, 'path');
 }
 
 /** Query string parameters, validated; unknown parameters are refused. */
-export function queryParams<T extends z.ZodMiniType>(event: HttpApiEvent, schema: T): z.infer<T> {
+export function queryParams<T extends v.Schema>(event: HttpApiEvent, schema: T): v.InferOutput<T> {
   return validate(schema, event.queryStringParameters ?? {}, 'query');
 }
 
@@ -62,11 +62,12 @@ export function jsonBody(event: HttpApiEvent): unknown {
 }
 
 /** A reason an approver gives: 1 to 1000 characters after trimming, none of them unsafe (lib/domain/text.ts). */
-export const reasonSchema = z.string().check(
-  z.trim(),
-  z.minLength(1, 'must say why'),
-  z.maxLength(1000, 'must be at most 1000 characters'),
-  z.refine(isSafeText, UNSAFE_TEXT_MESSAGE),
+export const reasonSchema = v.pipe(
+  v.string(),
+  v.trim(),
+  v.minLength(1, 'must say why'),
+  v.maxLength(1000, 'must be at most 1000 characters'),
+  v.check(isSafeText, UNSAFE_TEXT_MESSAGE),
 );
 
 /**
@@ -79,7 +80,7 @@ export function onFirstUse<T>(build: () => T): () => T {
 }
 
 /** The JSON body, validated against `schema` (strict: unknown fields are refused). */
-export function body<T extends z.ZodMiniType>(event: HttpApiEvent, schema: T): z.infer<T> {
+export function body<T extends v.Schema>(event: HttpApiEvent, schema: T): v.InferOutput<T> {
   return validate(schema, jsonBody(event), 'body');
 }
 
@@ -88,10 +89,10 @@ export function header(event: HttpApiEvent, name: string): string | undefined {
   return event.headers[name.toLowerCase()];
 }
 
-function validate<T extends z.ZodMiniType>(schema: T, input: unknown, where: 'path' | 'query' | 'body'): z.infer<T> {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new ValidationError(`invalid ${where}: ${describeIssues(parsed.error, schema)}`, parsed.error.issues);
-  return parsed.data;
+function validate<T extends v.Schema>(schema: T, input: unknown, where: 'path' | 'query' | 'body'): v.InferOutput<T> {
+  const parsed = v.safeParse(schema, input);
+  if (!parsed.success) throw new ValidationError(`invalid ${where}: ${describeIssues(parsed.issues, schema)}`, v.problems(parsed.issues));
+  return parsed.output;
 }
 
 /** What If-Match named: any current version (`*`), or a list of entity tags, compared strongly. */

@@ -1,4 +1,5 @@
 import { logger } from '../logger';
+import * as v from '../validation';
 import { NotFoundError } from '../errors';
 import { callerOf, requireApprover, type Approvers, type Caller } from './auth';
 import { httpApiEventSchema, type HttpApiEvent } from './request';
@@ -53,12 +54,14 @@ export interface Authorization extends Approvers {
 export function serveRoutes(routes: Route[], authorization: () => Authorization): (event: unknown) => Promise<HttpResponse> {
   const byKey = new Map(routes.map((route) => [routeKeyOf(route), route]));
   return async (raw) => {
-    const parsed = httpApiEventSchema.safeParse(raw);
+    const parsed = v.safeParse(httpApiEventSchema, raw);
     if (!parsed.success) {
-      logger.error('not an HTTP API payload 2.0 event', { issues: parsed.error.issues });
-      return errorResponse(parsed.error, 'unknown');
+      const issues = v.problems(parsed.issues);
+      logger.error('not an HTTP API payload 2.0 event', { issues });
+      // Not the caller's mistake (API Gateway builds the event): answered as an internal error.
+      return errorResponse(new Error('not an HTTP API payload 2.0 event'), 'unknown');
     }
-    const event = parsed.data;
+    const event = parsed.output;
     const { requestId } = event.requestContext;
     logger.appendKeys({ routeKey: event.routeKey, apiRequestId: requestId });
     try {

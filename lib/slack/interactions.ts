@@ -1,4 +1,4 @@
-import * as z from '../zod';
+import * as v from '../validation';
 import { decideConnection, type ApproverDecision, type ConnectionView } from '../approvals';
 import { getConnection } from '../aws/connection-store';
 import type { ConnectionRecord } from '../domain/connection';
@@ -32,39 +32,39 @@ import { SlackApiError, type SlackWebApi } from './web-api';
 /** How long one Slack call made while Slack waits for our answer may take. */
 const INTERACTIVE_BUDGET_MS = 1_000;
 
-const team = z.looseObject({ id: z.string().check(z.minLength(1)) });
-const user = z.looseObject({ id: z.string().check(z.minLength(1)) });
+const team = v.looseObject({ id: v.pipe(v.string(), v.minLength(1)) });
+const user = v.looseObject({ id: v.pipe(v.string(), v.minLength(1)) });
 
-const blockActionsSchema = z.looseObject({
-  type: z.literal('block_actions'),
+const blockActionsSchema = v.looseObject({
+  type: v.literal('block_actions'),
   team,
   user,
-  trigger_id: z.string(),
-  container: z.optional(z.looseObject({ message_ts: z.optional(z.string()), channel_id: z.optional(z.string()) })),
-  channel: z.optional(z.looseObject({ id: z.string() })),
-  message: z.optional(z.looseObject({ ts: z.optional(z.string()) })),
-  actions: z.array(z.looseObject({ action_id: z.string(), block_id: z.optional(z.string()), value: z.optional(z.string()) })),
+  trigger_id: v.string(),
+  container: v.optional(v.looseObject({ message_ts: v.optional(v.string()), channel_id: v.optional(v.string()) })),
+  channel: v.optional(v.looseObject({ id: v.string() })),
+  message: v.optional(v.looseObject({ ts: v.optional(v.string()) })),
+  actions: v.array(v.looseObject({ action_id: v.string(), block_id: v.optional(v.string()), value: v.optional(v.string()) })),
 });
 
-const viewSubmissionSchema = z.looseObject({
-  type: z.literal('view_submission'),
+const viewSubmissionSchema = v.looseObject({
+  type: v.literal('view_submission'),
   team,
   user,
-  view: z.looseObject({
-    callback_id: z.string(),
-    private_metadata: z.string(),
-    state: z.looseObject({
-      values: z.record(z.string(), z.record(z.string(), z.looseObject({ value: z.optional(z.nullable(z.string())) }))),
+  view: v.looseObject({
+    callback_id: v.string(),
+    private_metadata: v.string(),
+    state: v.looseObject({
+      values: v.record(v.string(), v.record(v.string(), v.looseObject({ value: v.optional(v.nullable(v.string())) }))),
     }),
   }),
 });
 
-const decisionContextSchema = z.object({
-  serviceId: z.string().check(z.regex(SERVICE_ID)),
-  endpointId: z.string().check(z.regex(ENDPOINT_ID)),
-  action: z.enum(['accept', 'reject']),
-  channel: z.string().check(z.minLength(1)),
-  ts: z.string().check(z.minLength(1)),
+const decisionContextSchema = v.object({
+  serviceId: v.pipe(v.string(), v.regex(SERVICE_ID)),
+  endpointId: v.pipe(v.string(), v.regex(ENDPOINT_ID)),
+  action: v.picklist(['accept', 'reject']),
+  channel: v.pipe(v.string(), v.minLength(1)),
+  ts: v.pipe(v.string(), v.minLength(1)),
 });
 
 /** What the interactions route answers Slack: nothing (200, empty), or a body such as a modal's errors. */
@@ -99,7 +99,7 @@ export function slackActor(teamId: string, userId: string): string {
   return `slack:${teamId}/${userId}`;
 }
 
-async function onButton(click: z.infer<typeof blockActionsSchema>, deps: InteractionDeps): Promise<InteractionReply> {
+async function onButton(click: v.InferOutput<typeof blockActionsSchema>, deps: InteractionDeps): Promise<InteractionReply> {
   const pressed = click.actions.find((action) => action.block_id === DECIDE_BLOCK_ID || SLACK_ACTIONS.includes(action.action_id as SlackAction));
   if (!pressed || !SLACK_ACTIONS.includes(pressed.action_id as SlackAction)) return {};
   const action = pressed.action_id as SlackAction;
@@ -140,17 +140,17 @@ async function onButton(click: z.infer<typeof blockActionsSchema>, deps: Interac
   return {};
 }
 
-async function onSubmission(submission: z.infer<typeof viewSubmissionSchema>, deps: InteractionDeps): Promise<InteractionReply> {
+async function onSubmission(submission: v.InferOutput<typeof viewSubmissionSchema>, deps: InteractionDeps): Promise<InteractionReply> {
   if (submission.view.callback_id !== DECISION_MODAL_ID) return {};
   const context = parseContext(submission.view.private_metadata);
   const actor = slackActor(submission.team.id, submission.user.id);
   logger.appendKeys({ serviceId: context.serviceId, endpointId: context.endpointId, slackUser: actor });
   const approver = await approverCheck(submission.user.id, deps);
   if (approver !== true) return reasonError(approver);
-  const reason = reasonSchema.safeParse(submission.view.state.values[REASON_BLOCK_ID]?.[REASON_ACTION_ID]?.value ?? '');
-  if (!reason.success) return reasonError(`The reason ${reason.error.issues[0]?.message ?? 'is not valid'}.`);
+  const reason = v.safeParse(reasonSchema, submission.view.state.values[REASON_BLOCK_ID]?.[REASON_ACTION_ID]?.value ?? '');
+  if (!reason.success) return reasonError(`The reason ${reason.issues[0].message}.`);
   try {
-    const decided = await (deps.decide ?? decideConnection)({ ...context, reason: reason.data, actor });
+    const decided = await (deps.decide ?? decideConnection)({ ...context, reason: reason.output, actor });
     logger.info('decided from Slack', { action: context.action, state: decided.state });
     return {};
   } catch (error) {
@@ -214,8 +214,8 @@ function parseContext(raw: string): DecisionContext {
   return parse(decisionContextSchema, json);
 }
 
-function parse<T extends z.ZodMiniType>(schema: T, value: unknown): z.infer<T> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new ValidationError('not an interaction payload Slack sends', parsed.error.issues);
-  return parsed.data;
+function parse<T extends v.Schema>(schema: T, value: unknown): v.InferOutput<T> {
+  const parsed = v.safeParse(schema, value);
+  if (!parsed.success) throw new ValidationError('not an interaction payload Slack sends', v.problems(parsed.issues));
+  return parsed.output;
 }

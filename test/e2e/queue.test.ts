@@ -35,6 +35,12 @@ async function successfulAccepts(endpointIds: string[]): Promise<number[]> {
   });
 }
 
+/** The UpdateItem requests the table has received: the writes of the counts by state (records are put, not updated). */
+async function countWrites(): Promise<number> {
+  const { byOperation } = (await stack.request('GET', '/local/dynamodb-calls')).body as { byOperation: Record<string, number> };
+  return byOperation.UpdateItem ?? 0;
+}
+
 async function allAccepted(serviceId: string, ids: string[]): Promise<boolean> {
   const states = new Map((await stack.listEndpoints(serviceId)).map((e) => [e.vpcEndpointId, e.state]));
   if (!ids.every((id) => states.get(id) === 'pending' || states.get(id) === 'available')) return false;
@@ -46,6 +52,7 @@ describe('a burst through the queue', () => {
   it('decides 1,000 connections, each notification delivered twice, with one Accept each, no retry and a few dozen EC2 calls', async () => {
     await stack.faults({ duplicateDeliveries: 2 });
     const { serviceId } = await stack.createService();
+    const countWritesBefore = await countWrites();
 
     const { vpcEndpointIds: ids } = await stack.createEndpoints(serviceId, { ownerAccountId: ALLOWED, count: 1000 });
     await stack.waitFor(async () => (await allAccepted(serviceId, ids)) && (await stack.idle()), {
@@ -62,6 +69,10 @@ describe('a burst through the queue', () => {
     const calls = await stack.calls();
     const ec2Calls = Object.values(calls.byAction).reduce((sum, count) => sum + count.received, 0);
     expect(ec2Calls).toBeLessThanOrEqual(50); // the target: ≤ 0.05 per connection
+    // The service is described once (for its policy tag) for every invocation at once, and its counts
+    // by state are written once by each invocation that decided some of it, not once per record.
+    expect(calls.byAction.DescribeVpcEndpointServiceConfigurations?.received).toBe(1);
+    expect((await countWrites()) - countWritesBefore).toBeLessThanOrEqual(invocations.length);
     const outbox = await stack.outbox();
     expect(outbox.filter((m) => (m.message as { eventType: string }).eventType === 'accepted')).toHaveLength(1000);
   });

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import {
   getConnection,
@@ -6,6 +8,7 @@ import {
   getConnections,
   listConnectionsByState,
   listConnectionsOfService,
+  connectionRecords,
   putConnection,
 } from '../../lib/aws/connection-store';
 import { countConnectionsByState } from '../../lib/aws/connection-counts';
@@ -185,6 +188,45 @@ describe('counts by state', () => {
     expect(counts.get(one)).toEqual({ pendingAcceptance: 20, ...(pending ? { pending } : {}), ...(10 - pending ? { rejected: 10 - pending } : {}) });
     expect(counts.get(two)).toEqual({ pendingAcceptance: 12 });
     expect([...counts.values()][2]).toEqual({});
+  });
+
+  it("counts the engine's writes in one write per service, and a write that failed with the next", async () => {
+    // A client of its own, whose count writes are seen (and, while `refuse` is set, refused as DynamoDB does when throttled).
+    const db = DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 1 }));
+    let countWrites = 0;
+    let refuse = false;
+    db.middlewareStack.add(
+      (next) => async (args) => {
+        if ('UpdateExpression' in (args.input as object)) {
+          countWrites += 1;
+          if (refuse) throw Object.assign(new Error('Throughput exceeds the current capacity'), { name: 'ProvisionedThroughputExceededException' });
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const records = connectionRecords(db);
+    const [one, two] = [newServiceId(), newServiceId()];
+    const written = [...Array.from({ length: 20 }, () => record(one)), ...Array.from({ length: 5 }, () => record(two))];
+    await Promise.all(written.map((r) => records.put(r, undefined)));
+    await Promise.all(written.slice(0, 8).map((r) => records.put({ ...r, state: 'available', version: 2 }, 1)));
+    expect(countWrites).toBe(0);
+
+    refuse = true;
+    await expect(records.writeCounts()).rejects.toThrow('Throughput exceeds');
+    refuse = false;
+    expect(await countConnectionsByState([one, two], db)).toEqual(new Map([[one, {}], [two, {}]]));
+
+    await records.writeCounts();
+
+    expect(countWrites).toBe(4);
+    expect(await countConnectionsByState([one, two], db)).toEqual(
+      new Map([
+        [one, { pendingAcceptance: 12, available: 8 }],
+        [two, { pendingAcceptance: 5 }],
+      ]),
+    );
+    db.destroy();
   });
 });
 

@@ -270,7 +270,7 @@ describe('http-api handler', () => {
   });
 
   it.each([
-    ['no reason', acceptBody({}), 'invalid body: reason: Invalid input: expected string, received undefined'],
+    ['no reason', acceptBody({}), 'invalid body: reason: is required'],
     ['a reason that is not text', acceptBody({ reason: 42 }), 'invalid body: reason: Invalid input: expected string, received number'],
     ['a blank reason', acceptBody({ reason: '   ' }), 'invalid body: reason: must say why'],
     ['an unknown field', acceptBody({ reason: 'ok', approvedBy: 'me' }), "invalid body: unknown field 'approvedBy' (the fields are reason)"],

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { AcceptVpcEndpointConnectionsCommand, RejectVpcEndpointConnectionsCommand } from '@aws-sdk/client-ec2';
+import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointServiceConfigurationsCommand, RejectVpcEndpointConnectionsCommand } from '@aws-sdk/client-ec2';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handler } from '../../handlers/on-connection-notification';
@@ -224,5 +224,48 @@ describe('on-connection-notification, fed from the notifications queue', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(await getConnection(FIXTURE_SERVICE, FIXTURE_ENDPOINT)).toMatchObject({ ownerAccountId: STRANGER, decision: { outcome: 'hold' } });
     expect(aws.events().map((e) => e.eventType)).toEqual(['approval-needed']);
+  });
+});
+
+describe("a service governed by the policy its vpce-gatekeeper:policy tag names", () => {
+  const tagged = (policy: string) => {
+    const id = newServiceId();
+    aws.serviceTags.set(id, { 'vpce-gatekeeper:policy': policy });
+    return id;
+  };
+
+  beforeEach(async () => {
+    await putPolicy('web-tier', parsePolicy({ allow: [{ account: ALLOWED, label: 'web' }], onUnmatched: 'hold' }), { actor: 'test' });
+  });
+
+  it('is described once for batches decided at the same time, and decided by that policy in each', async () => {
+    const web = tagged('web-tier');
+    const [first, second] = [aws.connect(web, ALLOWED), aws.connect(web, ALLOWED)];
+
+    const responses = await Promise.all([invoke(sqsEvent(connectMessage(first))), invoke(sqsEvent(connectMessage(second)))]);
+
+    expect(responses).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    expect(aws.ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointServiceConfigurationsCommand, 1);
+    for (const { endpointId } of [first, second]) {
+      expect((await getConnection(web, endpointId))?.decision).toMatchObject({ outcome: 'accept', rule: 'allow:web' });
+    }
+  });
+
+  it('decides nothing while its tags cannot be read (no policy guessed), and reads them again for the next batch', async () => {
+    const web = tagged('web-tier');
+    const connection = aws.connect(web, ALLOWED);
+    aws.overrides.failingServiceDescriptions = 1;
+
+    const refused = await invoke(sqsEvent(connectMessage(connection)));
+
+    expect(refused.batchItemFailures).toHaveLength(1);
+    expect(aws.connections.get(connection.endpointId)?.state).toBe('pendingAcceptance');
+    expect(await getConnection(web, connection.endpointId)).toBeUndefined();
+
+    const retried = await invoke(sqsEvent(connectMessage(connection)));
+
+    expect(retried).toEqual({ batchItemFailures: [] });
+    expect(aws.ec2).toHaveReceivedCommandTimes(DescribeVpcEndpointServiceConfigurationsCommand, 2);
+    expect((await getConnection(web, connection.endpointId))?.decision).toMatchObject({ outcome: 'accept', rule: 'allow:web' });
   });
 });

@@ -37,6 +37,8 @@ export function fakeAws() {
     unsuccessful?: (endpointId: string) => UnsuccessfulItem['Error'] | undefined;
     /** How many of the next publishes fail, as SNS does when it is unavailable. */
     failingPublishes?: number;
+    /** How many of the next DescribeVpcEndpointServiceConfigurations calls EC2 refuses (RequestLimitExceeded). */
+    failingServiceDescriptions?: number;
   } = {};
 
   ec2.on(DescribeVpcEndpointConnectionsCommand).callsFake((input: DescribeVpcEndpointConnectionsCommandInput) => {
@@ -73,6 +75,10 @@ export function fakeAws() {
   // The services the connections name, with the tags a test gave them (serviceTags).
   const serviceTags = new Map<string, Record<string, string>>();
   ec2.on(DescribeVpcEndpointServiceConfigurationsCommand).callsFake((input: DescribeVpcEndpointServiceConfigurationsCommandInput) => {
+    if (overrides.failingServiceDescriptions) {
+      overrides.failingServiceDescriptions -= 1;
+      throw Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded' });
+    }
     const known = new Set([...[...connections.values()].map((c) => c.serviceId), ...serviceTags.keys()]);
     const ids = input.ServiceIds?.length ? input.ServiceIds : [...known];
     const missing = ids.find((id) => !known.has(id));

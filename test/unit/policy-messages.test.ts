@@ -6,6 +6,7 @@ import { parsePolicyFile, unquotedAccountIds } from '../../lib/domain/policy-fil
 import { closest } from '../../lib/domain/suggest';
 import { isSafeText } from '../../lib/domain/text';
 import { reasonSchema } from '../../lib/http/request';
+import * as v from '../../lib/validation';
 
 // What a person who got a policy wrong reads: the field, what was wrong, and what to write instead.
 
@@ -78,7 +79,7 @@ describe('free text people write', () => {
             return false;
           }
         })();
-        const asReason = reasonSchema.safeParse(`x${text}x`).success;
+        const asReason = v.safeParse(reasonSchema, `x${text}x`).success;
         return asLabel === (oneLine && asReason) && asReason === isSafeText(text);
       }),
     );
