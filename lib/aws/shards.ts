@@ -26,8 +26,9 @@ export interface ShardPage<T> {
 
 /**
  * One page of a listing spread over shards, merged by `order`. Each shard not
- * yet at its end is read from where it stood, all at once, for about twice its
- * share of the page (a page of 25 over 8 shards reads 7 from each, not 25). When
+ * yet at its end is read from where it stood, all at once, for twice its share
+ * of the page and two more (a page of 25 over 8 shards reads 9 from each, not
+ * 25; a shard holds more of a page than that on about one page in a hundred). When
  * the merge reaches a shard that has more than it read (what it holds next might
  * come first), that shard alone is read again for what the page still lacks, so
  * a page is full unless the listing ends. Each item is taken once and in order
@@ -42,7 +43,7 @@ export async function readMerged<T, K>(options: {
 }): Promise<{ items: T[]; positions: ShardPosition<K>[] }> {
   const { positions, limit } = options;
   const open = positions.filter((position) => position.kind !== 'done').length;
-  const share = Math.min(limit, Math.ceil((2 * limit) / Math.max(1, open)));
+  const share = Math.min(limit, Math.ceil((2 * limit) / Math.max(1, open)) + 2);
   const shards = positions.map((position) => ({
     read: [] as T[],
     taken: 0,
