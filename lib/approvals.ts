@@ -1,6 +1,6 @@
 import type { Claim, ConnectionRecord, ConnectionState } from './domain/connection';
 import { APPROVER_ACTION_APPLIES_TO, type ApproverAction, type ApproverIntent } from './domain/intents';
-import { getConnection, getConnectionWithHistory, listConnectionsByState, listConnectionsOfService, type Page } from './aws/connection-store';
+import { getConnection, getConnectionWithHistory, listConnectionsByState, listConnectionsOfService, type ListedConnection, type Page } from './aws/connection-store';
 import { countConnectionsByState } from './aws/connection-counts';
 import { awsPorts } from './aws/ports';
 import { runEngine } from './engine/engine';
@@ -20,8 +20,8 @@ export type ConnectionView = Pick<
   pendingAction?: Pick<Claim, 'outcome' | 'decidedBy' | 'reason' | 'status' | 'leaseUntil'>;
 };
 
-/** What the API shows of a record. */
-export function connectionView(record: ConnectionRecord): ConnectionView {
+/** What the API shows of a record (a list's entry holds just enough of it). */
+export function connectionView(record: ListedConnection): ConnectionView {
   const { serviceId, endpointId, ownerAccountId, region, providerAccountId, serviceRegion, state, decision, claim, createdAt, updatedAt, history } = record;
   return {
     serviceId,
@@ -46,8 +46,8 @@ export function connectionView(record: ConnectionRecord): ConnectionView {
 }
 
 /**
- * The approver's queue: connections in one state, across every service (a Query
- * on the byState index) or of one service (a Query on its partition). With
+ * The approver's queue: connections in one state, across every service (the
+ * byStateShard index's partitions, merged) or of one service (its partitions). With
  * `providerAccountId` or `serviceRegion`, only the connections of the services
  * living there: a page then holds those of the `limit` read, and may hold fewer,
  * or none, before its cursor.
@@ -207,6 +207,6 @@ async function requireManaged(serviceId: string, ports: Pick<EnginePorts, 'servi
   if (!(await ports.services.isManaged(serviceId))) throw new NotFoundError(`endpoint service ${serviceId} is not managed by this stage`);
 }
 
-function viewsOf(page: Page<ConnectionRecord>): Page<ConnectionView> {
+function viewsOf(page: Page<ListedConnection>): Page<ConnectionView> {
   return { items: page.items.map(connectionView), cursor: page.cursor };
 }

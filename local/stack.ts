@@ -13,7 +13,6 @@ import { createRequestListener, EC2_PATH, ORGANIZATIONS_PATH, SNS_PATH, SQS_PATH
 import { NOSNIFF_HEADER } from './http-io';
 import type { ControlPlane } from './control/routes';
 import { createOrganizationPlane, LOCAL_ORGANIZATIONS_EXTERNAL_ID, LOCAL_ORGANIZATIONS_ROLE, LOCAL_ORGANIZATIONS_ROLE_ARN } from './aws/organization-plane';
-import { type DynamoGate, startDynamoGate } from './aws/dynamo-proxy';
 import { type DirectHandler, ScheduledFunction } from './lambda/scheduled-function';
 import { LocalQueue, LocalSqs } from './aws/sqs';
 import { LOCAL_APPROVER_ARN, LocalApiGateway, type LocalApiAuth } from './lambda/api-gateway';
@@ -130,12 +129,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dynamo = await startDynamo(LOCAL_TABLE_NAME, CREDENTIALS);
   const faults = new Faults();
   await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
-  const dynamoGate = await startDynamoGate(dynamo.endpoint, () => faults.dynamoUnavailable());
   const server = createServer();
   try {
     await listen(server, options.port ?? 3000);
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    pointAwsSdkAtLocalStack(baseUrl, dynamoGate.endpoint);
+    pointAwsSdkAtLocalStack(baseUrl, dynamo.endpoint);
     if (options.slack !== false) Object.assign(process.env, slackEnvironment(baseUrl));
     const oidc = options.auth === 'jwt' ? await LocalOidcIssuer.start(baseUrl) : undefined;
     if (oidc) useJwtAuthorization(oidc);
@@ -153,7 +151,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       policyIds = await loadPolicyFile(policyFile, putPolicy);
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
-    const plane = wire({ baseUrl, dynamo, dynamoGate, faults, handler, direct, loadPolicies, options, outbound, slack: slack?.plane });
+    const plane = wire({ baseUrl, dynamo, faults, handler, direct, loadPolicies, options, outbound, slack: slack?.plane });
     const listener = createRequestListener(plane, slack ? [api, slack.api] : [api]);
     server.on('request', (request, response) => {
       if (!oidc || !LocalOidcIssuer.handles(new URL(request.url ?? '/', baseUrl).pathname)) return listener(request, response);
@@ -180,13 +178,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         await plane.notificationSource.reset(CLOSE_SETTLE_MS);
         plane.sqs.clear();
         await closeServer(server);
-        await dynamoGate.close();
         await dynamo.close();
       },
     };
   } catch (error) {
     if (server.listening) await closeServer(server);
-    await dynamoGate.close();
     await dynamo.close();
     throw error;
   }
@@ -202,7 +198,6 @@ function buildConsole(): void {
 function wire(parts: {
   baseUrl: string;
   dynamo: LocalDynamo;
-  dynamoGate: DynamoGate;
   faults: Faults;
   handler: SqsLambdaHandler;
   direct: { reconcile: DirectHandler };
@@ -268,11 +263,13 @@ function wire(parts: {
   // The local DynamoDB runs in a worker of its own: its switch is told there, and answered, before the faults are.
   const setFaults = async (settings: FaultSettings) => {
     const inForce = faults.set(settings);
+    dynamo.setUnavailable(inForce.dynamoUnavailable);
     await dynamo.setPartitionLimits(inForce.dynamoPartitionLimits);
     return inForce;
   };
   const reset = oneAtATime(async () => {
     faults.clear();
+    dynamo.setUnavailable(faults.dynamoUnavailable());
     await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
     organization.reset();
     // The functions' containers start cold: nothing remembered of an organization that is gone.
@@ -296,7 +293,7 @@ function wire(parts: {
   });
   const info = {
     tableName: LOCAL_TABLE_NAME,
-    dynamodbEndpoint: parts.dynamoGate.endpoint,
+    dynamodbEndpoint: parts.dynamo.endpoint,
     ec2Endpoint: `${baseUrl}${EC2_PATH}`,
     snsEndpoint: `${baseUrl}${SNS_PATH}`,
     sqsEndpoint,
@@ -375,7 +372,7 @@ function pointAwsSdkAtLocalStack(baseUrl: string, dynamoEndpoint: string): void 
     AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
     AWS_ENDPOINT_URL_EC2: `${baseUrl}${EC2_PATH}`,
     AWS_ENDPOINT_URL_SNS: `${baseUrl}${SNS_PATH}`,
-    // Through the gate, not to dynalite directly, so that dynamoUnavailable can cut it off.
+    // dynalite's endpoint, whose connections dynamoUnavailable cuts (local/aws/dynamo-gate.ts).
     AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
     AWS_ENDPOINT_URL_SQS: `${baseUrl}${SQS_PATH}`,
     AWS_ENDPOINT_URL_ORGANIZATIONS: `${baseUrl}${ORGANIZATIONS_PATH}`,

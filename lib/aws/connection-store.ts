@@ -17,6 +17,7 @@ import {
   CONNECTION_SHARDS,
   HISTORY_KEPT,
   keys,
+  QUEUE_ATTRIBUTES,
   QUEUE_SHARDS,
   versionCondition,
 } from './table';
@@ -151,19 +152,23 @@ async function keepLatestHistory(record: ConnectionRecord, db: DynamoDBDocumentC
 
 export type { Page } from './cursor';
 
+/** What a list of connections shows of each: the attributes byStateShard projects. */
+export type ListedConnection = Pick<ConnectionRecord, (typeof QUEUE_ATTRIBUTES)[number]>;
+
 /**
  * The connections in one state across every service, oldest first: the
- * byStateShard index's partitions read together and merged by creation time,
- * then the page's records in one BatchGet. A record whose state changed since
- * the index saw it is left out of that page.
+ * byStateShard index's partitions read together and merged by creation time.
+ * The index holds what a page shows (QUEUE_ATTRIBUTES), so nothing more is read.
+ * Like any index of DynamoDB's, it follows the records within a moment: a
+ * connection decided a moment ago may still show in its old state.
  */
 export async function listConnectionsByState(
   state: ConnectionState,
   options: { limit: number; cursor?: string },
   db: DynamoDBDocumentClient = documentClient,
-): Promise<Page<ConnectionRecord>> {
+): Promise<Page<ListedConnection>> {
   const positions = options.cursor ? decodeQueueCursor(options.cursor, state) : startPositions(QUEUE_SHARDS);
-  const page = await readMerged<QueueEntry, string>({
+  const page = await readMerged<Record<string, unknown>, string>({
     positions,
     limit: options.limit,
     read: async (shard, after, limit) => {
@@ -177,13 +182,13 @@ export async function listConnectionsByState(
           ExclusiveStartKey: after === undefined ? undefined : queueStartKey(state, after),
         }),
       );
-      return shardPage(output.Items, output.LastEvaluatedKey, queueEntry);
+      return shardPage(output.Items, output.LastEvaluatedKey, (item) => item);
     },
-    order: (entry) => entry.sortKey,
-    keyOf: (entry) => entry.sortKey,
+    order: queueSortKey,
+    keyOf: queueSortKey,
   });
   return {
-    items: await recordsInState(page.items, state, db),
+    items: page.items.map((item) => fromItem(item) as ListedConnection),
     cursor: encodeShardedCursor(queueListing(state), page.positions),
   };
 }
@@ -236,17 +241,9 @@ export async function listConnectionsOfService(
   return { items, cursor: encodeShardedCursor(serviceListing(serviceId, state), page.positions) };
 }
 
-/** One entry of byStateShard: whose it is, and where it sorts. */
-interface QueueEntry {
-  serviceId: string;
-  endpointId: string;
-  sortKey: string;
-}
-
-function queueEntry(item: Record<string, unknown>): QueueEntry {
-  const sortKey = String(item.gsi2sk);
-  const [, serviceId = '', endpointId = ''] = sortKey.split('#');
-  return { serviceId, endpointId, sortKey };
+/** Where an entry of byStateShard sorts: `<createdAt>#<serviceId>#<endpointId>`. */
+function queueSortKey(item: Record<string, unknown>): string {
+  return String(item.gsi2sk);
 }
 
 /** The index key to resume a byStateShard partition after `sortKey` (`<createdAt>#<serviceId>#<endpointId>`). */

@@ -25,11 +25,14 @@ export interface ShardPage<T> {
 }
 
 /**
- * One page of a listing spread over shards: each shard not yet at its end is read
- * from where it stood (at most `limit` items), and the pages are merged by `order`
- * until `limit` items are taken or a shard with more to give has run out of read
- * items (what it holds next might come first). Each item is taken once and in
- * order across pages; the positions say where each shard stands for the next page.
+ * One page of a listing spread over shards, merged by `order`. Each shard not
+ * yet at its end is read from where it stood, all at once, for twice its share
+ * of the page and two more (a page of 25 over 8 shards reads 9 from each, not
+ * 25; a shard holds more of a page than that on about one page in a hundred). When
+ * the merge reaches a shard that has more than it read (what it holds next might
+ * come first), that shard alone is read again for what the page still lacks, so
+ * a page is full unless the listing ends. Each item is taken once and in order
+ * across pages; the positions say where each shard stands for the next page.
  */
 export async function readMerged<T, K>(options: {
   positions: readonly ShardPosition<K>[];
@@ -39,38 +42,58 @@ export async function readMerged<T, K>(options: {
   keyOf: (item: T) => K;
 }): Promise<{ items: T[]; positions: ShardPosition<K>[] }> {
   const { positions, limit } = options;
-  const pages = await Promise.all(
-    positions.map((position, shard) =>
-      position.kind === 'done' ? { items: [], more: false } : options.read(shard, position.kind === 'after' ? position.key : undefined, limit),
-    ),
-  );
-  const taken = pages.map(() => 0);
+  const open = positions.filter((position) => position.kind !== 'done').length;
+  const share = Math.min(limit, Math.ceil((2 * limit) / Math.max(1, open)) + 2);
+  const shards = positions.map((position) => ({
+    read: [] as T[],
+    taken: 0,
+    more: position.kind !== 'done',
+    after: position.kind === 'after' ? position.key : undefined,
+  }));
+  const readMore = (shard: number, count: number) =>
+    options.read(shard, shards[shard]?.after, count).then((page) => {
+      const state = shards[shard] as (typeof shards)[number];
+      state.read.push(...page.items);
+      state.more = page.more;
+      const last = page.items[page.items.length - 1];
+      if (last !== undefined) state.after = options.keyOf(last);
+      return page.items.length;
+    });
+  await Promise.all(shards.map((state, shard) => (state.more ? readMore(shard, share) : 0)));
   const items: T[] = [];
   while (items.length < limit) {
     let next: number | undefined;
-    let stalled = false;
-    for (let shard = 0; shard < pages.length; shard++) {
-      const page = pages[shard] as ShardPage<T>;
-      const head = page.items[taken[shard] as number];
+    const stalled: number[] = [];
+    shards.forEach((state, shard) => {
+      const head = state.read[state.taken];
       if (head === undefined) {
-        if (page.more) stalled = true;
-        continue;
+        if (state.more) stalled.push(shard);
+        return;
       }
-      if (next === undefined || options.order(head) < options.order((pages[next] as ShardPage<T>).items[taken[next] as number] as T)) next = shard;
+      const nextState = next === undefined ? undefined : shards[next];
+      if (nextState === undefined || options.order(head) < options.order(nextState.read[nextState.taken] as T)) next = shard;
+    });
+    if (stalled.length) {
+      // What a stalled shard holds next might come before every head read: read it again before taking anything.
+      const wanted = limit - items.length;
+      const got = await Promise.all(stalled.map((shard) => readMore(shard, wanted)));
+      // A read that gives nothing yet says there is more would be asked again forever: the page ends here.
+      if (got.some((count, i) => count === 0 && shards[stalled[i] as number]?.more)) break;
+      continue;
     }
-    if (stalled || next === undefined) break;
-    items.push((pages[next] as ShardPage<T>).items[taken[next] as number] as T);
-    taken[next] = (taken[next] as number) + 1;
+    if (next === undefined) break;
+    const state = shards[next] as (typeof shards)[number];
+    items.push(state.read[state.taken] as T);
+    state.taken += 1;
   }
   return {
     items,
     positions: positions.map((position, shard) => {
-      const page = pages[shard] as ShardPage<T>;
-      const count = taken[shard] as number;
+      const state = shards[shard] as (typeof shards)[number];
       if (position.kind === 'done') return position;
-      if (count === page.items.length && !page.more) return { kind: 'done' };
-      if (count === 0) return position;
-      return { kind: 'after', key: options.keyOf(page.items[count - 1] as T) };
+      if (state.taken === state.read.length && !state.more) return { kind: 'done' };
+      if (state.taken === 0) return position;
+      return { kind: 'after', key: options.keyOf(state.read[state.taken - 1] as T) };
     }),
   };
 }

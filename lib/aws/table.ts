@@ -7,7 +7,7 @@ import { shardOf } from './shards';
  * (DynamoDB's per-partition limits, the write units of a burst): docs/architecture.md.
  *
  *   connection     pk CONN#<serviceId>#<shard 0-15>   sk EP#<endpointId>
- *                  gsi2pk STATE#<state>#<shard 0-7>   gsi2sk <createdAt>#<serviceId>#<endpointId>   (byStateShard, keys only)
+ *                  gsi2pk STATE#<state>#<shard 0-7>   gsi2sk <createdAt>#<serviceId>#<endpointId>   (byStateShard, QUEUE_ATTRIBUTES)
  *                  byServiceState: pk and the record's own `state` attribute (keys only)
  *   old history    pk CONN#<serviceId>#<shard>        sk HIST#<endpointId>#<first entry's time>#<hash>   (entries beyond the record's last HISTORY_KEPT)
  *   counts         pk COUNTS#<serviceId>#<0-3>        sk COUNTS   (a number per connection state; a service's counts are the sum of its 4 items)
@@ -35,10 +35,29 @@ export const HISTORY_KEPT = 10;
 
 /**
  * One state's connections across services, oldest first, over QUEUE_SHARDS
- * partitions. Keys only: a page reads its records with BatchGet, so that a
- * change of state costs one write unit here whatever the record's size.
+ * partitions, with what a page of the queue shows (QUEUE_ATTRIBUTES), so that a
+ * page is read from the index alone.
  */
 export const BY_STATE_SHARD_INDEX = 'byStateShard';
+/**
+ * The attributes byStateShard projects beyond the keys: what the API shows of a
+ * connection in a list. Not the version or the outbox, so that the writes that
+ * change only those (publishing the outbox) cost the index nothing.
+ */
+export const QUEUE_ATTRIBUTES = [
+  'serviceId',
+  'endpointId',
+  'ownerAccountId',
+  'region',
+  'providerAccountId',
+  'serviceRegion',
+  'state',
+  'decision',
+  'claim',
+  'createdAt',
+  'updatedAt',
+  'history',
+] as const;
 /** The index of the connections before they were sharded; kept on a stage only until its migration (legacyStateIndex). */
 export const LEGACY_BY_STATE_INDEX = 'byState';
 /**
@@ -123,7 +142,7 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
           { AttributeName: 'gsi2pk', KeyType: 'HASH' },
           { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'KEYS_ONLY' },
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...QUEUE_ATTRIBUTES] },
       },
       {
         IndexName: BY_SERVICE_STATE_INDEX,

@@ -1,6 +1,7 @@
 // dynalite in a worker thread of its own: the table's work (validation, storage,
-// metering) runs beside the functions instead of between them, which is what lets
-// a sweep of thousands of connections finish in seconds on a small machine.
+// metering, the dynamoUnavailable switch) runs beside the functions instead of
+// between them, which is what lets a sweep of thousands of connections finish in
+// seconds on a small machine.
 //
 // dynalite has no throughput limits; this module gives it DynamoDB's. Each
 // request is metered where dynalite holds the old and the new item (see
@@ -13,7 +14,7 @@
 // partitions are over their limit, before anything is stored.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { Server } from 'node:http';
 import {
   type Capacity,
@@ -32,6 +33,7 @@ import {
   writeCharges,
   writeUnits,
 } from './dynamo-metering';
+import { gateServer } from './dynamo-gate';
 
 /** dynalite's error: the status and the JSON body it answers with. */
 interface DynaliteError extends Error {
@@ -475,6 +477,9 @@ server.on('request', (request: { headers: Record<string, string | string[] | und
   const operation = String(request.headers['x-amz-target'] ?? 'unknown').split('.').pop() ?? 'unknown';
   requests[operation] = (requests[operation] ?? 0) + 1;
 });
+// The dynamoUnavailable switch, set by the stack's thread (see LocalDynamo.setUnavailable).
+const unavailable = new Int32Array((workerData as { unavailable: SharedArrayBuffer }).unavailable);
+gateServer(server, () => Atomics.load(unavailable, 0) === 1);
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   parentPort?.postMessage({ port: typeof address === 'object' && address ? address.port : 0 });

@@ -29,12 +29,18 @@ export interface LocalDynamo {
   usage(): Promise<DynamoUsage>;
   /** Turns DynamoDB's per-partition limits on or off (on at start); every partition starts full again. */
   setPartitionLimits(on: boolean): Promise<void>;
+  /**
+   * The dynamoUnavailable fault: while on, every connection to `endpoint` is cut, new and
+   * open, before dynalite sees a request (local/aws/dynamo-gate.ts). In force when this returns.
+   */
+  setUnavailable(on: boolean): void;
   close(): Promise<void>;
 }
 
 /** Starts dynalite, in a worker thread, on an ephemeral loopback port and creates the table in it. */
 export async function startDynamo(tableName: string, credentials: { accessKeyId: string; secretAccessKey: string }): Promise<LocalDynamo> {
-  const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url));
+  const unavailable = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url), { workerData: { unavailable: unavailable.buffer } });
   const port = await new Promise<number>((resolve, reject) => {
     worker.once('message', (message: { port: number }) => resolve(message.port));
     worker.once('error', reject);
@@ -69,6 +75,9 @@ export async function startDynamo(tableName: string, credentials: { accessKeyId:
     },
     setPartitionLimits: async (on) => {
       await ask({ type: 'limits', on });
+    },
+    setUnavailable: (on) => {
+      Atomics.store(unavailable, 0, on ? 1 : 0);
     },
     close: async () => {
       client.destroy();

@@ -95,8 +95,8 @@ describe("one service's connections in one state", () => {
 });
 
 /** Every page of a listing, until it has no cursor. */
-async function allPages(list: (cursor: string | undefined) => Promise<{ items: ConnectionRecord[]; cursor?: string }>, limit: number): Promise<ConnectionRecord[][]> {
-  const pages: ConnectionRecord[][] = [];
+async function allPages<T>(list: (cursor: string | undefined) => Promise<{ items: T[]; cursor?: string }>, limit: number): Promise<T[][]> {
+  const pages: T[][] = [];
   let cursor: string | undefined;
   do {
     const page = await list(cursor);
@@ -129,6 +129,24 @@ describe('connections spread over partitions', () => {
 
     const byAge = [...written].sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((r) => r.endpointId);
     expect(pages.flat().map((r) => r.endpointId)).toEqual(byAge);
+  });
+
+  it('lists the queue with what a list shows of each connection, its decision, pending action and history, without its bookkeeping', async () => {
+    const state = 'failed'; // a state no other test writes
+    const at = '2024-03-02T00:00:00.000Z';
+    const listed = record(newServiceId(), { state, createdAt: at });
+    const claimed: ConnectionRecord = {
+      ...listed,
+      decision: { outcome: 'hold', acted: false, rule: 'onUnmatched:hold', reason: 'no rule matched', decidedBy: 'policy', decidedAt: at },
+      claim: { token: 'claim-1', outcome: 'reject', from: 'pendingAcceptance', rule: 'approver', reason: 'ticket SEC-1', decidedBy: 'arn:aws:iam::111122223333:role/Approver', status: 'acting', leaseUntil: at, outcomeEventId: 'event-1' },
+      outbox: [{ eventId: 'event-0', eventType: 'held', occurredAt: at, serviceId: listed.serviceId, endpointId: listed.endpointId } as never],
+    };
+    await putConnection(claimed, undefined);
+
+    const [page] = await allPages((cursor) => listConnectionsByState(state, { limit: 5, cursor }), 5);
+
+    const { version: _version, outbox: _outbox, ...shown } = claimed;
+    expect(page).toEqual([shown]);
   });
 
   it(`keeps a record's latest ${HISTORY_KEPT} history entries in it, and its whole history readable in order`, async () => {

@@ -28,13 +28,17 @@ describe('the shard of a connection', () => {
 function memoryShards(contents: string[][], shortPages: boolean) {
   const sorted = contents.map((items) => [...items].sort());
   let reads = 0;
+  let itemsRead = 0;
   return {
     reads: () => reads,
+    itemsRead: () => itemsRead,
     read: async (shard: number, after: string | undefined, limit: number): Promise<ShardPage<string>> => {
       reads += 1;
+      itemsRead += Math.min(limit, (sorted[shard] ?? []).filter((item) => after === undefined || item > after).length);
       const rest = (sorted[shard] ?? []).filter((item) => after === undefined || item > after);
       const size = shortPages ? Math.max(1, Math.floor(limit / 2)) : limit;
-      return { items: rest.slice(0, size), more: rest.length > size };
+      // As DynamoDB does, a page that reaches its Limit says there may be more, even when there is not.
+      return { items: rest.slice(0, size), more: rest.length >= size && rest.length > 0 };
     },
   };
 }
@@ -74,7 +78,9 @@ describe('reading shards merged', () => {
         const pages = await pageThrough(contents, limits, shortPages);
 
         expect(pages.flat()).toEqual(contents.flat().sort());
-        pages.forEach((page, i) => expect(page.length).toBeLessThanOrEqual(limits[i % limits.length] as number));
+        // Full pages, however short the shards read, until the last.
+        pages.slice(0, -1).forEach((page, i) => expect(page.length).toBe(limits[i % limits.length] as number));
+        expect(pages.at(-1)?.length ?? 0).toBeLessThanOrEqual(limits[(pages.length - 1) % limits.length] as number);
       }),
     );
   });
@@ -92,5 +98,25 @@ describe('reading shards merged', () => {
     expect(second.positions).toEqual([{ kind: 'done' }, { kind: 'done' }, { kind: 'after', key: 'h' }]);
     expect(shards.reads() - readsBeforeLast).toBe(1);
     expect(last.positions.every((position) => position.kind === 'done')).toBe(true);
+  });
+
+  it('reads each shard for twice its share of a page and two more, not for a whole page', async () => {
+    const contents = Array.from({ length: 8 }, (_, shard) => Array.from({ length: 100 }, (_, i) => `${String(i).padStart(3, '0')}-${shard}`));
+    const shards = memoryShards(contents, false);
+
+    const page = await readMerged({ positions: contents.map(() => ({ kind: 'start' as const })), limit: 25, read: shards.read, order: (x) => x, keyOf: (x) => x });
+
+    expect(page.items).toEqual(contents.flat().sort().slice(0, 25));
+    expect(shards.itemsRead()).toBe(8 * 9);
+  });
+
+  it('reads a shard again for what the page lacks when its next items come first', async () => {
+    const contents = [Array.from({ length: 30 }, (_, i) => `a${String(i).padStart(2, '0')}`), ['z1'], ['z2'], ['z3']];
+    const shards = memoryShards(contents, false);
+
+    const page = await readMerged({ positions: contents.map(() => ({ kind: 'start' as const })), limit: 20, read: shards.read, order: (x) => x, keyOf: (x) => x });
+
+    expect(page.items).toEqual(contents[0]?.slice(0, 20));
+    expect(page.positions).toEqual([{ kind: 'after', key: 'a19' }, { kind: 'start' }, { kind: 'start' }, { kind: 'start' }]);
   });
 });
