@@ -3,6 +3,7 @@ import { AcceptVpcEndpointConnectionsCommand, DescribeVpcEndpointServiceConfigur
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handler } from '../../handlers/on-connection-notification';
+import { documentClient } from '../../lib/aws/clients';
 import { getConnection, putConnection } from '../../lib/aws/connection-store';
 import { putPolicy } from '../../lib/aws/policy-store';
 import { parsePolicy } from '../../lib/domain/policy';
@@ -87,6 +88,31 @@ describe('on-connection-notification, fed from the notifications queue', () => {
     expect(aws.ec2).toHaveReceivedCommandTimes(AcceptVpcEndpointConnectionsCommand, 1);
     expect((await getConnection(serviceId, connection.endpointId))?.history.filter((event) => event.type === 'decision')).toHaveLength(1);
     expect(aws.events().map((e) => e.eventType)).toEqual(['accepted']);
+  });
+
+  it('reads only the records for a batch they already show: no policy, no EC2, no write', async () => {
+    const connection = aws.connect(serviceId, ALLOWED);
+    const message = connectMessage(connection);
+    await invoke(sqsEvent(message));
+    aws.ec2.resetHistory();
+    const requests: string[] = [];
+    documentClient.middlewareStack.add(
+      (next, context) => (args) => {
+        requests.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize', name: 'seeRequests' },
+    );
+
+    try {
+      const copies = await invoke(sqsEvent(message, JSON.stringify({ eventType: 'Accept', serviceId, vpcEndpointId: connection.endpointId })));
+
+      expect(copies).toEqual({ batchItemFailures: [] });
+      expect(requests).toEqual(['BatchGetItemCommand']);
+      expect(aws.ec2.calls()).toHaveLength(0);
+    } finally {
+      documentClient.middlewareStack.remove('seeRequests');
+    }
   });
 
   it('reports only the messages whose connection EC2 failed on, and decides them when they come back', async () => {
