@@ -234,7 +234,8 @@ export async function listConnectionsOfService(
     return shardPage(output.Items, output.LastEvaluatedKey, (item) => item);
   };
   const endpointOf = (item: Record<string, unknown>) => String(item.sk).slice('EP#'.length);
-  const page = await readMerged<Record<string, unknown>, string>({ positions, limit: options.limit, read, order: endpointOf, keyOf: endpointOf });
+  // The byServiceState index orders a partition's entries by state alone: listed by state, the shards share no order.
+  const page = await readMerged<Record<string, unknown>, string>({ positions, limit: options.limit, read, order: state ? undefined : endpointOf, keyOf: endpointOf });
   const items = state
     ? await recordsInState(page.items.map((item) => ({ serviceId, endpointId: endpointOf(item) })), state, db)
     : page.items.map(fromItem);

@@ -33,15 +33,19 @@ export interface ShardPage<T> {
  * come first), that shard alone is read again for what the page still lacks, so
  * a page is full unless the listing ends. Each item is taken once and in order
  * across pages; the positions say where each shard stands for the next page.
+ *
+ * Without `order`, the shards share no order (an index whose key is the same for
+ * every entry of the listing): the page takes what the shards read, shard by
+ * shard, and reads a shard again only when nothing read is left to take.
  */
 export async function readMerged<T, K>(options: {
   positions: readonly ShardPosition<K>[];
   limit: number;
   read: (shard: number, after: K | undefined, limit: number) => Promise<ShardPage<T>>;
-  order: (item: T) => string;
+  order?: (item: T) => string;
   keyOf: (item: T) => K;
 }): Promise<{ items: T[]; positions: ShardPosition<K>[] }> {
-  const { positions, limit } = options;
+  const { positions, limit, order } = options;
   const open = positions.filter((position) => position.kind !== 'done').length;
   const share = Math.min(limit, Math.ceil((2 * limit) / Math.max(1, open)) + 2);
   const shards = positions.map((position) => ({
@@ -71,9 +75,11 @@ export async function readMerged<T, K>(options: {
         return;
       }
       const nextState = next === undefined ? undefined : shards[next];
-      if (nextState === undefined || options.order(head) < options.order(nextState.read[nextState.taken] as T)) next = shard;
+      if (nextState === undefined) next = shard;
+      else if (order !== undefined && order(head) < order(nextState.read[nextState.taken] as T)) next = shard;
     });
-    if (stalled.length) {
+    // Unordered, a stalled shard holds nothing that must come before what was read: it waits until nothing else is left.
+    if (stalled.length && (order !== undefined || next === undefined)) {
       // What a stalled shard holds next might come before every head read: read it again before taking anything.
       const wanted = limit - items.length;
       const got = await Promise.all(stalled.map((shard) => readMore(shard, wanted)));

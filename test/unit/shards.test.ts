@@ -119,4 +119,24 @@ describe('reading shards merged', () => {
     expect(page.items).toEqual(contents[0]?.slice(0, 20));
     expect(page.positions).toEqual([{ kind: 'after', key: 'a19' }, { kind: 'start' }, { kind: 'start' }, { kind: 'start' }]);
   });
+
+  it('without an order (an index keyed by state alone), fills a page from what the shards read, one read each, and still takes every item once', async () => {
+    // 30 items in one shard, one in each other: ordered, the first shard would be read again; unordered, nothing is.
+    const contents = [Array.from({ length: 30 }, (_, i) => `a${String(i).padStart(2, '0')}`), ['z1'], ['z2'], ['z3']];
+    const shards = memoryShards(contents, false);
+    let positions: ShardPosition<string>[] = contents.map(() => ({ kind: 'start' }));
+    const pages: string[][] = [];
+    const readsPerPage: number[] = [];
+    while (positions.some((position) => position.kind !== 'done')) {
+      const before = shards.reads();
+      const page = await readMerged({ positions, limit: 10, read: shards.read, keyOf: (x) => x });
+      readsPerPage.push(shards.reads() - before);
+      pages.push(page.items);
+      positions = page.positions;
+    }
+
+    expect(pages[0]).toHaveLength(10);
+    expect(readsPerPage[0]).toBe(4);
+    expect(pages.flat().sort()).toEqual(contents.flat().sort());
+  });
 });
