@@ -194,7 +194,8 @@ function check(results: Results): string[] {
 
 /** The issue's targets, each said met or missed (machine-dependent: reported, not failed on). */
 function targets(results: Results): string[] {
-  const lines = ['', 'targets:'];
+  // A smoke run's bursts of 30 cannot spread their few fixed calls as 1,000 do, and 3 rounds are noise.
+  const lines = ['', results.smoke ? "targets (set for the full run's sizes: a smoke run only shows them, MISSED here is expected):" : 'targets:'];
   const say = (met: boolean, text: string) => lines.push(`  ${met ? 'met   ' : 'MISSED'} ${text}`);
   for (const b of results.bursts) {
     const callTarget = b.connections >= 10_000 ? 0.02 : 0.05;
