@@ -100,10 +100,11 @@ export interface BenchStack {
  * not meet its target.
  */
 export async function startBenchStack(
-  { batchingWindowSeconds, batchSize }: { batchingWindowSeconds: number; batchSize: number } = {
-    batchingWindowSeconds: DEPLOYED_QUEUE_DEFAULTS.batchingWindowSeconds,
-    batchSize: DEPLOYED_QUEUE_DEFAULTS.batchSize,
-  },
+  {
+    batchingWindowSeconds = DEPLOYED_QUEUE_DEFAULTS.batchingWindowSeconds,
+    batchSize = DEPLOYED_QUEUE_DEFAULTS.batchSize,
+    functionWorkers,
+  }: { batchingWindowSeconds?: number; batchSize?: number; functionWorkers?: number } = {},
 ): Promise<BenchStack> {
   const stack = await startLocalStack({
     policy: { default: { mode: 'auto', allow: [{ account: ALLOWED_ACCOUNT, label: 'bench' }], onUnmatched: 'hold' } },
@@ -112,7 +113,12 @@ export async function startBenchStack(
     batchingWindowMs: batchingWindowSeconds * 1000,
     batchSize,
     // A stage as deployed by default: without Slack, whose notifier would read an item per decision.
-    env: { RECONCILE_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'WARN', LOCAL_SLACK: 'off' },
+    env: {
+      RECONCILE_INTERVAL_SECONDS: '0',
+      POWERTOOLS_LOG_LEVEL: 'WARN',
+      LOCAL_SLACK: 'off',
+      ...(functionWorkers === undefined ? {} : { LOCAL_FUNCTION_WORKERS: String(functionWorkers) }),
+    },
   });
   const health = await stack.health();
   const table = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: health.dynamodbEndpoint, region: 'us-east-1', credentials: CREDENTIALS }));

@@ -22,7 +22,9 @@ import { fleetMarkdown, fleetProblems, fleetTargets, measureFleet } from './flee
  * `--only cold-start [--rounds N] [--functions a,b] [--out file]` runs the cold-start part alone
  * and prints its figures (writing the JSON only to `--out`), for measuring a change to a bundle.
  * `--only burst [--bursts 1000]`, `--only sweep`, `--only queue-reads` run that part alone on a fresh
- * stack (sizes as in a full run, or --smoke's) and print its JSON, for measuring a change to the engine.
+ * stack (sizes as in a full run, or --smoke's) and print its JSON, for measuring a change to the engine;
+ * `--function-workers N` runs that stack's notification function in N worker threads, one execution
+ * environment each, as Lambda's sandboxes are (LOCAL_FUNCTION_WORKERS).
  * `--only fleet [--smoke] [--out file]` runs the fleet row alone (bench/fleet.ts: 3 spokes × 1,000
  * connections, 30 with --smoke, and the same with one spoke down) and prints its figures and targets.
  * `--node path` starts the functions with another node binary than the bench's own (Lambda runs
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     functions: { type: 'string' },
     node: { type: 'string' },
+    'function-workers': { type: 'string' },
   },
 });
 const smoke = values.smoke ?? false;
@@ -62,7 +65,8 @@ async function main(): Promise<void> {
   if (values.only !== undefined && !parts.includes(values.only)) throw new Error(`--only takes ${parts.join(', ')}, not ${values.only}`);
   if (values.only === 'burst' || values.only === 'sweep' || values.only === 'queue-reads') {
     const part = values.only;
-    const alone = await startBenchStack();
+    const functionWorkers = numbers(values['function-workers'])?.[0];
+    const alone = await startBenchStack({ functionWorkers });
     try {
       const figures: Record<string, unknown> = {};
       if (part === 'burst') {
@@ -73,7 +77,7 @@ async function main(): Promise<void> {
       }
       if (part === 'sweep') figures.sweep = await measureSweep(alone.stack, sizes.sweepAvailable, sizes.sweepPending, ACTION_BATCH_SIZE);
       if (part === 'queue-reads') figures.queueReads = await measureQueueReads(alone.stack, sizes.queueRecords, sizes.queueSamples);
-      const json = `${JSON.stringify({ when: new Date().toISOString(), node: process.version, ...figures }, null, 2)}\n`;
+      const json = `${JSON.stringify({ when: new Date().toISOString(), node: process.version, functionWorkers, ...figures }, null, 2)}\n`;
       if (values.out) await writeFile(values.out, json);
       process.stdout.write(json);
     } finally {
@@ -199,8 +203,8 @@ function targets(results: Results): string[] {
   const say = (met: boolean, text: string) => lines.push(`  ${met ? 'met   ' : 'MISSED'} ${text}`);
   for (const b of results.bursts) {
     const callTarget = b.connections >= 10_000 ? 0.02 : 0.05;
-    // The issue sets the time for the 1,000 burst; the 10,000 one is reported, bounded by the one local process.
-    if (b.connections <= 1000) say(b.decidedAfterLastConnectMs <= 30_000, `${b.connections}: all decided within 30 s of the last Connect (${(b.decidedAfterLastConnectMs / 1000).toFixed(1)} s)`);
+    // Issue 20 holds the 10,000 burst to 30 s on this 2-core machine too (bench/README: what its one thread costs).
+    say(b.decidedAfterLastConnectMs <= 30_000, `${b.connections}: all decided within 30 s of the last Connect (${(b.decidedAfterLastConnectMs / 1000).toFixed(1)} s)`);
     say(b.ec2Calls.perConnection <= callTarget, `${b.connections}: ≤ ${callTarget} EC2 calls per connection (${b.ec2Calls.perConnection.toFixed(3)})`);
     say(b.dynamodbRequestsPerDecided <= 4, `${b.connections}: ≤ 4 DynamoDB requests per decided connection (${b.dynamodbRequestsPerDecided.toFixed(2)})`);
     say(b.invocations.failed === 0, `${b.connections}: no failed invocation (${b.invocations.failed})`);

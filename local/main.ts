@@ -32,6 +32,9 @@ variables:
   LOCAL_MAXIMUM_CONCURRENCY   its maximum concurrency (default 5)
   RECONCILE_INTERVAL_SECONDS  how often the reconciler runs (default 60; 0: only POST /local/reconcile)
   LOCAL_FUNCTION_TIMEOUT_MS   when an invocation counts as failed (default: the deployed timeouts)
+  LOCAL_FUNCTION_WORKERS      run the notification function in this many worker threads, one execution
+                              environment each, as Lambda's sandboxes are (default: none, every function
+                              on the stack's own thread)
   LOCAL_SLACK                 on (default): the Slack simulator at /local/slack and the Slack functions
                               (approvals in Slack, docs/slack.md); off: neither, as a stage without Slack
   LOG_FORMAT                  text (default): one short line per log entry, no metric documents;
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
     maximumConcurrency: optionalNumberFromEnv('LOCAL_MAXIMUM_CONCURRENCY'),
     reconcileIntervalSeconds: numberFromEnv('RECONCILE_INTERVAL_SECONDS', 60),
     functionTimeoutMs: optionalNumberFromEnv('LOCAL_FUNCTION_TIMEOUT_MS'),
+    functionWorkers: optionalNumberFromEnv('LOCAL_FUNCTION_WORKERS'),
     slack: slackFromEnv(),
   });
   process.stdout.write(readyLines(stack, values.policy));

@@ -32,6 +32,7 @@ import {
 import { OutboundSns } from './aws/sns-outbound';
 import { EventSourceMapping, type SqsLambdaHandler } from './lambda/event-source-mapping';
 import { DEPLOYED_QUEUE_DEFAULTS } from './lambda/deployed-defaults';
+import { type FunctionWorkers, notificationFunctionInWorkers } from './lambda/function-workers';
 import { LAMBDA_CONCURRENCY_ENV } from './lambda/lambda-runtime';
 import { LocalSsm } from './aws/ssm';
 import { slackEnvironment, startSlack, storeSlackSecrets } from './slack/wiring';
@@ -96,6 +97,12 @@ export interface LocalStackOptions {
   spokes?: Spoke[];
   /** The Slack simulator and the Slack functions (approvals in Slack). Default true. */
   slack?: boolean;
+  /**
+   * Runs the notification function's invocations in this many worker threads, one execution
+   * environment each, as Lambda's sandboxes are (local/lambda/function-workers.ts). Default: none,
+   * every function on the stack's own thread.
+   */
+  functionWorkers?: number;
 }
 
 export interface LocalStack {
@@ -130,6 +137,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const faults = new Faults();
   await dynamo.setPartitionLimits(faults.current().dynamoPartitionLimits);
   const server = createServer();
+  let workers: FunctionWorkers | undefined;
   try {
     await listen(server, options.port ?? 3000);
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -151,7 +159,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       policyIds = await loadPolicyFile(policyFile, putPolicy);
       logLocal('info', 'policies loaded', { policyFile, policyIds });
     };
-    const plane = wire({ baseUrl, dynamo, faults, handler, direct, loadPolicies, options, outbound, slack: slack?.plane });
+    workers = options.functionWorkers === undefined ? undefined : await notificationFunctionInWorkers(options.functionWorkers);
+    const plane = wire({ baseUrl, dynamo, faults, handler: workers?.handler ?? handler, direct, loadPolicies, options, outbound, slack: slack?.plane });
     const listener = createRequestListener(plane, slack ? [api, slack.api] : [api]);
     server.on('request', (request, response) => {
       if (!oidc || !LocalOidcIssuer.handles(new URL(request.url ?? '/', baseUrl).pathname)) return listener(request, response);
@@ -177,11 +186,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         plane.inbound.reset();
         await plane.notificationSource.reset(CLOSE_SETTLE_MS);
         plane.sqs.clear();
+        await workers?.close();
         await closeServer(server);
         await dynamo.close();
       },
     };
   } catch (error) {
+    await workers?.close();
     if (server.listening) await closeServer(server);
     await dynamo.close();
     throw error;

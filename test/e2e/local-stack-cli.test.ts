@@ -199,3 +199,35 @@ function portIsFree(port: number): Promise<boolean> {
     socket.once('error', () => done(true));
   });
 }
+
+describe('LOCAL_FUNCTION_WORKERS', () => {
+  it("runs the notification function in worker threads, one execution environment each: a burst is decided as on the stack's own thread", async () => {
+    const stack = await startLocalStack({
+      policy: { default: { allow: [{ account: '111122223333', label: 'acme-prod' }] } },
+      env: { LOCAL_FUNCTION_WORKERS: '2', LOCAL_BATCH_SIZE: '10' },
+    });
+    try {
+      const { serviceId } = await stack.createService();
+      const { vpcEndpointIds } = await stack.createEndpoints(serviceId, { ownerAccountId: '111122223333', count: 40 });
+      await stack.waitFor(async () => (await stack.listEndpoints(serviceId)).every((e) => e.state !== 'pendingAcceptance') && (await stack.idle()), {
+        description: 'the 40 connections to be decided',
+      });
+      const records = await Promise.all(vpcEndpointIds.map((endpointId) => stack.record(serviceId, endpointId)));
+      const invocations = await stack.invocations();
+      const calls = await stack.calls();
+
+      expect(records.map((record) => record?.decision?.rule)).toEqual(vpcEndpointIds.map(() => 'allow:acme-prod'));
+      expect(invocations.length).toBeGreaterThanOrEqual(4);
+      expect(invocations.every((invocation) => invocation.ok && invocation.failedItems === 0)).toBe(true);
+      // Four batches at once keep both environments busy, and each keeps its own cache: the service's
+      // description is read once by each (one thread would read it once in all).
+      expect(calls.byAction.DescribeVpcEndpointServiceConfigurations?.received).toBe(2);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('refuses a count that is not a whole number of 1 or more, naming the variable', async () => {
+    await expect(startLocalStack({ env: { LOCAL_FUNCTION_WORKERS: '0' } })).rejects.toThrow(/LOCAL_FUNCTION_WORKERS/);
+  });
+});
