@@ -1,4 +1,3 @@
-import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
   DeleteTableCommand,
@@ -7,6 +6,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import { tableDefinition } from '../../lib/aws/table';
+import { tsWorker } from '../ts-worker';
 import type { MeterUsage } from './dynamo-metering';
 import type { WorkerQuestion } from './dynalite-worker';
 
@@ -40,7 +40,7 @@ export interface LocalDynamo {
 /** Starts dynalite, in a worker thread, on an ephemeral loopback port and creates the table in it. */
 export async function startDynamo(tableName: string, credentials: { accessKeyId: string; secretAccessKey: string }): Promise<LocalDynamo> {
   const unavailable = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
-  const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url), { workerData: { unavailable: unavailable.buffer } });
+  const worker = tsWorker(new URL('./dynalite-worker.ts', import.meta.url), { unavailable: unavailable.buffer });
   const port = await new Promise<number>((resolve, reject) => {
     worker.once('message', (message: { port: number }) => resolve(message.port));
     worker.once('error', reject);

@@ -1,7 +1,8 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Context, SQSEvent } from 'aws-lambda';
 import type { SqsLambdaHandler } from './event-source-mapping';
 import type { WorkerAnswer, WorkerInvocation } from './function-worker';
+import { tsWorker } from '../ts-worker';
 
 /**
  * The notification function's invocations in worker threads, one execution
@@ -21,52 +22,56 @@ export async function notificationFunctionInWorkers(count: number): Promise<Func
   const workers = await Promise.all(
     Array.from({ length: count }, async () => {
       // The worker's environment is this process's as it stands now: the stack has set it.
-      const worker = new Worker(new URL('./function-worker.mjs', import.meta.url));
-      await new Promise<void>((ready, failed) => {
-        worker.once('message', () => ready());
-        worker.once('error', failed);
-      });
+      const worker = tsWorker(new URL('./function-worker.ts', import.meta.url));
+      await answerOf(worker);
       return worker;
     }),
   );
   const idle = [...workers];
   const waiting: ((worker: Worker) => void)[] = [];
-  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  let lastId = 0;
-  for (const worker of workers) {
-    worker.on('message', (answer: WorkerAnswer) => {
-      const call = pending.get(answer.id);
-      if (!call) return;
-      pending.delete(answer.id);
-      const next = waiting.shift();
-      if (next) next(worker);
-      else idle.push(worker);
-      if ('error' in answer) call.reject(Object.assign(new Error(answer.error.message), { name: answer.error.name }));
-      else call.resolve(answer.response);
-    });
-  }
-  const free = (): Promise<Worker> => {
-    const worker = idle.pop();
-    return worker ? Promise.resolve(worker) : new Promise((take) => waiting.push(take));
+  const release = (worker: Worker) => {
+    const next = waiting.shift();
+    if (next) next(worker);
+    else idle.push(worker);
   };
   return {
     handler: async (event: SQSEvent, context: Context) => {
-      const worker = await free();
-      const id = ++lastId;
-      const invocation: WorkerInvocation = {
-        id,
-        event,
-        functionName: context.functionName,
-        awsRequestId: context.awsRequestId,
-        timeoutMs: context.getRemainingTimeInMillis(),
-      };
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
+      const worker = idle.pop() ?? (await new Promise<Worker>((take) => waiting.push(take)));
+      try {
+        const invocation: WorkerInvocation = {
+          event,
+          functionName: context.functionName,
+          awsRequestId: context.awsRequestId,
+          timeoutMs: context.getRemainingTimeInMillis(),
+        };
+        // One invocation at a time: the worker's next message answers this one.
+        const answer = answerOf<WorkerAnswer>(worker);
         worker.postMessage(invocation);
-      });
+        const settled = await answer;
+        if ('error' in settled) throw Object.assign(new Error(settled.error.message), { name: settled.error.name });
+        return settled.response;
+      } finally {
+        release(worker);
+      }
     },
     close: async () => {
       await Promise.all(workers.map((worker) => worker.terminate()));
     },
   };
+}
+
+/** The worker's next message, or what it died of. */
+function answerOf<T>(worker: Worker): Promise<T> {
+  return new Promise((answered, died) => {
+    const onError = (error: Error) => {
+      worker.off('message', onMessage);
+      died(error);
+    };
+    const onMessage = (message: T) => {
+      worker.off('error', onError);
+      answered(message);
+    };
+    worker.once('message', onMessage);
+    worker.once('error', onError);
+  });
 }
